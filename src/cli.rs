@@ -1,0 +1,275 @@
+//! Command-line interface: clap derive types only, raw values.
+//!
+//! Validation and layering (flags, then env, then the TOML config file) happen in
+//! [`crate::config`]. No secret is ever accepted here: tokens come from the
+//! environment, the keyring, a file or a prompt.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// Airtable for LLM clients over the Model Context Protocol.
+#[derive(Debug, Parser)]
+#[command(name = "airtable-mcp", version, about, long_about = None, after_long_help = env_help())]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Flags accepted by every subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Log filter (error, warn, info, debug, trace or a tracing EnvFilter). Logs go to stderr.
+    #[arg(long, global = true, env = env::AIRTABLE_MCP_LOG)]
+    pub log_level: Option<String>,
+
+    /// Log format.
+    #[arg(long, global = true, value_enum, env = env::AIRTABLE_MCP_LOG_FORMAT)]
+    pub log_format: Option<LogFormat>,
+
+    /// TOML configuration file (default: the platform config dir, e.g. ~/.config/airtable-mcp/config.toml).
+    #[arg(long, global = true, env = env::AIRTABLE_MCP_CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the MCP server (stdio by default, or HTTP with --http).
+    Serve(ServeArgs),
+    /// Run the Airtable-compatible sandbox (the Web API on loopback, backed by SQLite).
+    Sandbox(SandboxArgs),
+    /// Store, inspect or remove the Airtable token in the OS keyring.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Check the token, scopes, API, keyring and MCP client configs, with a fix for each failure.
+    Doctor(DoctorArgs),
+    /// Add this server to an MCP client's config file (keeps everything else, writes a backup).
+    Setup(SetupArgs),
+    /// Inspect the tool catalogue (names, schemas).
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+}
+
+/// Options shared by the commands that talk to Airtable.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ApiArgs {
+    /// Airtable API base URL.
+    #[arg(long, env = env::AIRTABLE_API_URL)]
+    pub api_url: Option<String>,
+
+    /// Keyring profile holding the token (see `airtable-mcp auth login --profile`).
+    #[arg(long, env = env::AIRTABLE_MCP_PROFILE)]
+    pub profile: Option<String>,
+
+    /// Requests per second allowed per base (Airtable's limit is 5).
+    #[arg(long)]
+    pub rate_limit_per_base: Option<u32>,
+
+    /// Requests per second allowed per token (Airtable's limit is 50).
+    #[arg(long)]
+    pub rate_limit_per_token: Option<u32>,
+
+    /// Timeout of one Airtable request, in seconds.
+    #[arg(long)]
+    pub request_timeout: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+
+    /// Serve over HTTP on ADDR (default 127.0.0.1:8787) instead of stdio.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8787")]
+    pub http: Option<String>,
+
+    /// Start an in-process sandbox seeded with the demo base and use it instead of api.airtable.com.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Toolsets to expose: records, schema, analysis, transfer, comments (comma-separated; default all).
+    #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_TOOLSETS)]
+    pub toolsets: Option<Vec<String>>,
+
+    /// Expose and allow read-only tools only.
+    #[arg(long, env = env::AIRTABLE_MCP_READ_ONLY)]
+    pub read_only: bool,
+
+    /// Base IDs the server may touch (comma-separated; default all the token can see).
+    #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_BASES)]
+    pub bases: Option<Vec<String>>,
+
+    #[command(flatten)]
+    pub http_opts: HttpArgs,
+}
+
+/// HTTP transport options (only with --http).
+#[derive(Debug, Args, Clone, Default)]
+pub struct HttpArgs {
+    /// Allow unauthenticated HTTP (only when bound to a loopback address).
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// File with accepted bearer tokens, one a line (also AIRTABLE_MCP_AUTH_TOKENS).
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow binding a non-loopback address without TLS.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Host header values accepted (comma-separated; default loopback names).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+
+    /// Origin header values accepted, e.g. http://localhost:* (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Stateless Streamable HTTP only (no Mcp-Session-Id sessions).
+    #[arg(long)]
+    pub stateless: bool,
+
+    /// Answer stateless requests with application/json instead of SSE when possible.
+    #[arg(long)]
+    pub json_response: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// SQLite file to keep the data in (default: in memory, lost on exit).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// Seed data: `demo` (a project tracker) or a JSON file.
+    #[arg(long, value_name = "demo|FILE")]
+    pub seed: Option<String>,
+
+    /// Bearer token the sandbox accepts (not a real Airtable token).
+    #[arg(long, default_value = "sandbox-token")]
+    pub token: String,
+
+    /// Requests per second allowed per base before 429 (Airtable: 5; 0 disables).
+    #[arg(long, default_value_t = 5)]
+    pub rate_limit: u32,
+
+    /// Seconds a base stays locked after a 429 (Airtable: 30).
+    #[arg(long, default_value_t = 30.0)]
+    pub penalty_secs: f64,
+
+    /// Fraction of requests answered 503 (fault injection, 0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Fraction of writes whose connection is dropped before they are applied.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_before_rate: f64,
+
+    /// Fraction of writes whose connection is dropped after they are applied.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_after_rate: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Read a personal access token (hidden prompt or --stdin), verify it, store it in the keyring.
+    Login {
+        /// Profile name (several tokens can be kept: work, personal…).
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Read the token from standard input instead of a prompt.
+        #[arg(long)]
+        stdin: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show where the token comes from, masked, and who it belongs to. Exits 1 when none is usable.
+    Status {
+        /// Profile name.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Delete the token of a profile from the keyring.
+    Logout {
+        /// Profile name.
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupClient {
+    ClaudeDesktop,
+    ClaudeCode,
+    Cursor,
+    Vscode,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SetupArgs {
+    /// The MCP client to configure.
+    #[arg(value_enum)]
+    pub client: SetupClient,
+    /// Only print the JSON entry; change nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Profile the server should use.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Config file to edit instead of the client's default location.
+    #[arg(long, value_name = "FILE")]
+    pub config_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// List the tools with their toolset and access.
+    List,
+    /// Print the JSON description of every tool (what `schemas/` holds).
+    Schema,
+}
+
+fn env_help() -> String {
+    let mut s = String::from("Environment variables:\n");
+    for (name, what) in env::ENV_VARS {
+        s.push_str(&format!("  {name:<26} {what}\n"));
+    }
+    s
+}

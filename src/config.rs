@@ -1,0 +1,1 @@
+//! Validated configuration: flags, then env, then the TOML config file.

@@ -1,0 +1,77 @@
+//! One registry of every environment variable the binary reads.
+//!
+//! Each name is a documented constant here and nowhere else; `--help` and the
+//! README table are generated from [`ENV_VARS`].
+
+/// Personal access token (the name most peers use). Highest priority.
+pub const AIRTABLE_API_KEY: &str = "AIRTABLE_API_KEY";
+/// Personal access token (alias used by pyairtable users).
+pub const AIRTABLE_TOKEN: &str = "AIRTABLE_TOKEN";
+/// Personal access token (alias used by the PyAirtable gateway).
+pub const AIRTABLE_PAT: &str = "AIRTABLE_PAT";
+/// Base URL of the Airtable Web API (default `https://api.airtable.com`).
+pub const AIRTABLE_API_URL: &str = "AIRTABLE_API_URL";
+/// Keyring profile to read the token from (default `default`).
+pub const AIRTABLE_MCP_PROFILE: &str = "AIRTABLE_MCP_PROFILE";
+/// Comma-separated toolsets to expose (records, schema, analysis, transfer, comments).
+pub const AIRTABLE_MCP_TOOLSETS: &str = "AIRTABLE_MCP_TOOLSETS";
+/// `true` to expose read-only tools only.
+pub const AIRTABLE_MCP_READ_ONLY: &str = "AIRTABLE_MCP_READ_ONLY";
+/// Comma-separated base IDs the server may touch.
+pub const AIRTABLE_MCP_BASES: &str = "AIRTABLE_MCP_BASES";
+/// Bearer tokens accepted by the HTTP transport (comma-separated).
+pub const AIRTABLE_MCP_AUTH_TOKENS: &str = "AIRTABLE_MCP_AUTH_TOKENS";
+/// Log filter (tracing `EnvFilter` syntax, e.g. `info`, `airtable_mcp=debug`).
+pub const AIRTABLE_MCP_LOG: &str = "AIRTABLE_MCP_LOG";
+/// Log format: `text` or `json`.
+pub const AIRTABLE_MCP_LOG_FORMAT: &str = "AIRTABLE_MCP_LOG_FORMAT";
+/// Path of the TOML configuration file.
+pub const AIRTABLE_MCP_CONFIG: &str = "AIRTABLE_MCP_CONFIG";
+
+/// Every variable with a one-line description, in the order tokens are resolved.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    (
+        AIRTABLE_API_KEY,
+        "Airtable personal access token (checked first)",
+    ),
+    (AIRTABLE_TOKEN, "Airtable personal access token (alias)"),
+    (AIRTABLE_PAT, "Airtable personal access token (alias)"),
+    (
+        AIRTABLE_API_URL,
+        "Airtable API base URL (default https://api.airtable.com)",
+    ),
+    (
+        AIRTABLE_MCP_PROFILE,
+        "keyring profile holding the token (default `default`)",
+    ),
+    (AIRTABLE_MCP_TOOLSETS, "toolsets to expose, comma-separated"),
+    (
+        AIRTABLE_MCP_READ_ONLY,
+        "true: expose and allow read-only tools only",
+    ),
+    (
+        AIRTABLE_MCP_BASES,
+        "base IDs the server may touch, comma-separated",
+    ),
+    (
+        AIRTABLE_MCP_AUTH_TOKENS,
+        "bearer tokens accepted over HTTP, comma-separated",
+    ),
+    (
+        AIRTABLE_MCP_LOG,
+        "log filter, e.g. info or airtable_mcp=debug",
+    ),
+    (AIRTABLE_MCP_LOG_FORMAT, "log format: text or json"),
+    (AIRTABLE_MCP_CONFIG, "path of the TOML config file"),
+];
+
+/// Names whose value is a secret: never shown by `--help` and never logged.
+pub const SECRET_ENV_VARS: &[&str] = &[
+    AIRTABLE_API_KEY,
+    AIRTABLE_TOKEN,
+    AIRTABLE_PAT,
+    AIRTABLE_MCP_AUTH_TOKENS,
+];
+
+/// The token env vars in resolution order.
+pub const TOKEN_ENV_VARS: &[&str] = &[AIRTABLE_API_KEY, AIRTABLE_TOKEN, AIRTABLE_PAT];

@@ -1,0 +1,3 @@
+//! Airtable's formula language: parser, checker and evaluator.
+//!
+//! See docs/ARCHITECTURE.md for the public contract.

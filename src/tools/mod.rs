@@ -1,0 +1,1 @@
+//! The MCP tools, one file per tool group. Knows nothing of HTTP.

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain. Idempotent; safe to run often.
+#  - Debian packages: a Secret Service (gnome-keyring, dbus) and keyutils for the keyring tests
+#  - a Python venv at .venv with the official MCP SDK and pytest for the end-to-end tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
+command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
+command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon dbus)
+command -v keyctl >/dev/null 2>&1 || need_apt+=(keyutils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "setup: installing ${need_apt[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest' >/dev/null 2>&1; then
+  echo "setup: creating .venv with the MCP Python SDK" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+fi
