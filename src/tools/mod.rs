@@ -1,1 +1,5 @@
 //! The MCP tools, one file per tool group. Knows nothing of HTTP.
+
+pub mod analysis;
+pub mod cells;
+pub mod transfer;
