@@ -1,0 +1,577 @@
+//! The pooled client: configuration, request execution with rate limits and retries, stats.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tracing::{Instrument, field};
+use url::Url;
+
+use super::error::{ApiErrorKind, Error, parse_error_body, snippet};
+use super::ids::BaseId;
+use super::rate_limit::{Limiters, token_key};
+use super::retry::{RetryClass, backoff, parse_retry_after};
+
+/// Default API URL.
+pub const DEFAULT_API_URL: &str = "https://api.airtable.com";
+
+/// The User-Agent sent with every request.
+pub const USER_AGENT: &str = concat!("airtable-mcp/", env!("CARGO_PKG_VERSION"));
+
+/// Airtable rejects URLs of 16,000 characters or more; listings switch to POST before that.
+pub const MAX_URL_LEN: usize = 16_000;
+
+/// Client configuration. `Debug` never shows the token.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// API root, default `https://api.airtable.com` (paths are `/v0/...`).
+    pub api_url: Url,
+    /// Personal access token (or OAuth access token).
+    pub token: SecretString,
+    /// Timeout of each request (connect + answer), default 30 s.
+    pub timeout: Duration,
+    /// Requests per second per base, default 5.
+    pub per_base_rps: u32,
+    /// Requests per second per token, default 50.
+    pub per_token_rps: u32,
+    /// Retries after the first attempt (429s and transient failures), default 5.
+    pub max_retries: u32,
+    /// Wait after a 429 without `Retry-After`, default 30 s (Airtable's penalty).
+    pub rate_limit_wait: Duration,
+    /// First backoff step for transient failures, default 500 ms (full jitter, doubling).
+    pub initial_backoff: Duration,
+    /// Cap of one backoff step, default 20 s.
+    pub max_backoff: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults for everything but the URL and token.
+    pub fn new(api_url: Url, token: SecretString) -> Self {
+        Self {
+            api_url,
+            token,
+            timeout: Duration::from_secs(30),
+            per_base_rps: 5,
+            per_token_rps: 50,
+            max_retries: 5,
+            rate_limit_wait: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+        }
+    }
+
+    /// The default URL (`https://api.airtable.com`).
+    pub fn default_api_url() -> Url {
+        match Url::parse(DEFAULT_API_URL) {
+            Ok(u) => u,
+            // A constant that parses.
+            Err(_) => unreachable!("DEFAULT_API_URL parses"),
+        }
+    }
+}
+
+/// A snapshot of the client's counters (shared by every client of a pool).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Attempts sent (each retry counts).
+    pub requests: u64,
+    /// Answers by status class: 1xx..5xx at index 1..5 (index 0 unused).
+    pub by_status_class: [u64; 6],
+    /// Attempts that got no HTTP answer (timeouts, connection errors).
+    pub transport_errors: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+    /// Retries made (attempts after the first).
+    pub retries: u64,
+    /// Total time spent waiting on the client-side rate limiter.
+    pub limiter_wait: Duration,
+    /// Total time spent sleeping before retries (Retry-After and backoff).
+    pub retry_wait: Duration,
+}
+
+#[derive(Default)]
+struct StatsInner {
+    requests: AtomicU64,
+    by_class: [AtomicU64; 6],
+    transport_errors: AtomicU64,
+    rate_limited: AtomicU64,
+    retries: AtomicU64,
+    limiter_wait_ns: AtomicU64,
+    retry_wait_ns: AtomicU64,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl StatsInner {
+    fn snapshot(&self) -> ClientStats {
+        let mut by_status_class = [0u64; 6];
+        for (i, c) in self.by_class.iter().enumerate() {
+            by_status_class[i] = c.load(Ordering::Relaxed);
+        }
+        ClientStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            by_status_class,
+            transport_errors: self.transport_errors.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            limiter_wait: Duration::from_nanos(self.limiter_wait_ns.load(Ordering::Relaxed)),
+            retry_wait: Duration::from_nanos(self.retry_wait_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+struct Shared {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    limiters: Limiters,
+    stats: StatsInner,
+}
+
+struct TokenState {
+    token: SecretString,
+    key: u64,
+}
+
+/// The Airtable client. Cheap to clone; clones share the connection pool, limiters and stats.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    token: Arc<TokenState>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api_url", &self.shared.cfg.api_url.as_str())
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A request before it is sent.
+pub(crate) struct ApiRequest<'a> {
+    pub method: Method,
+    /// Encoded path, starting with `/v0/`.
+    pub path: String,
+    /// Query pairs, encoded at send time.
+    pub query: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Option<Vec<u8>>,
+    /// The base, for the per-base limiter.
+    pub base: Option<&'a BaseId>,
+    pub class: RetryClass,
+}
+
+impl<'a> ApiRequest<'a> {
+    pub(crate) fn new(method: Method, path: String, base: Option<&'a BaseId>) -> Self {
+        let class = if method == Method::POST {
+            RetryClass::Create
+        } else {
+            RetryClass::Idempotent
+        };
+        Self {
+            method,
+            path,
+            query: Vec::new(),
+            body: None,
+            base,
+            class,
+        }
+    }
+
+    pub(crate) fn query(mut self, query: Vec<(String, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub(crate) fn class(mut self, class: RetryClass) -> Self {
+        self.class = class;
+        self
+    }
+
+    pub(crate) fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self, Error> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("could not encode the request body: {e}")))?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+}
+
+/// Characters kept as-is in a path segment: only RFC 3986 unreserved ones.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode one path segment (a table name, say), everything but unreserved characters.
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, PATH_SEGMENT).to_string()
+}
+
+/// Encode query pairs as `application/x-www-form-urlencoded` (`fields%5B%5D=A+B`).
+pub(crate) fn encode_query(pairs: &[(String, String)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        ser.append_pair(k, v);
+    }
+    ser.finish()
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Answer {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: bytes::Bytes,
+    },
+    /// The answer's head arrived but the body broke.
+    BrokenBody {
+        status: u16,
+        error: Error,
+    },
+    Failed(Error),
+}
+
+fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout(timeout);
+    }
+    // Build a detail from the source chain; reqwest errors never include headers, and we drop the URL.
+    let mut detail = String::new();
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        let part = s.to_string();
+        if !detail.contains(&part) {
+            if !detail.is_empty() {
+                detail.push_str(": ");
+            }
+            detail.push_str(&part);
+        }
+        src = s.source();
+    }
+    // reqwest's top-level Display may include the URL; strip anything after "for url".
+    if let Some(i) = detail.find(" for url (") {
+        let rest = &detail[i..];
+        let end = rest.find(')').map(|j| i + j + 1).unwrap_or(detail.len());
+        detail.replace_range(i..end, "");
+    }
+    if detail.chars().count() > 300 {
+        detail = detail.chars().take(300).collect();
+    }
+    Error::Transport {
+        detail,
+        connect: e.is_connect(),
+    }
+}
+
+impl Client {
+    /// Build a client: one pooled HTTP client (rustls), shared limiters.
+    pub fn new(cfg: ClientConfig) -> Result<Client, Error> {
+        match cfg.api_url.scheme() {
+            "https" | "http" => {}
+            other => {
+                return Err(Error::Config(format!(
+                    "the Airtable API URL must be http(s), not {other:?}"
+                )));
+            }
+        }
+        if cfg.api_url.cannot_be_a_base() || cfg.api_url.host().is_none() {
+            return Err(Error::Config(format!(
+                "the Airtable API URL {:?} has no host",
+                cfg.api_url.as_str()
+            )));
+        }
+        if cfg.token.expose_secret().trim().is_empty() {
+            return Err(Error::Config(
+                "the Airtable token is empty; set one with `airtable-mcp auth login` or AIRTABLE_API_KEY".into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60));
+        if is_loopback(&cfg.api_url) {
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
+        let key = token_key(&cfg.token);
+        let token = Arc::new(TokenState {
+            token: cfg.token.clone(),
+            key,
+        });
+        let limiters = Limiters::new(cfg.per_base_rps, cfg.per_token_rps);
+        Ok(Client {
+            shared: Arc::new(Shared {
+                http,
+                cfg,
+                limiters,
+                stats: StatsInner::default(),
+            }),
+            token,
+        })
+    }
+
+    /// The same pool, limiters and stats with another token (e.g. one per HTTP session).
+    pub fn with_token(&self, token: SecretString) -> Client {
+        let key = token_key(&token);
+        Client {
+            shared: self.shared.clone(),
+            token: Arc::new(TokenState { token, key }),
+        }
+    }
+
+    /// The API root.
+    pub fn api_url(&self) -> &Url {
+        &self.shared.cfg.api_url
+    }
+
+    /// The configuration (the token inside stays secret).
+    pub fn config(&self) -> &ClientConfig {
+        &self.shared.cfg
+    }
+
+    /// Counters since the pool was created.
+    pub fn stats(&self) -> ClientStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// The full URL of a path plus query.
+    pub(crate) fn url_for(&self, path: &str, query: &[(String, String)]) -> String {
+        let root = self.shared.cfg.api_url.as_str().trim_end_matches('/');
+        let mut url = format!("{root}{path}");
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&encode_query(query));
+        }
+        url
+    }
+
+    /// Send and decode a JSON answer.
+    pub(crate) async fn send<T: DeserializeOwned>(&self, req: ApiRequest<'_>) -> Result<T, Error> {
+        let class = req.class;
+        let (status, body) = self.send_raw(req).await?;
+        let body = if body.is_empty() {
+            bytes::Bytes::from_static(b"null")
+        } else {
+            body
+        };
+        serde_json::from_slice::<T>(&body).map_err(|e| {
+            let err = Error::Decode {
+                status,
+                detail: e.to_string(),
+                snippet: snippet(&body),
+            };
+            if class == RetryClass::Create {
+                Error::Ambiguous {
+                    source: Box::new(err),
+                }
+            } else {
+                err
+            }
+        })
+    }
+
+    /// Send with rate limiting and retries; returns the status and body of a 2xx answer.
+    pub(crate) async fn send_raw(&self, req: ApiRequest<'_>) -> Result<(u16, bytes::Bytes), Error> {
+        let url = self.url_for(&req.path, &req.query);
+        let span = tracing::info_span!(
+            "airtable_request",
+            method = %req.method,
+            path = %req.path,
+            attempt = field::Empty,
+            status = field::Empty,
+            limiter_wait_ms = field::Empty,
+        );
+        self.execute(&req, url).instrument(span).await
+    }
+
+    async fn execute(
+        &self,
+        req: &ApiRequest<'_>,
+        url: String,
+    ) -> Result<(u16, bytes::Bytes), Error> {
+        let shared = &*self.shared;
+        let cfg = &shared.cfg;
+        let stats = &shared.stats;
+        let span = tracing::Span::current();
+        let mut attempt: u32 = 0;
+        let mut limiter_total = Duration::ZERO;
+        loop {
+            attempt += 1;
+            let waited = shared.limiters.acquire(self.token.key, req.base).await;
+            limiter_total += waited;
+            stats
+                .limiter_wait_ns
+                .fetch_add(nanos(waited), Ordering::Relaxed);
+            span.record("attempt", attempt);
+            span.record("limiter_wait_ms", limiter_total.as_millis() as u64);
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            if attempt > 1 {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::debug!(
+                attempt,
+                limiter_wait_ms = waited.as_millis() as u64,
+                "sending"
+            );
+
+            let outcome = self.attempt(req, &url).await;
+            let retries_left = attempt <= cfg.max_retries;
+            let (error, wait) = match outcome {
+                Attempt::Answer {
+                    status,
+                    retry_after,
+                    body,
+                } => {
+                    stats.by_class[usize::from(status / 100).min(5)]
+                        .fetch_add(1, Ordering::Relaxed);
+                    span.record("status", status);
+                    if (200..300).contains(&status) {
+                        tracing::debug!(status, bytes = body.len(), "answered");
+                        return Ok((status, body));
+                    }
+                    let (kind, message) = parse_error_body(status, &body);
+                    tracing::debug!(status, kind = %kind, "error answer");
+                    if status == 429 {
+                        stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        let wait = retry_after.unwrap_or(cfg.rate_limit_wait);
+                        if let Some(base) = req.base {
+                            shared.limiters.block_base(base, wait);
+                        }
+                        if !retries_left {
+                            return Err(Error::RateLimited { attempts: attempt });
+                        }
+                        tracing::warn!(
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "rate limited by Airtable (429); waiting before retrying"
+                        );
+                        (None, wait)
+                    } else {
+                        let err = Error::Api {
+                            status,
+                            kind: kind.clone(),
+                            message,
+                        };
+                        let transient = matches!(status, 500 | 502 | 503 | 504);
+                        let provably_not_applied =
+                            status == 503 && kind == ApiErrorKind::RetriableError;
+                        let may_retry = match req.class {
+                            RetryClass::Idempotent => transient,
+                            RetryClass::Create => provably_not_applied,
+                        };
+                        if !may_retry || !retries_left {
+                            return Err(self.finish(req.class, err));
+                        }
+                        let wait = retry_after.unwrap_or_else(|| {
+                            backoff(attempt, cfg.initial_backoff, cfg.max_backoff)
+                        });
+                        (Some(err), wait)
+                    }
+                }
+                Attempt::BrokenBody { status, error } => {
+                    stats.by_class[usize::from(status / 100).min(5)]
+                        .fetch_add(1, Ordering::Relaxed);
+                    span.record("status", status);
+                    if req.class == RetryClass::Create || !retries_left {
+                        return Err(self.finish(req.class, error));
+                    }
+                    (
+                        Some(error),
+                        backoff(attempt, cfg.initial_backoff, cfg.max_backoff),
+                    )
+                }
+                Attempt::Failed(err) => {
+                    stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    let connect = matches!(err, Error::Transport { connect: true, .. });
+                    let may_retry = req.class == RetryClass::Idempotent || connect;
+                    if !may_retry || !retries_left {
+                        return Err(self.finish(req.class, err));
+                    }
+                    (
+                        Some(err),
+                        backoff(attempt, cfg.initial_backoff, cfg.max_backoff),
+                    )
+                }
+            };
+            if let Some(err) = &error {
+                tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %err, "transient failure; retrying");
+            }
+            stats
+                .retry_wait_ns
+                .fetch_add(nanos(wait), Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Wrap a final failure of a create that may have been applied.
+    fn finish(&self, class: RetryClass, err: Error) -> Error {
+        if class == RetryClass::Create && err.may_have_been_applied() {
+            Error::Ambiguous {
+                source: Box::new(err),
+            }
+        } else {
+            err
+        }
+    }
+
+    async fn attempt(&self, req: &ApiRequest<'_>, url: &str) -> Attempt {
+        let shared = &*self.shared;
+        let timeout = shared.cfg.timeout;
+        let mut rb = shared
+            .http
+            .request(req.method.clone(), url)
+            .bearer_auth(self.token.token.expose_secret())
+            .timeout(timeout);
+        if let Some(body) = &req.body {
+            rb = rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Failed(transport_error(&e, timeout)),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        match resp.bytes().await {
+            Ok(body) => Attempt::Answer {
+                status,
+                retry_after,
+                body,
+            },
+            Err(e) => {
+                let mut error = transport_error(&e, timeout);
+                if let Error::Transport { connect, .. } = &mut error {
+                    *connect = false;
+                }
+                Attempt::BrokenBody { status, error }
+            }
+        }
+    }
+}
