@@ -70,7 +70,7 @@ pub struct ApiArgs {
     #[arg(long, env = env::AIRTABLE_API_URL)]
     pub api_url: Option<String>,
 
-    /// Keyring profile holding the token (see `airtable-mcp auth login --profile`).
+    /// Keyring profile holding the token (default `default`; several can be kept: work, personal…).
     #[arg(long, env = env::AIRTABLE_MCP_PROFILE)]
     pub profile: Option<String>,
 
@@ -203,9 +203,6 @@ pub struct SandboxArgs {
 pub enum AuthCommand {
     /// Read a personal access token (hidden prompt or --stdin), verify it, store it in the keyring.
     Login {
-        /// Profile name (several tokens can be kept: work, personal…).
-        #[arg(long, default_value = "default")]
-        profile: String,
         /// Read the token from standard input instead of a prompt.
         #[arg(long)]
         stdin: bool,
@@ -214,17 +211,14 @@ pub enum AuthCommand {
     },
     /// Show where the token comes from, masked, and who it belongs to. Exits 1 when none is usable.
     Status {
-        /// Profile name.
-        #[arg(long, default_value = "default")]
-        profile: String,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// Delete the token of a profile from the keyring.
     Logout {
-        /// Profile name.
-        #[arg(long, default_value = "default")]
-        profile: String,
+        /// Keyring profile to remove (default `default`; several can be kept: work, personal…).
+        #[arg(long, env = env::AIRTABLE_MCP_PROFILE)]
+        profile: Option<String>,
     },
 }
 

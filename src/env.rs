@@ -27,6 +27,8 @@ pub const AIRTABLE_MCP_LOG: &str = "AIRTABLE_MCP_LOG";
 pub const AIRTABLE_MCP_LOG_FORMAT: &str = "AIRTABLE_MCP_LOG_FORMAT";
 /// Path of the TOML configuration file.
 pub const AIRTABLE_MCP_CONFIG: &str = "AIRTABLE_MCP_CONFIG";
+/// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
+pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
 /// Every variable with a one-line description, in the order tokens are resolved.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -63,6 +65,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (AIRTABLE_MCP_LOG_FORMAT, "log format: text or json"),
     (AIRTABLE_MCP_CONFIG, "path of the TOML config file"),
+    (
+        AIRTABLE_MCP_KEYRING,
+        "keyring backend: auto, secret-service, keyutils, keychain, windows, none",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.

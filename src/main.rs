@@ -7,9 +7,11 @@ use clap::Parser;
 use airtable_mcp::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     // The kernel keyring is per-thread credential state: join it before any thread exists.
     airtable_mcp::auth::prepare_process();
+    // Log level/format from the config file when neither flag nor env gives them.
+    airtable_mcp::config::apply_file_logging(&mut cli.global);
     if let Err(e) = airtable_mcp::telemetry::init(&cli.global) {
         eprintln!("airtable-mcp: cannot start logging: {e}");
         return ExitCode::from(2);

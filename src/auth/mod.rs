@@ -1,17 +1,276 @@
 //! Tokens: the OS keyring, resolution order, and the CLI around them.
+//!
+//! Resolution order for the Airtable token ([`resolve_token`]): the env vars of
+//! [`env::TOKEN_ENV_VARS`] (`AIRTABLE_API_KEY`, `AIRTABLE_TOKEN`, `AIRTABLE_PAT`), then the
+//! profile's entry in the OS keyring ([`keyring`]), then an [`AuthError::NoToken`] whose message
+//! names the command that fixes it. A token is never accepted on the command line.
 
+pub mod cli;
 pub mod doctor;
+pub mod keyring;
 pub mod setup;
+pub mod whoami;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{AuthCommand, GlobalArgs};
+use crate::env;
 
-/// Process-wide preparation that must run before any thread exists
-/// (joining a session keyring on Linux). Never fails: problems surface later.
-pub fn prepare_process() {}
+pub use keyring::Backend;
+
+/// The profile used when none is given.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Errors of the auth layer. Messages never contain a token.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No token in the environment nor in the keyring.
+    #[error("{0}")]
+    NoToken(String),
+    /// No keyring can be used on this machine (or it is disabled).
+    #[error("{0}")]
+    KeyringUnavailable(String),
+    /// `AIRTABLE_MCP_KEYRING` holds something we do not know.
+    #[error("{0}")]
+    KeyringConfig(String),
+    /// A keyring call failed.
+    #[error("keyring ({backend}) could not {op}: {reason}")]
+    Keyring {
+        backend: Backend,
+        op: &'static str,
+        reason: String,
+    },
+    /// A profile name we refuse.
+    #[error("invalid profile name {profile:?}: {reason}")]
+    InvalidProfile { profile: String, reason: String },
+    /// A token that cannot be right (empty, spaces inside...). The token itself is not shown.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// Reading the token from the terminal or stdin failed.
+    #[error("could not read the token: {0}")]
+    Read(#[source] std::io::Error),
+    /// Airtable (or the sandbox) refused or could not be reached.
+    #[error("{0}")]
+    Api(String),
+    /// A keyring task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where a resolved token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable (its name).
+    Env(&'static str),
+    /// The OS keyring.
+    Keyring { backend: Backend, profile: String },
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Env(name) => write!(f, "environment variable {name}"),
+            TokenSource::Keyring { backend, profile } => {
+                write!(f, "keyring profile {profile:?} in the {backend}")
+            }
+        }
+    }
+}
+
+/// A token and where it came from.
+#[derive(Clone)]
+pub struct ResolvedToken {
+    pub secret: SecretString,
+    pub source: TokenSource,
+}
+
+impl std::fmt::Debug for ResolvedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedToken")
+            .field("secret", &mask(self.secret.expose_secret()))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+static PREPARED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Process-wide preparation that must run before any thread exists: on Linux, make sure the
+/// process has its own session keyring (the kernel keyring is per-thread credential state, and
+/// a process started by a service manager or an MCP host often has none it may write to).
+/// Never fails: problems surface when the keyring is used (`doctor` reports them).
+pub fn prepare_process() {
+    PREPARED.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            use linux_keyutils::{KeyRing, KeyRingIdentifier};
+            KeyRing::from_special_id(KeyRingIdentifier::Session, true)
+                .map(|_| ())
+                .map_err(|e| format!("cannot join a session keyring: {e:?}"))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Ok(())
+        }
+    });
+}
+
+/// What [`prepare_process`] achieved (`None` when it was not called).
+pub fn prepare_outcome() -> Option<Result<(), String>> {
+    PREPARED.get().cloned()
+}
+
+/// The command that stores a token for `profile`.
+pub fn login_command(profile: &str) -> String {
+    if profile == DEFAULT_PROFILE {
+        "airtable-mcp auth login".to_owned()
+    } else {
+        format!("airtable-mcp auth login --profile {profile}")
+    }
+}
+
+/// The token from the environment, if one of [`env::TOKEN_ENV_VARS`] is set and not blank.
+pub fn token_from_env() -> Option<ResolvedToken> {
+    env::TOKEN_ENV_VARS.iter().find_map(|&name| {
+        let v = std::env::var(name).ok()?;
+        let v = v.trim();
+        if v.is_empty() {
+            return None;
+        }
+        Some(ResolvedToken {
+            secret: SecretString::from(v.to_owned()),
+            source: TokenSource::Env(name),
+        })
+    })
+}
+
+/// Blocking form of [`resolve_token`] (do not call on an async runtime thread).
+pub fn resolve_token_blocking(profile: &str) -> Result<ResolvedToken, AuthError> {
+    if let Some(t) = token_from_env() {
+        return Ok(t);
+    }
+    keyring::validate_profile(profile)?;
+    let fix = format!(
+        "run `{}` to store one in the OS keyring, or set {} in the environment of the MCP client",
+        login_command(profile),
+        env::AIRTABLE_API_KEY
+    );
+    match keyring::load(profile) {
+        Ok(Some((secret, backend))) => Ok(ResolvedToken {
+            secret,
+            source: TokenSource::Keyring {
+                backend,
+                profile: profile.to_owned(),
+            },
+        }),
+        Ok(None) => Err(AuthError::NoToken(format!(
+            "no Airtable token: {} is not set and the keyring holds none for profile {profile:?}; {fix}",
+            env::AIRTABLE_API_KEY
+        ))),
+        Err(e) => Err(AuthError::NoToken(format!(
+            "no Airtable token: {} is not set and the keyring cannot be read ({e}); {fix}",
+            env::AIRTABLE_API_KEY
+        ))),
+    }
+}
+
+/// The Airtable token for `profile`: env (`AIRTABLE_API_KEY`, `AIRTABLE_TOKEN`, `AIRTABLE_PAT`),
+/// then the keyring, then an error naming `airtable-mcp auth login`. Keyring calls run on the
+/// blocking pool.
+pub async fn resolve_token(profile: &str) -> Result<ResolvedToken, AuthError> {
+    if let Some(t) = token_from_env() {
+        return Ok(t);
+    }
+    let profile = profile.to_owned();
+    blocking(move || resolve_token_blocking(&profile)).await
+}
+
+/// Run a blocking keyring call on the blocking pool.
+pub async fn blocking<T, F>(f: F) -> Result<T, AuthError>
+where
+    F: FnOnce() -> Result<T, AuthError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuthError::Internal(format!("keyring task failed: {e}")))?
+}
+
+/// A token shown safely: a known `pat` prefix and at most the last 4 characters.
+pub fn mask(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    let prefix = if token.starts_with("pat") { "pat" } else { "" };
+    let tail: String = if chars.len() >= 12 {
+        chars[chars.len() - 4..].iter().collect()
+    } else {
+        String::new()
+    };
+    format!("{prefix}…{tail}")
+}
+
+/// Check a token typed or piped in, after trimming: non-empty, printable, no whitespace inside.
+pub fn check_token_shape(token: &str) -> Result<(), AuthError> {
+    if token.is_empty() {
+        return Err(AuthError::InvalidToken("it is empty".to_owned()));
+    }
+    if token.len() > 1024 {
+        return Err(AuthError::InvalidToken(
+            "it is longer than 1024 characters".to_owned(),
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AuthError::InvalidToken(
+            "it contains spaces or control characters (paste only the token)".to_owned(),
+        ));
+    }
+    Ok(())
+}
 
 /// `airtable-mcp auth ...`.
-pub async fn run_cli(_cmd: AuthCommand, _global: GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("auth is not built yet")
+pub async fn run_cli(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCode> {
+    cli::run(cmd, global).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_at_most_four_chars() {
+        let t = "patAbCdEfGhIjKlMn.0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(mask(t), "pat…cdef");
+        assert_eq!(mask("sandbox-token"), "…oken");
+        assert_eq!(mask("short"), "…");
+        assert_eq!(mask(""), "…");
+    }
+
+    #[test]
+    fn token_shapes() {
+        check_token_shape("patX.y").unwrap();
+        assert!(check_token_shape("").is_err());
+        assert!(check_token_shape("a b").is_err());
+        assert!(check_token_shape(&"a".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn login_command_names_the_profile() {
+        assert_eq!(login_command("default"), "airtable-mcp auth login");
+        assert_eq!(
+            login_command("work"),
+            "airtable-mcp auth login --profile work"
+        );
+    }
+
+    #[test]
+    fn debug_of_a_resolved_token_hides_it() {
+        let t = ResolvedToken {
+            secret: SecretString::from("patSECRETSECRET.abcdefgh".to_owned()),
+            source: TokenSource::Env("AIRTABLE_API_KEY"),
+        };
+        let s = format!("{t:?}");
+        assert!(!s.contains("SECRET"), "{s}");
+    }
 }

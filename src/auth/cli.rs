@@ -1,0 +1,146 @@
+//! `airtable-mcp auth login | status | logout`.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AuthError, TokenSource, blocking, check_token_shape, keyring, mask, whoami};
+use crate::cli::{ApiArgs, AuthCommand, GlobalArgs};
+use crate::config::Config;
+use crate::env;
+
+/// Dispatch `auth` subcommands.
+pub async fn run(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuthCommand::Login { stdin, api } => login(stdin, &api, &global).await,
+        AuthCommand::Status { api } => status(&api, &global).await,
+        AuthCommand::Logout { profile } => {
+            let api = ApiArgs {
+                profile,
+                ..ApiArgs::default()
+            };
+            logout(&api, &global).await
+        }
+    }
+}
+
+fn read_token(from_stdin: bool) -> Result<SecretString, AuthError> {
+    let raw = if from_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(AuthError::Read)?;
+        s
+    } else {
+        if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
+            return Err(AuthError::InvalidToken(
+                "no terminal to prompt on; pipe the token in with --stdin".to_owned(),
+            ));
+        }
+        eprintln!(
+            "Create a personal access token at https://airtable.com/create/tokens with the scopes \
+             data.records:read, data.records:write, schema.bases:read (and schema.bases:write, \
+             data.recordComments:read/write if you want those tools) and access to your bases."
+        );
+        rpassword::prompt_password("Airtable personal access token (input hidden): ")
+            .map_err(AuthError::Read)?
+    };
+    let token = raw.trim();
+    check_token_shape(token)?;
+    Ok(SecretString::from(token.to_owned()))
+}
+
+async fn login(from_stdin: bool, api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load_api(api, global)?;
+    let profile = config.profile.clone();
+    let token = tokio::task::spawn_blocking(move || read_token(from_stdin))
+        .await
+        .context("reading the token")??;
+
+    let who = whoami::whoami(&config, &token)
+        .await
+        .map_err(|e| anyhow::anyhow!("the token was not stored: {e}"))?;
+
+    let stored = token.clone();
+    let p = profile.clone();
+    let backend = blocking(move || keyring::store(&p, &stored))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\nThe token is valid but could not be stored; set {} in the environment of \
+                 your MCP client instead.",
+                env::AIRTABLE_API_KEY
+            )
+        })?;
+
+    println!("Logged in as {}.", who.describe_user());
+    println!(
+        "Token {} stored for profile {profile:?} in the {backend}.",
+        mask(token.expose_secret())
+    );
+    println!("Scopes: {}", who.describe_scopes());
+    for warning in who.missing_scope_warnings() {
+        println!("warning: {warning}");
+    }
+    if backend == keyring::Backend::Keyutils {
+        println!(
+            "note: the kernel keyring keeps the token until reboot (or 3 days unused); run \
+             `airtable-mcp auth login` again after a reboot, or set {}.",
+            env::AIRTABLE_API_KEY
+        );
+    }
+    if let Some(TokenSource::Env(name)) = super::token_from_env().map(|t| t.source) {
+        println!("note: {name} is set in this environment and takes precedence over the keyring.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load_api(api, global)?;
+    println!("Profile: {}", config.profile);
+    println!("API:     {}", config.api_url);
+    let resolved = match super::resolve_token(&config.profile).await {
+        Ok(r) => r,
+        Err(e) => {
+            println!("Token:   none");
+            eprintln!("airtable-mcp: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("Source:  {}", resolved.source);
+    println!("Token:   {}", mask(resolved.secret.expose_secret()));
+    match whoami::whoami(&config, &resolved.secret).await {
+        Ok(who) => {
+            println!("User:    {}", who.describe_user());
+            println!("Scopes:  {}", who.describe_scopes());
+            for warning in who.missing_scope_warnings() {
+                println!("warning: {warning}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("User:    unknown");
+            eprintln!("airtable-mcp: the token could not be verified: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn logout(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load_api(api, global)?;
+    let profile = config.profile.clone();
+    let p = profile.clone();
+    let removed = blocking(move || keyring::delete(&p)).await?;
+    if removed {
+        let backend = blocking(|| keyring::selected().map(|k| k.backend())).await?;
+        println!("Removed the token of profile {profile:?} from the {backend}.");
+    } else {
+        println!("No token was stored for profile {profile:?}.");
+    }
+    if let Some(TokenSource::Env(name)) = super::token_from_env().map(|t| t.source) {
+        println!("note: {name} is still set in this environment and will still be used.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
