@@ -1,0 +1,307 @@
+//! Precedence-climbing parser: comparison < `&` < `+ -` < `* /` < unary `-`.
+
+use super::MAX_DEPTH;
+use super::ast::{BinOp, Expr, ExprKind};
+use super::error::{FormulaError, FormulaErrorKind};
+use super::functions::Func;
+use super::lexer::{Tok, Token, tokenize};
+
+const PREC_UNARY: u8 = 5;
+
+fn infix(tok: &Tok) -> Option<(BinOp, u8)> {
+    Some(match tok {
+        Tok::Eq => (BinOp::Eq, 1),
+        Tok::Ne => (BinOp::Ne, 1),
+        Tok::Lt => (BinOp::Lt, 1),
+        Tok::Gt => (BinOp::Gt, 1),
+        Tok::Le => (BinOp::Le, 1),
+        Tok::Ge => (BinOp::Ge, 1),
+        Tok::Amp => (BinOp::Concat, 2),
+        Tok::Plus => (BinOp::Add, 3),
+        Tok::Minus => (BinOp::Sub, 3),
+        Tok::Star => (BinOp::Mul, 4),
+        Tok::Slash => (BinOp::Div, 4),
+        _ => return None,
+    })
+}
+
+/// Parses a formula (syntax only).
+pub fn parse(src: &str) -> Result<Expr, FormulaError> {
+    let tokens = tokenize(src)?;
+    let mut p = Parser {
+        src,
+        tokens,
+        pos: 0,
+    };
+    if matches!(p.peek().tok, Tok::Eof) {
+        return Err(FormulaError::new(
+            FormulaErrorKind::Syntax,
+            src,
+            Some(0),
+            "Syntax error at position 0: the formula is empty. Fix: write an expression, \
+             e.g. {Status} = 'Done'.",
+        ));
+    }
+    let (expr, _) = p.expr(1, 0)?;
+    let t = p.peek();
+    if !matches!(t.tok, Tok::Eof) {
+        let hint = match t.tok {
+            Tok::RParen => "Fix: remove the extra `)` or add the matching `(`.",
+            _ => {
+                "Fix: join the parts with an operator (= != < > <= >= & + - * /), or wrap them \
+                 in a function such as AND(a, b); field names with spaces need braces, e.g. \
+                 {Due Date}."
+            }
+        };
+        return Err(p.error_at(
+            t.start,
+            format!(
+                "Syntax error at position {}: unexpected {} after a complete expression. {hint}",
+                t.start,
+                t.tok.describe()
+            ),
+        ));
+    }
+    Ok(expr)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+static EOF: Token = Token {
+    tok: Tok::Eof,
+    start: 0,
+    end: 0,
+};
+
+impl Parser<'_> {
+    fn peek(&self) -> &Token {
+        self.tokens
+            .get(self.pos)
+            .or_else(|| self.tokens.last())
+            .unwrap_or(&EOF)
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.pos < self.tokens.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn error_at(&self, pos: usize, msg: String) -> FormulaError {
+        FormulaError::new(FormulaErrorKind::Syntax, self.src, Some(pos), msg)
+    }
+
+    fn too_deep(&self, pos: usize) -> FormulaError {
+        FormulaError::new(
+            FormulaErrorKind::TooDeep,
+            self.src,
+            Some(pos),
+            format!(
+                "The formula nests deeper than {MAX_DEPTH} levels (position {pos}). \
+                 Fix: simplify it, e.g. use SWITCH() instead of deeply nested IF()s, or split it."
+            ),
+        )
+    }
+
+    /// Returns the expression and the depth of its tree.
+    fn expr(&mut self, min_prec: u8, depth: usize) -> Result<(Expr, usize), FormulaError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.too_deep(self.peek().start));
+        }
+        let (mut lhs, mut lhs_depth) = self.prefix(depth)?;
+        loop {
+            let t = self.peek();
+            let Some((op, prec)) = infix(&t.tok) else {
+                break;
+            };
+            if prec < min_prec {
+                break;
+            }
+            let op_pos = t.start;
+            self.bump();
+            if matches!(self.peek().tok, Tok::Eof) {
+                return Err(self.error_at(
+                    op_pos,
+                    format!(
+                        "Syntax error at position {op_pos}: the operator `{}` has nothing after it. \
+                         Fix: add the right-hand value, or remove the operator.",
+                        op.symbol()
+                    ),
+                ));
+            }
+            let (rhs, rhs_depth) = self.expr(prec + 1, depth + 1)?;
+            let d = 1 + lhs_depth.max(rhs_depth);
+            if d > MAX_DEPTH {
+                return Err(self.too_deep(op_pos));
+            }
+            lhs = Expr {
+                start: lhs.start,
+                end: rhs.end,
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+            };
+            lhs_depth = d;
+        }
+        Ok((lhs, lhs_depth))
+    }
+
+    fn prefix(&mut self, depth: usize) -> Result<(Expr, usize), FormulaError> {
+        let t = self.bump();
+        let leaf = |kind| {
+            Ok((
+                Expr {
+                    kind,
+                    start: t.start,
+                    end: t.end,
+                },
+                1,
+            ))
+        };
+        match t.tok {
+            Tok::Number(n) => leaf(ExprKind::Number(n)),
+            Tok::Str(ref s) => leaf(ExprKind::Text(s.clone())),
+            Tok::Field(ref name) => leaf(ExprKind::Field {
+                name: name.clone(),
+                braced: true,
+            }),
+            Tok::Ident(ref name) => {
+                if matches!(self.peek().tok, Tok::LParen) {
+                    self.call(name.clone(), t.start, depth)
+                } else {
+                    leaf(ExprKind::Field {
+                        name: name.clone(),
+                        braced: false,
+                    })
+                }
+            }
+            Tok::LParen => {
+                let (mut inner, d) = self.expr(1, depth + 1)?;
+                let close = self.bump();
+                if !matches!(close.tok, Tok::RParen) {
+                    return Err(self.error_at(
+                        close.start,
+                        format!(
+                            "Syntax error at position {}: expected `)` to close the `(` at \
+                             position {}, but found {}. Fix: add the missing `)`.",
+                            close.start,
+                            t.start,
+                            close.tok.describe()
+                        ),
+                    ));
+                }
+                inner.start = t.start;
+                inner.end = close.end;
+                Ok((inner, d))
+            }
+            Tok::Minus => {
+                let (inner, d) = self.expr(PREC_UNARY, depth + 1)?;
+                let end = inner.end;
+                Ok((
+                    Expr {
+                        kind: ExprKind::Neg(Box::new(inner)),
+                        start: t.start,
+                        end,
+                    },
+                    d + 1,
+                ))
+            }
+            ref other => {
+                let what = other.describe();
+                let hint = match other {
+                    Tok::Eof => "Fix: complete the formula.",
+                    Tok::RParen | Tok::Comma => {
+                        "Fix: a value is missing here; remove the extra separator or fill in the \
+                         argument."
+                    }
+                    _ => {
+                        "Fix: put a value here: a number, 'text', {Field Name} or a function call \
+                         such as TRUE()."
+                    }
+                };
+                Err(self.error_at(
+                    t.start,
+                    format!(
+                        "Syntax error at position {}: expected a value but found {what}. {hint}",
+                        t.start
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn call(
+        &mut self,
+        name: String,
+        start: usize,
+        depth: usize,
+    ) -> Result<(Expr, usize), FormulaError> {
+        let open = self.bump(); // `(`
+        let mut args = Vec::new();
+        let mut max_d = 0;
+        if matches!(self.peek().tok, Tok::RParen) {
+            let close = self.bump();
+            return Ok((
+                Expr {
+                    kind: ExprKind::Call {
+                        func: Func::from_name(&name),
+                        name,
+                        args,
+                    },
+                    start,
+                    end: close.end,
+                },
+                1,
+            ));
+        }
+        loop {
+            let (arg, d) = self.expr(1, depth + 1)?;
+            max_d = max_d.max(d);
+            args.push(arg);
+            let t = self.bump();
+            match t.tok {
+                Tok::Comma => continue,
+                Tok::RParen => {
+                    return Ok((
+                        Expr {
+                            kind: ExprKind::Call {
+                                func: Func::from_name(&name),
+                                name,
+                                args,
+                            },
+                            start,
+                            end: t.end,
+                        },
+                        max_d + 1,
+                    ));
+                }
+                ref other => {
+                    let hint = if matches!(other, Tok::Eof) {
+                        "Fix: add the missing `)`."
+                    } else {
+                        "Fix: separate arguments with `,` and close the call with `)`; field \
+                         names with spaces need braces, e.g. {Due Date}."
+                    };
+                    return Err(self.error_at(
+                        t.start,
+                        format!(
+                            "Syntax error at position {}: in the call to {name}( opened at \
+                             position {}, expected `,` or `)` but found {}. {hint}",
+                            t.start,
+                            open.start,
+                            other.describe()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
