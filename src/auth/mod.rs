@@ -55,7 +55,13 @@ pub enum AuthError {
     /// Airtable (or the sandbox) refused or could not be reached.
     #[error("{0}")]
     Api(String),
-    /// A keyring task panicked or was cancelled.
+    /// An MCP client's config file we cannot read, parse or write.
+    #[error("{path}: {reason}")]
+    ClientConfig {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// A keyring task panicked or was cancelled, or the platform lacks something.
     #[error("internal error: {0}")]
     Internal(String),
 }

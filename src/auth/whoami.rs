@@ -1,9 +1,11 @@
 //! Asking Airtable (or the sandbox) who a token belongs to, and what its scopes allow.
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use std::time::Duration;
+
+use secrecy::SecretString;
 
 use super::AuthError;
+use crate::airtable::{self, Client, ClientConfig};
 use crate::config::Config;
 
 /// Scopes the read tools need.
@@ -13,13 +15,11 @@ pub const WRITE_SCOPES: &[&str] = &["data.records:write", "schema.bases:write"];
 /// Scopes the comment tools need (optional).
 pub const COMMENT_SCOPES: &[&str] = &["data.recordComments:read", "data.recordComments:write"];
 
-/// The answer of `GET /v0/meta/whoami`.
-#[derive(Debug, Clone, Deserialize)]
+/// Who a token belongs to (from `GET /v0/meta/whoami`).
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub id: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -68,53 +68,33 @@ impl Identity {
     }
 }
 
+/// An API client for one-shot CLI checks: the configured URL, limits and timeout, but at most
+/// one retry (a person is waiting; a 429 should be reported, not waited out for minutes).
+pub fn client(config: &Config, token: &SecretString) -> Result<Client, AuthError> {
+    let mut cc = ClientConfig::new(config.api_url.clone(), token.clone());
+    cc.timeout = config.request_timeout;
+    cc.per_base_rps = config.rate_limit_per_base;
+    cc.per_token_rps = config.rate_limit_per_token;
+    cc.max_retries = config.max_retries.min(1);
+    cc.rate_limit_wait = Duration::from_secs(2);
+    cc.max_backoff = Duration::from_secs(2);
+    Client::new(cc).map_err(|e| api_error(&e))
+}
+
+/// An API error as one line with what to do.
+pub fn api_error(e: &airtable::Error) -> AuthError {
+    AuthError::Api(format!("{e}. {}", e.hint()))
+}
+
 /// Ask the configured API who `token` belongs to.
 pub async fn whoami(config: &Config, token: &SecretString) -> Result<Identity, AuthError> {
-    let url = config
-        .api_url
-        .join("v0/meta/whoami")
-        .map_err(|e| AuthError::Api(format!("bad API URL {}: {e}", config.api_url)))?;
-    let client = reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .user_agent(concat!("airtable-mcp/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AuthError::Api(format!("cannot build an HTTP client: {e}")))?;
-    let resp = client
-        .get(url.clone())
-        .bearer_auth(token.expose_secret())
-        .send()
+    let who = client(config, token)?
+        .whoami()
         .await
-        .map_err(|e| {
-            AuthError::Api(format!(
-                "cannot reach {}: {} (check the network or --api-url)",
-                config.api_url,
-                e.without_url()
-            ))
-        })?;
-    let status = resp.status();
-    if status.is_success() {
-        return resp
-            .json::<Identity>()
-            .await
-            .map_err(|e| AuthError::Api(format!("unexpected whoami answer: {}", e.without_url())));
-    }
-    let body = resp.text().await.unwrap_or_default();
-    let kind = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/type")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned)
-                .or_else(|| v.get("error").and_then(|t| t.as_str()).map(str::to_owned))
-        })
-        .unwrap_or_default();
-    let hint = match status.as_u16() {
-        401 => "the token is invalid or revoked; create one at https://airtable.com/create/tokens",
-        403 => "the token is not allowed to call whoami; check its scopes",
-        429 => "rate limited; wait 30 seconds and retry",
-        _ => "Airtable could not answer; retry later",
-    };
-    Err(AuthError::Api(format!(
-        "whoami answered {status} {kind}: {hint}"
-    )))
+        .map_err(|e| api_error(&e))?;
+    Ok(Identity {
+        id: who.id.to_string(),
+        email: who.email,
+        scopes: who.scopes,
+    })
 }
