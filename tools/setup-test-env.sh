@@ -9,6 +9,7 @@ need_apt=()
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon dbus)
+command -v dbus-send >/dev/null 2>&1 || need_apt+=(dbus-bin)
 command -v keyctl >/dev/null 2>&1 || need_apt+=(keyutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -1,0 +1,241 @@
+//! The keyring against real backends: the Secret Service (when tools/with-secret-service.sh
+//! provides one: then these tests FAIL if it is unusable), the Linux kernel keyring, and the
+//! paths where no keyring exists.
+
+use std::process::{Command, Output};
+
+use airtable_mcp::auth::keyring::{Backend, Keyring};
+use secrecy::{ExposeSecret, SecretString};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airtable-mcp");
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// The binary with a clean environment: no token, no config file, no D-Bus unless asked.
+fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    for v in airtable_mcp::env::ENV_VARS {
+        c.env_remove(v.0);
+    }
+    // Never read the user's config file: point at an empty one.
+    let empty =
+        std::env::temp_dir().join(format!("airtable-mcp-empty-{}.toml", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    c.env("AIRTABLE_MCP_CONFIG", &empty);
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn secret_service_required() -> bool {
+    std::env::var("AIRTABLE_MCP_TEST_SECRET_SERVICE").as_deref() == Ok("1")
+}
+
+#[test]
+fn secret_service_roundtrip() {
+    if !secret_service_required() {
+        eprintln!(
+            "SKIPPED: no Secret Service provided (run under tools/with-secret-service.sh, as tools/test.sh does)"
+        );
+        return;
+    }
+    let k = Keyring::open(Backend::SecretService).unwrap_or_else(|e| {
+        panic!("AIRTABLE_MCP_TEST_SECRET_SERVICE=1 but the Secret Service does not open: {e}")
+    });
+    k.probe().unwrap_or_else(|e| {
+        panic!("AIRTABLE_MCP_TEST_SECRET_SERVICE=1 but the Secret Service probe fails: {e}")
+    });
+    let profile = unique("ss-test");
+    let value = SecretString::from(unique("patSecretValue"));
+    assert!(k.get(&profile).unwrap().is_none());
+    k.set(&profile, &value).unwrap();
+    assert_eq!(
+        k.get(&profile).unwrap().unwrap().expose_secret(),
+        value.expose_secret()
+    );
+    // Seen from outside: libsecret's own client finds the item under our service and user.
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", "airtable-mcp", "username", &profile])
+        .output()
+        .expect("secret-tool (libsecret-tools) is installed by tools/setup-test-env.sh");
+    assert!(out.status.success(), "secret-tool lookup failed: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        value.expose_secret()
+    );
+    assert!(k.remove(&profile).unwrap());
+    assert!(k.get(&profile).unwrap().is_none());
+    assert!(!k.remove(&profile).unwrap());
+}
+
+#[test]
+fn auto_selection_prefers_a_working_secret_service() {
+    if !secret_service_required() {
+        eprintln!("SKIPPED: no Secret Service provided");
+        return;
+    }
+    let out = bin().arg("doctor").output().unwrap();
+    let (stdout, _) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("keyring usable"))
+        .unwrap_or_else(|| panic!("no keyring line in:\n{stdout}"));
+    assert!(
+        line.starts_with("✓") && line.contains("Secret Service"),
+        "auto selection did not pick the Secret Service: {line}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_keyring_roundtrip_after_joining_a_session_keyring() {
+    // What prepare_process does, on this test's own thread (credentials are per thread).
+    linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::Session, true)
+        .unwrap();
+    let k = Keyring::open(Backend::Keyutils).unwrap();
+    k.probe().unwrap();
+    let profile = unique("ku-test");
+    let value = SecretString::from(unique("patKernelValue"));
+    k.set(&profile, &value).unwrap();
+    assert_eq!(
+        k.get(&profile).unwrap().unwrap().expose_secret(),
+        value.expose_secret()
+    );
+    assert!(k.remove(&profile).unwrap());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_uses_the_kernel_keyring_when_forced() {
+    // doctor probes with a real write, read and delete: it only passes if prepare_process joined
+    // a session keyring the process may write.
+    let out = bin()
+        .arg("doctor")
+        .env("AIRTABLE_MCP_KEYRING", "keyutils")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("keyring usable"))
+        .unwrap_or_else(|| panic!("no keyring line in:\n{stdout}\n{stderr}"));
+    assert!(
+        line.contains("kernel keyring") && !line.starts_with("✗"),
+        "keyutils unusable from the binary: {line}"
+    );
+    // Logout of a profile never stored: the keyring answers "nothing there".
+    let out = bin()
+        .args(["auth", "logout", "--profile", &unique("absent")])
+        .env("AIRTABLE_MCP_KEYRING", "keyutils")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("No token was stored"), "{stdout}");
+}
+
+#[test]
+fn no_keyring_gives_a_clear_error_naming_the_fix() {
+    let out = bin()
+        .args(["auth", "status", "--profile", "work"])
+        .env("AIRTABLE_MCP_KEYRING", "none")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("Token:   none"), "{stdout}");
+    assert!(stderr.contains("AIRTABLE_API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("airtable-mcp auth login --profile work"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("disabled"), "{stderr}");
+
+    let out = bin()
+        .args(["auth", "logout"])
+        .env("AIRTABLE_MCP_KEYRING", "none")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("keyring is disabled"), "{stderr}");
+
+    let out = bin()
+        .args(["auth", "status"])
+        .env("AIRTABLE_MCP_KEYRING", "vault")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("\"vault\" is not a keyring backend"),
+        "{stderr}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_dbus_gives_a_clear_error() {
+    let out = bin()
+        .args(["auth", "status"])
+        .env("AIRTABLE_MCP_KEYRING", "secret-service")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent-airtable-mcp/bus",
+        )
+        .env("XDG_RUNTIME_DIR", "/nonexistent-airtable-mcp")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("Secret Service"), "{stderr}");
+    assert!(stderr.contains("AIRTABLE_API_KEY"), "{stderr}");
+}
+
+#[test]
+fn env_token_wins_without_any_keyring() {
+    let token = "patEnvOnlyToken1234.abcdefabcdefabcdef9876";
+    for var in ["AIRTABLE_API_KEY", "AIRTABLE_TOKEN", "AIRTABLE_PAT"] {
+        let out = bin()
+            .args(["auth", "status", "--api-url", "http://127.0.0.1:9"])
+            .env("AIRTABLE_MCP_KEYRING", "none")
+            .env(var, format!("  {token}\n"))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(
+            stdout.contains(&format!("Source:  environment variable {var}")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("Token:   pat…9876"), "{stdout}");
+        assert!(!stdout.contains(token) && !stderr.contains(token));
+        assert!(
+            !stdout.contains("abcdef"),
+            "more than 4 chars shown: {stdout}"
+        );
+    }
+    // Resolution order: AIRTABLE_API_KEY before AIRTABLE_TOKEN before AIRTABLE_PAT.
+    let out = bin()
+        .args(["auth", "status", "--api-url", "http://127.0.0.1:9"])
+        .env("AIRTABLE_MCP_KEYRING", "none")
+        .env("AIRTABLE_PAT", "patThirdxxxxxxxxxxx3333")
+        .env("AIRTABLE_TOKEN", "patSecondxxxxxxxxxx2222")
+        .output()
+        .unwrap();
+    assert!(
+        text(&out)
+            .0
+            .contains("Source:  environment variable AIRTABLE_TOKEN")
+    );
+}
