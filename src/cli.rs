@@ -45,6 +45,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the MCP server (stdio by default, or HTTP with --http).
@@ -154,6 +156,19 @@ pub struct HttpArgs {
     /// Answer stateless requests with application/json instead of SSE when possible.
     #[arg(long)]
     pub json_response: bool,
+
+    /// Requests per second allowed per HTTP client (bearer token, else IP); bursts of twice
+    /// that; over it: 429 with Retry-After. 0 disables. Default 50.
+    #[arg(long, value_name = "N")]
+    pub client_rate_limit: Option<u32>,
+
+    /// Seconds allowed to answer a non-streaming HTTP request (default 120).
+    #[arg(long, value_name = "SECS")]
+    pub http_timeout: Option<u64>,
+
+    /// Seconds in-flight tool calls get to finish on SIGTERM/SIGINT (default 10).
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,5 +1,7 @@
 //! The rmcp server handler and its transports (stdio, HTTP).
 
+pub mod http;
+
 use std::process::ExitCode;
 
 use crate::cli::{GlobalArgs, ServeArgs, ToolsCommand};

@@ -1,0 +1,265 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), which rmcp no longer ships:
+//!
+//! - `GET /sse` opens a session: the first event is `endpoint` with
+//!   `/messages?sessionId=ID`, then every server message is a `message` event.
+//! - `POST /messages?sessionId=ID` delivers one client message (or a batch) → 202 Accepted.
+//!
+//! Each session runs one rmcp `serve_server` task over a pair of channels
+//! (`PollSender` → SSE stream, `ReceiverStream` ← POSTs). The session ends, and is removed,
+//! when the SSE stream closes, when the handler stops or on shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rmcp::ServerHandler;
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, PollSender};
+
+use super::auth::Principal;
+use super::metrics::{Metered, Metrics};
+use super::{AirtableTokenOverride, HandlerFactory};
+
+/// Messages buffered per direction and session.
+const CHANNEL_CAPACITY: usize = 64;
+
+struct LegacySession {
+    tx: mpsc::Sender<ClientJsonRpcMessage>,
+    owner: Option<Principal>,
+}
+
+type Sessions = Arc<Mutex<HashMap<String, LegacySession>>>;
+
+/// Shared state of the legacy endpoints.
+pub struct LegacySse<H> {
+    sessions: Sessions,
+    factory: HandlerFactory<H>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    keep_alive: Duration,
+    body_limit: usize,
+}
+
+impl<H> Clone for LegacySse<H> {
+    fn clone(&self) -> Self {
+        Self {
+            sessions: self.sessions.clone(),
+            factory: self.factory.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+            keep_alive: self.keep_alive,
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<H: ServerHandler> LegacySse<H> {
+    pub fn new(
+        factory: HandlerFactory<H>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        keep_alive: Duration,
+        body_limit: usize,
+    ) -> Self {
+        Self {
+            sessions: Arc::default(),
+            factory,
+            metrics,
+            shutdown,
+            keep_alive,
+            body_limit,
+        }
+    }
+
+    /// Open sessions right now.
+    pub fn session_count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Routes `GET /sse` and `POST /messages`.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .route("/sse", axum::routing::get(open_sse::<H>))
+            .route("/messages", axum::routing::post(post_message::<H>))
+            .with_state(self)
+    }
+}
+
+/// Removes the session when the SSE response stream is dropped (client gone, shutdown).
+struct SessionGuard {
+    id: String,
+    sessions: Sessions,
+    metrics: Arc<Metrics>,
+    ct: CancellationToken,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+        self.ct.cancel();
+        self.metrics.legacy_session_closed();
+        tracing::debug!(session = %self.id, "legacy SSE session closed");
+    }
+}
+
+async fn open_sse<H: ServerHandler>(State(st): State<LegacySse<H>>, req: Request) -> Response {
+    let owner = req.extensions().get::<Principal>().cloned();
+    let airtable_token = req
+        .extensions()
+        .get::<AirtableTokenOverride>()
+        .map(|t| t.0.clone());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (in_tx, in_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
+    let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    let ct = st.shutdown.child_token();
+
+    st.sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id.clone(), LegacySession { tx: in_tx, owner });
+    st.metrics.legacy_session_opened();
+    let guard = SessionGuard {
+        id: id.clone(),
+        sessions: st.sessions.clone(),
+        metrics: st.metrics.clone(),
+        ct: ct.clone(),
+    };
+
+    let handler = Metered::new((st.factory)(airtable_token), st.metrics.clone());
+    let transport = (PollSender::new(out_tx), ReceiverStream::new(in_rx));
+    let task_ct = ct.clone();
+    let session = id.clone();
+    tokio::spawn(async move {
+        match rmcp::service::serve_server_with_ct(handler, transport, task_ct.clone()).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(e) => {
+                tracing::debug!(%session, error = %e, "legacy SSE session ended before initialization")
+            }
+        }
+        // The handler is gone: end the SSE stream too.
+        task_ct.cancel();
+    });
+    tracing::debug!(session = %id, "legacy SSE session opened");
+
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/messages?sessionId={id}"));
+    let messages = ReceiverStream::new(out_rx).filter_map(|msg| async move {
+        match serde_json::to_string(&msg) {
+            Ok(json) => Some(Event::default().event("message").data(json)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot serialize a server message");
+                None
+            }
+        }
+    });
+    let stream = futures::stream::once(async move { endpoint })
+        .chain(messages)
+        .take_until(ct.cancelled_owned())
+        .map(move |event| {
+            let _keep = &guard;
+            Ok::<_, Infallible>(event)
+        });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(st.keep_alive))
+        .into_response()
+}
+
+fn plain(status: StatusCode, msg: &str) -> Response {
+    (status, format!("{msg}\n")).into_response()
+}
+
+async fn post_message<H: ServerHandler>(
+    State(st): State<LegacySse<H>>,
+    Query(query): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let Some(id) = query.get("sessionId").or_else(|| query.get("session_id")) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: the sessionId query parameter is required",
+        );
+    };
+    let principal = req.extensions().get::<Principal>().cloned();
+    let tx = {
+        let sessions = st.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        match sessions.get(id) {
+            // A session only accepts messages from the client that opened it.
+            Some(s) if s.owner == principal => s.tx.clone(),
+            _ => return plain(StatusCode::NOT_FOUND, "Not Found: unknown session"),
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(Body::new(body), st.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large: the request body exceeds the limit",
+            );
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                &format!("Bad Request: invalid JSON: {e}"),
+            );
+        }
+    };
+    let values = match value {
+        serde_json::Value::Array(items) if !items.is_empty() => items,
+        serde_json::Value::Array(_) => {
+            return plain(StatusCode::BAD_REQUEST, "Bad Request: empty batch");
+        }
+        v => vec![v],
+    };
+    let mut messages = Vec::with_capacity(values.len());
+    for v in values {
+        match serde_json::from_value::<ClientJsonRpcMessage>(v) {
+            Ok(mut msg) => {
+                // Like rmcp's Streamable HTTP: the tools can read the HTTP request parts.
+                match &mut msg {
+                    ClientJsonRpcMessage::Request(r) => {
+                        r.request.extensions_mut().insert(parts.clone());
+                    }
+                    ClientJsonRpcMessage::Notification(n) => {
+                        n.notification.extensions_mut().insert(parts.clone());
+                    }
+                    _ => {}
+                }
+                messages.push(msg);
+            }
+            Err(e) => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Bad Request: not a JSON-RPC message: {e}"),
+                );
+            }
+        }
+    }
+    for msg in messages {
+        if tx.send(msg).await.is_err() {
+            return plain(StatusCode::NOT_FOUND, "Not Found: the session has ended");
+        }
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}

@@ -1,0 +1,530 @@
+//! Prometheus metrics (`/metrics`, text format) and [`Metered`], the handler wrapper that
+//! counts and times tool calls without the tools code knowing about it.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use rmcp::ErrorData as McpError;
+use rmcp::ServerHandler;
+use rmcp::model::*;
+use rmcp::service::{
+    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
+};
+use tokio_util::task::TaskTracker;
+
+/// How a tool call ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// The tool answered normally.
+    ok,
+    /// The tool answered with `isError: true` (an error the model sees).
+    tool_error,
+    /// The call failed with a JSON-RPC error.
+    protocol_error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    tool: String,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+/// A point-in-time copy of the Airtable client's counters (from `airtable::ClientStats`).
+#[derive(Clone, Debug, Default)]
+pub struct AirtableStatsSnapshot {
+    /// Responses received, by HTTP status code.
+    pub requests_by_status: Vec<(u16, u64)>,
+    /// Responses with status 429.
+    pub rate_limited: u64,
+    /// Requests sent again after a retryable failure.
+    pub retries: u64,
+    /// Total time spent waiting on the client-side rate limiter.
+    pub limiter_wait: Duration,
+}
+
+/// Reads the Airtable client's counters at scrape time.
+pub type StatsSource = Arc<dyn Fn() -> AirtableStatsSnapshot + Send + Sync>;
+
+fn latency_buckets() -> Histogram {
+    // 1 ms .. ~33 s
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 16,
+    ))
+}
+
+/// Every metric the HTTP server exposes.
+pub struct Metrics {
+    registry: Registry,
+    tool_calls: Family<CallLabels, Counter>,
+    tool_latency: Family<ToolLabels, Histogram, fn() -> Histogram>,
+    active_sessions: Family<TransportLabels, Gauge>,
+    legacy_sessions: AtomicI64,
+    in_flight: TaskTracker,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+struct AirtableCollector(StatsSource);
+
+impl fmt::Debug for AirtableCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AirtableCollector")
+    }
+}
+
+impl prometheus_client::collector::Collector for AirtableCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let s = (self.0)();
+        {
+            let mut family = encoder.encode_descriptor(
+                "airtable_requests",
+                "Responses received from the Airtable API, by HTTP status.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (status, n) in &s.requests_by_status {
+                let labels = [("status", status.to_string())];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        ConstCounter::new(s.rate_limited).encode(encoder.encode_descriptor(
+            "airtable_rate_limited",
+            "Responses from the Airtable API with status 429.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        ConstCounter::new(s.retries).encode(encoder.encode_descriptor(
+            "airtable_retries",
+            "Airtable requests sent again after a retryable failure.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        ConstCounter::new(s.limiter_wait.as_secs_f64()).encode(encoder.encode_descriptor(
+            "airtable_rate_limiter_wait_seconds",
+            "Time spent waiting on the client-side Airtable rate limiter.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        Ok(())
+    }
+}
+
+impl Metrics {
+    /// A registry under the prefix `airtable_mcp`; `stats` adds the Airtable client's counters.
+    pub fn new(stats: Option<StatsSource>) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("airtable_mcp");
+        let tool_calls = Family::<CallLabels, Counter>::default();
+        let tool_latency: Family<ToolLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_buckets);
+        let active_sessions = Family::<TransportLabels, Gauge>::default();
+        registry.register(
+            "tool_calls",
+            "MCP tool calls, by tool and outcome (ok, tool_error, protocol_error).",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "tool_call_duration_seconds",
+            "Latency of MCP tool calls, by tool.",
+            tool_latency.clone(),
+        );
+        registry.register(
+            "active_sessions",
+            "Open MCP sessions, by transport (streamable, legacy_sse).",
+            active_sessions.clone(),
+        );
+        // Both series exist from the start, at 0.
+        active_sessions
+            .get_or_create(&TransportLabels {
+                transport: "streamable",
+            })
+            .set(0);
+        active_sessions
+            .get_or_create(&TransportLabels {
+                transport: "legacy_sse",
+            })
+            .set(0);
+        if let Some(stats) = stats {
+            registry.register_collector(Box::new(AirtableCollector(stats)));
+        }
+        Arc::new(Self {
+            registry,
+            tool_calls,
+            tool_latency,
+            active_sessions,
+            legacy_sessions: AtomicI64::new(0),
+            in_flight: TaskTracker::new(),
+        })
+    }
+
+    /// Record one finished tool call.
+    pub fn record_call(&self, tool: &str, outcome: Outcome, elapsed: Duration) {
+        self.tool_calls
+            .get_or_create(&CallLabels {
+                tool: tool.to_owned(),
+                outcome,
+            })
+            .inc();
+        self.tool_latency
+            .get_or_create(&ToolLabels {
+                tool: tool.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Set the number of open Streamable HTTP sessions (read from the session manager at scrape time).
+    pub fn set_streamable_sessions(&self, n: usize) {
+        self.active_sessions
+            .get_or_create(&TransportLabels {
+                transport: "streamable",
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn legacy_session_opened(&self) {
+        let n = self.legacy_sessions.fetch_add(1, Ordering::SeqCst) + 1;
+        self.active_sessions
+            .get_or_create(&TransportLabels {
+                transport: "legacy_sse",
+            })
+            .set(n);
+    }
+
+    pub(crate) fn legacy_session_closed(&self) {
+        let n = self.legacy_sessions.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.active_sessions
+            .get_or_create(&TransportLabels {
+                transport: "legacy_sse",
+            })
+            .set(n);
+    }
+
+    /// Tool calls still running (graceful shutdown waits for them).
+    pub fn in_flight(&self) -> &TaskTracker {
+        &self.in_flight
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Wraps any rmcp handler: every method is delegated; `call_tool` is counted and timed.
+pub struct Metered<H> {
+    inner: H,
+    metrics: Arc<Metrics>,
+}
+
+impl<H> Metered<H> {
+    pub fn new(inner: H, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    /// The wrapped handler.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+}
+
+impl<H: ServerHandler> Metered<H> {
+    fn metered_call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
+        // Unknown names share one label so clients cannot grow the label set without bound.
+        let tool = if self.inner.get_tool(&request.name).is_some() {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        let metrics = self.metrics.clone();
+        let fut = self.inner.call_tool(request, context);
+        self.metrics.in_flight.track_future(async move {
+            let start = Instant::now();
+            let result = fut.await;
+            let outcome = match &result {
+                Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                    Outcome::tool_error
+                }
+                Ok(_) => Outcome::ok,
+                Err(_) => Outcome::protocol_error,
+            };
+            metrics.record_call(&tool, outcome, start.elapsed());
+            result
+        })
+    }
+}
+
+// Delegation of every method, deprecated ones included (copied from rmcp's Box/Arc impl).
+#[allow(deprecated, clippy::manual_async_fn)]
+impl<H: ServerHandler> ServerHandler for Metered<H> {
+    fn ping(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.ping(context)
+    }
+
+    fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<InitializeResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.initialize(request, context)
+    }
+
+    fn negotiate_initialize(
+        &self,
+        request: &InitializeRequestParams,
+    ) -> Result<InitializeResult, McpError> {
+        self.inner.negotiate_initialize(request)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        self.inner.supported_protocol_versions()
+    }
+
+    fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<DiscoverResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.discover(context)
+    }
+
+    fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.complete(request, context)
+    }
+
+    fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.set_level(request, context)
+    }
+
+    fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
+        self.inner.get_prompt(request, context)
+    }
+
+    fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.list_prompts(request, context)
+    }
+
+    fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListResourcesResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.list_resources(request, context)
+    }
+
+    fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListResourceTemplatesResult, McpError>> + MaybeSendFuture + '_
+    {
+        self.inner.list_resource_templates(request, context)
+    }
+
+    fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ReadResourceResponse, McpError>> + MaybeSendFuture + '_ {
+        self.inner.read_resource(request, context)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.inner.accepted_subscription_filter(requested)
+    }
+
+    fn listen(
+        &self,
+        context: SubscriptionContext,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.listen(context)
+    }
+
+    fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.subscribe(request, context)
+    }
+
+    fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.unsubscribe(request, context)
+    }
+
+    fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
+        self.metered_call_tool(request, context)
+    }
+
+    fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.list_tools(request, context)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.get_tool(name)
+    }
+
+    fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CustomResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.on_custom_request(request, context)
+    }
+
+    fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_cancelled(notification, context)
+    }
+
+    fn on_progress(
+        &self,
+        notification: ProgressNotificationParam,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_progress(notification, context)
+    }
+
+    fn on_initialized(
+        &self,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_initialized(context)
+    }
+
+    fn on_roots_list_changed(
+        &self,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_roots_list_changed(context)
+    }
+
+    fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        context: NotificationContext<RoleServer>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.inner.on_custom_notification(notification, context)
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        self.inner.get_info()
+    }
+
+    fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetTaskResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.get_task(request, context)
+    }
+
+    fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.update_task(request, context)
+    }
+
+    fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        self.inner.cancel_task(request, context)
+    }
+
+    fn list_skills(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.list_skills(request, context)
+    }
+
+    fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetSkillResult, McpError>> + MaybeSendFuture + '_ {
+        self.inner.get_skill(request, context)
+    }
+
+    fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
+    {
+        self.inner.read_resource_directory(request, context)
+    }
+}

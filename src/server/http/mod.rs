@@ -1,0 +1,692 @@
+//! `airtable-mcp serve --http`: one axum app serving
+//!
+//! - Streamable HTTP at `/mcp` (rmcp's `StreamableHttpService`: stateful `Mcp-Session-Id`
+//!   sessions by default, `--stateless` for none; the 2026-07-28 protocol is stateless either way),
+//! - the legacy HTTP+SSE transport at `GET /sse` + `POST /messages?sessionId=…` ([`legacy_sse`]),
+//! - `/healthz`, `/readyz` and `/metrics` (Prometheus text).
+//!
+//! Every MCP endpoint (and `/metrics`) needs a bearer token unless the server is bound to
+//! loopback and started with `--no-auth`. Each client may bring its own Airtable token in
+//! `X-Airtable-Token`: the session's handler is built for that token ([`HandlerFactory`]).
+//! The transport is generic over any rmcp [`ServerHandler`]; [`run`] plugs in the Airtable one.
+
+pub mod auth;
+pub mod legacy_sse;
+pub mod metrics;
+pub mod security;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use rmcp::ServerHandler;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::cli::HttpArgs;
+pub use auth::{BearerTokens, Principal};
+pub use metrics::{AirtableStatsSnapshot, Metered, Metrics, StatsSource};
+use security::{ClientRateLimit, Guard, PeerAddr};
+
+/// Default address of `serve --http`.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
+/// Header carrying a client's own Airtable token.
+pub const AIRTABLE_TOKEN_HEADER: &str = "x-airtable-token";
+/// Default request body limit (4 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Default per-client rate (requests per second; the burst is twice that).
+pub const DEFAULT_CLIENT_RATE: u32 = 50;
+/// Default bound on the time to answer a non-streaming request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default bound on in-flight tool calls at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Errors of the HTTP transport (all found before serving, except `Serve`).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("invalid listen address {0:?} (expected IP:PORT, e.g. 127.0.0.1:8787)")]
+    InvalidAddr(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "--no-auth is only allowed on a loopback address, not {addr}: configure bearer tokens instead"
+    )]
+    NoAuthOnPublic { addr: SocketAddr },
+    #[error(
+        "HTTP authentication is on but no bearer token is configured: set {var} (comma-separated) \
+         or pass --auth-token-file FILE (one token a line), or use --no-auth on a loopback address"
+    , var = crate::env::AIRTABLE_MCP_AUTH_TOKENS)]
+    NoTokens,
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bearer token at {location} is too short (at least {min} characters)")]
+    WeakToken { location: String, min: usize },
+    #[error("bearer token at {location} contains whitespace or control characters")]
+    BadToken { location: String },
+    #[error(
+        "refusing to serve plain HTTP on the non-loopback address {addr}: pass --tls-cert and \
+         --tls-key, or --insecure if a TLS proxy sits in front"
+    )]
+    PlaintextPublic { addr: SocketAddr },
+    #[error("TLS file {path}: {message}")]
+    Tls { path: PathBuf, message: String },
+    #[error("{0}")]
+    AllowList(String),
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Builds the handler of one session (legacy SSE session, Streamable HTTP session or
+/// stateless request), given the client's own Airtable token if it sent one.
+pub type HandlerFactory<H> = Arc<dyn Fn(Option<SecretString>) -> H + Send + Sync>;
+
+/// `/readyz`: `Ok(detail)` when ready, `Err(reason)` otherwise.
+pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
+
+/// A client's own Airtable token (from `X-Airtable-Token`), put in the HTTP request's
+/// extensions: tools can read it per request through `http::request::Parts`.
+/// The header itself is removed before the MCP layer sees the request.
+#[derive(Clone)]
+pub struct AirtableTokenOverride(pub SecretString);
+
+impl std::fmt::Debug for AirtableTokenOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AirtableTokenOverride(***)")
+    }
+}
+
+tokio::task_local! {
+    /// The Airtable token of the request being handled, visible to the session factory.
+    static REQUEST_AIRTABLE_TOKEN: Option<SecretString>;
+}
+
+/// Validated HTTP options.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// `None` = authentication disabled (loopback + `--no-auth` only).
+    pub auth: Option<BearerTokens>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub stateless: bool,
+    pub json_response: bool,
+    pub body_limit: usize,
+    /// Requests per second per client (`None` = unlimited).
+    pub client_rate: Option<NonZeroU32>,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub sse_keep_alive: Duration,
+}
+
+impl HttpOptions {
+    /// Options for `addr` with every default (auth with the given tokens).
+    pub fn new(addr: SocketAddr, auth: Option<BearerTokens>) -> Self {
+        Self {
+            addr,
+            auth,
+            tls: None,
+            allowed_hosts: security::DEFAULT_ALLOWED_HOSTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            allowed_origins: security::DEFAULT_ALLOWED_ORIGINS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            stateless: false,
+            json_response: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+            client_rate: NonZeroU32::new(DEFAULT_CLIENT_RATE),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            sse_keep_alive: Duration::from_secs(15),
+        }
+    }
+
+    /// Validate the command line: address, auth sources, TLS policy, allow-lists.
+    pub fn from_args(addr: &str, args: &HttpArgs) -> Result<Self, HttpError> {
+        let addr = parse_addr(addr)?;
+        let loopback = addr.ip().is_loopback();
+        let auth = if args.no_auth {
+            if !loopback {
+                return Err(HttpError::NoAuthOnPublic { addr });
+            }
+            None
+        } else {
+            // Keyring-held bearer tokens are not supported yet (see docs/ARCHITECTURE.md).
+            let tokens = BearerTokens::load(args.auth_token_file.as_deref())?;
+            if tokens.is_empty() {
+                return Err(HttpError::NoTokens);
+            }
+            Some(tokens)
+        };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => None,
+        };
+        if !loopback && tls.is_none() && !args.insecure {
+            return Err(HttpError::PlaintextPublic { addr });
+        }
+        let mut opts = Self::new(addr, auth);
+        opts.tls = tls;
+        if let Some(h) = &args.allowed_hosts {
+            opts.allowed_hosts = h.clone();
+        }
+        if let Some(o) = &args.allowed_origins {
+            opts.allowed_origins = o.clone();
+        }
+        Guard::new(&opts.allowed_hosts, &opts.allowed_origins).map_err(HttpError::AllowList)?;
+        opts.stateless = args.stateless;
+        opts.json_response = args.json_response;
+        if let Some(r) = args.client_rate_limit {
+            opts.client_rate = NonZeroU32::new(r);
+        }
+        if let Some(t) = args.http_timeout {
+            opts.request_timeout = Duration::from_secs(t.max(1));
+        }
+        if let Some(g) = args.shutdown_grace {
+            opts.shutdown_grace = Duration::from_secs(g);
+        }
+        Ok(opts)
+    }
+}
+
+/// `IP:PORT`, `[v6]:PORT` or `localhost:PORT`.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, HttpError> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(HttpError::InvalidAddr(s.to_owned()))
+}
+
+/// What the app needs besides the handler factory.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// `/readyz` check; without one `/readyz` answers like `/healthz`.
+    pub readiness: Option<ReadinessCheck>,
+    /// The Airtable client's counters for `/metrics`.
+    pub stats: Option<StatsSource>,
+}
+
+/// A running server.
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    task: JoinHandle<Result<(), HttpError>>,
+}
+
+impl HttpServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Wait until the server has shut down (after the shutdown token is cancelled).
+    pub async fn wait(self) -> Result<(), HttpError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(HttpError::Serve(std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Who opened each Streamable HTTP session, and with which Airtable token: a session only
+/// serves the client (principal + Airtable token) that created it.
+#[derive(Clone, Default)]
+struct SessionOwners(Arc<Mutex<HashMap<String, Owner>>>);
+
+#[derive(Clone)]
+struct Owner {
+    principal: Option<Principal>,
+    airtable_token: Option<SecretString>,
+}
+
+impl Owner {
+    fn matches(&self, principal: &Option<Principal>, token: &Option<SecretString>) -> bool {
+        let same_token = match (&self.airtable_token, token) {
+            (None, None) => true,
+            (Some(a), Some(b)) => bool::from(
+                a.expose_secret()
+                    .as_bytes()
+                    .ct_eq(b.expose_secret().as_bytes()),
+            ),
+            _ => false,
+        };
+        same_token && self.principal == *principal
+    }
+}
+
+#[derive(Clone)]
+struct McpLayerState {
+    owners: SessionOwners,
+    /// POST responses still being written (their SSE body carries the call's result).
+    responses: TaskTracker,
+}
+
+/// Middleware on every MCP route: take `X-Airtable-Token` out of the headers (into the
+/// request extensions and the session factory's scope), and keep Streamable HTTP sessions
+/// bound to the client that created them.
+async fn client_context(State(st): State<McpLayerState>, mut req: Request, next: Next) -> Response {
+    let token = match req.headers_mut().remove(AIRTABLE_TOKEN_HEADER) {
+        Some(v) => match v.to_str() {
+            Ok(s) if !s.trim().is_empty() && s.len() <= 512 => {
+                Some(SecretString::from(s.trim().to_owned()))
+            }
+            _ => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: invalid X-Airtable-Token header\n",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    if let Some(t) = &token {
+        req.extensions_mut()
+            .insert(AirtableTokenOverride(t.clone()));
+    }
+    let principal = req.extensions().get::<Principal>().cloned();
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(sid) = &session {
+        let owners = st.owners.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(owner) = owners.get(sid)
+            && !owner.matches(&principal, &token)
+        {
+            return (StatusCode::NOT_FOUND, "Not Found: Session not found\n").into_response();
+        }
+    }
+    let in_flight = (req.method() == Method::POST).then(|| st.responses.token());
+    let mut res = REQUEST_AIRTABLE_TOKEN
+        .scope(token.clone(), next.run(req))
+        .await;
+    if let Some(guard) = in_flight {
+        // Shutdown waits until the body (often an SSE stream ending with the result) is done.
+        res = res.map(|body| {
+            Body::from_stream(body.into_data_stream().map(move |chunk| {
+                let _held = &guard;
+                chunk
+            }))
+        });
+    }
+    if session.is_none()
+        && let Some(sid) = res
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+    {
+        st.owners
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                sid.to_owned(),
+                Owner {
+                    principal,
+                    airtable_token: token,
+                },
+            );
+    }
+    res
+}
+
+/// Access log: one span and one line per request (method, path, status, latency).
+/// Never headers: they hold bearer and Airtable tokens.
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("http_request", %method, %path);
+    let start = Instant::now();
+    let res = next.run(req).instrument(span.clone()).await;
+    tracing::info!(
+        parent: &span,
+        status = res.status().as_u16(),
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    res
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(check): State<Option<ReadinessCheck>>) -> Response {
+    let Some(check) = check else {
+        return (StatusCode::OK, "ready\n").into_response();
+    };
+    match tokio::time::timeout(Duration::from_secs(15), check()).await {
+        Ok(Ok(detail)) => (StatusCode::OK, format!("ready: {detail}\n")).into_response(),
+        Ok(Err(reason)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the Airtable API did not answer within 15 s\n",
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    metrics: Arc<Metrics>,
+    sessions: Option<Arc<LocalSessionManager>>,
+}
+
+async fn metrics_endpoint(State(st): State<MetricsState>) -> Response {
+    if let Some(m) = &st.sessions {
+        st.metrics
+            .set_streamable_sessions(m.sessions.read().await.len());
+    }
+    match st.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n").into_response(),
+    }
+}
+
+/// Build the app and start serving on `opts.addr`. Returns once listening.
+/// Cancelling `shutdown` stops accepting, lets in-flight tool calls finish within
+/// `opts.shutdown_grace`, then closes every session.
+pub async fn start<H: ServerHandler>(
+    factory: HandlerFactory<H>,
+    hooks: Hooks,
+    opts: HttpOptions,
+    shutdown: CancellationToken,
+) -> Result<HttpServer, HttpError> {
+    let guard =
+        Guard::new(&opts.allowed_hosts, &opts.allowed_origins).map_err(HttpError::AllowList)?;
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls::load_config(cert, key)?),
+        None => None,
+    };
+    let metrics = Metrics::new(hooks.stats.clone());
+    // Cancelled after the grace period: ends every session and SSE stream.
+    let sessions_ct = CancellationToken::new();
+
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(opts.allowed_hosts.clone())
+        .with_allowed_origins(opts.allowed_origins.clone())
+        .with_legacy_session_mode(!opts.stateless)
+        .with_json_response(opts.json_response)
+        .with_sse_keep_alive(Some(opts.sse_keep_alive))
+        .with_max_request_body_bytes(opts.body_limit)
+        .with_cancellation_token(sessions_ct.clone());
+    if opts.allowed_origins.is_empty() {
+        mcp_config = mcp_config.enforce_origin_validation();
+    }
+    let mcp_factory = {
+        let factory = factory.clone();
+        let metrics = metrics.clone();
+        move || {
+            let token = REQUEST_AIRTABLE_TOKEN.try_with(Clone::clone).ok().flatten();
+            Ok(Metered::new(factory(token), metrics.clone()))
+        }
+    };
+    let owners = SessionOwners::default();
+    let responses = TaskTracker::new();
+    let (mcp_router, session_manager) = if opts.stateless {
+        let svc = StreamableHttpService::new(
+            mcp_factory,
+            Arc::new(NeverSessionManager::default()),
+            mcp_config,
+        );
+        (Router::new().nest_service("/mcp", svc), None)
+    } else {
+        let manager = Arc::new(LocalSessionManager::default());
+        let svc = StreamableHttpService::new(mcp_factory, manager.clone(), mcp_config);
+        (Router::new().nest_service("/mcp", svc), Some(manager))
+    };
+    let legacy = legacy_sse::LegacySse::new(
+        factory,
+        metrics.clone(),
+        sessions_ct.clone(),
+        opts.sse_keep_alive,
+        opts.body_limit,
+    );
+    let rate = opts
+        .client_rate
+        .map(|r| ClientRateLimit::new(r, r.saturating_add(r.get())));
+
+    let mcp_routes = mcp_router
+        .merge(legacy.router())
+        .layer(middleware::from_fn_with_state(
+            rate.clone(),
+            security::rate_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            McpLayerState {
+                owners: owners.clone(),
+                responses: responses.clone(),
+            },
+            client_context,
+        ))
+        .layer(middleware::from_fn_with_state(
+            opts.auth.clone(),
+            auth::require_bearer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            guard.clone(),
+            security::check_host_origin,
+        ));
+    let metrics_route = Router::new()
+        .route("/metrics", axum::routing::get(metrics_endpoint))
+        .with_state(MetricsState {
+            metrics: metrics.clone(),
+            sessions: session_manager.clone(),
+        })
+        .layer(middleware::from_fn_with_state(
+            opts.auth.clone(),
+            auth::require_bearer,
+        ));
+    let public = Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(hooks.readiness.clone());
+    let app = public
+        .merge(metrics_route)
+        .merge(mcp_routes)
+        .layer(RequestBodyLimitLayer::new(opts.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            opts.request_timeout,
+        ))
+        .layer(guard.cors_layer())
+        .layer(middleware::from_fn(security::security_headers))
+        .layer(middleware::from_fn(access_log));
+
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(HttpError::Serve)?;
+
+    // Housekeeping: forget idle rate-limit keys and the owners of closed sessions.
+    {
+        let shutdown = shutdown.clone();
+        let manager = session_manager.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Some(r) = &rate {
+                    r.housekeeping();
+                }
+                if let Some(m) = &manager {
+                    let live: Vec<String> = m
+                        .sessions
+                        .read()
+                        .await
+                        .keys()
+                        .map(|k| k.to_string())
+                        .collect();
+                    owners
+                        .0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|k, _| live.contains(k));
+                }
+            }
+        });
+    }
+
+    // Shutdown: stop accepting (axum), wait for in-flight calls (bounded), close sessions.
+    let drain = {
+        let shutdown = shutdown.clone();
+        let metrics = metrics.clone();
+        let sessions_ct = sessions_ct.clone();
+        let responses = responses.clone();
+        let grace = opts.shutdown_grace;
+        async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: waiting for in-flight tool calls");
+            metrics.in_flight().close();
+            responses.close();
+            let settled = async {
+                metrics.in_flight().wait().await;
+                responses.wait().await;
+                // Results of finished calls still travel to legacy SSE streams.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            if tokio::time::timeout(grace, settled).await.is_err() {
+                tracing::warn!(
+                    calls = metrics.in_flight().len(),
+                    responses = responses.len(),
+                    "requests still running after the grace period; closing anyway"
+                );
+            }
+            sessions_ct.cancel();
+        }
+    };
+    let hard_bound = opts.shutdown_grace + Duration::from_secs(5);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        addr = %local_addr,
+        auth = opts.auth.is_some(),
+        stateless = opts.stateless,
+        "serving MCP at {scheme}://{local_addr}/mcp (legacy SSE at /sse)"
+    );
+    if !local_addr.ip().is_loopback()
+        && opts
+            .allowed_hosts
+            .iter()
+            .all(|h| security::DEFAULT_ALLOWED_HOSTS.contains(&h.as_str()))
+    {
+        tracing::warn!(
+            "bound to a non-loopback address but only loopback Host names are allowed: \
+             pass --allowed-hosts with the names clients use"
+        );
+    }
+
+    let task = tokio::spawn(async move {
+        let signal = {
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        };
+        let drain_task = tokio::spawn(drain);
+        let serve = async {
+            match tls {
+                Some(cfg) => {
+                    let listener =
+                        tls::TlsListener::new(listener, cfg).map_err(HttpError::Serve)?;
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<PeerAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .await
+                    .map_err(HttpError::Serve)
+                }
+                None => axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<PeerAddr>(),
+                )
+                .with_graceful_shutdown(signal)
+                .await
+                .map_err(HttpError::Serve),
+            }
+        };
+        tokio::pin!(serve);
+        let result = tokio::select! {
+            r = &mut serve => r,
+            _ = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(hard_bound).await;
+            } => {
+                tracing::warn!("connections still open after the shutdown bound; exiting");
+                Ok(())
+            }
+        };
+        sessions_ct.cancel();
+        if shutdown.is_cancelled() {
+            let _ = drain_task.await;
+        } else {
+            drain_task.abort();
+        }
+        result
+    });
+    Ok(HttpServer {
+        local_addr,
+        metrics,
+        task,
+    })
+}

@@ -1,0 +1,202 @@
+//! Shared helpers for the HTTP transport tests: a tiny MCP handler (echo with progress,
+//! and `whoami` naming the Airtable token its session was built with).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use airtable_mcp::server::http::HandlerFactory;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig};
+use rmcp::schemars::JsonSchema;
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Clone)]
+pub struct EchoServer {
+    token: Option<String>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EchoArgs {
+    /// Text to send back.
+    pub text: String,
+    /// Progress notifications to send first.
+    #[serde(default)]
+    pub steps: u32,
+    /// Answer with an error result instead.
+    #[serde(default)]
+    pub fail: bool,
+    /// Milliseconds to wait before answering.
+    #[serde(default)]
+    pub sleep_ms: u64,
+}
+
+#[tool_router]
+impl EchoServer {
+    pub fn new(token: Option<SecretString>) -> Self {
+        Self {
+            token: token.map(|t| t.expose_secret().to_owned()),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Echo the text back, after `steps` progress notifications.
+    #[tool]
+    async fn echo(
+        &self,
+        Parameters(args): Parameters<EchoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<String, String> {
+        if let Some(token) = ctx.meta.get_progress_token() {
+            for i in 0..args.steps {
+                let _ = ctx
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(token.clone(), f64::from(i + 1))
+                            .with_total(f64::from(args.steps)),
+                    )
+                    .await;
+            }
+        }
+        if args.sleep_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(args.sleep_ms)).await;
+        }
+        if args.fail {
+            return Err(format!("failed: {}", args.text));
+        }
+        Ok(args.text)
+    }
+
+    /// The Airtable token this session was built with (`default` without one).
+    #[tool]
+    async fn whoami(&self) -> String {
+        self.token.clone().unwrap_or_else(|| "default".to_owned())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for EchoServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("echo-test", "0.0.0"))
+    }
+}
+
+pub fn echo_factory() -> HandlerFactory<EchoServer> {
+    Arc::new(EchoServer::new)
+}
+
+pub const TOKEN_A: &str = "test-bearer-token-aaaaaaaa";
+pub const TOKEN_B: &str = "test-bearer-token-bbbbbbbb";
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use airtable_mcp::server::http::{self, BearerTokens, Hooks, HttpOptions, HttpServer};
+use tokio_util::sync::CancellationToken;
+
+/// Both test bearer tokens.
+pub fn tokens() -> BearerTokens {
+    BearerTokens::new(vec![
+        SecretString::from(TOKEN_A.to_owned()),
+        SecretString::from(TOKEN_B.to_owned()),
+    ])
+    .unwrap()
+}
+
+/// Options on 127.0.0.1:0 with both test tokens.
+pub fn options() -> HttpOptions {
+    HttpOptions::new("127.0.0.1:0".parse().unwrap(), Some(tokens()))
+}
+
+/// Start the echo server; returns it with its shutdown token.
+pub async fn start_echo(opts: HttpOptions) -> (HttpServer, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let server = http::start(echo_factory(), Hooks::default(), opts, shutdown.clone())
+        .await
+        .unwrap();
+    (server, shutdown)
+}
+
+pub fn base_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The Python interpreter of the test venv (tools/setup-test-env.sh creates it).
+pub fn python() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run tools/setup-test-env.sh",
+        p.display()
+    );
+    p
+}
+
+/// Run tests/python/http_client.py; returns its JSON report.
+pub async fn run_python_client(
+    url: &str,
+    bearer: Option<&str>,
+    airtable_tokens: &[&str],
+    extra: &[&str],
+) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/http_client.py");
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(script).arg("--url").arg(url).args(extra);
+    cmd.env_remove("MCP_BEARER");
+    if let Some(b) = bearer {
+        cmd.env("MCP_BEARER", b);
+    }
+    cmd.env("MCP_AIRTABLE_TOKENS", airtable_tokens.join(","));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = cmd.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python client failed: {}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("python client printed no JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
+    })
+}
+
+/// Parse Prometheus text: `name{labels}` → value (comments skipped; every line must parse).
+pub fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample line: {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let name_end = key.find('{').unwrap_or(key.len());
+        let name = &key[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < key.len() {
+            assert!(key.ends_with('}'), "unterminated labels in {line:?}");
+        }
+        out.insert(key.to_owned(), value);
+    }
+    out
+}
