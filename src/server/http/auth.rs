@@ -200,10 +200,7 @@ mod tests {
         let err = parse_token_file("ok-token-long-enough\nzq8x\n", Path::new("f")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("f line 2"), "{msg}");
-        assert!(
-            !msg.contains("zq8x"),
-            "the token must not be echoed: {msg}"
-        );
+        assert!(!msg.contains("zq8x"), "the token must not be echoed: {msg}");
     }
 
     #[test]
