@@ -125,9 +125,10 @@ pub fn to_csv<R: RecordLike>(
     })
 }
 
-/// Write the CSV to `path`. The parent directory must exist (it is not created); an
-/// existing file is replaced only with `overwrite`. Returns the absolute path written.
-pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
+/// Check a destination before anything is read: a `.csv` file name (so that no other kind of
+/// file can be replaced), in an existing directory, not an existing file unless `overwrite`.
+/// Returns the parent directory.
+pub fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, String> {
     if path.as_os_str().is_empty() {
         return Err("path is empty: give a file path such as ./export.csv".into());
     }
@@ -136,6 +137,16 @@ pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf,
             "{} is a directory: give a file path inside it, e.g. {}",
             path.display(),
             path.join("export.csv").display()
+        ));
+    }
+    let is_csv = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !is_csv {
+        return Err(format!(
+            "{} does not end in .csv: give a .csv file name, e.g. ./export.csv",
+            path.display()
         ));
     }
     let parent = match path.parent() {
@@ -148,6 +159,19 @@ pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf,
             parent.display()
         ));
     }
+    if !overwrite && path.exists() {
+        return Err(format!(
+            "{} already exists: pass overwrite=true to replace it, or choose another path",
+            path.display()
+        ));
+    }
+    Ok(parent)
+}
+
+/// Write the CSV to `path` (see [`check_destination`] for the rules). Returns the absolute
+/// path written.
+pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
+    let parent = check_destination(path, overwrite)?;
     let file_name = path.file_name().ok_or_else(|| {
         format!(
             "{} does not name a file: give a file path such as ./export.csv",
@@ -283,5 +307,8 @@ mod tests {
         assert!(missing.contains("does not exist"), "{missing}");
         let is_dir = write_file(dir.path(), b"", false).unwrap_err();
         assert!(is_dir.contains("is a directory"), "{is_dir}");
+        let not_csv = write_file(&dir.path().join(".bashrc"), b"", true).unwrap_err();
+        assert!(not_csv.contains(".csv"), "{not_csv}");
+        assert!(check_destination(&dir.path().join("NEW.CSV"), false).is_ok());
     }
 }
