@@ -1,10 +1,838 @@
 //! An Airtable-compatible server: the Web API on loopback, backed by SQLite.
+//!
+//! `spawn` starts it in-process (tests use port 0); `airtable-mcp sandbox` runs it until
+//! Ctrl-C. See docs/sandbox.md for what it does and how it differs from Airtable.
 
+mod cells;
+mod comments;
+mod errors;
+mod fx;
+mod meta;
+mod query;
+mod ratelimit;
+mod records;
+mod schema;
+mod seed;
+mod store;
+mod util;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::cli::SandboxArgs;
+use errors::{ApiError, ApiResult};
+use query::ListParams;
+use ratelimit::RateLimiter;
 
-/// `airtable-mcp sandbox`.
-pub async fn run_cli(_args: SandboxArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the sandbox is not built yet")
+pub use seed::DEMO_BASE_ID;
+
+/// The one user of the sandbox (whoami, comment authors).
+pub const SANDBOX_USER_ID: &str = "usrSandboxUser001";
+pub const SANDBOX_USER_EMAIL: &str = "sandbox@example.com";
+pub const SANDBOX_USER_NAME: &str = "Sandbox User";
+
+fn sandbox_user_json() -> Value {
+    serde_json::json!({"id": SANDBOX_USER_ID, "email": SANDBOX_USER_EMAIL, "name": SANDBOX_USER_NAME})
+}
+
+/// Errors starting the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("sandbox database migration failed: {0}")]
+    Migration(String),
+    #[error("cannot bind or serve the sandbox: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid seed: {0}")]
+    Seed(String),
+    #[error("invalid sandbox configuration: {0}")]
+    Config(String),
+}
+
+/// What to load into an empty sandbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Seed {
+    #[default]
+    None,
+    /// The demo project tracker ([`DEMO_BASE_ID`]).
+    Demo,
+    /// A JSON seed file (format in docs/sandbox.md).
+    File(PathBuf),
+}
+
+/// Fault injection (for tests of retry logic).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fraction (0.0–1.0) of authenticated requests answered 503 RETRIABLE_ERROR (not applied).
+    pub fail_rate: f64,
+    /// Latency added to every request.
+    pub latency: Duration,
+    /// Fraction of writes whose connection is closed before the write is applied.
+    pub drop_before_rate: f64,
+    /// Fraction of writes whose connection is closed after the write is applied.
+    pub drop_after_rate: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The bearer token accepted (not a real Airtable token).
+    pub token: String,
+    /// SQLite file; None keeps everything in memory.
+    pub db: Option<PathBuf>,
+    pub seed: Seed,
+    /// Requests per sliding second per base before 429 (0 disables).
+    pub rate_limit: u32,
+    /// How long a base stays locked after a 429.
+    pub penalty: Duration,
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            token: "sandbox-token".into(),
+            db: None,
+            seed: Seed::None,
+            rate_limit: 5,
+            penalty: Duration::from_secs(30),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// In memory, seeded with the demo base, no rate limit: what most tests want.
+    pub fn demo() -> Self {
+        SandboxConfig {
+            seed: Seed::Demo,
+            rate_limit: 0,
+            ..Default::default()
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SandboxStats {
+    /// Every request received (including refused ones).
+    pub requests: u64,
+    /// Requests answered 429 RATE_LIMIT_REACHED.
+    pub rate_limited: u64,
+    /// Requests answered 503 by fault injection.
+    pub injected_failures: u64,
+    /// Connections dropped by fault injection.
+    pub dropped: u64,
+    /// Requests per HTTP method.
+    pub by_method: BTreeMap<String, u64>,
+}
+
+struct Inner {
+    cfg: SandboxConfig,
+    db: Mutex<Connection>,
+    limiter: RateLimiter,
+    stats: Mutex<SandboxStats>,
+}
+
+/// Shared state of one sandbox (cheap to clone).
+#[derive(Clone)]
+pub struct SandboxState {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl SandboxState {
+    /// Open (and migrate) the database and apply the seed. Blocking.
+    pub fn new(cfg: SandboxConfig) -> Result<SandboxState, SandboxError> {
+        for (name, r) in [
+            ("fail_rate", cfg.faults.fail_rate),
+            ("drop_before_rate", cfg.faults.drop_before_rate),
+            ("drop_after_rate", cfg.faults.drop_after_rate),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(SandboxError::Config(format!(
+                    "{name} must be within 0.0..=1.0"
+                )));
+            }
+        }
+        if cfg.token.is_empty() {
+            return Err(SandboxError::Config("the token must not be empty".into()));
+        }
+        let mut conn = store::open(cfg.db.as_deref())?;
+        match &cfg.seed {
+            Seed::None => {}
+            Seed::Demo => seed::demo(&mut conn)?,
+            Seed::File(p) => seed::from_file(&mut conn, p)?,
+        }
+        Ok(SandboxState {
+            inner: Arc::new(Inner {
+                limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
+                cfg,
+                db: Mutex::new(conn),
+                stats: Mutex::new(SandboxStats::default()),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> SandboxStats {
+        lock(&self.inner.stats).clone()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.inner.cfg.token
+    }
+
+    /// Run a storage operation on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.db);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("sandbox task failed: {e}")))?
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut SandboxStats)) {
+        f(&mut lock(&self.inner.stats));
+    }
+}
+
+/// A running sandbox. Dropping it stops the server too.
+pub struct SandboxHandle {
+    url: url::Url,
+    state: SandboxState,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SandboxHandle {
+    /// `http://127.0.0.1:PORT` (API paths start with /v0).
+    pub fn url(&self) -> url::Url {
+        self.url.clone()
+    }
+
+    pub fn addr(&self) -> String {
+        self.url.as_str().trim_end_matches('/').to_string()
+    }
+
+    pub fn token(&self) -> &str {
+        self.state.token()
+    }
+
+    pub fn stats(&self) -> SandboxStats {
+        self.state.stats()
+    }
+
+    pub fn state(&self) -> &SandboxState {
+        &self.state
+    }
+
+    /// Stop accepting, close connections and wait for the server task.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Start a sandbox on `addr` (port 0 picks a free port).
+pub async fn spawn(cfg: SandboxConfig, addr: SocketAddr) -> Result<SandboxHandle, SandboxError> {
+    let state = tokio::task::spawn_blocking(move || SandboxState::new(cfg))
+        .await
+        .map_err(|e| SandboxError::Config(format!("startup task failed: {e}")))??;
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let url = url::Url::parse(&format!("http://{local}"))
+        .map_err(|e| SandboxError::Config(format!("bad listen address: {e}")))?;
+    let cancel = CancellationToken::new();
+    let app = router(state.clone());
+    let task = tokio::spawn(serve(listener, app, cancel.clone()));
+    Ok(SandboxHandle {
+        url,
+        state,
+        cancel,
+        task: Some(task),
+    })
+}
+
+/// Lets a handler close its connection without answering (fault injection).
+#[derive(Clone)]
+struct ConnKill(Arc<Notify>);
+
+async fn serve(listener: TcpListener, app: Router, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sandbox accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let k = kill.clone();
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnKill(k.clone()));
+                    let app = app.clone();
+                    async move { app.oneshot(req.map(Body::new)).await }
+                },
+            );
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                // Dropping the connection closes the socket without an answer.
+                _ = kill.notified() => {}
+                _ = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// The base a request is about (rate limiting is per base).
+fn base_of(path: &str) -> Option<&str> {
+    let mut segs = path.trim_start_matches('/').split('/');
+    if segs.next()? != "v0" {
+        return None;
+    }
+    match segs.next()? {
+        "meta" => {
+            if segs.next()? == "bases" {
+                segs.next().filter(|s| !s.is_empty())
+            } else {
+                None
+            }
+        }
+        b if !b.is_empty() => Some(b),
+        _ => None,
+    }
+}
+
+fn authorized(req: &Request, token: &str) -> bool {
+    let Some(h) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(given) = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+    else {
+        return false;
+    };
+    use subtle::ConstantTimeEq;
+    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+}
+
+fn roll(rate: f64) -> bool {
+    rate > 0.0 && rand::random::<f64>() < rate
+}
+
+async fn drop_connection(state: &SandboxState, kill: Option<ConnKill>) -> Response {
+    state.bump(|s| s.dropped += 1);
+    match kill {
+        Some(k) => {
+            k.0.notify_one();
+            std::future::pending::<Response>().await
+        }
+        // Served without the sandbox's own accept loop: no socket to close.
+        None => ApiError::internal("connection dropped by fault injection").into_response(),
+    }
+}
+
+async fn gate(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    state.bump(|s| {
+        s.requests += 1;
+        *s.by_method.entry(method.to_string()).or_default() += 1;
+    });
+    let faults = state.inner.cfg.faults.clone();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if !authorized(&req, &state.inner.cfg.token) {
+        return ApiError::auth_required().into_response();
+    }
+    let path = req.uri().path().to_string();
+    if let Some(base) = base_of(&path)
+        && let Err(left) = state.inner.limiter.check(base)
+    {
+        state.bump(|s| s.rate_limited += 1);
+        return ApiError::rate_limited(left.as_secs_f64().ceil() as u64).into_response();
+    }
+    if roll(faults.fail_rate) {
+        state.bump(|s| s.injected_failures += 1);
+        return ApiError::retriable().into_response();
+    }
+    let write = matches!(
+        method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    ) && !path.ends_with("/listRecords");
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    if write && roll(faults.drop_before_rate) {
+        return drop_connection(&state, kill).await;
+    }
+    let resp = next.run(req).await;
+    if write && resp.status().is_success() && roll(faults.drop_after_rate) {
+        return drop_connection(&state, kill).await;
+    }
+    resp
+}
+
+fn json_body(bytes: &Bytes) -> ApiResult<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e.to_string()))
+}
+
+fn reply(r: ApiResult<Value>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found().into_response()
+}
+
+/// The sandbox's routes (Appendix A of the reference), behind auth, rate limit and faults.
+pub fn router(state: SandboxState) -> Router {
+    Router::new()
+        .route("/v0/meta/whoami", get(whoami))
+        .route("/v0/meta/bases", get(list_bases).post(create_base))
+        .route(
+            "/v0/meta/bases/{base}/tables",
+            get(base_schema).post(create_table),
+        )
+        .route("/v0/meta/bases/{base}/tables/{table}", patch(update_table))
+        .route(
+            "/v0/meta/bases/{base}/tables/{table}/fields",
+            post(create_field),
+        )
+        .route(
+            "/v0/meta/bases/{base}/tables/{table}/fields/{field}",
+            patch(update_field),
+        )
+        .route(
+            "/v0/{base}/{table}",
+            get(list_get)
+                .post(create_records)
+                .patch(patch_many)
+                .put(put_many)
+                .delete(delete_many),
+        )
+        .route("/v0/{base}/{table}/listRecords", post(list_post))
+        .route(
+            "/v0/{base}/{table}/{record}",
+            get(get_record)
+                .patch(patch_one)
+                .put(put_one)
+                .delete(delete_one),
+        )
+        .route(
+            "/v0/{base}/{table}/{record}/comments",
+            get(list_comments).post(create_comment),
+        )
+        .route(
+            "/v0/{base}/{table}/{record}/comments/{comment}",
+            patch(update_comment).delete(delete_comment),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state)
+}
+
+type S = State<SandboxState>;
+
+async fn whoami() -> Response {
+    axum::Json(meta::whoami()).into_response()
+}
+
+async fn list_bases(State(s): S, RawQuery(q): RawQuery) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |c| meta::list_bases(c, &q)).await
+        }
+        .await,
+    )
+}
+
+async fn create_base(State(s): S, body: Bytes) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| meta::create_base(c, &b)).await
+        }
+        .await,
+    )
+}
+
+async fn base_schema(State(s): S, Path(base): Path<String>, RawQuery(q): RawQuery) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |c| meta::base_schema(c, &base, &q)).await
+        }
+        .await,
+    )
+}
+
+async fn create_table(State(s): S, Path(base): Path<String>, body: Bytes) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| meta::create_table(c, &base, &b)).await
+        }
+        .await,
+    )
+}
+
+async fn update_table(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| meta::update_table(c, &base, &table, &b))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn create_field(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| meta::create_field(c, &base, &table, &b))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn update_field(
+    State(s): S,
+    Path((base, table, field)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| meta::update_field(c, &base, &table, &field, &b))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn list_get(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            let p = ListParams::from_query(&q)?;
+            s.run(move |c| records::list(c, &base, &table, &p)).await
+        }
+        .await,
+    )
+}
+
+async fn list_post(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            let b = json_body(&body)?;
+            let p = ListParams::from_body(&b, &q)?;
+            s.run(move |c| records::list(c, &base, &table, &p)).await
+        }
+        .await,
+    )
+}
+
+async fn create_records(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| records::create(c, &base, &table, &b)).await
+        }
+        .await,
+    )
+}
+
+async fn patch_many(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| records::update_many(c, &base, &table, &b, false))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn put_many(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| records::update_many(c, &base, &table, &b, true))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn delete_many(
+    State(s): S,
+    Path((base, table)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |c| records::delete_many(c, &base, &table, &q))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn get_record(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |c| records::get(c, &base, &table, &rec, &q))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn patch_one(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| records::update_one(c, &base, &table, &rec, &b, false))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn put_one(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| records::update_one(c, &base, &table, &rec, &b, true))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn delete_one(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+) -> Response {
+    reply(
+        s.run(move |c| records::delete_one(c, &base, &table, &rec))
+            .await,
+    )
+}
+
+async fn list_comments(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |c| comments::list(c, &base, &table, &rec, &q))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn create_comment(
+    State(s): S,
+    Path((base, table, rec)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| comments::create(c, &base, &table, &rec, &b))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn update_comment(
+    State(s): S,
+    Path((base, table, rec, com)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |c| comments::update(c, &base, &table, &rec, &com, &b))
+                .await
+        }
+        .await,
+    )
+}
+
+async fn delete_comment(
+    State(s): S,
+    Path((base, table, rec, com)): Path<(String, String, String, String)>,
+) -> Response {
+    reply(
+        s.run(move |c| comments::delete(c, &base, &table, &rec, &com))
+            .await,
+    )
+}
+
+/// Build the configuration from the command line.
+pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, SandboxError> {
+    let seed = match args.seed.as_deref() {
+        None | Some("") => Seed::None,
+        Some("demo") => Seed::Demo,
+        Some(path) => Seed::File(PathBuf::from(path)),
+    };
+    if !(args.penalty_secs.is_finite() && args.penalty_secs >= 0.0) {
+        return Err(SandboxError::Config("--penalty-secs must be >= 0".into()));
+    }
+    Ok(SandboxConfig {
+        token: args.token.clone(),
+        db: args.db.clone(),
+        seed,
+        rate_limit: args.rate_limit,
+        penalty: Duration::from_secs_f64(args.penalty_secs),
+        faults: Faults {
+            fail_rate: args.fail_rate,
+            latency: Duration::from_millis(args.latency_ms),
+            drop_before_rate: args.drop_before_rate,
+            drop_after_rate: args.drop_after_rate,
+        },
+    })
+}
+
+/// `airtable-mcp sandbox`: serve on 127.0.0.1 until Ctrl-C.
+pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config_from_args(&args)?;
+    let seeded_demo = cfg.seed == Seed::Demo;
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let handle = spawn(cfg, addr).await?;
+    let url = handle.addr();
+    tracing::info!(url = %url, demo_base = seeded_demo.then_some(DEMO_BASE_ID), "sandbox listening; Ctrl-C stops it");
+    let demo = if seeded_demo {
+        format!(" AIRTABLE_DEMO_BASE={DEMO_BASE_ID}")
+    } else {
+        String::new()
+    };
+    println!(
+        "AIRTABLE_API_URL={url} AIRTABLE_API_KEY={}{demo}",
+        handle.token()
+    );
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("sandbox stopping");
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,701 @@
+//! The records API: list (GET and POST listRecords), get, create, update (PATCH/PUT),
+//! upsert and delete.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use serde_json::{Map, Value, json};
+
+use super::cells::{Data, RecCtx, fx_to_text};
+use super::errors::{ApiError, ApiResult};
+use super::fx;
+use super::query::{ListParams, SortSpec, parse_bool};
+use super::schema::{FieldMeta, TableMeta};
+use super::store::{self, Rec};
+use super::util::{decode_index, encode_index, is_id};
+
+/// Load a base and find a table in it: 404 for an unknown base, 403 for an unknown table.
+pub fn resolve(conn: &Connection, base_id: &str, table_key: &str) -> ApiResult<(Data, String)> {
+    let base = store::load_base(conn, base_id)?.ok_or_else(ApiError::not_found)?;
+    let table_id = base
+        .table(table_key)
+        .map(|t| t.id.clone())
+        .ok_or_else(ApiError::model_not_found)?;
+    Ok((Data::load(conn, base)?, table_id))
+}
+
+fn table<'a>(data: &'a Data, table_id: &str) -> ApiResult<&'a TableMeta> {
+    data.table(table_id).ok_or_else(ApiError::model_not_found)
+}
+
+/// The record as the API shows it.
+pub fn record_json(
+    data: &Data,
+    table: &TableMeta,
+    rec: &Rec,
+    only: Option<&[FieldMeta]>,
+    by_id: bool,
+    comment_count: Option<u64>,
+) -> Value {
+    let mut fields = Map::new();
+    let all = only.unwrap_or(&table.fields);
+    for f in all {
+        if let Some(v) = data.cell_json(rec, f) {
+            let key = if by_id { &f.id } else { &f.name };
+            fields.insert(key.clone(), v);
+        }
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(rec.id));
+    m.insert("createdTime".into(), json!(rec.created_time));
+    m.insert("fields".into(), Value::Object(fields));
+    if let Some(n) = comment_count {
+        m.insert("commentCount".into(), json!(n));
+    }
+    Value::Object(m)
+}
+
+fn check_cell_format(cell_format: Option<&str>) -> ApiResult<()> {
+    match cell_format {
+        None | Some("json") => Ok(()),
+        Some("string") => Err(ApiError::invalid_request(
+            "Invalid request: cellFormat=string is not supported by the airtable-mcp sandbox; use cellFormat=json (the default)",
+        )),
+        Some(other) => Err(ApiError::invalid_request(format!(
+            "Invalid request: cellFormat must be json or string, got \"{other}\""
+        ))),
+    }
+}
+
+fn compile_filter(table: &TableMeta, src: &str) -> ApiResult<fx::Compiled> {
+    if !fx::available() {
+        return Err(ApiError::filter(
+            "The formula for filtering records is invalid: the sandbox was built without the formula engine",
+        ));
+    }
+    let mut names: Vec<&str> = table.fields.iter().map(|f| f.name.as_str()).collect();
+    names.extend(table.fields.iter().map(|f| f.id.as_str()));
+    fx::compile(src, &names).map_err(ApiError::filter)
+}
+
+/// Sort key comparison: blanks first, numbers numerically, text case-insensitively.
+fn cmp_fx(a: &fx::Value, b: &fx::Value) -> Ordering {
+    use fx::Value as V;
+    let blank = |v: &V| match v {
+        V::Blank => true,
+        V::Text(s) => s.is_empty(),
+        V::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    match (blank(a), blank(b)) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Less,
+        (false, true) => return Ordering::Greater,
+        _ => {}
+    }
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (V::Bool(x), V::Bool(y)) => x.cmp(y),
+        (V::DateTime(x), V::DateTime(y)) => x.cmp(y),
+        _ => {
+            let (x, y) = (fx_to_text(a).to_lowercase(), fx_to_text(b).to_lowercase());
+            x.cmp(&y)
+        }
+    }
+}
+
+fn sort_records(data: &Data, table: &TableMeta, recs: &mut [&Rec], sort: &[(FieldMeta, bool)]) {
+    if sort.is_empty() {
+        return;
+    }
+    let keys: HashMap<&str, Vec<fx::Value>> = recs
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_str(),
+                sort.iter().map(|(f, _)| data.cell_fx(r, f)).collect(),
+            )
+        })
+        .collect();
+    let _ = table;
+    recs.sort_by(|a, b| {
+        let (ka, kb) = (&keys[a.id.as_str()], &keys[b.id.as_str()]);
+        for (i, (_, desc)) in sort.iter().enumerate() {
+            let o = cmp_fx(&ka[i], &kb[i]);
+            let o = if *desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+}
+
+fn resolve_sort(table: &TableMeta, sort: &[SortSpec]) -> ApiResult<Vec<(FieldMeta, bool)>> {
+    sort.iter()
+        .map(|s| {
+            table
+                .field(&s.field)
+                .cloned()
+                .map(|f| (f, s.desc))
+                .ok_or_else(|| ApiError::unknown_field(&s.field))
+        })
+        .collect()
+}
+
+fn bad_offset(o: &str) -> ApiError {
+    ApiError::unprocessable(
+        "INVALID_OFFSET_VALUE",
+        format!("The value of offset {o} is invalid"),
+    )
+}
+
+/// Offsets are `itr<14: index>/rec<14: first record of the page>`.
+fn decode_offset(o: &str) -> Option<(usize, &str)> {
+    let (itr, rec) = o.split_once('/')?;
+    let idx = decode_index(itr.strip_prefix("itr")?)?;
+    is_id("rec", rec).then_some((idx as usize, rec))
+}
+
+pub fn list(conn: &Connection, base_id: &str, table_key: &str, p: &ListParams) -> ApiResult<Value> {
+    let (data, table_id) = resolve(conn, base_id, table_key)?;
+    let table = table(&data, &table_id)?;
+    check_cell_format(p.cell_format.as_deref())?;
+    let page_size = p.page_size.unwrap_or(100);
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::invalid_request(format!(
+            "Invalid request: pageSize must be between 1 and 100, got {page_size}"
+        )));
+    }
+    let only: Option<Vec<FieldMeta>> = match &p.fields {
+        None => None,
+        Some(keys) => Some(
+            keys.iter()
+                .map(|k| {
+                    table
+                        .field(k)
+                        .cloned()
+                        .ok_or_else(|| ApiError::unknown_field(k))
+                })
+                .collect::<ApiResult<_>>()?,
+        ),
+    };
+    let mut view_filter = None;
+    let mut view_sort = Vec::new();
+    if let Some(v) = &p.view {
+        let view = table.view(v).ok_or_else(|| {
+            ApiError::unprocessable(
+                "VIEW_NAME_NOT_FOUND",
+                format!("Could not find view {v} in table {}", table.name),
+            )
+        })?;
+        if let Some(src) = view.config.get("filterByFormula").and_then(Value::as_str) {
+            view_filter = Some(compile_filter(table, src)?);
+        }
+        if let Some(arr) = view.config.get("sort").and_then(Value::as_array) {
+            for s in arr {
+                if let Some(f) = s.get("field").and_then(Value::as_str) {
+                    view_sort.push(SortSpec {
+                        field: f.to_string(),
+                        desc: s.get("direction").and_then(Value::as_str) == Some("desc"),
+                    });
+                }
+            }
+        }
+    }
+    let filter = match p.filter.as_deref() {
+        Some(src) if !src.trim().is_empty() => Some(compile_filter(table, src)?),
+        _ => None,
+    };
+    let sort = resolve_sort(
+        table,
+        if p.sort.is_empty() {
+            &view_sort
+        } else {
+            &p.sort
+        },
+    )?;
+    let mut recs: Vec<&Rec> = data
+        .records(&table_id)
+        .iter()
+        .filter(|r| {
+            [&view_filter, &filter].iter().all(|f| match f {
+                Some(c) => fx::truthy(&fx::eval(c, &RecCtx::new(&data, r, table))),
+                None => true,
+            })
+        })
+        .collect();
+    sort_records(&data, table, &mut recs, &sort);
+    let end = p.max_records.map_or(recs.len(), |m| m.min(recs.len()));
+    let mut start = 0;
+    if let Some(o) = p.offset.as_deref().filter(|o| !o.is_empty()) {
+        let (idx, rec_id) = decode_offset(o).ok_or_else(|| bad_offset(o))?;
+        start = match recs.get(idx) {
+            Some(r) if r.id == rec_id => idx,
+            _ => recs.iter().position(|r| r.id == rec_id).unwrap_or(idx),
+        };
+    }
+    let start = start.min(end);
+    let stop = (start + page_size).min(end);
+    let counts = if p.comment_count {
+        store::comment_counts(conn, &table_id)?
+    } else {
+        HashMap::new()
+    };
+    let out: Vec<Value> = recs[start..stop]
+        .iter()
+        .map(|r| {
+            let cc = p
+                .comment_count
+                .then(|| counts.get(&r.id).copied().unwrap_or(0));
+            record_json(&data, table, r, only.as_deref(), p.by_field_id, cc)
+        })
+        .collect();
+    let mut resp = json!({"records": out});
+    if stop < end
+        && let Some(next) = recs.get(stop)
+    {
+        resp["offset"] = json!(format!("itr{}/{}", encode_index(stop as u64), next.id));
+    }
+    Ok(resp)
+}
+
+pub fn get(
+    conn: &Connection,
+    base_id: &str,
+    table_key: &str,
+    rec_id: &str,
+    query: &[(String, String)],
+) -> ApiResult<Value> {
+    let (data, _) = resolve(conn, base_id, table_key)?;
+    let mut by_id = false;
+    let mut cell_format = None;
+    for (k, v) in query {
+        match k.as_str() {
+            "returnFieldsByFieldId" => by_id = parse_bool(k, v)?,
+            "cellFormat" => cell_format = Some(v.as_str()),
+            _ => {}
+        }
+    }
+    check_cell_format(cell_format)?;
+    // Like Airtable, a record of another table of the same base is found too.
+    let rec = data.rec(rec_id).ok_or_else(ApiError::not_found)?;
+    let t = table(&data, &rec.table_id)?;
+    Ok(record_json(&data, t, rec, None, by_id, None))
+}
+
+// ------------------------------------------------------------------ writes
+
+struct WriteOpts {
+    typecast: bool,
+    by_id: bool,
+}
+
+fn write_opts(obj: &Map<String, Value>) -> ApiResult<WriteOpts> {
+    let flag = |k: &str| -> ApiResult<bool> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => parse_bool(k, s),
+            Some(Value::Number(n)) => Ok(n.as_u64() == Some(1)),
+            Some(_) => Err(ApiError::invalid_request(format!(
+                "Invalid request: {k} must be a boolean"
+            ))),
+        }
+    };
+    Ok(WriteOpts {
+        typecast: flag("typecast")?,
+        by_id: flag("returnFieldsByFieldId")?,
+    })
+}
+
+fn body_object(body: &Value) -> ApiResult<&Map<String, Value>> {
+    body.as_object()
+        .ok_or_else(|| ApiError::invalid_request("Invalid request: the body must be a JSON object"))
+}
+
+fn missing_fields() -> ApiError {
+    ApiError::unprocessable(
+        "INVALID_REQUEST_MISSING_FIELDS",
+        "Could not find field \"fields\" in the request body",
+    )
+}
+
+/// Validate a `fields` object: (field ID, normalised value or None to clear), in order.
+pub(super) fn build_cells(
+    data: &mut Data,
+    table_id: &str,
+    fields: &Value,
+    typecast: bool,
+    rec_id: Option<&str>,
+) -> ApiResult<Vec<(String, Option<Value>)>> {
+    let obj = fields.as_object().ok_or_else(|| {
+        ApiError::invalid_request("Invalid request: \"fields\" must be an object")
+    })?;
+    let table = table(data, table_id)?.clone();
+    // Unknown names fail the whole write before anything else.
+    for k in obj.keys() {
+        if table.field(k).is_none() {
+            return Err(ApiError::unknown_field(k));
+        }
+    }
+    let mut out = Vec::with_capacity(obj.len());
+    for (k, v) in obj {
+        let Some(f) = table.field(k) else {
+            return Err(ApiError::unknown_field(k));
+        };
+        let current = rec_id
+            .and_then(|id| data.rec(id))
+            .and_then(|r| r.cells.get(&f.id))
+            .cloned();
+        let nv = data.normalize(table_id, f, v, typecast, current.as_ref())?;
+        out.retain(|(id, _): &(String, Option<Value>)| id != &f.id);
+        out.push((f.id.clone(), nv));
+    }
+    Ok(out)
+}
+
+fn apply(
+    data: &mut Data,
+    table_id: &str,
+    rec_id: &str,
+    cells: Vec<(String, Option<Value>)>,
+    put: bool,
+) {
+    if put {
+        let keep: Vec<&str> = cells.iter().map(|(id, _)| id.as_str()).collect();
+        let clear: Vec<String> = data
+            .table(table_id)
+            .map(|t| {
+                t.fields
+                    .iter()
+                    .filter(|f| !f.is_computed() && !keep.contains(&f.id.as_str()))
+                    .map(|f| f.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for fid in clear {
+            let has = data.rec(rec_id).is_some_and(|r| r.cells.contains_key(&fid));
+            if has {
+                data.set_cell(rec_id, &fid, None);
+            }
+        }
+    }
+    for (fid, v) in cells {
+        data.set_cell(rec_id, &fid, v);
+    }
+}
+
+fn render(data: &Data, table_id: &str, ids: &[String], by_id: bool) -> ApiResult<Vec<Value>> {
+    let t = table(data, table_id)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| data.rec(id))
+        .map(|r| record_json(data, t, r, None, by_id, None))
+        .collect())
+}
+
+pub fn create(
+    conn: &mut Connection,
+    base_id: &str,
+    table_key: &str,
+    body: &Value,
+) -> ApiResult<Value> {
+    let tx = conn.transaction()?;
+    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let obj = body_object(body)?;
+    let opts = write_opts(obj)?;
+    let (inputs, single): (Vec<&Value>, bool) = if let Some(recs) = obj.get("records") {
+        let arr = recs.as_array().ok_or_else(|| {
+            ApiError::invalid_records(
+                "You must provide an array of up to 10 record objects, each with a 'fields' object for cell values.",
+            )
+        })?;
+        if arr.len() > 10 {
+            return Err(ApiError::invalid_records(format!(
+                "A maximum of 10 records can be created per request but you have provided {}.",
+                arr.len()
+            )));
+        }
+        if arr.is_empty() {
+            return Err(ApiError::invalid_records(
+                "You must provide an array of up to 10 record objects, each with a 'fields' object for cell values.",
+            ));
+        }
+        let mut v = Vec::new();
+        for r in arr {
+            let f = r.get("fields").filter(|f| f.is_object()).ok_or_else(|| {
+                ApiError::invalid_records(
+                    "You must provide an array of up to 10 record objects, each with a 'fields' object for cell values.",
+                )
+            })?;
+            v.push(f);
+        }
+        (v, false)
+    } else if let Some(f) = obj.get("fields") {
+        (vec![f], true)
+    } else {
+        return Err(missing_fields());
+    };
+    let mut ids = Vec::new();
+    for f in inputs {
+        let cells = build_cells(&mut data, &table_id, f, opts.typecast, None)?;
+        let map: Map<String, Value> = cells
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        ids.push(data.insert(&table_id, map));
+    }
+    data.persist(&tx)?;
+    tx.commit()?;
+    let mut out = render(&data, &table_id, &ids, opts.by_id)?;
+    if single {
+        Ok(out.pop().unwrap_or(Value::Null))
+    } else {
+        Ok(json!({"records": out}))
+    }
+}
+
+/// Single-record PATCH/PUT.
+pub fn update_one(
+    conn: &mut Connection,
+    base_id: &str,
+    table_key: &str,
+    rec_id: &str,
+    body: &Value,
+    put: bool,
+) -> ApiResult<Value> {
+    let tx = conn.transaction()?;
+    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let obj = body_object(body)?;
+    let opts = write_opts(obj)?;
+    if data.rec_in(&table_id, rec_id).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let fields = obj.get("fields").ok_or_else(missing_fields)?;
+    let cells = build_cells(&mut data, &table_id, fields, opts.typecast, Some(rec_id))?;
+    apply(&mut data, &table_id, rec_id, cells, put);
+    data.persist(&tx)?;
+    tx.commit()?;
+    let mut out = render(&data, &table_id, &[rec_id.to_string()], opts.by_id)?;
+    Ok(out.pop().unwrap_or(Value::Null))
+}
+
+const UPDATE_SHAPE: &str = "You must provide an array of up to 10 record objects, each with an 'id' ID field and a 'fields' object for cell values.";
+
+const MERGE_TYPES: &[&str] = &[
+    "singleLineText",
+    "multilineText",
+    "richText",
+    "email",
+    "url",
+    "phoneNumber",
+    "number",
+    "currency",
+    "percent",
+    "rating",
+    "duration",
+    "singleSelect",
+    "multipleSelects",
+    "date",
+    "dateTime",
+    "autoNumber",
+];
+
+/// Batch PATCH/PUT, with or without performUpsert.
+pub fn update_many(
+    conn: &mut Connection,
+    base_id: &str,
+    table_key: &str,
+    body: &Value,
+    put: bool,
+) -> ApiResult<Value> {
+    let tx = conn.transaction()?;
+    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let obj = body_object(body)?;
+    let opts = write_opts(obj)?;
+    let upsert = match obj.get("performUpsert") {
+        None | Some(Value::Null) => None,
+        Some(u) => Some(merge_fields(table(&data, &table_id)?, u)?),
+    };
+    let arr = obj
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::invalid_records(UPDATE_SHAPE))?;
+    if arr.is_empty() || arr.len() > 10 {
+        return Err(ApiError::invalid_records(UPDATE_SHAPE));
+    }
+    let mut ids = Vec::new();
+    let mut created = Vec::new();
+    let mut updated = Vec::new();
+    for r in arr {
+        let fields = r
+            .get("fields")
+            .filter(|f| f.is_object())
+            .ok_or_else(|| ApiError::invalid_records(UPDATE_SHAPE))?;
+        let id = match r.get("id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            None | Some(Value::Null) if upsert.is_some() => None,
+            _ => return Err(ApiError::invalid_records(UPDATE_SHAPE)),
+        };
+        match (id, &upsert) {
+            (Some(id), _) => {
+                if data.rec_in(&table_id, &id).is_none() {
+                    return Err(ApiError::row_missing(&id));
+                }
+                let cells = build_cells(&mut data, &table_id, fields, opts.typecast, Some(&id))?;
+                apply(&mut data, &table_id, &id, cells, put);
+                updated.push(id.clone());
+                ids.push(id);
+            }
+            (None, Some(merge)) => {
+                let cells = build_cells(&mut data, &table_id, fields, opts.typecast, None)?;
+                let mut wanted = Vec::new();
+                for m in merge {
+                    match cells.iter().find(|(fid, _)| fid == m) {
+                        Some((_, Some(v))) => wanted.push((m.clone(), v.clone())),
+                        _ => {
+                            wanted.clear();
+                            break;
+                        }
+                    }
+                }
+                let matches: Vec<String> = if wanted.is_empty() {
+                    Vec::new()
+                } else {
+                    data.records(&table_id)
+                        .iter()
+                        .filter(|rec| {
+                            wanted
+                                .iter()
+                                .all(|(fid, v)| merge_value(&data, rec, fid) == Some(v.clone()))
+                        })
+                        .map(|rec| rec.id.clone())
+                        .collect()
+                };
+                match matches.as_slice() {
+                    [] => {
+                        let map: Map<String, Value> = cells
+                            .into_iter()
+                            .filter_map(|(k, v)| v.map(|v| (k, v)))
+                            .collect();
+                        let id = data.insert(&table_id, map);
+                        created.push(id.clone());
+                        ids.push(id);
+                    }
+                    [one] => {
+                        let id = one.clone();
+                        apply(&mut data, &table_id, &id, cells, put);
+                        if !updated.contains(&id) {
+                            updated.push(id.clone());
+                        }
+                        ids.push(id);
+                    }
+                    many => {
+                        return Err(ApiError::invalid_records(format!(
+                            "Cannot upsert: {} records match the fieldsToMergeOn values of one of the provided records; the merge fields must identify at most one record",
+                            many.len()
+                        )));
+                    }
+                }
+            }
+            (None, None) => return Err(ApiError::invalid_records(UPDATE_SHAPE)),
+        }
+    }
+    data.persist(&tx)?;
+    tx.commit()?;
+    let out = render(&data, &table_id, &ids, opts.by_id)?;
+    if upsert.is_some() {
+        Ok(json!({"records": out, "createdRecords": created, "updatedRecords": updated}))
+    } else {
+        Ok(json!({"records": out}))
+    }
+}
+
+fn merge_value(data: &Data, rec: &Rec, fid: &str) -> Option<Value> {
+    let (_, f) = data.base.field_by_id(fid)?;
+    data.cell_json(rec, f)
+}
+
+fn merge_fields(table: &TableMeta, u: &Value) -> ApiResult<Vec<String>> {
+    let arr = u
+        .get("fieldsToMergeOn")
+        .and_then(Value::as_array)
+        .filter(|a| (1..=3).contains(&a.len()))
+        .ok_or_else(|| {
+            ApiError::invalid_request(
+                "Invalid request: performUpsert.fieldsToMergeOn must be an array of 1 to 3 field names or IDs",
+            )
+        })?;
+    let mut out = Vec::new();
+    for k in arr {
+        let k = k.as_str().ok_or_else(|| {
+            ApiError::invalid_request("Invalid request: fieldsToMergeOn holds field names or IDs")
+        })?;
+        let f = table.field(k).ok_or_else(|| ApiError::unknown_field(k))?;
+        if !MERGE_TYPES.contains(&f.ftype.as_str()) {
+            return Err(ApiError::invalid_request(format!(
+                "Invalid request: field \"{}\" of type {} cannot be used in fieldsToMergeOn",
+                f.name, f.ftype
+            )));
+        }
+        out.push(f.id.clone());
+    }
+    Ok(out)
+}
+
+pub fn delete_one(
+    conn: &mut Connection,
+    base_id: &str,
+    table_key: &str,
+    rec_id: &str,
+) -> ApiResult<Value> {
+    let tx = conn.transaction()?;
+    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    if data.rec_in(&table_id, rec_id).is_none() {
+        return Err(ApiError::not_found());
+    }
+    data.delete(rec_id);
+    data.persist(&tx)?;
+    tx.commit()?;
+    Ok(json!({"deleted": true, "id": rec_id}))
+}
+
+pub fn delete_many(
+    conn: &mut Connection,
+    base_id: &str,
+    table_key: &str,
+    query: &[(String, String)],
+) -> ApiResult<Value> {
+    let ids: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| {
+            k == "records" || k == "records[]" || (k.starts_with("records[") && k.ends_with(']'))
+        })
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let tx = conn.transaction()?;
+    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    if ids.is_empty() || ids.len() > 10 {
+        return Err(ApiError::invalid_records(format!(
+            "You must provide an array of up to 10 record IDs to delete (records[]=rec…); you provided {}",
+            ids.len()
+        )));
+    }
+    for id in &ids {
+        if data.rec_in(&table_id, id).is_none() {
+            return Err(ApiError::not_found());
+        }
+    }
+    for id in &ids {
+        data.delete(id);
+    }
+    data.persist(&tx)?;
+    tx.commit()?;
+    let out: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"deleted": true, "id": id}))
+        .collect();
+    Ok(json!({"records": out}))
+}
