@@ -22,13 +22,14 @@ pub enum FormulaErrorKind {
     TooDeep,
 }
 
-/// An error in a formula, with a message written for a human or an LLM:
-/// what is wrong, where (a character offset and a caret under the spot), and the fix.
+/// An error in a formula, with a message written for a human or an LLM: what is wrong, where
+/// (the character offset, also in `position`), and the fix. [`FormulaError::render`] adds the
+/// formula with a caret under the spot.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct FormulaError {
     pub kind: FormulaErrorKind,
-    /// The detailed, actionable message (includes the position).
+    /// The detailed, actionable message, one paragraph (mentions the position).
     pub message: String,
     /// Character (not byte) offset into the formula where the problem is, when known.
     pub position: Option<usize>,
@@ -51,20 +52,24 @@ impl FormulaError {
         "INVALID_FILTER_BY_FORMULA"
     }
 
+    /// The message followed by the formula (or a window of it) with a caret under the position:
+    /// what to show a person or a model when the formula text is at hand.
+    pub fn render(&self, src: &str) -> String {
+        match self.position {
+            Some(pos) => format!("{}\n{}", self.message, snippet(src, pos)),
+            None => self.message.clone(),
+        }
+    }
+
     pub(crate) fn new(
         kind: FormulaErrorKind,
-        src: &str,
+        _src: &str,
         position: Option<usize>,
         what: impl Into<String>,
     ) -> Self {
-        let mut message = what.into();
-        if let Some(pos) = position {
-            message.push('\n');
-            message.push_str(&snippet(src, pos));
-        }
         FormulaError {
             kind,
-            message,
+            message: what.into(),
             position,
         }
     }

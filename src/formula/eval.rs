@@ -154,6 +154,26 @@ fn call(name: &str, func: Option<Func>, args: &[Expr], ctx: &dyn EvalContext) ->
                 .first()
                 .map_or(Value::Blank, |d| eval(d, ctx))
         }
+        Func::DatetimeFormat => {
+            // DATETIME_FORMAT(SET_TIMEZONE(d, tz), fmt) shows d in tz
+            if let Some(Expr {
+                kind:
+                    ExprKind::Call {
+                        func: Some(Func::SetTimezone),
+                        args: inner,
+                        ..
+                    },
+                ..
+            }) = args.first()
+                && inner.len() == 2
+            {
+                let zoned: Vec<Value> = inner.iter().map(|a| eval(a, ctx)).collect();
+                let fmt = args.get(1).map(|a| eval(a, ctx));
+                return functions::format_in_zone(&zoned, fmt.as_ref());
+            }
+            let vals: Vec<Value> = args.iter().map(|a| eval(a, ctx)).collect();
+            functions::call(f, &vals, ctx)
+        }
         _ => {
             let vals: Vec<Value> = args.iter().map(|a| eval(a, ctx)).collect();
             functions::call(f, &vals, ctx)

@@ -908,13 +908,11 @@ fn workday_diff(a: NaiveDate, b: NaiveDate, hol: &[NaiveDate]) -> f64 {
             None => break,
         }
     }
-    let mut seen: Vec<NaiveDate> = Vec::new();
-    for h in hol {
-        if *h >= lo && *h <= hi && !is_weekend(*h) && !seen.contains(h) {
-            count -= 1;
-            seen.push(*h);
-        }
-    }
+    let distinct: std::collections::HashSet<&NaiveDate> = hol
+        .iter()
+        .filter(|h| **h >= lo && **h <= hi && !is_weekend(**h))
+        .collect();
+    count -= distinct.len() as i64;
     sign * count as f64
 }
 
@@ -1006,10 +1004,11 @@ fn date(f: Func, args: &[Value], ctx: &dyn EvalContext) -> R {
         Func::Workday => {
             let d = need_date!(args, 0, f);
             let n = int_arg(args, 1)?;
-            if n.abs() > 1_000_000 {
-                return Err(Value::error("WORKDAY: too many days"));
+            if n.abs() > 100_000 {
+                return Err(Value::error("WORKDAY: at most 100000 working days"));
             }
-            let hol = holidays(args, 2)?;
+            let hol: std::collections::HashSet<NaiveDate> =
+                holidays(args, 2)?.into_iter().collect();
             let step = if n >= 0 { 1 } else { -1 };
             let mut day = d.date_naive();
             let mut left = n.abs();
@@ -1042,17 +1041,39 @@ fn date(f: Func, args: &[Value], ctx: &dyn EvalContext) -> R {
         }
         Func::SetTimezone => {
             let d = need_date!(args, 0, f);
-            let tz = text_arg(args, 1)?;
-            if tz.parse::<chrono_tz::Tz>().is_err() {
-                return Err(Value::error(format!(
-                    "SET_TIMEZONE: unknown time zone '{tz}'"
-                )));
-            }
+            tz_arg(args, 1)?;
             Value::DateTime(d)
         }
         Func::SetLocale => Value::DateTime(need_date!(args, 0, f)),
         _ => Value::error(format!("{} is not a date function", f.name())),
     })
+}
+
+fn tz_arg(args: &[Value], i: usize) -> Result<chrono_tz::Tz, Value> {
+    let tz = text_arg(args, i)?;
+    tz.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        Value::error(format!(
+            "SET_TIMEZONE: unknown time zone '{tz}' (use an IANA name such as 'Europe/Paris')"
+        ))
+    })
+}
+
+/// DATETIME_FORMAT(SET_TIMEZONE(date, tz), [format]): `zoned` holds SET_TIMEZONE's evaluated
+/// arguments; the date is shown in that zone.
+pub fn format_in_zone(zoned: &[Value], fmt: Option<&Value>) -> Value {
+    let run = || -> R {
+        if let Some(e) = zoned.iter().chain(fmt).find(|v| v.is_error()) {
+            return Err(e.clone());
+        }
+        let d = need_date!(zoned, 0, Func::SetTimezone);
+        let tz = tz_arg(zoned, 1)?;
+        let fmt = match fmt {
+            None | Some(Value::Blank) => "M/D/YYYY".to_string(),
+            Some(v) => v.to_text()?,
+        };
+        Ok(Value::Text(format_moment(d.with_timezone(&tz), &fmt)))
+    };
+    run().unwrap_or_else(|e| e)
 }
 
 fn midnight(d: DateTime<Utc>) -> DateTime<Utc> {
@@ -1117,8 +1138,12 @@ fn ordinal(n: u32) -> String {
     format!("{n}{suffix}")
 }
 
-/// Formats a date with moment.js tokens (Airtable's DATETIME_FORMAT), in UTC, English.
-pub fn format_moment(d: DateTime<Utc>, fmt: &str) -> String {
+/// Formats a date with moment.js tokens (Airtable's DATETIME_FORMAT), in the date's time zone
+/// (UTC unless SET_TIMEZONE gave one), English.
+pub fn format_moment<Tz: TimeZone>(d: DateTime<Tz>, fmt: &str) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let chars: Vec<char> = fmt.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -1178,18 +1203,18 @@ pub fn format_moment(d: DateTime<Utc>, fmt: &str) -> String {
                     "S" => (d.timestamp_subsec_millis() / 100).to_string(),
                     "A" => if d.hour() < 12 { "AM" } else { "PM" }.to_string(),
                     "a" => if d.hour() < 12 { "am" } else { "pm" }.to_string(),
-                    "ZZ" => "+0000".to_string(),
-                    "Z" => "+00:00".to_string(),
+                    "ZZ" => d.format("%z").to_string(),
+                    "Z" => d.format("%:z").to_string(),
                     "X" => d.timestamp().to_string(),
                     "x" => d.timestamp_millis().to_string(),
-                    "LLLL" => format_moment(d, "dddd, MMMM D, YYYY h:mm A"),
-                    "LLL" => format_moment(d, "MMMM D, YYYY h:mm A"),
-                    "LL" => format_moment(d, "MMMM D, YYYY"),
-                    "LTS" => format_moment(d, "h:mm:ss A"),
-                    "LT" => format_moment(d, "h:mm A"),
-                    "L" => format_moment(d, "MM/DD/YYYY"),
-                    "ll" => format_moment(d, "MMM D, YYYY"),
-                    "l" => format_moment(d, "M/D/YYYY"),
+                    "LLLL" => format_moment(d.clone(), "dddd, MMMM D, YYYY h:mm A"),
+                    "LLL" => format_moment(d.clone(), "MMMM D, YYYY h:mm A"),
+                    "LL" => format_moment(d.clone(), "MMMM D, YYYY"),
+                    "LTS" => format_moment(d.clone(), "h:mm:ss A"),
+                    "LT" => format_moment(d.clone(), "h:mm A"),
+                    "L" => format_moment(d.clone(), "MM/DD/YYYY"),
+                    "ll" => format_moment(d.clone(), "MMM D, YYYY"),
+                    "l" => format_moment(d.clone(), "M/D/YYYY"),
                     _ => String::new(),
                 };
                 out.push_str(&s);

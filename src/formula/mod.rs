@@ -1,9 +1,12 @@
 //! Airtable's formula language: parser, checker and evaluator.
 //!
+//! An [`Expr`] prints back (`to_string()`) as canonical formula text that parses to the same
+//! tree.
+//!
 //! Used by the sandbox (filterByFormula and formula fields) and by the MCP tools, which check a
-//! model's formulas before sending them, so every error carries a character position, a caret
-//! snippet and a fix ([`FormulaError::message`]) as well as Airtable's own 422 text
-//! ([`FormulaError::airtable_message`]).
+//! model's formulas before sending them, so every error carries a character position and a fix
+//! ([`FormulaError::message`]; [`FormulaError::render`] adds a caret under the spot) as well as
+//! Airtable's own 422 text ([`FormulaError::airtable_message`]).
 //!
 //! ```
 //! use airtable_mcp::formula::{self, MapContext, Value};
@@ -54,8 +57,10 @@
 //!   An empty needle is found at the start.
 //! - DATETIME_FORMAT defaults to `M/D/YYYY` and knows moment.js tokens (YYYY YY Q MMMM MMM MM M
 //!   Do DDDD DDD DD D dddd ddd dd d HH H hh h kk k mm m ss s SSS SS S A a ZZ Z X x L LL LLL LLLL
-//!   LT LTS l ll, `[literal]`), in UTC and English. SET_TIMEZONE and SET_LOCALE validate their
-//!   argument and return the date unchanged (display stays UTC).
+//!   LT LTS l ll, `[literal]`), in English, in UTC unless the date comes straight from
+//!   SET_TIMEZONE: `DATETIME_FORMAT(SET_TIMEZONE({Date}, 'Europe/Paris'), 'HH:mm')` shows Paris
+//!   time. Elsewhere SET_TIMEZONE (which checks the IANA name) and SET_LOCALE return the date
+//!   unchanged: a date is an instant, and YEAR()/HOUR()/... read it in UTC.
 //! - DATETIME_DIFF(a, b, unit) is a - b truncated toward zero (default unit seconds); months,
 //!   quarters and years count whole calendar months as moment.js does. DATEADD rounds month
 //!   counts and clamps to the month's end (Jan 31 + 1 month = Feb 29/28).

@@ -158,7 +158,12 @@ fn syntax_errors_have_positions_and_airtable_text() {
     assert_eq!(e.position, Some(15));
     assert!(e.message.contains("position 15"), "{}", e.message);
     assert!(e.message.contains("missing `)`"), "{}", e.message);
-    assert!(e.message.contains('^'));
+    assert!(!e.message.contains('\n'));
+    let shown = e.render("IF({A} > 1, 'x'");
+    assert!(
+        shown.ends_with("\n  IF({A} > 1, 'x'\n                 ^"),
+        "{shown}"
+    );
     assert_eq!(
         e.airtable_message(),
         "The formula for filtering records is invalid: Invalid formula. Please check your formula text."
@@ -876,11 +881,171 @@ fn error_display_is_the_message() {
     let e = check("{Nmae}", &["Name"]).unwrap_err();
     assert_eq!(e.to_string(), e.message);
     assert!(e.message.contains("{Nmae}"));
-    assert!(e.message.contains("^"));
+    assert!(e.render("{Nmae}").ends_with("\n  {Nmae}\n  ^"));
+}
+
+#[test]
+fn datetime_format_in_a_time_zone() {
+    assert_eq!(
+        txt(
+            "DATETIME_FORMAT(SET_TIMEZONE('2024-03-10T23:30:00Z', 'Europe/Paris'), 'YYYY-MM-DD HH:mm Z')"
+        ),
+        "2024-03-11 00:30 +01:00"
+    );
+    assert_eq!(
+        txt(
+            "DATETIME_FORMAT(SET_TIMEZONE('2024-07-01T12:00:00Z', 'America/New_York'), 'h:mm A ZZ')"
+        ),
+        "8:00 AM -0400"
+    );
+    assert_eq!(
+        txt("DATETIME_FORMAT(SET_TIMEZONE({Due}, 'Australia/Sydney'))"),
+        "3/10/2024"
+    );
+    assert!(ev("DATETIME_FORMAT(SET_TIMEZONE({Due}, 'Nowhere/City'), 'YYYY')").is_error());
+    assert_eq!(
+        ev("DATETIME_FORMAT(SET_TIMEZONE({Empty}, 'Europe/Paris'))"),
+        Value::Blank
+    );
+    // without a zone: UTC
+    assert_eq!(
+        txt("DATETIME_FORMAT('2024-03-10T23:30:00Z', 'HH:mm Z')"),
+        "23:30 +00:00"
+    );
+}
+
+#[test]
+fn expressions_print_back_to_equivalent_formulas() {
+    for (src, printed) in [
+        ("1+2*3", "1 + 2 * 3"),
+        ("(1+2)*3", "(1 + 2) * 3"),
+        ("1-(2-3)", "1 - (2 - 3)"),
+        ("(1-2)-3", "1 - 2 - 3"),
+        ("-(1+2)", "-(1 + 2)"),
+        ("{A b}&'x'", "{A b} & \"x\""),
+        ("if(A, 'it''s', 2)", ""),
+        ("if(A, 'it\\'s', B)", "if(A, \"it's\", B)"),
+        ("a = b <> c", "a = b != c"),
+    ] {
+        match parse(src) {
+            Ok(e) => assert_eq!(e.to_string(), printed, "{src}"),
+            Err(_) => assert_eq!(printed, "", "{src}"),
+        }
+    }
+}
+
+/// The tree without source positions, for comparing a parse of printed text.
+fn strip(e: &Expr) -> Expr {
+    let kind = match &e.kind {
+        ExprKind::Call { name, func, args } => ExprKind::Call {
+            name: name.clone(),
+            func: *func,
+            args: args.iter().map(strip).collect(),
+        },
+        ExprKind::Neg(inner) => ExprKind::Neg(Box::new(strip(inner))),
+        ExprKind::Binary { op, lhs, rhs } => ExprKind::Binary {
+            op: *op,
+            lhs: Box::new(strip(lhs)),
+            rhs: Box::new(strip(rhs)),
+        },
+        other => other.clone(),
+    };
+    Expr {
+        kind,
+        start: 0,
+        end: 0,
+    }
+}
+
+fn node(kind: ExprKind) -> Expr {
+    Expr {
+        kind,
+        start: 0,
+        end: 0,
+    }
+}
+
+/// Random syntax trees: literals, both kinds of field references, calls of real and unknown
+/// functions, negation and every binary operator.
+fn arb_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        (0u32..100_000).prop_map(|n| node(ExprKind::Number(f64::from(n)))),
+        (0f64..1e25).prop_map(|n| node(ExprKind::Number(n))),
+        any::<String>().prop_map(|s| node(ExprKind::Text(s))),
+        any::<String>()
+            .prop_filter("non-blank", |s| !s.trim().is_empty())
+            .prop_map(|name| node(ExprKind::Field { name, braced: true })),
+        "[A-Za-z_][A-Za-z0-9_]{0,8}".prop_map(|name| node(ExprKind::Field {
+            name,
+            braced: false
+        })),
+        prop::sample::select(vec!["TODAY", "now", "Blank", "TRUE", "RECORD_ID", "NOSUCH"])
+            .prop_map(|n| node(ExprKind::Call {
+                name: n.to_string(),
+                func: Func::from_name(n),
+                args: vec![]
+            })),
+    ];
+    let ops = prop::sample::select(vec![
+        BinOp::Eq,
+        BinOp::Ne,
+        BinOp::Lt,
+        BinOp::Gt,
+        BinOp::Le,
+        BinOp::Ge,
+        BinOp::Concat,
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::Div,
+    ]);
+    let names: Vec<String> = Func::ALL
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain([
+            "lower".to_string(),
+            "Find".to_string(),
+            "UNKNOWN_FN".to_string(),
+        ])
+        .collect();
+    leaf.prop_recursive(8, 96, 4, move |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|e| node(ExprKind::Neg(Box::new(e)))),
+            (inner.clone(), ops.clone(), inner.clone()).prop_map(|(l, op, r)| node(
+                ExprKind::Binary {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r)
+                }
+            )),
+            (
+                prop::sample::select(names.clone()),
+                prop::collection::vec(inner, 0..4)
+            )
+                .prop_map(|(name, args)| node(ExprKind::Call {
+                    func: Func::from_name(&name),
+                    name,
+                    args
+                })),
+        ]
+    })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Fuzz-style: any tree prints to a formula that parses back to the same tree, and
+    /// evaluating it (with every function's coercions) never panics.
+    #[test]
+    fn random_trees_round_trip_and_evaluate(e in arb_expr()) {
+        let printed = e.to_string();
+        let parsed = parse(&printed).map_err(|err| TestCaseError::fail(format!("{printed}: {}", err.message)))?;
+        prop_assert_eq!(strip(&parsed), e.clone(), "{}", printed);
+        let v = eval(&parsed, &ctx());
+        let _ = is_truthy(&v);
+        let _ = v.to_json();
+        let _ = check(&printed, FIELDS);
+    }
 
     #[test]
     fn string_literal_round_trips(s in any::<String>()) {
