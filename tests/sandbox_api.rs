@@ -1,4 +1,5 @@
 //! The sandbox's Web API over loopback HTTP: answers and error shapes of every endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod sandbox_support;
 

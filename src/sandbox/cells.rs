@@ -809,9 +809,7 @@ fn guess_mime(name: &str) -> &'static str {
 
 /// Keep integers as integers in JSON.
 fn number_json(n: f64, original: &Value) -> Value {
-    if let Value::Number(num) = original
-        && (num.is_i64() || num.is_u64())
-    {
+    if original.is_number() {
         return original.clone();
     }
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
