@@ -56,14 +56,36 @@ struct TransportLabels {
 /// A point-in-time copy of the Airtable client's counters (from `airtable::ClientStats`).
 #[derive(Clone, Debug, Default)]
 pub struct AirtableStatsSnapshot {
-    /// Responses received, by HTTP status code.
-    pub requests_by_status: Vec<(u16, u64)>,
+    /// Attempts by outcome: `2xx`, `4xx`, `5xx`…, or `transport_error` (no HTTP answer).
+    pub requests_by_status: Vec<(String, u64)>,
     /// Responses with status 429.
     pub rate_limited: u64,
     /// Requests sent again after a retryable failure.
     pub retries: u64,
     /// Total time spent waiting on the client-side rate limiter.
     pub limiter_wait: Duration,
+    /// Total time spent sleeping before retries (Retry-After, backoff).
+    pub retry_wait: Duration,
+}
+
+impl From<&crate::airtable::ClientStats> for AirtableStatsSnapshot {
+    fn from(s: &crate::airtable::ClientStats) -> Self {
+        let mut requests_by_status: Vec<(String, u64)> = s
+            .by_status_class
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(class, n)| (format!("{class}xx"), *n))
+            .collect();
+        requests_by_status.push(("transport_error".to_owned(), s.transport_errors));
+        Self {
+            requests_by_status,
+            rate_limited: s.rate_limited,
+            retries: s.retries,
+            limiter_wait: s.limiter_wait,
+            retry_wait: s.retry_wait,
+        }
+    }
 }
 
 /// Reads the Airtable client's counters at scrape time.
@@ -106,12 +128,12 @@ impl prometheus_client::collector::Collector for AirtableCollector {
         {
             let mut family = encoder.encode_descriptor(
                 "airtable_requests",
-                "Responses received from the Airtable API, by HTTP status.",
+                "Requests sent to the Airtable API (retries included), by status class or transport_error.",
                 None,
                 MetricType::Counter,
             )?;
             for (status, n) in &s.requests_by_status {
-                let labels = [("status", status.to_string())];
+                let labels = [("status", status.as_str())];
                 ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
             }
         }
@@ -124,6 +146,12 @@ impl prometheus_client::collector::Collector for AirtableCollector {
         ConstCounter::new(s.retries).encode(encoder.encode_descriptor(
             "airtable_retries",
             "Airtable requests sent again after a retryable failure.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        ConstCounter::new(s.retry_wait.as_secs_f64()).encode(encoder.encode_descriptor(
+            "airtable_retry_wait_seconds",
+            "Time spent sleeping before Airtable retries (Retry-After and backoff).",
             None,
             MetricType::Counter,
         )?)?;

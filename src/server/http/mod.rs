@@ -78,10 +78,13 @@ pub enum HttpError {
     )]
     NoAuthOnPublic { addr: SocketAddr },
     #[error(
-        "HTTP authentication is on but no bearer token is configured: set {var} (comma-separated) \
-         or pass --auth-token-file FILE (one token a line), or use --no-auth on a loopback address"
-    , var = crate::env::AIRTABLE_MCP_AUTH_TOKENS)]
-    NoTokens,
+        "HTTP authentication is on but no bearer token is configured: set {var} (comma-separated), \
+         pass --auth-token-file FILE (one token a line) or store tokens in the keyring, or use \
+         --no-auth on a loopback address{}",
+        keyring.as_ref().map(|e| format!(" (keyring: {e})")).unwrap_or_default(),
+        var = crate::env::AIRTABLE_MCP_AUTH_TOKENS
+    )]
+    NoTokens { keyring: Option<String> },
     #[error("cannot read the token file {path}: {source}")]
     TokenFile {
         path: PathBuf,
@@ -182,10 +185,20 @@ impl HttpOptions {
             }
             None
         } else {
-            // Keyring-held bearer tokens are not supported yet (see docs/ARCHITECTURE.md).
-            let tokens = BearerTokens::load(args.auth_token_file.as_deref())?;
+            let mut tokens = BearerTokens::load(args.auth_token_file.as_deref())?;
             if tokens.is_empty() {
-                return Err(HttpError::NoTokens);
+                // Neither the env var nor a file: the keyring (`auth` stores them there).
+                match crate::auth::keyring::load_http_auth_tokens() {
+                    Ok(from_keyring) if !from_keyring.is_empty() => {
+                        tokens = BearerTokens::new(from_keyring)?;
+                    }
+                    Ok(_) => return Err(HttpError::NoTokens { keyring: None }),
+                    Err(e) => {
+                        return Err(HttpError::NoTokens {
+                            keyring: Some(e.to_string()),
+                        });
+                    }
+                }
             }
             Some(tokens)
         };
@@ -689,4 +702,96 @@ pub async fn start<H: ServerHandler>(
         metrics,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_with_file(lines: &str) -> (HttpArgs, tempfile::NamedTempFile) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, lines.as_bytes()).unwrap();
+        let args = HttpArgs {
+            auth_token_file: Some(f.path().to_owned()),
+            ..HttpArgs::default()
+        };
+        (args, f)
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("127.0.0.1:8787").unwrap(),
+            "127.0.0.1:8787".parse().unwrap()
+        );
+        assert_eq!(
+            parse_addr("localhost:9").unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert!(parse_addr("[::1]:80").unwrap().ip().is_loopback());
+        assert!(matches!(
+            parse_addr("example.com:80"),
+            Err(HttpError::InvalidAddr(_))
+        ));
+    }
+
+    #[test]
+    fn no_auth_only_on_loopback() {
+        let args = HttpArgs {
+            no_auth: true,
+            ..HttpArgs::default()
+        };
+        let opts = HttpOptions::from_args("127.0.0.1:0", &args).unwrap();
+        assert!(opts.auth.is_none());
+        let err = HttpOptions::from_args("0.0.0.0:8787", &args).unwrap_err();
+        assert!(matches!(err, HttpError::NoAuthOnPublic { .. }), "{err}");
+    }
+
+    #[test]
+    fn public_addresses_need_tls_or_insecure() {
+        let (mut args, _f) = args_with_file("# ops\nabcdefghijklmnopqrstu\n");
+        let err = HttpOptions::from_args("0.0.0.0:8787", &args).unwrap_err();
+        assert!(matches!(err, HttpError::PlaintextPublic { .. }), "{err}");
+        assert!(err.to_string().contains("--tls-cert"));
+        args.insecure = true;
+        let opts = HttpOptions::from_args("0.0.0.0:8787", &args).unwrap();
+        assert_eq!(opts.auth.map(|t| t.len()), Some(1));
+        args.insecure = false;
+        args.tls_cert = Some("cert.pem".into());
+        args.tls_key = Some("key.pem".into());
+        assert!(HttpOptions::from_args("0.0.0.0:8787", &args).is_ok());
+    }
+
+    #[test]
+    fn token_file_problems_are_clear() {
+        let args = HttpArgs {
+            auth_token_file: Some("/nonexistent/tokens".into()),
+            ..HttpArgs::default()
+        };
+        let err = HttpOptions::from_args("127.0.0.1:0", &args).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/tokens"), "{err}");
+        let (args, _f) = args_with_file("tooshort\n");
+        let err = HttpOptions::from_args("127.0.0.1:0", &args).unwrap_err();
+        assert!(matches!(err, HttpError::WeakToken { .. }), "{err}");
+    }
+
+    #[test]
+    fn flags_reach_the_options() {
+        let (mut args, _f) = args_with_file("abcdefghijklmnopqrstu\n");
+        args.allowed_hosts = Some(vec!["mcp.example.com".into()]);
+        args.allowed_origins = Some(vec!["https://app.example.com".into()]);
+        args.stateless = true;
+        args.client_rate_limit = Some(0);
+        args.shutdown_grace = Some(3);
+        let o = HttpOptions::from_args("127.0.0.1:0", &args).unwrap();
+        assert_eq!(o.allowed_hosts, vec!["mcp.example.com"]);
+        assert!(o.stateless);
+        assert!(o.client_rate.is_none());
+        assert_eq!(o.shutdown_grace, Duration::from_secs(3));
+        args.allowed_origins = Some(vec!["app.example.com".into()]);
+        assert!(matches!(
+            HttpOptions::from_args("127.0.0.1:0", &args),
+            Err(HttpError::AllowList(_))
+        ));
+    }
 }
