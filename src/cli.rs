@@ -77,15 +77,15 @@ pub struct ApiArgs {
     pub profile: Option<String>,
 
     /// Requests per second allowed per base (Airtable's limit is 5).
-    #[arg(long)]
+    #[arg(long, env = env::AIRTABLE_MCP_RATE_LIMIT_PER_BASE)]
     pub rate_limit_per_base: Option<u32>,
 
     /// Requests per second allowed per token (Airtable's limit is 50).
-    #[arg(long)]
+    #[arg(long, env = env::AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN)]
     pub rate_limit_per_token: Option<u32>,
 
     /// Timeout of one Airtable request, in seconds.
-    #[arg(long)]
+    #[arg(long, env = env::AIRTABLE_MCP_REQUEST_TIMEOUT)]
     pub request_timeout: Option<u64>,
 }
 
@@ -277,8 +277,13 @@ pub enum ToolsCommand {
 
 fn env_help() -> String {
     let mut s = String::from("Environment variables:\n");
+    let width = env::ENV_VARS
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0);
     for (name, what) in env::ENV_VARS {
-        s.push_str(&format!("  {name:<26} {what}\n"));
+        s.push_str(&format!("  {name:<width$}  {what}\n"));
     }
     s
 }

@@ -27,6 +27,14 @@ pub const AIRTABLE_MCP_LOG: &str = "AIRTABLE_MCP_LOG";
 pub const AIRTABLE_MCP_LOG_FORMAT: &str = "AIRTABLE_MCP_LOG_FORMAT";
 /// Path of the TOML configuration file.
 pub const AIRTABLE_MCP_CONFIG: &str = "AIRTABLE_MCP_CONFIG";
+/// Requests per second allowed per base (default 5, Airtable's limit).
+pub const AIRTABLE_MCP_RATE_LIMIT_PER_BASE: &str = "AIRTABLE_MCP_RATE_LIMIT_PER_BASE";
+/// Requests per second allowed per token (default 50, Airtable's limit).
+pub const AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN: &str = "AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN";
+/// Timeout of one Airtable request, in seconds (default 30).
+pub const AIRTABLE_MCP_REQUEST_TIMEOUT: &str = "AIRTABLE_MCP_REQUEST_TIMEOUT";
+/// Tests only: `1` makes the Secret Service tests mandatory (set by tools/with-secret-service.sh).
+pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SERVICE";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
@@ -45,6 +53,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_MCP_PROFILE,
         "keyring profile holding the token (default `default`)",
+    ),
+    (
+        AIRTABLE_MCP_RATE_LIMIT_PER_BASE,
+        "requests per second per base (default 5)",
+    ),
+    (
+        AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN,
+        "requests per second per token (default 50)",
+    ),
+    (
+        AIRTABLE_MCP_REQUEST_TIMEOUT,
+        "timeout of one Airtable request in seconds (default 30)",
     ),
     (AIRTABLE_MCP_TOOLSETS, "toolsets to expose, comma-separated"),
     (
@@ -67,7 +87,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (AIRTABLE_MCP_CONFIG, "path of the TOML config file"),
     (
         AIRTABLE_MCP_KEYRING,
-        "keyring backend: auto, secret-service, keyutils, keychain, windows, none",
+        "keyring: auto|secret-service|keyutils|keychain|windows|none",
+    ),
+    (
+        AIRTABLE_MCP_TEST_SECRET_SERVICE,
+        "tests only: 1 = the Secret Service tests must pass",
     ),
 ];
 
