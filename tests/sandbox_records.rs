@@ -314,3 +314,210 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn formulas_rollups_and_filter_by_formula() {
+    let sb = Sb::demo().await;
+    let tasks = sb.all(DEMO, "Tasks", "").await;
+    for t in &tasks {
+        let h = t["fields"]["Estimate (hours)"].as_f64().unwrap();
+        assert_eq!(
+            t["fields"]["Estimate (minutes)"].as_f64().unwrap(),
+            h * 60.0
+        );
+    }
+    let projects = sb.all(DEMO, "Projects", "").await;
+    let p = rec_by_name(&projects, "Website redesign");
+    let sum: f64 = tasks
+        .iter()
+        .filter(|t| t["fields"]["Project"][0] == p["id"])
+        .map(|t| t["fields"]["Estimate (hours)"].as_f64().unwrap())
+        .sum();
+    assert!((p["fields"]["Total estimate (hours)"].as_f64().unwrap() - sum).abs() < 1e-9);
+
+    // filterByFormula: text equality, checkbox, links by primary value, RECORD_ID().
+    let open = sb
+        .all(DEMO, "Tasks", "filterByFormula=NOT(%7BDone%7D)")
+        .await;
+    let expected = tasks
+        .iter()
+        .filter(|t| t["fields"].get("Done").is_none())
+        .count();
+    assert_eq!(open.len(), expected);
+    assert!(expected > 0 && expected < 168);
+    let in_project = sb
+        .all(
+            DEMO,
+            "Tasks",
+            "filterByFormula=%7BProject%7D+%3D+%27Website+redesign%27",
+        )
+        .await;
+    assert_eq!(in_project.len(), 14);
+    let id = tasks[5]["id"].as_str().unwrap();
+    let one = sb
+        .all(
+            DEMO,
+            "Tasks",
+            &format!("filterByFormula=RECORD_ID()%3D%27{id}%27"),
+        )
+        .await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["id"], id);
+    // A field ID works in braces too.
+    let (_, schema) = sb.get(&format!("/v0/meta/bases/{DEMO}/tables")).await;
+    let done_id = schema["tables"][2]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Done")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_id = sb
+        .all(
+            DEMO,
+            "Tasks",
+            &format!("filterByFormula=NOT(%7B{done_id}%7D)"),
+        )
+        .await;
+    assert_eq!(by_id.len(), expected);
+    // The formula field's schema shows field IDs.
+    let formula = schema["tables"][2]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Estimate (minutes)")
+        .unwrap()
+        .clone();
+    assert!(
+        formula["options"]["formula"]
+            .as_str()
+            .unwrap()
+            .starts_with("{fld"),
+        "{formula}"
+    );
+    // Combined with a view (its own filter and sort), and via POST listRecords.
+    let (s, v) = sb
+        .post(
+            &format!("/v0/{DEMO}/Tasks/listRecords"),
+            json!({"view": "Open tasks", "filterByFormula": "{Priority} = 'High'", "pageSize": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let got = v["records"].as_array().unwrap();
+    let want = tasks
+        .iter()
+        .filter(|t| t["fields"].get("Done").is_none() && t["fields"]["Priority"] == "High")
+        .count();
+    assert_eq!(got.len(), want);
+    let due: Vec<&str> = got
+        .iter()
+        .map(|r| r["fields"]["Due date"].as_str().unwrap())
+        .collect();
+    assert!(due.windows(2).all(|w| w[0] <= w[1]), "view order");
+
+    // Errors carry Airtable's messages.
+    let (s, v) = sb
+        .get(&format!(
+            "/v0/{DEMO}/Tasks?filterByFormula=%7BNope%7D+%3D+1"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v,
+        json!({"error": {"type": "INVALID_FILTER_BY_FORMULA", "message": "The formula for filtering records is invalid: Unknown field names: nope"}})
+    );
+    let (s, v) = sb
+        .get(&format!("/v0/{DEMO}/Tasks?filterByFormula=AND("))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v["error"]["message"],
+        "The formula for filtering records is invalid: Invalid formula. Please check your formula text."
+    );
+    let (s, v) = sb
+        .get(&format!("/v0/{DEMO}/Tasks?filterByFormula=NOSUCH(1)"))
+        .await;
+    assert_eq!(
+        (s, err_type(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_FILTER_BY_FORMULA".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn computed_fields_created_through_the_api() {
+    let sb = Sb::demo().await;
+    let (_, schema) = sb.get(&format!("/v0/meta/bases/{DEMO}/tables")).await;
+    let projects_id = schema["tables"][1]["id"].as_str().unwrap().to_string();
+    let meta = format!("/v0/meta/bases/{DEMO}/tables/{projects_id}/fields");
+    for (name, ty, options) in [
+        (
+            "Max estimate",
+            "rollup",
+            json!({"recordLinkFieldId": "Tasks", "fieldIdInLinkedTable": "Estimate (hours)", "formula": "MAX(values)"}),
+        ),
+        (
+            "Task names",
+            "rollup",
+            json!({"recordLinkFieldId": "Tasks", "fieldIdInLinkedTable": "Name", "formula": "ARRAYJOIN(values, '; ')"}),
+        ),
+        (
+            "Open count",
+            "rollup",
+            json!({"recordLinkFieldId": "Tasks", "fieldIdInLinkedTable": "Done", "formula": "COUNTA(values)"}),
+        ),
+        (
+            "Avg",
+            "rollup",
+            json!({"recordLinkFieldId": "Tasks", "fieldIdInLinkedTable": "Estimate (hours)", "formula": "AVERAGE(values)"}),
+        ),
+        (
+            "Label",
+            "formula",
+            json!({"formula": "UPPER({Name}) & ' / ' & {Task count}"}),
+        ),
+    ] {
+        let (s, v) = sb
+            .post(&meta, json!({"name": name, "type": ty, "options": options}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+    }
+    let (s, v) = sb
+        .post(
+            &meta,
+            json!({"name": "Broken", "type": "formula", "options": {"formula": "{Nope} + 1"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Nope"),
+        "{v}"
+    );
+
+    let projects = sb.all(DEMO, "Projects", "").await;
+    let tasks = sb.all(DEMO, "Tasks", "").await;
+    let p = rec_by_name(&projects, "Mobile app v2");
+    let mine: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["fields"]["Project"][0] == p["id"])
+        .collect();
+    let max = mine
+        .iter()
+        .map(|t| t["fields"]["Estimate (hours)"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(p["fields"]["Max estimate"].as_f64().unwrap(), max);
+    let avg = mine
+        .iter()
+        .map(|t| t["fields"]["Estimate (hours)"].as_f64().unwrap())
+        .sum::<f64>()
+        / mine.len() as f64;
+    assert!((p["fields"]["Avg"].as_f64().unwrap() - avg).abs() < 1e-9);
+    let names = p["fields"]["Task names"].as_str().unwrap();
+    assert_eq!(names.split("; ").count(), 14);
+    assert_eq!(p["fields"]["Label"], "MOBILE APP V2 / 14");
+    assert!(p["fields"]["Open count"].as_f64().is_some());
+}

@@ -1021,7 +1021,6 @@ pub fn fx_to_text(v: &fx::Value) -> String {
 }
 
 /// Evaluation context of one record: fields by name or ID.
-#[allow(dead_code)] // interim: used once the formula engine lands
 pub struct RecCtx<'a> {
     data: &'a Data,
     rec: &'a Rec,
@@ -1048,9 +1047,11 @@ impl fx::Ctx for RecCtx<'_> {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+    fn last_modified_time(&self) -> DateTime<Utc> {
+        parse_iso(&self.rec.modified_time).unwrap_or_else(|| self.created_time())
+    }
 }
 
-#[allow(dead_code)] // interim: used once the formula engine lands
 struct ValuesCtx<'a> {
     values: fx::Value,
     rec: &'a Rec,

@@ -1,58 +1,34 @@
 //! The bridge between the sandbox and the formula engine (`crate::formula`).
-//!
-//! Interim: until the formula engine lands, formulas compile to a placeholder whose value is
-//! an error, and filterByFormula answers 422.
 
-use chrono::{DateTime, Utc};
+use crate::formula;
 
-/// A formula value (mirrors `crate::formula::Value`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Blank,
-    Number(f64),
-    Text(String),
-    Bool(bool),
-    DateTime(DateTime<Utc>),
-    Array(Vec<Value>),
-    Error(String),
-}
+pub use crate::formula::EvalContext as Ctx;
+pub use crate::formula::Value;
 
-#[allow(dead_code)] // interim: used once the formula engine lands
-pub trait Ctx {
-    fn field(&self, name: &str) -> Option<Value>;
-    fn record_id(&self) -> &str;
-    fn created_time(&self) -> DateTime<Utc>;
-    fn now(&self) -> DateTime<Utc>;
-}
-
+/// A checked formula.
 #[derive(Debug, Clone)]
-pub struct Compiled {
-    _src: String,
+pub struct Compiled(formula::Expr);
+
+/// Parse and check a formula against the known field names (names and IDs); the error is
+/// the engine's detailed message with the position (for schema writes).
+pub fn compile(src: &str, fields: &[&str]) -> Result<Compiled, String> {
+    formula::check(src, fields)
+        .map(Compiled)
+        .map_err(|e| e.render(src))
 }
 
-/// Whether the formula engine is linked in.
-pub fn available() -> bool {
-    false
+/// As [`compile`], with Airtable's 422 INVALID_FILTER_BY_FORMULA message as the error.
+pub fn compile_filter(src: &str, fields: &[&str]) -> Result<Compiled, String> {
+    formula::check(src, fields)
+        .map(Compiled)
+        .map_err(|e| e.airtable_message())
 }
 
-/// Parse and check a formula against the known field names; the error is Airtable's message.
-pub fn compile(src: &str, _fields: &[&str]) -> Result<Compiled, String> {
-    Ok(Compiled {
-        _src: src.to_string(),
-    })
+pub fn eval(c: &Compiled, ctx: &dyn Ctx) -> Value {
+    formula::eval(&c.0, ctx)
 }
 
-pub fn eval(_c: &Compiled, _ctx: &dyn Ctx) -> Value {
-    Value::Error("#ERROR!".into())
-}
-
+/// Airtable's include rule for filterByFormula.
 pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Blank | Value::Error(_) => false,
-        Value::Number(n) => *n != 0.0 && !n.is_nan(),
-        Value::Text(s) => !s.is_empty(),
-        Value::Bool(b) => *b,
-        Value::DateTime(_) => true,
-        Value::Array(a) => !a.is_empty(),
-    }
+    formula::is_truthy(v)
 }

@@ -69,14 +69,9 @@ fn check_cell_format(cell_format: Option<&str>) -> ApiResult<()> {
 }
 
 fn compile_filter(table: &TableMeta, src: &str) -> ApiResult<fx::Compiled> {
-    if !fx::available() {
-        return Err(ApiError::filter(
-            "The formula for filtering records is invalid: the sandbox was built without the formula engine",
-        ));
-    }
     let mut names: Vec<&str> = table.fields.iter().map(|f| f.name.as_str()).collect();
     names.extend(table.fields.iter().map(|f| f.id.as_str()));
-    fx::compile(src, &names).map_err(ApiError::filter)
+    fx::compile_filter(src, &names).map_err(ApiError::filter)
 }
 
 /// Sort key comparison: blanks first, numbers numerically, text case-insensitively.
