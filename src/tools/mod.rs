@@ -1,5 +1,194 @@
 //! The MCP tools, one file per tool group. Knows nothing of HTTP.
+//!
+//! Each group file (`bases.rs`, `schema.rs`, `records.rs`, `comments.rs`, ...) holds one
+//! `#[tool_router(router = <group>_router, vis = "pub(crate)")] impl AirtableServer` block.
+//! [`router`] merges them; [`CATALOG`] says, for every tool, which toolset it belongs to and
+//! whether it writes. The server filters the merged router with the catalogue (toolsets first,
+//! read-only last), and the catalogue tests check that router and catalogue agree.
+//!
+//! Adding a tool: write it in its group file, add one line to [`CATALOG`], and (for a new group)
+//! add the group's router to [`router`]. Then `UPDATE_SCHEMAS=1 cargo test --test schemas`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use serde::{Deserialize, Serialize};
+
+use crate::server::AirtableServer;
 
 pub mod analysis;
+mod bases;
 pub mod cells;
+mod comments;
+pub mod params;
+pub mod progress;
+mod records;
+pub mod result;
+mod schema;
+pub mod schema_cleanup;
 pub mod transfer;
+pub mod validation;
+
+pub use result::ToolError;
+
+/// A group of tools switched on or off together with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolset {
+    /// Read and write records: get_records, search_records, create/update/delete, batches, upsert.
+    Records,
+    /// Bases, tables and fields: list_bases, list_tables, get_field_info, create/update table and field.
+    Schema,
+    /// Read-only analysis: analyze_table_data, find_duplicates.
+    Analysis,
+    /// Moving data: export_table_csv, create_metadata_table, sync_tables.
+    Transfer,
+    /// Record comments: list_comments, create_comment.
+    Comments,
+}
+
+impl Toolset {
+    /// Every toolset, in display order.
+    pub const ALL: [Toolset; 5] = [
+        Toolset::Records,
+        Toolset::Schema,
+        Toolset::Analysis,
+        Toolset::Transfer,
+        Toolset::Comments,
+    ];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Toolset::Records => "records",
+            Toolset::Schema => "schema",
+            Toolset::Analysis => "analysis",
+            Toolset::Transfer => "transfer",
+            Toolset::Comments => "comments",
+        }
+    }
+}
+
+impl fmt::Display for Toolset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown toolset name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown toolset {0:?}: expected one of records, schema, analysis, transfer, comments (or all)")]
+pub struct UnknownToolset(pub String);
+
+impl FromStr for Toolset {
+    type Err = UnknownToolset;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        Toolset::ALL
+            .into_iter()
+            .find(|ts| ts.as_str() == t)
+            .ok_or_else(|| UnknownToolset(s.to_owned()))
+    }
+}
+
+/// Whether a tool changes anything in Airtable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Reads only (allowed with `--read-only`).
+    Read,
+    /// Creates, changes or deletes data or schema (removed and refused with `--read-only`).
+    Write,
+}
+
+impl Access {
+    /// "read" or "write".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
+
+/// One tool of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ToolSpec {
+    /// The MCP tool name (snake_case, fixed: clients and prompts depend on it).
+    pub name: &'static str,
+    /// The toolset it belongs to.
+    pub toolset: Toolset,
+    /// Read or write.
+    pub access: Access,
+}
+
+const fn spec(name: &'static str, toolset: Toolset, access: Access) -> ToolSpec {
+    ToolSpec {
+        name,
+        toolset,
+        access,
+    }
+}
+
+use Access::{Read, Write};
+use Toolset::{Analysis, Comments, Records, Schema, Transfer};
+
+/// Every tool: name, toolset and access, in one place. The single source for filtering
+/// (`--toolsets`, `--read-only`), `airtable-mcp tools list` and the catalogue tests.
+pub const CATALOG: &[ToolSpec] = &[
+    // schema
+    spec("list_bases", Schema, Read),
+    spec("list_tables", Schema, Read),
+    spec("get_field_info", Schema, Read),
+    spec("create_table", Schema, Write),
+    spec("update_table", Schema, Write),
+    spec("create_field", Schema, Write),
+    spec("update_field", Schema, Write),
+    // records
+    spec("get_records", Records, Read),
+    spec("get_record", Records, Read),
+    spec("search_records", Records, Read),
+    spec("create_record", Records, Write),
+    spec("update_record", Records, Write),
+    spec("delete_record", Records, Write),
+    spec("batch_create_records", Records, Write),
+    spec("batch_update_records", Records, Write),
+    spec("batch_delete_records", Records, Write),
+    spec("batch_upsert_records", Records, Write),
+    // analysis
+    spec("analyze_table_data", Analysis, Read),
+    spec("find_duplicates", Analysis, Read),
+    // transfer
+    spec("export_table_csv", Transfer, Read),
+    spec("create_metadata_table", Transfer, Write),
+    spec("sync_tables", Transfer, Write),
+    // comments
+    spec("list_comments", Comments, Read),
+    spec("create_comment", Comments, Write),
+];
+
+/// The catalogue (same as [`CATALOG`]).
+pub fn catalog() -> &'static [ToolSpec] {
+    CATALOG
+}
+
+/// The catalogue entry of a tool.
+pub fn find_spec(name: &str) -> Option<&'static ToolSpec> {
+    CATALOG.iter().find(|s| s.name == name)
+}
+
+/// Every tool implemented, unfiltered, with portable schemas (see [`schema_cleanup`]).
+pub(crate) fn router() -> ToolRouter<AirtableServer> {
+    let raw = AirtableServer::bases_router()
+        + AirtableServer::schema_router()
+        + AirtableServer::records_router()
+        + AirtableServer::comments_router();
+    schema_cleanup::portable_router(raw)
+}
+
+/// The MCP description (name, title, description, annotations, schemas) of every implemented
+/// tool, sorted by name, unfiltered. Used by `tools schema` and the schema snapshot test.
+pub fn all_tools() -> Vec<rmcp::model::Tool> {
+    router().list_all()
+}

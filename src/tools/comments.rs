@@ -1,0 +1,161 @@
+//! Record comments: list_comments, create_comment.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::airtable::{Comment, RecordId};
+use crate::server::AirtableServer;
+use crate::tools::ToolError;
+use crate::tools::params::opt_nonempty;
+use crate::tools::result::{ToolResult, scope};
+
+/// Parameters of list_comments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListCommentsParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record ID (rec...).
+    pub record_id: String,
+    /// The `offset` cursor from the previous result, for older comments.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub offset: Option<String>,
+}
+
+/// Parameters of create_comment.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateCommentParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record ID (rec...) to comment on.
+    pub record_id: String,
+    /// The comment text. Mention a user with @[usrXXXXXXXXXXXXXX].
+    pub text: String,
+}
+
+/// A comment.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CommentOut {
+    /// Comment ID (com...).
+    pub id: String,
+    /// Author's name or email.
+    pub author: String,
+    /// The text.
+    pub text: String,
+    /// When it was written (ISO 8601).
+    #[serde(rename = "createdTime")]
+    pub created_time: String,
+}
+
+impl CommentOut {
+    fn from(c: Comment) -> Self {
+        let author = c
+            .author
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| c.author.email.clone())
+            .unwrap_or_else(|| c.author.id.to_string());
+        CommentOut {
+            id: c.id.to_string(),
+            author,
+            text: c.text,
+            created_time: c.created_time,
+        }
+    }
+}
+
+/// Result of list_comments.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CommentsOutput {
+    /// Comments, newest first.
+    pub comments: Vec<CommentOut>,
+    /// True when older comments exist: call again with `offset`.
+    pub has_more: bool,
+    /// Cursor for older comments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+}
+
+/// Result of create_comment.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CommentCreated {
+    /// The new comment.
+    pub comment: CommentOut,
+}
+
+fn record_id(s: &str) -> Result<RecordId, ToolError> {
+    s.trim()
+        .parse::<RecordId>()
+        .map_err(|e| ToolError::Invalid(format!("{e}. Record IDs come from get_records.")))
+}
+
+#[tool_router(router = comments_router, vis = "pub(crate)")]
+impl AirtableServer {
+    #[tool(
+        name = "list_comments",
+        title = "List comments",
+        description = "List the comments on a record, newest first (up to 100 per call; follow offset while has_more). table_id takes an ID or a name.",
+        annotations(
+            title = "List comments",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_comments(
+        &self,
+        Parameters(p): Parameters<ListCommentsParams>,
+    ) -> ToolResult<CommentsOutput> {
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let rec = record_id(&p.record_id)?;
+        let page = self
+            .client()?
+            .list_comments(&ctx.base, &ctx.table_ref, &rec, Some(100), p.offset)
+            .await
+            .map_err(|e| ToolError::api("list comments", ctx.base.as_ref(), scope::COMMENTS_READ, e))?;
+        Ok(Json(CommentsOutput {
+            comments: page.comments.into_iter().map(CommentOut::from).collect(),
+            has_more: page.offset.is_some(),
+            offset: page.offset,
+        }))
+    }
+
+    #[tool(
+        name = "create_comment",
+        title = "Create comment",
+        description = "Add a comment to a record. table_id takes an ID or a name; record_id is rec....",
+        annotations(
+            title = "Create comment",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn create_comment(
+        &self,
+        Parameters(p): Parameters<CreateCommentParams>,
+    ) -> ToolResult<CommentCreated> {
+        self.require_write("create_comment")?;
+        if p.text.trim().is_empty() {
+            return Err(ToolError::Invalid("text is empty: give the comment text.".into()));
+        }
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let rec = record_id(&p.record_id)?;
+        let c = self
+            .client()?
+            .create_comment(&ctx.base, &ctx.table_ref, &rec, &p.text)
+            .await
+            .map_err(|e| ToolError::api("create the comment", ctx.base.as_ref(), scope::COMMENTS_WRITE, e))?;
+        Ok(Json(CommentCreated {
+            comment: CommentOut::from(c),
+        }))
+    }
+}

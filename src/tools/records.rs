@@ -1,0 +1,983 @@
+//! Records: get_records, get_record, search_records, create/update/delete_record and the batch
+//! tools (any number of records; the client sends them 10 at a time, in order).
+
+use std::sync::Arc;
+
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::airtable::{
+    BaseId, BaseSchema, BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort,
+    SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
+};
+use crate::formula;
+use crate::server::AirtableServer;
+use crate::tools::ToolError;
+use crate::tools::params::{
+    Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
+    lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings,
+    lenient_u32, opt_nonempty,
+};
+use crate::tools::progress::Progress;
+use crate::tools::result::{OutRecord, ToolResult, fit_to_budget, scope, truncation_note};
+use crate::tools::validation::{
+    check_field_names, check_formula, check_writable, find_field, is_text_like, resolve_table,
+};
+
+/// The most records one get_records / search_records call reads.
+pub const MAX_READ_RECORDS: u32 = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+/// Parameters of get_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetRecordsParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Most records to return (default 100, at most 1000). Continue with `offset` when
+    /// has_more is true.
+    #[serde(default = "default_max_records", deserialize_with = "lenient_u32")]
+    pub max_records: u32,
+    /// View name or ID: only its records, in its order (its filters apply).
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub view: Option<String>,
+    /// Airtable formula; a record is returned when it evaluates truthy, e.g.
+    /// AND({Status}="Done", {Priority}>2) or FIND("acme", LOWER({Company})). Field names in
+    /// braces, text in double quotes.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub filter_by_formula: Option<String>,
+    /// Only these fields (names or IDs) in each record; ask only for what you need.
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub fields: Option<Vec<String>>,
+    /// Sort order, e.g. [{"field": "Due", "direction": "asc"}]; overrides the view's order.
+    #[serde(default)]
+    pub sort: Option<Vec<SortParam>>,
+    /// The `offset` cursor from the previous result, to get the next page.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub offset: Option<String>,
+}
+
+/// Parameters of get_record.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetRecordParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record ID (rec...).
+    pub record_id: String,
+    /// Only these fields (names or IDs) in the result.
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub fields: Option<Vec<String>>,
+}
+
+/// Parameters of search_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchRecordsParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Text to look for (case-insensitive substring). Taken literally: quotes and braces are
+    /// safe.
+    pub query: String,
+    /// Fields to search in (names or IDs); default: every text-like field (text, long text,
+    /// email, url, phone, selects).
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub fields: Option<Vec<String>>,
+    /// Most records to return (default 50, at most 1000).
+    #[serde(default = "default_search_max", deserialize_with = "lenient_u32")]
+    pub max_records: u32,
+    /// Only these fields in each returned record (default: all).
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub return_fields: Option<Vec<String>>,
+}
+
+/// Parameters of create_record.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateRecordParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Cell values by field name, e.g. {"Name": "Acme", "Status": "Todo", "Tags": ["a"]}.
+    /// Linked records take arrays of record IDs; dates take "YYYY-MM-DD".
+    #[serde(deserialize_with = "lenient_object")]
+    #[schemars(with = "Map<String, Value>")]
+    pub fields: Map<String, Value>,
+    /// Let Airtable convert strings to the field types and create missing select options
+    /// (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+}
+
+/// Parameters of update_record.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateRecordParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record ID (rec...).
+    pub record_id: String,
+    /// The fields to change, by name; other fields are left unchanged. Set a field to null to
+    /// clear it.
+    #[serde(deserialize_with = "lenient_object")]
+    #[schemars(with = "Map<String, Value>")]
+    pub fields: Map<String, Value>,
+    /// Let Airtable convert strings and create missing select options (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+}
+
+/// Parameters of delete_record.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteRecordParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record ID (rec...) to delete.
+    pub record_id: String,
+}
+
+/// Parameters of batch_create_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BatchCreateParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// The records, any number: each item either {"Field": value, ...} or Airtable's
+    /// {"fields": {"Field": value, ...}}.
+    #[serde(deserialize_with = "lenient_array")]
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    pub records: Vec<Value>,
+    /// Let Airtable convert strings and create missing select options (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+}
+
+/// Parameters of batch_update_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BatchUpdateParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// The updates, any number: [{"id": "rec...", "fields": {"Field": value}}]. Fields not
+    /// named are left unchanged.
+    pub records: Vec<RecordUpdateParam>,
+    /// Let Airtable convert strings and create missing select options (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+}
+
+/// Parameters of batch_delete_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BatchDeleteParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// Record IDs (rec...) to delete, any number.
+    #[serde(deserialize_with = "lenient_strings")]
+    pub record_ids: Vec<String>,
+}
+
+/// Parameters of batch_upsert_records.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BatchUpsertParams {
+    /// Base ID (app...).
+    pub base_id: String,
+    /// Table ID (tbl...) or table name.
+    pub table_id: String,
+    /// The records, any number: each item {"Field": value, ...} or {"fields": {...}}. Each
+    /// must contain the fields_to_merge_on.
+    #[serde(deserialize_with = "lenient_array")]
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    pub records: Vec<Value>,
+    /// Field names (1 to 3) that identify a record: an existing record whose values match is
+    /// updated, otherwise a new record is created.
+    #[serde(deserialize_with = "lenient_strings")]
+    pub fields_to_merge_on: Vec<String>,
+    /// Let Airtable convert strings and create missing select options (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs
+
+/// A page of records.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordsOutput {
+    /// The records: id and fields (empty fields are omitted).
+    pub records: Vec<OutRecord>,
+    /// Number of records in this result.
+    pub count: usize,
+    /// True when more records match: call again with `offset`.
+    pub has_more: bool,
+    /// Cursor for the next page (pass it as `offset`); absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+    /// True when records were left out to keep the result small (see note).
+    pub truncated: bool,
+    /// How to get what was left out, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One record.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordOutput {
+    /// The record.
+    pub record: OutRecord,
+}
+
+/// A deleted record.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeletedOutput {
+    /// The ID of the deleted record.
+    pub id: String,
+    /// Always true.
+    pub deleted: bool,
+}
+
+/// An input record that was not written.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FailedItem {
+    /// Position in the input list (0-based).
+    pub index: usize,
+    /// Record ID, for updates and deletes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why it failed, and the fix.
+    pub error: String,
+    /// True when the outcome is unknown: Airtable may have written it. Check before resending.
+    pub may_have_been_written: bool,
+}
+
+/// The outcome of a batch write.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchWriteOutput {
+    /// True when every record was written.
+    pub complete: bool,
+    /// Records given.
+    pub requested: usize,
+    /// Records written (created, updated or deleted) — the first `written` inputs, in order.
+    pub written: usize,
+    /// IDs of the written records, in input order (input i ↔ written_ids[i]).
+    pub written_ids: Vec<String>,
+    /// For upserts: IDs of records created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub created_ids: Vec<String>,
+    /// For upserts: IDs of existing records updated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub updated_ids: Vec<String>,
+    /// Inputs of the failed chunk, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedItem>,
+    /// Inputs (0-based positions) not sent because an earlier chunk failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_attempted: Vec<usize>,
+    /// A summary of what happened and what to do next.
+    pub note: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A resolved table: the reference to send (ID when the schema is known) and the schema.
+pub(crate) struct TableCtx {
+    pub base: BaseId,
+    pub table_ref: String,
+    pub schema: Option<Arc<BaseSchema>>,
+}
+
+impl TableCtx {
+    pub fn table(&self) -> Option<&Table> {
+        let schema = self.schema.as_ref()?;
+        schema
+            .tables
+            .iter()
+            .find(|t| t.id.as_ref() == self.table_ref)
+    }
+}
+
+impl AirtableServer {
+    /// Check the base, read its schema (cached) and resolve the table by ID or name.
+    pub(crate) async fn table_ctx(
+        &self,
+        base_id: &str,
+        table_id: &str,
+    ) -> Result<TableCtx, ToolError> {
+        let base = self.base(base_id)?;
+        self.client()?;
+        if table_id.trim().is_empty() {
+            return Err(ToolError::Invalid(
+                "table_id is empty: give a table ID (tbl...) or name; list_tables shows them."
+                    .into(),
+            ));
+        }
+        let schema = self.schema_opt(&base).await?;
+        let table_ref = match &schema {
+            Some(s) => resolve_table(s, base.as_ref(), table_id)?.id.to_string(),
+            None => table_id.trim().to_owned(),
+        };
+        Ok(TableCtx {
+            base,
+            table_ref,
+            schema,
+        })
+    }
+
+    /// Read up to `max` records page by page, keeping Airtable's cursor exact, with progress.
+    async fn read_pages(
+        &self,
+        ctx: &TableCtx,
+        mut query: ListQuery,
+        max: u32,
+        progress: &Progress,
+    ) -> Result<(Vec<OutRecord>, Option<String>), ToolError> {
+        let client = self.client()?;
+        let mut out = Vec::new();
+        let mut pages = 0usize;
+        loop {
+            let remaining = max as usize - out.len();
+            query.page_size = Some(remaining.min(100) as u32);
+            let page = client
+                .list_records_page(&ctx.base, &ctx.table_ref, &query)
+                .await
+                .map_err(|e| ToolError::api("list records", ctx.base.as_ref(), scope::RECORDS_READ, e))?;
+            pages += 1;
+            out.extend(page.records.into_iter().map(OutRecord::compact));
+            let next = page.offset;
+            if next.is_none() || out.len() >= max as usize {
+                return Ok((out, next));
+            }
+            progress
+                .report(out.len(), max as usize, format!("read {} records ({pages} pages)", out.len()))
+                .await;
+            query.offset = next;
+        }
+    }
+
+    fn records_output(&self, records: Vec<OutRecord>, next: Option<String>, how: &str) -> RecordsOutput {
+        let budget = self.budget();
+        let (records, cut) = fit_to_budget(records, budget);
+        let truncated = cut > 0;
+        let note = truncated.then(|| truncation_note(records.len(), cut, budget, how));
+        RecordsOutput {
+            count: records.len(),
+            has_more: truncated || next.is_some(),
+            offset: if truncated { None } else { next },
+            truncated,
+            note,
+            records,
+        }
+    }
+}
+
+fn check_max(max: u32) -> Result<u32, ToolError> {
+    if max == 0 {
+        return Err(ToolError::Invalid(
+            "max_records must be at least 1.".into(),
+        ));
+    }
+    Ok(max.min(MAX_READ_RECORDS))
+}
+
+fn parse_record_id(s: &str) -> Result<RecordId, ToolError> {
+    s.trim().parse::<RecordId>().map_err(|e| {
+        ToolError::Invalid(format!(
+            "{e}. Record IDs come from get_records or search_records."
+        ))
+    })
+}
+
+/// Unwrap Airtable's {"fields": {...}} form, or take the item as the fields themselves.
+fn record_fields(item: Value, index: usize, table: Option<&Table>) -> Result<Map<String, Value>, ToolError> {
+    let Value::Object(mut obj) = item else {
+        return Err(ToolError::Invalid(format!(
+            "records[{index}] is not an object: give {{\"Field\": value}} or {{\"fields\": {{...}}}}."
+        )));
+    };
+    let table_has_fields_column = table.is_some_and(|t| find_field(t, "fields").is_some());
+    if !table_has_fields_column && matches!(obj.get("fields"), Some(Value::Object(_))) {
+        let only_wrapper = obj.keys().all(|k| k == "fields" || k == "id" || k == "createdTime");
+        if only_wrapper && let Some(Value::Object(inner)) = obj.remove("fields") {
+            return Ok(inner);
+        }
+    }
+    Ok(obj)
+}
+
+fn write_opts(typecast: bool, on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>) -> WriteOptions {
+    WriteOptions {
+        typecast,
+        on_progress,
+        ..WriteOptions::default()
+    }
+}
+
+fn range_text(v: &[usize]) -> String {
+    match (v.first(), v.last()) {
+        (Some(a), Some(b)) if a == b => format!("{a}"),
+        (Some(a), Some(b)) => format!("{a}-{b}"),
+        _ => String::new(),
+    }
+}
+
+/// Turn a client BatchOutcome into the tool output (ids: the record IDs of each input, for
+/// updates and deletes).
+fn batch_output(
+    verb: &str,
+    outcome: BatchOutcome,
+    ids: Option<&[String]>,
+    base: &str,
+    op_scope: &'static str,
+) -> BatchWriteOutput {
+    let requested = outcome.requested;
+    let mut written_ids: Vec<String> = if outcome.deleted.is_empty() {
+        outcome.written.iter().map(|r| r.id.to_string()).collect()
+    } else {
+        outcome.deleted.iter().map(|r| r.to_string()).collect()
+    };
+    written_ids.truncate(requested);
+    let written = written_ids.len();
+    let mut failed = Vec::new();
+    let mut failed_idx: Vec<usize> = Vec::new();
+    let mut ambiguous = false;
+    let mut error_text = String::new();
+    if let Some(f) = &outcome.failure {
+        ambiguous = f.ambiguous;
+        error_text = crate::tools::result::api_error_text(verb, Some(base), op_scope, &f.error);
+        failed_idx = f.inputs.clone().collect();
+        for &i in &failed_idx {
+            failed.push(FailedItem {
+                index: i,
+                id: ids.and_then(|ids| ids.get(i).cloned()),
+                error: error_text.clone(),
+                may_have_been_written: f.ambiguous,
+            });
+        }
+    }
+    let last_failed = failed_idx.last().copied();
+    let not_attempted: Vec<usize> = match last_failed {
+        Some(l) => (l + 1..requested).collect(),
+        None if written < requested => (written..requested).collect(),
+        None => Vec::new(),
+    };
+    let complete = outcome.failure.is_none() && written == requested;
+    let note = if complete {
+        format!("All {requested} records were {verb}d.")
+    } else {
+        let mut n = format!(
+            "{written} of {requested} records were {verb}d{}.",
+            if written > 0 { format!(" (inputs 0-{})", written - 1) } else { String::new() }
+        );
+        if !failed_idx.is_empty() {
+            n.push_str(&format!(" Inputs {} failed: {error_text}", range_text(&failed_idx)));
+        }
+        if ambiguous {
+            n.push_str(" The failed inputs MAY have been written (the connection broke after sending): check the table (e.g. search_records) before sending them again, to avoid duplicates.");
+        }
+        if !not_attempted.is_empty() {
+            n.push_str(&format!(
+                " Inputs {} were not sent. Fix the problem, then resend only the failed and unsent inputs.",
+                range_text(&not_attempted)
+            ));
+        }
+        n
+    };
+    BatchWriteOutput {
+        complete,
+        requested,
+        written,
+        written_ids,
+        created_ids: outcome.created_ids.iter().map(|r| r.to_string()).collect(),
+        updated_ids: outcome.updated_ids.iter().map(|r| r.to_string()).collect(),
+        failed,
+        not_attempted,
+        note,
+    }
+}
+
+/// Structured result; isError when the batch did not complete.
+fn batch_result(out: BatchWriteOutput) -> Result<CallToolResult, ToolError> {
+    let complete = out.complete;
+    let value = serde_json::to_value(&out)
+        .map_err(|e| ToolError::Invalid(format!("internal error rendering the result: {e}")))?;
+    Ok(if complete {
+        CallToolResult::structured(value)
+    } else {
+        CallToolResult::structured_error(value)
+    })
+}
+
+fn batch_schema() -> Arc<rmcp::model::JsonObject> {
+    schema_for_output::<BatchWriteOutput>()
+}
+
+fn validate_batch_size(n: usize) -> Result<(), ToolError> {
+    if n == 0 {
+        return Err(ToolError::Invalid("records is empty: give at least one record.".into()));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+#[tool_router(router = records_router, vis = "pub(crate)")]
+impl AirtableServer {
+    #[tool(
+        name = "get_records",
+        title = "Get records",
+        description = "Read records from a table (ID or name). Returns {records:[{id, fields}], count, has_more, offset}: when has_more is true, call again with the same arguments plus offset to get the next page. Keep results small: pass fields=[...] with only the fields you need, and max_records (default 100, max 1000). filter_by_formula uses Airtable formulas, e.g. AND({Status}=\"Done\", IS_AFTER({Due}, TODAY())) or FIND(\"acme\", LOWER({Name})); it is checked (syntax and field names) before sending. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
+        annotations(
+            title = "Get records",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_records(
+        &self,
+        Parameters(p): Parameters<GetRecordsParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> ToolResult<RecordsOutput> {
+        let max = check_max(p.max_records)?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let fields = p.fields.unwrap_or_default();
+        let sort = p.sort.unwrap_or_default();
+        if let Some(t) = ctx.table() {
+            check_field_names(t, &fields, "fields")?;
+            check_field_names(t, sort.iter().map(|s| &s.field), "sort")?;
+            if let Some(f) = &p.filter_by_formula {
+                check_formula(t, f)?;
+            }
+        } else if let Some(f) = &p.filter_by_formula {
+            formula::parse(f).map_err(|e| ToolError::Invalid(format!(
+                "filter_by_formula is invalid{}: {}",
+                e.position.map(|p| format!(" at character {p}")).unwrap_or_default(),
+                e.message
+            )))?;
+        }
+        let query = ListQuery {
+            view: p.view,
+            fields,
+            sort: sort
+                .into_iter()
+                .map(|s| Sort {
+                    field: s.field,
+                    direction: match s.direction {
+                        Direction::Asc => SortDirection::Asc,
+                        Direction::Desc => SortDirection::Desc,
+                    },
+                })
+                .collect(),
+            filter_by_formula: p.filter_by_formula,
+            offset: p.offset,
+            ..ListQuery::default()
+        };
+        let progress = Progress::new(&rctx);
+        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        Ok(Json(self.records_output(
+            records,
+            next,
+            "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
+        )))
+    }
+
+    #[tool(
+        name = "get_record",
+        title = "Get record",
+        description = "Read one record by ID (rec...), with its creation time. fields limits the fields returned. table_id takes an ID or a name.",
+        annotations(
+            title = "Get record",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_record(
+        &self,
+        Parameters(p): Parameters<GetRecordParams>,
+    ) -> ToolResult<RecordOutput> {
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let id = parse_record_id(&p.record_id)?;
+        let fields = p.fields.unwrap_or_default();
+        if let Some(t) = ctx.table() {
+            check_field_names(t, &fields, "fields")?;
+        }
+        let rec = self
+            .client()?
+            .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
+            .await
+            .map_err(|e| ToolError::api("get the record", ctx.base.as_ref(), scope::RECORDS_READ, e))?;
+        let mut out = OutRecord::full(rec);
+        if !fields.is_empty() {
+            let table = ctx.table();
+            let wanted: Vec<String> = fields
+                .iter()
+                .map(|f| table.and_then(|t| find_field(t, f)).map(|fd| fd.name.clone()).unwrap_or_else(|| f.clone()))
+                .collect();
+            out.fields.retain(|k, _| wanted.contains(k));
+        }
+        Ok(Json(RecordOutput { record: out }))
+    }
+
+    #[tool(
+        name = "search_records",
+        title = "Search records",
+        description = "Find records containing a text (case-insensitive substring) in the given fields, or by default in every text-like field (text, long text, email, url, phone, selects). The query is taken literally (no formula injection). Returns {records, count, has_more}; max_records defaults to 50. For exact conditions use get_records with filter_by_formula.",
+        annotations(
+            title = "Search records",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn search_records(
+        &self,
+        Parameters(p): Parameters<SearchRecordsParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> ToolResult<RecordsOutput> {
+        let max = check_max(p.max_records)?;
+        if p.query.trim().is_empty() {
+            return Err(ToolError::Invalid("query is empty: give the text to search for.".into()));
+        }
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let return_fields = p.return_fields.unwrap_or_default();
+        let search_fields: Vec<String> = match (p.fields.filter(|f| !f.is_empty()), ctx.table()) {
+            (Some(f), Some(t)) => {
+                check_field_names(t, &f, "fields")?;
+                f.iter()
+                    .map(|n| find_field(t, n).map(|fd| fd.name.clone()).unwrap_or_else(|| n.clone()))
+                    .collect()
+            }
+            (Some(f), None) => f,
+            (None, Some(t)) => {
+                let text: Vec<String> = t.fields.iter().filter(|f| is_text_like(f)).map(|f| f.name.clone()).collect();
+                if text.is_empty() {
+                    return Err(ToolError::Invalid(format!(
+                        "Table {:?} has no text-like fields to search; name the fields to search with fields=[...].",
+                        t.name
+                    )));
+                }
+                text
+            }
+            (None, None) => {
+                return Err(ToolError::Invalid(
+                    "The table's schema could not be read (the token may lack schema.bases:read), so name the fields to search with fields=[...].".into(),
+                ));
+            }
+        };
+        if let Some(t) = ctx.table() {
+            check_field_names(t, &return_fields, "return_fields")?;
+        }
+        let needle = formula::string_literal(&p.query.to_lowercase());
+        let terms: Vec<String> = search_fields
+            .iter()
+            .map(|f| format!("FIND({needle}, LOWER({}&\"\"))", formula::field_ref(f)))
+            .collect();
+        let filter = if terms.len() == 1 {
+            terms.into_iter().next().unwrap_or_default()
+        } else {
+            format!("OR({})", terms.join(", "))
+        };
+        let query = ListQuery {
+            fields: return_fields,
+            filter_by_formula: Some(filter),
+            ..ListQuery::default()
+        };
+        let progress = Progress::new(&rctx);
+        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        Ok(Json(self.records_output(
+            records,
+            next,
+            "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
+        )))
+    }
+
+    #[tool(
+        name = "create_record",
+        title = "Create record",
+        description = "Create one record. fields: {\"Field name\": value}; field names are checked against the schema first (with suggestions), computed fields are rejected. Select values must match existing choices unless typecast=true. Linked records take [\"rec...\"] arrays. For many records use batch_create_records.",
+        annotations(
+            title = "Create record",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn create_record(
+        &self,
+        Parameters(p): Parameters<CreateRecordParams>,
+    ) -> ToolResult<RecordOutput> {
+        self.require_write("create_record")?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
+        if let Some(t) = ctx.table() {
+            check_writable(t, &fields, "the record")?;
+        }
+        let rec = self
+            .client()?
+            .create_record(&ctx.base, &ctx.table_ref, fields, &write_opts(p.typecast, None))
+            .await
+            .map_err(|e| ToolError::api("create the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
+        Ok(Json(RecordOutput { record: OutRecord::full(rec) }))
+    }
+
+    #[tool(
+        name = "update_record",
+        title = "Update record",
+        description = "Change some fields of one record (others are left as they are; null clears a field). Field names are checked first; computed fields are rejected. typecast=true converts strings and creates missing select options. For many records use batch_update_records.",
+        annotations(
+            title = "Update record",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn update_record(
+        &self,
+        Parameters(p): Parameters<UpdateRecordParams>,
+    ) -> ToolResult<RecordOutput> {
+        self.require_write("update_record")?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let id = parse_record_id(&p.record_id)?;
+        if let Some(t) = ctx.table() {
+            check_writable(t, &p.fields, "the record")?;
+        }
+        let rec = self
+            .client()?
+            .update_record(&ctx.base, &ctx.table_ref, &id, p.fields, UpdateMode::Patch, &write_opts(p.typecast, None))
+            .await
+            .map_err(|e| ToolError::api("update the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
+        Ok(Json(RecordOutput { record: OutRecord::full(rec) }))
+    }
+
+    #[tool(
+        name = "delete_record",
+        title = "Delete record",
+        description = "Delete one record by ID (rec...). This cannot be undone through the API. For many records use batch_delete_records.",
+        annotations(
+            title = "Delete record",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn delete_record(
+        &self,
+        Parameters(p): Parameters<DeleteRecordParams>,
+    ) -> ToolResult<DeletedOutput> {
+        self.require_write("delete_record")?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let id = parse_record_id(&p.record_id)?;
+        let deleted = self
+            .client()?
+            .delete_record(&ctx.base, &ctx.table_ref, &id)
+            .await
+            .map_err(|e| ToolError::api("delete the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
+        Ok(Json(DeletedOutput {
+            id: deleted.id.to_string(),
+            deleted: true,
+        }))
+    }
+
+    #[tool(
+        name = "batch_create_records",
+        title = "Create records (batch)",
+        description = "Create any number of records, sent 10 per request in order. records: [{\"Name\": \"A\"}, ...] or Airtable's [{\"fields\": {\"Name\": \"A\"}}, ...]. Every record is checked against the schema before anything is sent. The result lists written_ids in input order; if a chunk fails, it says which inputs were written, which failed and why, which were not sent, and flags writes whose outcome is unknown.",
+        output_schema = batch_schema(),
+        annotations(
+            title = "Create records (batch)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn batch_create_records(
+        &self,
+        Parameters(p): Parameters<BatchCreateParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        self.require_write("batch_create_records")?;
+        validate_batch_size(p.records.len())?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
+        for (i, item) in p.records.into_iter().enumerate() {
+            let f = record_fields(item, i, ctx.table())?;
+            if let Some(t) = ctx.table() {
+                check_writable(t, &f, &format!("records[{i}]"))?;
+            }
+            records.push(f);
+        }
+        let mut progress = Progress::new(&rctx);
+        let opts = write_opts(p.typecast, progress.callback("created"));
+        let outcome = self.client()?.create_records(&ctx.base, &ctx.table_ref, records, &opts).await;
+        drop(opts);
+        progress.finish().await;
+        batch_result(batch_output("create", outcome, None, ctx.base.as_ref(), scope::RECORDS_WRITE))
+    }
+
+    #[tool(
+        name = "batch_update_records",
+        title = "Update records (batch)",
+        description = "Update any number of records, sent 10 per request in order: records: [{\"id\": \"rec...\", \"fields\": {\"Status\": \"Done\"}}]. Only the named fields change. Field names are checked first. The result says per input what was written and what failed and why.",
+        output_schema = batch_schema(),
+        annotations(
+            title = "Update records (batch)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn batch_update_records(
+        &self,
+        Parameters(p): Parameters<BatchUpdateParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        self.require_write("batch_update_records")?;
+        validate_batch_size(p.records.len())?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let mut updates = Vec::with_capacity(p.records.len());
+        let mut ids = Vec::with_capacity(p.records.len());
+        for (i, r) in p.records.into_iter().enumerate() {
+            let id = parse_record_id(&r.id)
+                .map_err(|e| ToolError::Invalid(format!("records[{i}]: {e}")))?;
+            if let Some(t) = ctx.table() {
+                check_writable(t, &r.fields, &format!("records[{i}]"))?;
+            }
+            ids.push(id.to_string());
+            updates.push(RecordUpdate { id, fields: r.fields });
+        }
+        let mut progress = Progress::new(&rctx);
+        let opts = write_opts(p.typecast, progress.callback("updated"));
+        let outcome = self
+            .client()?
+            .update_records(&ctx.base, &ctx.table_ref, updates, UpdateMode::Patch, &opts)
+            .await;
+        drop(opts);
+        progress.finish().await;
+        batch_result(batch_output("update", outcome, Some(&ids), ctx.base.as_ref(), scope::RECORDS_WRITE))
+    }
+
+    #[tool(
+        name = "batch_delete_records",
+        title = "Delete records (batch)",
+        description = "Delete any number of records by ID, 10 per request in order. Cannot be undone through the API. The result lists the deleted IDs and, on failure, which were not deleted and why.",
+        output_schema = batch_schema(),
+        annotations(
+            title = "Delete records (batch)",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn batch_delete_records(
+        &self,
+        Parameters(p): Parameters<BatchDeleteParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        self.require_write("batch_delete_records")?;
+        validate_batch_size(p.record_ids.len())?;
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let mut ids = Vec::with_capacity(p.record_ids.len());
+        for (i, r) in p.record_ids.iter().enumerate() {
+            ids.push(parse_record_id(r).map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?);
+        }
+        let id_strings: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let mut progress = Progress::new(&rctx);
+        let opts = write_opts(false, progress.callback("deleted"));
+        let outcome = self.client()?.delete_records(&ctx.base, &ctx.table_ref, ids, &opts).await;
+        drop(opts);
+        progress.finish().await;
+        batch_result(batch_output("delete", outcome, Some(&id_strings), ctx.base.as_ref(), scope::RECORDS_WRITE))
+    }
+
+    #[tool(
+        name = "batch_upsert_records",
+        title = "Upsert records (batch)",
+        description = "Create or update any number of records matched on fields_to_merge_on (1-3 field names, e.g. [\"Email\"]): a record whose merge fields equal an existing record's updates it; otherwise a new record is created. records: [{\"Email\": \"a@x.com\", \"Name\": \"A\"}] or [{\"fields\": {...}}]; each must include the merge fields. Sent 10 per request; the result lists created_ids and updated_ids.",
+        output_schema = batch_schema(),
+        annotations(
+            title = "Upsert records (batch)",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn batch_upsert_records(
+        &self,
+        Parameters(p): Parameters<BatchUpsertParams>,
+        rctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        self.require_write("batch_upsert_records")?;
+        validate_batch_size(p.records.len())?;
+        if p.fields_to_merge_on.is_empty() || p.fields_to_merge_on.len() > 3 {
+            return Err(ToolError::Invalid(
+                "fields_to_merge_on must name 1 to 3 fields that identify a record, e.g. [\"Email\"].".into(),
+            ));
+        }
+        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let merge_on: Vec<String> = match ctx.table() {
+            Some(t) => {
+                check_field_names(t, &p.fields_to_merge_on, "fields_to_merge_on")?;
+                p.fields_to_merge_on
+                    .iter()
+                    .map(|n| find_field(t, n).map(|f| f.name.clone()).unwrap_or_else(|| n.clone()))
+                    .collect()
+            }
+            None => p.fields_to_merge_on.clone(),
+        };
+        let mut records = Vec::with_capacity(p.records.len());
+        for (i, item) in p.records.into_iter().enumerate() {
+            let f = record_fields(item, i, ctx.table())?;
+            if let Some(t) = ctx.table() {
+                check_writable(t, &f, &format!("records[{i}]"))?;
+                for m in &merge_on {
+                    let present = f.keys().any(|k| find_field(t, k).is_some_and(|fd| &fd.name == m));
+                    if !present {
+                        return Err(ToolError::Invalid(format!(
+                            "records[{i}] lacks the merge field {m:?}: every record must include all fields_to_merge_on."
+                        )));
+                    }
+                }
+            }
+            records.push(UpsertRecord { id: None, fields: f });
+        }
+        let mut progress = Progress::new(&rctx);
+        let opts = write_opts(p.typecast, progress.callback("upserted"));
+        let outcome = self
+            .client()?
+            .upsert_records(&ctx.base, &ctx.table_ref, records, merge_on, UpdateMode::Patch, &opts)
+            .await;
+        drop(opts);
+        progress.finish().await;
+        batch_result(batch_output("upsert", outcome, None, ctx.base.as_ref(), scope::RECORDS_WRITE))
+    }
+}

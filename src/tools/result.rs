@@ -1,0 +1,214 @@
+//! Output shaping and the tools layer's error type.
+//!
+//! - Results are `Json<T>`: structured content with an outputSchema, plus a text copy that
+//!   rmcp renders as compact JSON (never pretty-printed).
+//! - Lists of records go through [`fit_to_budget`]: a result over the byte budget is cut to
+//!   fewer records and says so (`truncated: true` and a `note` on how to get the rest).
+//! - Failures are [`ToolError`]s, rendered as `isError` results whose text names the cause and
+//!   the fix. Only bugs become protocol errors.
+
+use rmcp::model::{ContentBlock, IntoContents};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::airtable::{self, ApiErrorKind};
+
+/// Default byte budget for the JSON of one result (the text copy doubles it on the wire).
+pub const DEFAULT_RESULT_BUDGET: usize = 80_000;
+
+/// A record as tools return it: ID and fields (names as keys; empty fields are omitted by
+/// Airtable).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OutRecord {
+    /// Record ID (rec...).
+    pub id: String,
+    /// When the record was created (ISO 8601), only where asked for.
+    #[serde(rename = "createdTime", skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<String>,
+    /// Cell values by field name. Empty cells are absent.
+    pub fields: Map<String, Value>,
+}
+
+impl OutRecord {
+    /// Without the creation time (the compact form used by lists).
+    pub fn compact(r: airtable::Record) -> Self {
+        OutRecord {
+            id: r.id.to_string(),
+            created_time: None,
+            fields: r.fields,
+        }
+    }
+
+    /// With the creation time.
+    pub fn full(r: airtable::Record) -> Self {
+        OutRecord {
+            id: r.id.to_string(),
+            created_time: Some(r.created_time),
+            fields: r.fields,
+        }
+    }
+}
+
+/// Keep the longest prefix of `items` whose compact JSON fits in `budget` bytes (at least one
+/// item is always kept so that progress is possible). Returns the kept items and how many were
+/// cut.
+pub fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
+    let mut used = 0usize;
+    let mut keep = items.len();
+    for (i, item) in items.iter().enumerate() {
+        let size = serde_json::to_vec(item).map(|v| v.len()).unwrap_or(0) + 1;
+        if i > 0 && used + size > budget {
+            keep = i;
+            break;
+        }
+        used += size;
+    }
+    let cut = items.len() - keep;
+    items.truncate(keep);
+    (items, cut)
+}
+
+/// The note attached to a result cut for size.
+pub fn truncation_note(kept: usize, cut: usize, budget: usize, how: &str) -> String {
+    format!(
+        "Result cut to {kept} records ({cut} more matched but were left out to stay under {} KB). {how}",
+        budget / 1000
+    )
+}
+
+/// Why a tool call failed, rendered as an `isError` result the model can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// No usable Airtable client: no token, or the client could not be built.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Bad input caught before any request; the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    /// The base is not in the server's --bases allow-list.
+    #[error(
+        "Base {base} is not allowed by this server (it was started with --bases {allowed}). Use one of those bases, or ask the user to restart the server with this base in --bases / AIRTABLE_MCP_BASES."
+    )]
+    BaseNotAllowed {
+        /// The base asked for.
+        base: String,
+        /// The allow-list, comma-separated.
+        allowed: String,
+    },
+    /// A write tool called while the server runs read-only.
+    #[error(
+        "{tool} changes data, and this server runs in read-only mode (--read-only / AIRTABLE_MCP_READ_ONLY), so it was refused. Only read tools are available; ask the user to restart the server without --read-only to write."
+    )]
+    ReadOnly {
+        /// The tool refused.
+        tool: String,
+    },
+    /// The tool exists but its toolset is not enabled.
+    #[error(
+        "{tool} belongs to the {toolset} toolset, which this server does not expose (--toolsets / AIRTABLE_MCP_TOOLSETS)."
+    )]
+    ToolsetDisabled {
+        /// The tool refused.
+        tool: String,
+        /// Its toolset.
+        toolset: String,
+    },
+    /// The Airtable API (or the network) failed.
+    #[error("{}", api_error_text(op, base.as_deref(), scope, source))]
+    Api {
+        /// What we tried, e.g. "list records".
+        op: &'static str,
+        /// The base concerned.
+        base: Option<String>,
+        /// The token scope the operation needs.
+        scope: &'static str,
+        /// The client error.
+        source: airtable::Error,
+    },
+}
+
+impl ToolError {
+    /// An API failure of `op` on `base`, needing `scope`.
+    pub fn api(op: &'static str, base: &str, scope: &'static str, source: airtable::Error) -> Self {
+        ToolError::Api {
+            op,
+            base: Some(base.to_owned()),
+            scope,
+            source,
+        }
+    }
+
+    /// The text shown to the model.
+    pub fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoContents for ToolError {
+    fn into_contents(self) -> Vec<ContentBlock> {
+        vec![ContentBlock::text(self.text())]
+    }
+}
+
+/// Scopes, for messages.
+pub mod scope {
+    /// Reading records.
+    pub const RECORDS_READ: &str = "data.records:read";
+    /// Writing records.
+    pub const RECORDS_WRITE: &str = "data.records:write";
+    /// Reading schemas.
+    pub const SCHEMA_READ: &str = "schema.bases:read";
+    /// Changing schemas.
+    pub const SCHEMA_WRITE: &str = "schema.bases:write";
+    /// Reading comments.
+    pub const COMMENTS_READ: &str = "data.recordComments:read";
+    /// Writing comments.
+    pub const COMMENTS_WRITE: &str = "data.recordComments:write";
+}
+
+const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
+
+/// The message of an API failure: what failed, Airtable's own words, and the fix.
+pub fn api_error_text(
+    op: &str,
+    base: Option<&str>,
+    scope: &str,
+    err: &airtable::Error,
+) -> String {
+    let on_base = base.map(|b| format!(" in base {b}")).unwrap_or_default();
+    let status = err.status();
+    let kind = err.kind();
+    let fix: String = match (status, kind) {
+        (Some(401), _) | (_, Some(ApiErrorKind::AuthenticationRequired)) => {
+            format!("The Airtable token is missing, invalid or expired. {TOKEN_FIX}")
+        }
+        (_, Some(ApiErrorKind::InvalidPermissionsOrModelNotFound))
+        | (_, Some(ApiErrorKind::InvalidPermissions))
+        | (Some(403), _) => format!(
+            "Either the base or table does not exist (check with list_bases and list_tables), or the token lacks the scope `{scope}` or access to {}. Add the scope and the base to the token at https://airtable.com/create/tokens.",
+            base.map(|b| format!("base {b}"))
+                .unwrap_or_else(|| "this base".to_owned())
+        ),
+        (_, Some(ApiErrorKind::NotFound))
+        | (_, Some(ApiErrorKind::ModelIdNotFound))
+        | (_, Some(ApiErrorKind::TableNotFound))
+        | (Some(404), _) => {
+            "Check the IDs: call list_bases for base IDs, list_tables(base_id) for table names and IDs, and get_records for record IDs.".to_owned()
+        }
+        (_, Some(ApiErrorKind::InvalidFilterByFormula)) => {
+            "Fix filter_by_formula: wrap field names in braces like {Status}, quote text with double quotes, and check function names and parentheses, e.g. AND({Status}=\"Done\", {Priority}>2).".to_owned()
+        }
+        (_, Some(ApiErrorKind::UnknownFieldName)) => {
+            "A field name is not in the table: call get_field_info(base_id, table_id) for exact names (case and spaces matter).".to_owned()
+        }
+        (_, Some(ApiErrorKind::RateLimitReached)) | (Some(429), _) => {
+            "Airtable's rate limit (5 requests per second per base) was still hit after retries; wait about 30 seconds, then retry with fewer, larger requests (batch tools).".to_owned()
+        }
+        _ => err.hint().to_owned(),
+    };
+    format!("Could not {op}{on_base}: {err}. {fix}")
+}
+
+/// Shorthand: a Json result.
+pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
