@@ -12,7 +12,6 @@ mod cache;
 pub mod http;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,7 +30,8 @@ use secrecy::SecretString;
 pub use cache::SchemaCache;
 
 use crate::airtable::{self, BaseId, Client, ClientConfig};
-use crate::cli::{ApiArgs, GlobalArgs, ServeArgs, ToolsCommand};
+use crate::cli::{GlobalArgs, ServeArgs, ToolsCommand};
+use crate::config::Config;
 use crate::tools::{self, Access, ToolError, Toolset};
 
 /// Errors of the server layer (startup and transports).
@@ -122,16 +122,16 @@ impl std::fmt::Debug for ServerOptions {
 }
 
 impl ServerOptions {
-    /// From `serve` flags: `--toolsets` (names or `all`), `--read-only`, `--bases`.
-    pub fn from_args(args: &ServeArgs) -> Result<Self, ServerError> {
+    /// From the validated configuration: toolsets (names or `all`), read-only, bases.
+    pub fn from_config(cfg: &Config) -> Result<Self, ServerError> {
         let mut opts = ServerOptions {
-            read_only: args.read_only,
+            read_only: cfg.read_only,
             ..ServerOptions::default()
         };
-        if let Some(list) = &args.toolsets {
+        if let Some(list) = &cfg.toolsets {
             opts.toolsets = parse_toolsets(list)?;
         }
-        if let Some(bases) = &args.bases {
+        if let Some(bases) = &cfg.bases {
             opts.allowed_bases = Some(parse_bases(bases)?);
         }
         Ok(opts)
@@ -321,7 +321,8 @@ impl AirtableServer {
             .map_err(|p| ToolError::Unavailable(p.message().to_owned()))
     }
 
-    pub(crate) fn options(&self) -> &ServerOptions {
+    /// The server options.
+    pub fn options(&self) -> &ServerOptions {
         &self.state.options
     }
 
@@ -470,81 +471,47 @@ impl ServerHandler for AirtableServer {
 // ---------------------------------------------------------------------------------------------
 // Startup
 
-/// Read the Airtable token. Replaceable by `auth::resolve_token(profile)` once it exists: env
-/// (AIRTABLE_API_KEY, AIRTABLE_TOKEN, AIRTABLE_PAT), then the keyring.
-pub fn resolve_token(_profile: Option<&str>) -> Result<SecretString, TokenProblem> {
-    for name in crate::env::TOKEN_ENV_VARS {
-        if let Ok(v) = std::env::var(name) {
-            let v = v.trim();
-            if !v.is_empty() {
-                return Ok(SecretString::from(v.to_owned()));
-            }
+/// The Airtable token for `profile` (env, then keyring), or the problem every tool will report.
+pub async fn resolve_token(profile: &str) -> Result<SecretString, TokenProblem> {
+    match crate::auth::resolve_token(profile).await {
+        Ok(t) => {
+            tracing::info!(source = %t.source, "Airtable token found");
+            Ok(t.secret)
         }
+        Err(crate::auth::AuthError::NoToken(_)) => Err(TokenProblem::missing()),
+        Err(e) => Err(TokenProblem::new(format!(
+            "No usable Airtable token ({e}). Fix: run `airtable-mcp auth login`, or set the AIRTABLE_API_KEY environment variable in this MCP server's configuration; then restart the server."
+        ))),
     }
-    Err(TokenProblem::missing())
 }
 
-/// The client settings from the API flags (token supplied separately).
-pub fn client_config(api: &ApiArgs, token: SecretString) -> Result<ClientConfig, ServerError> {
-    let url_src = api
-        .api_url
-        .clone()
-        .unwrap_or_else(|| "https://api.airtable.com".to_owned());
-    let url = url::Url::parse(&url_src).map_err(|e| {
-        ServerError::Config(format!(
-            "invalid API URL {url_src:?} (--api-url / AIRTABLE_API_URL): {e}"
-        ))
-    })?;
-    let mut cfg = ClientConfig::new(url, token);
-    if let Some(n) = api.rate_limit_per_base {
-        cfg.per_base_rps = n.max(1);
-    }
-    if let Some(n) = api.rate_limit_per_token {
-        cfg.per_token_rps = n.max(1);
-    }
-    if let Some(s) = api.request_timeout {
-        cfg.timeout = Duration::from_secs(s.max(1));
-    }
-    Ok(cfg)
+/// The client settings from the configuration (token supplied separately).
+pub fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> ClientConfig {
+    let mut c = ClientConfig::new(api_url, token);
+    c.per_base_rps = cfg.rate_limit_per_base.max(1);
+    c.per_token_rps = cfg.rate_limit_per_token.max(1);
+    c.timeout = cfg.request_timeout;
+    c.max_retries = cfg.max_retries;
+    c
 }
 
-/// What `serve` needs, built from its flags; shared by the stdio and HTTP transports.
+/// What `serve` needs, built from its configuration; shared by the stdio and HTTP transports.
 pub struct Prepared {
     /// The shared state.
     pub state: Arc<ServerState>,
-    /// The in-process sandbox (with --sandbox); keep it alive while serving.
-    pub sandbox: Option<crate::sandbox::SandboxHandle>,
 }
 
-/// Build the state from `serve` flags: options, token, client; with --sandbox, spawn the demo
-/// sandbox in-process and point the client at it.
-pub async fn prepare(args: &ServeArgs) -> Result<Prepared, ServerError> {
-    let options = ServerOptions::from_args(args)?;
-    if args.sandbox {
-        let cfg = crate::sandbox::SandboxConfig {
-            seed: crate::sandbox::Seed::Demo,
-            ..crate::sandbox::SandboxConfig::default()
-        };
-        let handle = crate::sandbox::spawn(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| ServerError::Sandbox(e.to_string()))?;
-        let mut api = args.api.clone();
-        api.api_url = Some(handle.url().to_string());
-        let token = SecretString::from(handle.token().to_owned());
-        let client = Client::new(client_config(&api, token)?)?;
-        eprintln!(
-            "airtable-mcp: serving the in-process sandbox at {} — demo base id {} (data is in memory and lost on exit)",
-            handle.url(),
-            crate::sandbox::DEMO_BASE_ID
-        );
-        let state = ServerState::new(Ok(client), options);
-        return Ok(Prepared {
-            state,
-            sandbox: Some(handle),
-        });
+/// Build the state: options, token, client. With `sandbox`, spawn the demo sandbox in-process,
+/// point the client at it and print its URL and demo base ID on stderr.
+pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
+    let options = ServerOptions::from_config(cfg)?;
+    if cfg.sandbox {
+        return Err(ServerError::Sandbox(
+            "the in-process sandbox is not available in this build yet".into(),
+        ));
     }
-    let client = match resolve_token(args.api.profile.as_deref()) {
-        Ok(token) => Ok(Client::new(client_config(&args.api, token)?)?),
+    let client = match resolve_token(&cfg.profile).await {
+        Ok(token) => Ok(Client::new(client_config(cfg, cfg.api_url.clone(), token))?),
         Err(problem) => {
             tracing::warn!("{problem}");
             Err(problem)
@@ -552,18 +519,18 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, ServerError> {
     };
     Ok(Prepared {
         state: ServerState::new(client, options),
-        sandbox: None,
     })
 }
 
 /// `airtable-mcp serve`.
-pub async fn run(args: ServeArgs, _global: GlobalArgs) -> anyhow::Result<ExitCode> {
-    if args.http.is_some() {
+pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&args, &global)?;
+    if cfg.http.is_some() {
         anyhow::bail!(
             "the HTTP transport is not available in this build yet; run `airtable-mcp serve` without --http to use stdio"
         );
     }
-    let prepared = prepare(&args).await?;
+    let prepared = prepare(&cfg).await?;
     let server = AirtableServer::new(prepared.state.clone());
     tracing::info!(
         tools = prepared.state.tool_names().len(),
@@ -578,9 +545,6 @@ pub async fn run(args: ServeArgs, _global: GlobalArgs) -> anyhow::Result<ExitCod
         .waiting()
         .await
         .map_err(|e| ServerError::Transport(e.to_string()))?;
-    if let Some(sb) = prepared.sandbox {
-        sb.shutdown().await;
-    }
     Ok(ExitCode::SUCCESS)
 }
 

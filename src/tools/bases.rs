@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::airtable::{Field, Table};
 use crate::server::AirtableServer;
-use crate::tools::result::{ToolResult, scope};
+use crate::tools::result::scope;
 use crate::tools::validation::{field_type_name, resolve_table};
 use crate::tools::{ToolError, params::opt_nonempty};
 
@@ -42,7 +42,7 @@ pub struct ListBasesOutput {
 }
 
 /// How much list_tables returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DetailLevel {
     /// Table IDs, names, descriptions, primary field and field count (compact, the default).
@@ -211,7 +211,7 @@ impl AirtableServer {
     pub async fn list_bases(
         &self,
         Parameters(p): Parameters<ListBasesParams>,
-    ) -> ToolResult<ListBasesOutput> {
+    ) -> Result<Json<ListBasesOutput>, ToolError> {
         let client = self.client()?;
         let bases = client
             .list_bases()
@@ -230,7 +230,10 @@ impl AirtableServer {
             .map(|b| BaseOut {
                 id: b.id.to_string(),
                 name: b.name,
-                permission_level: b.permission_level,
+                permission_level: match serde_json::to_value(&b.permission_level) {
+                    Ok(serde_json::Value::String(s)) => s,
+                    _ => "unknown".to_owned(),
+                },
             })
             .collect();
         Ok(Json(ListBasesOutput {
@@ -254,7 +257,7 @@ impl AirtableServer {
     pub async fn list_tables(
         &self,
         Parameters(p): Parameters<ListTablesParams>,
-    ) -> ToolResult<ListTablesOutput> {
+    ) -> Result<Json<ListTablesOutput>, ToolError> {
         let base = self.base(&p.base_id)?;
         let schema = self.schema(&base).await?;
         let tables = schema
@@ -296,7 +299,7 @@ impl AirtableServer {
     pub async fn get_field_info(
         &self,
         Parameters(p): Parameters<GetFieldInfoParams>,
-    ) -> ToolResult<FieldInfoOutput> {
+    ) -> Result<Json<FieldInfoOutput>, ToolError> {
         let base = self.base(&p.base_id)?;
         let schema = self.schema(&base).await?;
         let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;

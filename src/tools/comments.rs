@@ -9,7 +9,7 @@ use crate::airtable::{Comment, RecordId};
 use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::params::opt_nonempty;
-use crate::tools::result::{ToolResult, scope};
+use crate::tools::result::scope;
 
 /// Parameters of list_comments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -60,7 +60,7 @@ impl CommentOut {
             .clone()
             .filter(|n| !n.is_empty())
             .or_else(|| c.author.email.clone())
-            .unwrap_or_else(|| c.author.id.to_string());
+            .unwrap_or_else(|| c.author.id.clone());
         CommentOut {
             id: c.id.to_string(),
             author,
@@ -112,7 +112,7 @@ impl AirtableServer {
     pub async fn list_comments(
         &self,
         Parameters(p): Parameters<ListCommentsParams>,
-    ) -> ToolResult<CommentsOutput> {
+    ) -> Result<Json<CommentsOutput>, ToolError> {
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
         let page = self
@@ -142,7 +142,7 @@ impl AirtableServer {
     pub async fn create_comment(
         &self,
         Parameters(p): Parameters<CreateCommentParams>,
-    ) -> ToolResult<CommentCreated> {
+    ) -> Result<Json<CommentCreated>, ToolError> {
         self.require_write("create_comment")?;
         if p.text.trim().is_empty() {
             return Err(ToolError::Invalid("text is empty: give the comment text.".into()));

@@ -16,7 +16,6 @@ use crate::airtable::{
     BaseId, BaseSchema, BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort,
     SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
 };
-use crate::formula;
 use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::params::{
@@ -25,9 +24,10 @@ use crate::tools::params::{
     lenient_u32, opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::result::{OutRecord, ToolResult, fit_to_budget, scope, truncation_note};
+use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
 use crate::tools::validation::{
-    check_field_names, check_formula, check_writable, find_field, is_text_like, resolve_table,
+    check_field_names, check_formula, check_writable, field_ref, find_field, is_text_like,
+    resolve_table, string_literal,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -462,7 +462,7 @@ fn batch_output(
     if let Some(f) = &outcome.failure {
         ambiguous = f.ambiguous;
         error_text = crate::tools::result::api_error_text(verb, Some(base), op_scope, &f.error);
-        failed_idx = f.inputs.clone().collect();
+        failed_idx = f.input_indexes.clone();
         for &i in &failed_idx {
             failed.push(FailedItem {
                 index: i,
@@ -557,7 +557,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> ToolResult<RecordsOutput> {
+    ) -> Result<Json<RecordsOutput>, ToolError> {
         let max = check_max(p.max_records)?;
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = p.fields.unwrap_or_default();
@@ -568,12 +568,6 @@ impl AirtableServer {
             if let Some(f) = &p.filter_by_formula {
                 check_formula(t, f)?;
             }
-        } else if let Some(f) = &p.filter_by_formula {
-            formula::parse(f).map_err(|e| ToolError::Invalid(format!(
-                "filter_by_formula is invalid{}: {}",
-                e.position.map(|p| format!(" at character {p}")).unwrap_or_default(),
-                e.message
-            )))?;
         }
         let query = ListQuery {
             view: p.view,
@@ -616,7 +610,7 @@ impl AirtableServer {
     pub async fn get_record(
         &self,
         Parameters(p): Parameters<GetRecordParams>,
-    ) -> ToolResult<RecordOutput> {
+    ) -> Result<Json<RecordOutput>, ToolError> {
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let fields = p.fields.unwrap_or_default();
@@ -656,7 +650,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> ToolResult<RecordsOutput> {
+    ) -> Result<Json<RecordsOutput>, ToolError> {
         let max = check_max(p.max_records)?;
         if p.query.trim().is_empty() {
             return Err(ToolError::Invalid("query is empty: give the text to search for.".into()));
@@ -690,10 +684,10 @@ impl AirtableServer {
         if let Some(t) = ctx.table() {
             check_field_names(t, &return_fields, "return_fields")?;
         }
-        let needle = formula::string_literal(&p.query.to_lowercase());
+        let needle = string_literal(&p.query.to_lowercase());
         let terms: Vec<String> = search_fields
             .iter()
-            .map(|f| format!("FIND({needle}, LOWER({}&\"\"))", formula::field_ref(f)))
+            .map(|f| format!("FIND({needle}, LOWER({}&\"\"))", field_ref(f)))
             .collect();
         let filter = if terms.len() == 1 {
             terms.into_iter().next().unwrap_or_default()
@@ -729,7 +723,7 @@ impl AirtableServer {
     pub async fn create_record(
         &self,
         Parameters(p): Parameters<CreateRecordParams>,
-    ) -> ToolResult<RecordOutput> {
+    ) -> Result<Json<RecordOutput>, ToolError> {
         self.require_write("create_record")?;
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
@@ -759,7 +753,7 @@ impl AirtableServer {
     pub async fn update_record(
         &self,
         Parameters(p): Parameters<UpdateRecordParams>,
-    ) -> ToolResult<RecordOutput> {
+    ) -> Result<Json<RecordOutput>, ToolError> {
         self.require_write("update_record")?;
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
@@ -789,7 +783,7 @@ impl AirtableServer {
     pub async fn delete_record(
         &self,
         Parameters(p): Parameters<DeleteRecordParams>,
-    ) -> ToolResult<DeletedOutput> {
+    ) -> Result<Json<DeletedOutput>, ToolError> {
         self.require_write("delete_record")?;
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;

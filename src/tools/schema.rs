@@ -12,7 +12,7 @@ use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::bases::{FieldOut, ViewOut, primary_name, views_of};
 use crate::tools::params::{FieldSpecParam, lenient_object, opt_nonempty};
-use crate::tools::result::{ToolResult, scope};
+use crate::tools::result::scope;
 use crate::tools::validation::{find_field, resolve_table};
 
 /// Parameters of create_table.
@@ -167,7 +167,7 @@ impl AirtableServer {
     pub async fn create_table(
         &self,
         Parameters(p): Parameters<CreateTableParams>,
-    ) -> ToolResult<TableChanged> {
+    ) -> Result<Json<TableChanged>, ToolError> {
         self.require_write("create_table")?;
         let base = self.base(&p.base_id)?;
         let client = self.client()?;
@@ -214,7 +214,7 @@ impl AirtableServer {
     pub async fn update_table(
         &self,
         Parameters(p): Parameters<UpdateTableParams>,
-    ) -> ToolResult<TableChanged> {
+    ) -> Result<Json<TableChanged>, ToolError> {
         self.require_write("update_table")?;
         let base = self.base(&p.base_id)?;
         let client = self.client()?;
@@ -252,7 +252,7 @@ impl AirtableServer {
     pub async fn create_field(
         &self,
         Parameters(p): Parameters<CreateFieldParams>,
-    ) -> ToolResult<FieldChanged> {
+    ) -> Result<Json<FieldChanged>, ToolError> {
         self.require_write("create_field")?;
         let base = self.base(&p.base_id)?;
         let client = self.client()?;
@@ -301,7 +301,7 @@ impl AirtableServer {
     pub async fn update_field(
         &self,
         Parameters(p): Parameters<UpdateFieldParams>,
-    ) -> ToolResult<FieldChanged> {
+    ) -> Result<Json<FieldChanged>, ToolError> {
         self.require_write("update_field")?;
         let base = self.base(&p.base_id)?;
         let client = self.client()?;

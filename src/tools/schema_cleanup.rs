@@ -73,6 +73,22 @@ fn clean(value: Value, defs: &Map<String, Value>, depth: usize) -> Value {
             }
         }
     }
+    // An enum of documented unit variants: oneOf [{const: "a"}, ...] -> enum ["a", ...].
+    if let Some(Value::Array(branches)) = obj.get("oneOf") {
+        let consts: Option<Vec<Value>> = branches
+            .iter()
+            .map(|b| b.get("const").filter(|c| c.is_string()).cloned())
+            .collect();
+        if let Some(values) = consts.filter(|v| !v.is_empty()) {
+            obj.remove("oneOf");
+            obj.insert("type".into(), Value::String("string".into()));
+            obj.insert("enum".into(), Value::Array(values));
+        }
+    }
+    // Doc comments wrap lines; the model reads one paragraph.
+    if let Some(Value::String(d)) = obj.get_mut("description") {
+        *d = unwrap_lines(d);
+    }
     // Unions with null: drop the null branch; a single remaining branch merges into the parent.
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(branches)) = obj.remove(key) {
@@ -150,6 +166,14 @@ fn clean(value: Value, defs: &Map<String, Value>, depth: usize) -> Value {
     Value::Object(obj)
 }
 
+/// Join lines wrapped inside a paragraph; keep paragraph breaks.
+fn unwrap_lines(s: &str) -> String {
+    s.split("\n\n")
+        .map(|p| p.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 fn is_rust_numeric_format(f: &str) -> bool {
     matches!(
         f,
@@ -177,7 +201,8 @@ mod tests {
             "type": "object",
             "$defs": {"Dir": {"type": "string", "enum": ["asc", "desc"]}},
             "properties": {
-                "a": {"type": ["integer", "null"], "format": "uint32", "default": null, "description": "A"},
+                "a": {"type": ["integer", "null"], "format": "uint32", "default": null, "description": "A\nB"},
+                "e": {"oneOf": [{"const": "x", "type": "string"}, {"const": "y", "type": "string"}], "default": "x"},
                 "d": {"anyOf": [{"$ref": "#/$defs/Dir"}, {"type": "null"}], "description": "D"},
                 "l": {"type": ["array", "null"], "items": {"$ref": "#/$defs/Dir"}}
             }
@@ -188,7 +213,8 @@ mod tests {
             json!({
                 "type": "object",
                 "properties": {
-                    "a": {"type": "integer", "description": "A"},
+                    "a": {"type": "integer", "description": "A B"},
+                    "e": {"type": "string", "enum": ["x", "y"], "default": "x"},
                     "d": {"type": "string", "enum": ["asc", "desc"], "description": "D"},
                     "l": {"type": "array", "items": {"type": "string", "enum": ["asc", "desc"]}}
                 }
