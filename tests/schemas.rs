@@ -84,7 +84,11 @@ fn render_docs(tools: &[rmcp::model::Tool]) -> String {
                     .replace('|', "\\|");
                 s.push_str(&format!(
                     "| `{name}` | {ty} | {} | {desc}{default} |\n",
-                    if required.contains(name.as_str()) { "yes" } else { "no" }
+                    if required.contains(name.as_str()) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
                 ));
             }
         }
@@ -144,7 +148,8 @@ fn schemas_and_docs_match_the_router() {
 fn is_snake_case(s: &str) -> bool {
     !s.is_empty()
         && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !s.contains("__")
         && !s.ends_with('_')
 }
@@ -213,7 +218,9 @@ fn catalogue_invariants() {
             problems.push(format!("{name}: no title"));
         }
         if t.description.as_deref().is_none_or(|d| d.len() < 40) {
-            problems.push(format!("{name}: description missing or too short to teach usage"));
+            problems.push(format!(
+                "{name}: description missing or too short to teach usage"
+            ));
         }
         match &t.annotations {
             None => problems.push(format!("{name}: no annotations")),
@@ -260,7 +267,11 @@ fn catalogue_invariants() {
             }
         }
     }
-    assert!(problems.is_empty(), "catalogue problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "catalogue problems:\n{}",
+        problems.join("\n")
+    );
 
     // Every catalogue entry is unique, and every implemented tool is in it.
     let names: BTreeSet<&str> = CATALOG.iter().map(|s| s.name).collect();
@@ -280,7 +291,11 @@ fn read_only_leaves_no_write_tool_and_toolsets_filter() {
     assert!(!names.is_empty());
     for n in &names {
         let spec = tools::find_spec(n).unwrap();
-        assert_eq!(spec.access, Access::Read, "{n} is a write tool in read-only mode");
+        assert_eq!(
+            spec.access,
+            Access::Read,
+            "{n} is a write tool in read-only mode"
+        );
     }
     assert!(names.contains(&"get_records".to_owned()));
 
@@ -330,10 +345,22 @@ const PYAIRTABLE: &[(&str, &[&str], &[&str])] = &[
         &["fields", "max_records"],
     ),
     ("create_metadata_table", &["base_id"], &["table_name"]),
-    ("batch_create_records", &["base_id", "table_id", "records"], &[]),
-    ("batch_update_records", &["base_id", "table_id", "records"], &[]),
+    (
+        "batch_create_records",
+        &["base_id", "table_id", "records"],
+        &[],
+    ),
+    (
+        "batch_update_records",
+        &["base_id", "table_id", "records"],
+        &[],
+    ),
     ("get_field_info", &["base_id", "table_id"], &[]),
-    ("analyze_table_data", &["base_id", "table_id"], &["sample_size"]),
+    (
+        "analyze_table_data",
+        &["base_id", "table_id"],
+        &["sample_size"],
+    ),
     (
         "find_duplicates",
         &["base_id", "table_id", "fields"],
@@ -378,7 +405,11 @@ fn pyairtable_tools_keep_their_parameters() {
             assert!(PENDING.contains(name), "PyAirtable tool {name} is missing");
             continue;
         };
-        let props = t.input_schema.get("properties").and_then(Value::as_object).unwrap();
+        let props = t
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap();
         let req: BTreeSet<&str> = t
             .input_schema
             .get("required")
@@ -415,6 +446,12 @@ fn pyairtable_tools_keep_their_parameters() {
             .get("default")
             .cloned()
     };
-    assert_eq!(default_of("get_records", "max_records"), Some(Value::from(100)));
-    assert_eq!(default_of("search_records", "max_records"), Some(Value::from(50)));
+    assert_eq!(
+        default_of("get_records", "max_records"),
+        Some(Value::from(100))
+    );
+    assert_eq!(
+        default_of("search_records", "max_records"),
+        Some(Value::from(50))
+    );
 }

@@ -29,7 +29,11 @@ impl SchemaCache {
     }
 
     /// The schema of `base`, fetched when absent or stale.
-    pub async fn get(&self, client: &Client, base: &BaseId) -> Result<Arc<BaseSchema>, airtable::Error> {
+    pub async fn get(
+        &self,
+        client: &Client,
+        base: &BaseId,
+    ) -> Result<Arc<BaseSchema>, airtable::Error> {
         if let Some(s) = self.lookup(base.as_ref()) {
             return Ok(s);
         }

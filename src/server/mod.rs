@@ -379,7 +379,12 @@ impl AirtableServer {
     ) -> Result<Arc<airtable::BaseSchema>, ToolError> {
         let client = self.client()?;
         self.cache.get(client, base).await.map_err(|e| {
-            ToolError::api("read the base schema", base.as_ref(), tools::result::scope::SCHEMA_READ, e)
+            ToolError::api(
+                "read the base schema",
+                base.as_ref(),
+                tools::result::scope::SCHEMA_READ,
+                e,
+            )
         })
     }
 
@@ -392,7 +397,12 @@ impl AirtableServer {
         match self.schema(base).await {
             Ok(s) => Ok(Some(s)),
             Err(ToolError::Api { source, .. }) if source.status() == Some(401) => {
-                Err(ToolError::api("read the base schema", base.as_ref(), tools::result::scope::SCHEMA_READ, source))
+                Err(ToolError::api(
+                    "read the base schema",
+                    base.as_ref(),
+                    tools::result::scope::SCHEMA_READ,
+                    *source,
+                ))
             }
             Err(ToolError::Api { source, .. }) => {
                 tracing::debug!("base schema unavailable, skipping validation: {source}");

@@ -99,7 +99,11 @@ impl FieldOut {
             } else {
                 None
             },
-            options: if with_options { f.options.clone() } else { None },
+            options: if with_options {
+                f.options.clone()
+            } else {
+                None
+            },
         }
     }
 }
@@ -213,15 +217,12 @@ impl AirtableServer {
         Parameters(p): Parameters<ListBasesParams>,
     ) -> Result<Json<ListBasesOutput>, ToolError> {
         let client = self.client()?;
-        let bases = client
-            .list_bases()
-            .await
-            .map_err(|e| ToolError::Api {
-                op: "list bases",
-                base: None,
-                scope: scope::SCHEMA_READ,
-                source: e,
-            })?;
+        let bases = client.list_bases().await.map_err(|e| ToolError::Api {
+            op: "list bases",
+            base: None,
+            scope: scope::SCHEMA_READ,
+            source: Box::new(e),
+        })?;
         let q = p.query.map(|q| q.to_lowercase());
         let bases: Vec<BaseOut> = bases
             .into_iter()
@@ -308,7 +309,11 @@ impl AirtableServer {
             table_id: t.id.to_string(),
             table_name: t.name.clone(),
             primary_field: primary_name(t),
-            fields: t.fields.iter().map(|f| FieldOut::from_field(f, true)).collect(),
+            fields: t
+                .fields
+                .iter()
+                .map(|f| FieldOut::from_field(f, true))
+                .collect(),
             views: views_of(t),
         }))
     }

@@ -119,7 +119,9 @@ impl AirtableServer {
             .client()?
             .list_comments(&ctx.base, &ctx.table_ref, &rec, Some(100), p.offset)
             .await
-            .map_err(|e| ToolError::api("list comments", ctx.base.as_ref(), scope::COMMENTS_READ, e))?;
+            .map_err(|e| {
+                ToolError::api("list comments", ctx.base.as_ref(), scope::COMMENTS_READ, e)
+            })?;
         Ok(Json(CommentsOutput {
             comments: page.comments.into_iter().map(CommentOut::from).collect(),
             has_more: page.offset.is_some(),
@@ -145,7 +147,9 @@ impl AirtableServer {
     ) -> Result<Json<CommentCreated>, ToolError> {
         self.require_write("create_comment")?;
         if p.text.trim().is_empty() {
-            return Err(ToolError::Invalid("text is empty: give the comment text.".into()));
+            return Err(ToolError::Invalid(
+                "text is empty: give the comment text.".into(),
+            ));
         }
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
@@ -153,7 +157,14 @@ impl AirtableServer {
             .client()?
             .create_comment(&ctx.base, &ctx.table_ref, &rec, &p.text)
             .await
-            .map_err(|e| ToolError::api("create the comment", ctx.base.as_ref(), scope::COMMENTS_WRITE, e))?;
+            .map_err(|e| {
+                ToolError::api(
+                    "create the comment",
+                    ctx.base.as_ref(),
+                    scope::COMMENTS_WRITE,
+                    e,
+                )
+            })?;
         Ok(Json(CommentCreated {
             comment: CommentOut::from(c),
         }))

@@ -78,7 +78,9 @@ impl fmt::Display for Toolset {
 
 /// An unknown toolset name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown toolset {0:?}: expected one of records, schema, analysis, transfer, comments (or all)")]
+#[error(
+    "unknown toolset {0:?}: expected one of records, schema, analysis, transfer, comments (or all)"
+)]
 pub struct UnknownToolset(pub String);
 
 impl FromStr for Toolset {

@@ -113,9 +113,13 @@ pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Ok(true),
             "false" | "0" | "no" | "" => Ok(false),
-            _ => Err(de::Error::custom(format!("expected true or false, got {v}"))),
+            _ => Err(de::Error::custom(format!(
+                "expected true or false, got {v}"
+            ))),
         },
-        _ => Err(de::Error::custom(format!("expected true or false, got {v}"))),
+        _ => Err(de::Error::custom(format!(
+            "expected true or false, got {v}"
+        ))),
     }
 }
 
@@ -208,9 +212,7 @@ pub fn lenient_array<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::E
             Ok(Value::Array(a)) => Ok(a),
             _ => Err(de::Error::custom("expected a JSON array")),
         },
-        other => Err(de::Error::custom(format!(
-            "expected an array, got {other}"
-        ))),
+        other => Err(de::Error::custom(format!("expected an array, got {other}"))),
     }
 }
 

@@ -13,19 +13,18 @@ use rmcp::{Peer, RoleServer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+type Forwarder = (mpsc::UnboundedSender<(usize, usize)>, JoinHandle<()>);
+
 /// Sends `notifications/progress` for one request, if it asked for them.
 pub struct Progress {
     target: Option<(Peer<RoleServer>, ProgressToken)>,
-    forwarder: Option<(mpsc::UnboundedSender<(usize, usize)>, JoinHandle<()>)>,
+    forwarder: Option<Forwarder>,
 }
 
 impl Progress {
     /// From a tool call's context.
     pub fn new(ctx: &RequestContext<RoleServer>) -> Self {
-        let target = ctx
-            .meta
-            .get_progress_token()
-            .map(|t| (ctx.peer.clone(), t));
+        let target = ctx.meta.get_progress_token().map(|t| (ctx.peer.clone(), t));
         Progress {
             target,
             forwarder: None,
@@ -61,7 +60,10 @@ impl Progress {
 
     /// A synchronous callback `(done, total)` for `airtable::WriteOptions::on_progress`.
     /// Returns None when the client did not ask for progress.
-    pub fn callback(&mut self, what: &'static str) -> Option<Arc<dyn Fn(usize, usize) + Send + Sync>> {
+    pub fn callback(
+        &mut self,
+        what: &'static str,
+    ) -> Option<Arc<dyn Fn(usize, usize) + Send + Sync>> {
         let (peer, token) = self.target.clone()?;
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, usize)>();
         let task = tokio::spawn(async move {

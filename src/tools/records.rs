@@ -20,8 +20,8 @@ use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
-    lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings,
-    lenient_u32, opt_nonempty,
+    lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings, lenient_u32,
+    opt_nonempty,
 };
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
@@ -358,7 +358,9 @@ impl AirtableServer {
             let page = client
                 .list_records_page(&ctx.base, &ctx.table_ref, &query)
                 .await
-                .map_err(|e| ToolError::api("list records", ctx.base.as_ref(), scope::RECORDS_READ, e))?;
+                .map_err(|e| {
+                    ToolError::api("list records", ctx.base.as_ref(), scope::RECORDS_READ, e)
+                })?;
             pages += 1;
             out.extend(page.records.into_iter().map(OutRecord::compact));
             let next = page.offset;
@@ -366,13 +368,22 @@ impl AirtableServer {
                 return Ok((out, next));
             }
             progress
-                .report(out.len(), max as usize, format!("read {} records ({pages} pages)", out.len()))
+                .report(
+                    out.len(),
+                    max as usize,
+                    format!("read {} records ({pages} pages)", out.len()),
+                )
                 .await;
             query.offset = next;
         }
     }
 
-    fn records_output(&self, records: Vec<OutRecord>, next: Option<String>, how: &str) -> RecordsOutput {
+    fn records_output(
+        &self,
+        records: Vec<OutRecord>,
+        next: Option<String>,
+        how: &str,
+    ) -> RecordsOutput {
         let budget = self.budget();
         let (records, cut) = fit_to_budget(records, budget);
         let truncated = cut > 0;
@@ -390,9 +401,7 @@ impl AirtableServer {
 
 fn check_max(max: u32) -> Result<u32, ToolError> {
     if max == 0 {
-        return Err(ToolError::Invalid(
-            "max_records must be at least 1.".into(),
-        ));
+        return Err(ToolError::Invalid("max_records must be at least 1.".into()));
     }
     Ok(max.min(MAX_READ_RECORDS))
 }
@@ -406,7 +415,11 @@ fn parse_record_id(s: &str) -> Result<RecordId, ToolError> {
 }
 
 /// Unwrap Airtable's {"fields": {...}} form, or take the item as the fields themselves.
-fn record_fields(item: Value, index: usize, table: Option<&Table>) -> Result<Map<String, Value>, ToolError> {
+fn record_fields(
+    item: Value,
+    index: usize,
+    table: Option<&Table>,
+) -> Result<Map<String, Value>, ToolError> {
     let Value::Object(mut obj) = item else {
         return Err(ToolError::Invalid(format!(
             "records[{index}] is not an object: give {{\"Field\": value}} or {{\"fields\": {{...}}}}."
@@ -414,7 +427,9 @@ fn record_fields(item: Value, index: usize, table: Option<&Table>) -> Result<Map
     };
     let table_has_fields_column = table.is_some_and(|t| find_field(t, "fields").is_some());
     if !table_has_fields_column && matches!(obj.get("fields"), Some(Value::Object(_))) {
-        let only_wrapper = obj.keys().all(|k| k == "fields" || k == "id" || k == "createdTime");
+        let only_wrapper = obj
+            .keys()
+            .all(|k| k == "fields" || k == "id" || k == "createdTime");
         if only_wrapper && let Some(Value::Object(inner)) = obj.remove("fields") {
             return Ok(inner);
         }
@@ -422,7 +437,10 @@ fn record_fields(item: Value, index: usize, table: Option<&Table>) -> Result<Map
     Ok(obj)
 }
 
-fn write_opts(typecast: bool, on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>) -> WriteOptions {
+fn write_opts(
+    typecast: bool,
+    on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+) -> WriteOptions {
     WriteOptions {
         typecast,
         on_progress,
@@ -484,10 +502,17 @@ fn batch_output(
     } else {
         let mut n = format!(
             "{written} of {requested} records were {verb}d{}.",
-            if written > 0 { format!(" (inputs 0-{})", written - 1) } else { String::new() }
+            if written > 0 {
+                format!(" (inputs 0-{})", written - 1)
+            } else {
+                String::new()
+            }
         );
         if !failed_idx.is_empty() {
-            n.push_str(&format!(" Inputs {} failed: {error_text}", range_text(&failed_idx)));
+            n.push_str(&format!(
+                " Inputs {} failed: {error_text}",
+                range_text(&failed_idx)
+            ));
         }
         if ambiguous {
             n.push_str(" The failed inputs MAY have been written (the connection broke after sending): check the table (e.g. search_records) before sending them again, to avoid duplicates.");
@@ -531,7 +556,9 @@ fn batch_schema() -> Arc<rmcp::model::JsonObject> {
 
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
     if n == 0 {
-        return Err(ToolError::Invalid("records is empty: give at least one record.".into()));
+        return Err(ToolError::Invalid(
+            "records is empty: give at least one record.".into(),
+        ));
     }
     Ok(())
 }
@@ -621,13 +648,20 @@ impl AirtableServer {
             .client()?
             .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
             .await
-            .map_err(|e| ToolError::api("get the record", ctx.base.as_ref(), scope::RECORDS_READ, e))?;
+            .map_err(|e| {
+                ToolError::api("get the record", ctx.base.as_ref(), scope::RECORDS_READ, e)
+            })?;
         let mut out = OutRecord::full(rec);
         if !fields.is_empty() {
             let table = ctx.table();
             let wanted: Vec<String> = fields
                 .iter()
-                .map(|f| table.and_then(|t| find_field(t, f)).map(|fd| fd.name.clone()).unwrap_or_else(|| f.clone()))
+                .map(|f| {
+                    table
+                        .and_then(|t| find_field(t, f))
+                        .map(|fd| fd.name.clone())
+                        .unwrap_or_else(|| f.clone())
+                })
                 .collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
@@ -653,7 +687,9 @@ impl AirtableServer {
     ) -> Result<Json<RecordsOutput>, ToolError> {
         let max = check_max(p.max_records)?;
         if p.query.trim().is_empty() {
-            return Err(ToolError::Invalid("query is empty: give the text to search for.".into()));
+            return Err(ToolError::Invalid(
+                "query is empty: give the text to search for.".into(),
+            ));
         }
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let return_fields = p.return_fields.unwrap_or_default();
@@ -661,12 +697,21 @@ impl AirtableServer {
             (Some(f), Some(t)) => {
                 check_field_names(t, &f, "fields")?;
                 f.iter()
-                    .map(|n| find_field(t, n).map(|fd| fd.name.clone()).unwrap_or_else(|| n.clone()))
+                    .map(|n| {
+                        find_field(t, n)
+                            .map(|fd| fd.name.clone())
+                            .unwrap_or_else(|| n.clone())
+                    })
                     .collect()
             }
             (Some(f), None) => f,
             (None, Some(t)) => {
-                let text: Vec<String> = t.fields.iter().filter(|f| is_text_like(f)).map(|f| f.name.clone()).collect();
+                let text: Vec<String> = t
+                    .fields
+                    .iter()
+                    .filter(|f| is_text_like(f))
+                    .map(|f| f.name.clone())
+                    .collect();
                 if text.is_empty() {
                     return Err(ToolError::Invalid(format!(
                         "Table {:?} has no text-like fields to search; name the fields to search with fields=[...].",
@@ -732,10 +777,24 @@ impl AirtableServer {
         }
         let rec = self
             .client()?
-            .create_record(&ctx.base, &ctx.table_ref, fields, &write_opts(p.typecast, None))
+            .create_record(
+                &ctx.base,
+                &ctx.table_ref,
+                fields,
+                &write_opts(p.typecast, None),
+            )
             .await
-            .map_err(|e| ToolError::api("create the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
-        Ok(Json(RecordOutput { record: OutRecord::full(rec) }))
+            .map_err(|e| {
+                ToolError::api(
+                    "create the record",
+                    ctx.base.as_ref(),
+                    scope::RECORDS_WRITE,
+                    e,
+                )
+            })?;
+        Ok(Json(RecordOutput {
+            record: OutRecord::full(rec),
+        }))
     }
 
     #[tool(
@@ -762,10 +821,26 @@ impl AirtableServer {
         }
         let rec = self
             .client()?
-            .update_record(&ctx.base, &ctx.table_ref, &id, p.fields, UpdateMode::Patch, &write_opts(p.typecast, None))
+            .update_record(
+                &ctx.base,
+                &ctx.table_ref,
+                &id,
+                p.fields,
+                UpdateMode::Patch,
+                &write_opts(p.typecast, None),
+            )
             .await
-            .map_err(|e| ToolError::api("update the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
-        Ok(Json(RecordOutput { record: OutRecord::full(rec) }))
+            .map_err(|e| {
+                ToolError::api(
+                    "update the record",
+                    ctx.base.as_ref(),
+                    scope::RECORDS_WRITE,
+                    e,
+                )
+            })?;
+        Ok(Json(RecordOutput {
+            record: OutRecord::full(rec),
+        }))
     }
 
     #[tool(
@@ -791,7 +866,14 @@ impl AirtableServer {
             .client()?
             .delete_record(&ctx.base, &ctx.table_ref, &id)
             .await
-            .map_err(|e| ToolError::api("delete the record", ctx.base.as_ref(), scope::RECORDS_WRITE, e))?;
+            .map_err(|e| {
+                ToolError::api(
+                    "delete the record",
+                    ctx.base.as_ref(),
+                    scope::RECORDS_WRITE,
+                    e,
+                )
+            })?;
         Ok(Json(DeletedOutput {
             id: deleted.id.to_string(),
             deleted: true,
@@ -829,10 +911,19 @@ impl AirtableServer {
         }
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("created"));
-        let outcome = self.client()?.create_records(&ctx.base, &ctx.table_ref, records, &opts).await;
+        let outcome = self
+            .client()?
+            .create_records(&ctx.base, &ctx.table_ref, records, &opts)
+            .await;
         drop(opts);
         progress.finish().await;
-        batch_result(batch_output("create", outcome, None, ctx.base.as_ref(), scope::RECORDS_WRITE))
+        batch_result(batch_output(
+            "create",
+            outcome,
+            None,
+            ctx.base.as_ref(),
+            scope::RECORDS_WRITE,
+        ))
     }
 
     #[tool(
@@ -865,7 +956,10 @@ impl AirtableServer {
                 check_writable(t, &r.fields, &format!("records[{i}]"))?;
             }
             ids.push(id.to_string());
-            updates.push(RecordUpdate { id, fields: r.fields });
+            updates.push(RecordUpdate {
+                id,
+                fields: r.fields,
+            });
         }
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("updated"));
@@ -875,7 +969,13 @@ impl AirtableServer {
             .await;
         drop(opts);
         progress.finish().await;
-        batch_result(batch_output("update", outcome, Some(&ids), ctx.base.as_ref(), scope::RECORDS_WRITE))
+        batch_result(batch_output(
+            "update",
+            outcome,
+            Some(&ids),
+            ctx.base.as_ref(),
+            scope::RECORDS_WRITE,
+        ))
     }
 
     #[tool(
@@ -901,15 +1001,27 @@ impl AirtableServer {
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let mut ids = Vec::with_capacity(p.record_ids.len());
         for (i, r) in p.record_ids.iter().enumerate() {
-            ids.push(parse_record_id(r).map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?);
+            ids.push(
+                parse_record_id(r)
+                    .map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?,
+            );
         }
         let id_strings: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(false, progress.callback("deleted"));
-        let outcome = self.client()?.delete_records(&ctx.base, &ctx.table_ref, ids, &opts).await;
+        let outcome = self
+            .client()?
+            .delete_records(&ctx.base, &ctx.table_ref, ids, &opts)
+            .await;
         drop(opts);
         progress.finish().await;
-        batch_result(batch_output("delete", outcome, Some(&id_strings), ctx.base.as_ref(), scope::RECORDS_WRITE))
+        batch_result(batch_output(
+            "delete",
+            outcome,
+            Some(&id_strings),
+            ctx.base.as_ref(),
+            scope::RECORDS_WRITE,
+        ))
     }
 
     #[tool(
@@ -943,7 +1055,11 @@ impl AirtableServer {
                 check_field_names(t, &p.fields_to_merge_on, "fields_to_merge_on")?;
                 p.fields_to_merge_on
                     .iter()
-                    .map(|n| find_field(t, n).map(|f| f.name.clone()).unwrap_or_else(|| n.clone()))
+                    .map(|n| {
+                        find_field(t, n)
+                            .map(|f| f.name.clone())
+                            .unwrap_or_else(|| n.clone())
+                    })
                     .collect()
             }
             None => p.fields_to_merge_on.clone(),
@@ -954,7 +1070,9 @@ impl AirtableServer {
             if let Some(t) = ctx.table() {
                 check_writable(t, &f, &format!("records[{i}]"))?;
                 for m in &merge_on {
-                    let present = f.keys().any(|k| find_field(t, k).is_some_and(|fd| &fd.name == m));
+                    let present = f
+                        .keys()
+                        .any(|k| find_field(t, k).is_some_and(|fd| &fd.name == m));
                     if !present {
                         return Err(ToolError::Invalid(format!(
                             "records[{i}] lacks the merge field {m:?}: every record must include all fields_to_merge_on."
@@ -962,16 +1080,32 @@ impl AirtableServer {
                     }
                 }
             }
-            records.push(UpsertRecord { id: None, fields: f });
+            records.push(UpsertRecord {
+                id: None,
+                fields: f,
+            });
         }
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("upserted"));
         let outcome = self
             .client()?
-            .upsert_records(&ctx.base, &ctx.table_ref, records, merge_on, UpdateMode::Patch, &opts)
+            .upsert_records(
+                &ctx.base,
+                &ctx.table_ref,
+                records,
+                merge_on,
+                UpdateMode::Patch,
+                &opts,
+            )
             .await;
         drop(opts);
         progress.finish().await;
-        batch_result(batch_output("upsert", outcome, None, ctx.base.as_ref(), scope::RECORDS_WRITE))
+        batch_result(batch_output(
+            "upsert",
+            outcome,
+            None,
+            ctx.base.as_ref(),
+            scope::RECORDS_WRITE,
+        ))
     }
 }

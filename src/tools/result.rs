@@ -124,7 +124,7 @@ pub enum ToolError {
         /// The token scope the operation needs.
         scope: &'static str,
         /// The client error.
-        source: airtable::Error,
+        source: Box<airtable::Error>,
     },
 }
 
@@ -135,7 +135,7 @@ impl ToolError {
             op,
             base: Some(base.to_owned()),
             scope,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -170,12 +170,7 @@ pub mod scope {
 const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
 
 /// The message of an API failure: what failed, Airtable's own words, and the fix.
-pub fn api_error_text(
-    op: &str,
-    base: Option<&str>,
-    scope: &str,
-    err: &airtable::Error,
-) -> String {
+pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable::Error) -> String {
     let on_base = base.map(|b| format!(" in base {b}")).unwrap_or_default();
     let status = err.status();
     let kind = err.kind();

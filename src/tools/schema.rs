@@ -76,7 +76,9 @@ fn opt_object<'de, D: serde::Deserializer<'de>>(
     if v.is_null() {
         return Ok(None);
     }
-    lenient_object(v).map(Some).map_err(serde::de::Error::custom)
+    lenient_object(v)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Parameters of update_field.
@@ -125,7 +127,11 @@ impl TableChanged {
             name: t.name.clone(),
             description: t.description.clone().filter(|d| !d.is_empty()),
             primary_field: primary_name(t),
-            fields: t.fields.iter().map(|f| FieldOut::from_field(f, true)).collect(),
+            fields: t
+                .fields
+                .iter()
+                .map(|f| FieldOut::from_field(f, true))
+                .collect(),
             views: views_of(t),
         }
     }
@@ -195,7 +201,9 @@ impl AirtableServer {
         };
         let result = client.create_table(&base, &req).await;
         self.invalidate_schema(&base);
-        let table = result.map_err(|e| ToolError::api("create the table", base.as_ref(), scope::SCHEMA_WRITE, e))?;
+        let table = result.map_err(|e| {
+            ToolError::api("create the table", base.as_ref(), scope::SCHEMA_WRITE, e)
+        })?;
         Ok(Json(TableChanged::new(base.as_ref(), &table)))
     }
 
@@ -224,7 +232,9 @@ impl AirtableServer {
             ));
         }
         let table_ref = match self.schema_opt(&base).await? {
-            Some(schema) => resolve_table(&schema, base.as_ref(), &p.table_id)?.id.to_string(),
+            Some(schema) => resolve_table(&schema, base.as_ref(), &p.table_id)?
+                .id
+                .to_string(),
             None => p.table_id.clone(),
         };
         let req = UpdateTable {
@@ -233,7 +243,9 @@ impl AirtableServer {
         };
         let result = client.update_table(&base, &table_ref, &req).await;
         self.invalidate_schema(&base);
-        let table = result.map_err(|e| ToolError::api("update the table", base.as_ref(), scope::SCHEMA_WRITE, e))?;
+        let table = result.map_err(|e| {
+            ToolError::api("update the table", base.as_ref(), scope::SCHEMA_WRITE, e)
+        })?;
         Ok(Json(TableChanged::new(base.as_ref(), &table)))
     }
 
@@ -278,7 +290,9 @@ impl AirtableServer {
         };
         let result = client.create_field(&base, &table_ref, &req).await;
         self.invalidate_schema(&base);
-        let field = result.map_err(|e| ToolError::api("create the field", base.as_ref(), scope::SCHEMA_WRITE, e))?;
+        let field = result.map_err(|e| {
+            ToolError::api("create the field", base.as_ref(), scope::SCHEMA_WRITE, e)
+        })?;
         Ok(Json(FieldChanged {
             base_id: base.to_string(),
             table_id: table_ref,
@@ -331,9 +345,13 @@ impl AirtableServer {
             name: p.name,
             description: p.description,
         };
-        let result = client.update_field(&base, &table_ref, &field_ref, &req).await;
+        let result = client
+            .update_field(&base, &table_ref, &field_ref, &req)
+            .await;
         self.invalidate_schema(&base);
-        let field = result.map_err(|e| ToolError::api("update the field", base.as_ref(), scope::SCHEMA_WRITE, e))?;
+        let field = result.map_err(|e| {
+            ToolError::api("update the field", base.as_ref(), scope::SCHEMA_WRITE, e)
+        })?;
         Ok(Json(FieldChanged {
             base_id: base.to_string(),
             table_id: table_ref,

@@ -122,7 +122,10 @@ fn clean(value: Value, defs: &Map<String, Value>, depth: usize) -> Value {
                 obj.remove("type");
             }
             1 => {
-                obj.insert("type".into(), kept.into_iter().next().unwrap_or(Value::Null));
+                obj.insert(
+                    "type".into(),
+                    kept.into_iter().next().unwrap_or(Value::Null),
+                );
             }
             _ => {
                 obj.insert("type".into(), Value::Array(kept));
@@ -177,8 +180,20 @@ fn unwrap_lines(s: &str) -> String {
 fn is_rust_numeric_format(f: &str) -> bool {
     matches!(
         f,
-        "uint" | "uint8" | "uint16" | "uint32" | "uint64" | "uint128" | "int" | "int8" | "int16"
-            | "int128" | "double" | "float" | "usize" | "isize"
+        "uint"
+            | "uint8"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "uint128"
+            | "int"
+            | "int8"
+            | "int16"
+            | "int128"
+            | "double"
+            | "float"
+            | "usize"
+            | "isize"
     )
 }
 

@@ -56,7 +56,11 @@ pub fn resolve_table<'a>(
         return Ok(table);
     }
     let lower = t.to_lowercase();
-    if let Some(table) = schema.tables.iter().find(|tb| tb.name.to_lowercase() == lower) {
+    if let Some(table) = schema
+        .tables
+        .iter()
+        .find(|tb| tb.name.to_lowercase() == lower)
+    {
         return Ok(table);
     }
     let names: Vec<&str> = schema.tables.iter().map(|tb| tb.name.as_str()).collect();
@@ -105,11 +109,19 @@ pub fn check_field_names<'a>(
 
 /// Check the keys of a write: every field exists and is writable (not computed).
 /// `which` names the record in messages (e.g. "record 3").
-pub fn check_writable(table: &Table, fields: &Map<String, Value>, which: &str) -> Result<(), ToolError> {
+pub fn check_writable(
+    table: &Table,
+    fields: &Map<String, Value>,
+    which: &str,
+) -> Result<(), ToolError> {
     for name in fields.keys() {
         match find_field(table, name) {
             None => {
-                return Err(unknown_field_error(table, name, &format!("the fields of {which}")));
+                return Err(unknown_field_error(
+                    table,
+                    name,
+                    &format!("the fields of {which}"),
+                ));
             }
             Some(f) if f.field_type.is_computed() => {
                 return Err(ToolError::Invalid(format!(

@@ -2,7 +2,7 @@
 //! client connected to an `AirtableServer` over `tokio::io::duplex` (no process, no network
 //! besides the sandbox's loopback HTTP).
 //!
-//! Use from a test file with `mod support;`. Each helper is `#[allow(dead_code)]` because every
+//! Use from a test file with `mod mcp_support;` (tests/support/ is the client fixture). Each helper is `#[allow(dead_code)]` because every
 //! test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
