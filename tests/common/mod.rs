@@ -200,3 +200,85 @@ pub fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
     }
     out
 }
+
+/// A loopback reverse proxy that sends each request to the upstream owning its bearer token:
+/// several sandboxes (one token and one data set each) behind one API URL, like Airtable.
+pub async fn token_router(
+    upstreams: Vec<(String, url::Url)>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::{IntoResponse, Response};
+
+    #[derive(Clone)]
+    struct Routes {
+        upstreams: Arc<Vec<(String, url::Url)>>,
+        http: reqwest::Client,
+    }
+
+    async fn forward(State(r): State<Routes>, req: Request) -> Response {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let Some((_, base)) = r
+            .upstreams
+            .iter()
+            .find(|(token, _)| auth == format!("Bearer {token}"))
+        else {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(
+                    serde_json::json!({"error": {"type": "AUTHENTICATION_REQUIRED",
+                    "message": "Authentication required"}}),
+                ),
+            )
+                .into_response();
+        };
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let url = format!("{}{}", base.as_str().trim_end_matches('/'), path);
+        let method = req.method().clone();
+        let content_type = req.headers().get("content-type").cloned();
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let mut out = r.http.request(method, url).header("authorization", auth);
+        if let Some(ct) = content_type {
+            out = out.header("content-type", ct);
+        }
+        match out.body(body).send().await {
+            Ok(res) => {
+                let status = res.status();
+                let headers = res.headers().clone();
+                let bytes = res.bytes().await.unwrap_or_default();
+                let mut response = Response::new(Body::from(bytes));
+                *response.status_mut() = status;
+                for name in ["content-type", "retry-after"] {
+                    if let Some(v) = headers.get(name) {
+                        response.headers_mut().insert(name, v.clone());
+                    }
+                }
+                response
+            }
+            Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        }
+    }
+
+    let routes = Routes {
+        upstreams: Arc::new(upstreams),
+        http: reqwest::Client::new(),
+    };
+    let app = axum::Router::new().fallback(forward).with_state(routes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}

@@ -177,7 +177,28 @@ impl HttpOptions {
 
     /// Validate the command line: address, auth sources, TLS policy, allow-lists.
     pub fn from_args(addr: &str, args: &HttpArgs) -> Result<Self, HttpError> {
-        let addr = parse_addr(addr)?;
+        Self::build(parse_addr(addr)?, args)
+    }
+
+    /// From the layered configuration (flags > env > `[http]` in the TOML file); the flags
+    /// that only exist on the command line come from `args`.
+    pub fn from_config(h: &crate::config::HttpConfig, args: &HttpArgs) -> Result<Self, HttpError> {
+        let merged = HttpArgs {
+            no_auth: h.no_auth,
+            auth_token_file: h.auth_token_file.clone(),
+            tls_cert: h.tls_cert.clone(),
+            tls_key: h.tls_key.clone(),
+            insecure: h.insecure,
+            allowed_hosts: h.allowed_hosts.clone(),
+            allowed_origins: h.allowed_origins.clone(),
+            stateless: h.stateless,
+            json_response: h.json_response,
+            ..args.clone()
+        };
+        Self::build(h.listen, &merged)
+    }
+
+    fn build(addr: SocketAddr, args: &HttpArgs) -> Result<Self, HttpError> {
         let loopback = addr.ip().is_loopback();
         let auth = if args.no_auth {
             if !loopback {
