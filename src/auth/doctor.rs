@@ -188,7 +188,12 @@ async fn keyring_check(token_from_env: bool) -> Vec<Check> {
                 format!("{backend} (write, read and delete of a probe entry worked)"),
             );
             if backend == keyring::Backend::Keyutils {
-                c = Check::new("keyring usable", Status::Warn, format!("{backend}")).fix(
+                c = Check::new(
+                    "keyring usable",
+                    Status::Warn,
+                    format!("{backend}: works, but keeps tokens only until reboot or 3 idle days"),
+                )
+                .fix(
                     "the kernel keyring forgets the token at reboot; run `airtable-mcp auth login` \
                      again after one, or start a Secret Service (gnome-keyring, KeePassXC)",
                 );

@@ -37,7 +37,7 @@ impl Identity {
         match &self.scopes {
             Some(s) if !s.is_empty() => s.join(", "),
             Some(_) => "none".to_owned(),
-            None => "not reported".to_owned(),
+            None => "not reported by Airtable (personal access tokens do not list them)".to_owned(),
         }
     }
 
