@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::ast::{BinOp, Expr, ExprKind};
 use super::functions::{self, Func};
-use super::value::{Value, flatten, format_iso, format_number, parse_datetime, parse_number};
+use super::value::{Value, flatten, format_iso, parse_datetime, parse_number};
 
 /// What a formula can see of the record it is evaluated for.
 pub trait EvalContext {
@@ -235,12 +235,15 @@ fn scalar(v: &Value) -> Result<Value, Value> {
             }
         }
         Value::Error(_) => Err(v.clone()),
+        // empty text compares as blank: `{Number} = ''` matches empty numbers (and 0)
+        Value::Text(t) if t.is_empty() => Ok(Value::Blank),
         other => Ok(other.clone()),
     }
 }
 
-/// Airtable's `=`: blank equals 0, "" and FALSE (the `0 = BLANK()` quirk); numbers compare with
-/// numeric text; dates compare with date text; text compares exactly (case-sensitive).
+/// Airtable's `=`: blank (and empty text) equals 0, "" and FALSE (the `0 = BLANK()` quirk);
+/// numbers compare with numeric text (other text is unequal and unordered); dates compare with
+/// date text; text compares exactly (case-sensitive).
 pub fn values_equal(a: &Value, b: &Value) -> Result<bool, Value> {
     Ok(compare(a, b)? == Some(Ordering::Equal))
 }
@@ -268,14 +271,9 @@ pub fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, Value> {
         },
         (DateTime(_), _) | (_, DateTime(_)) => None,
         (Text(x), Text(y)) => x.partial_cmp(y),
-        (Text(t), _) => match parse_number(t) {
-            Some(x) => x.partial_cmp(&num(&b)),
-            None => t.as_str().partial_cmp(format_number(num(&b)).as_str()),
-        },
-        (_, Text(t)) => match parse_number(t) {
-            Some(y) => num(&a).partial_cmp(&y),
-            None => format_number(num(&a)).as_str().partial_cmp(t.as_str()),
-        },
+        // text against a number: numerically when the text is a number, else unordered
+        (Text(t), _) => parse_number(t).and_then(|x| x.partial_cmp(&num(&b))),
+        (_, Text(t)) => parse_number(t).and_then(|y| num(&a).partial_cmp(&y)),
         _ => num(&a).partial_cmp(&num(&b)),
     })
 }

@@ -1264,7 +1264,7 @@ pub fn parse_moment(s: &str, fmt: &str) -> Option<DateTime<Utc>> {
                     "MMM" => "%b",
                     "MM" | "M" => "%m",
                     "DD" | "D" => "%d",
-                    "Do" => "%d%#?",
+                    "Do" => "%d",
                     "DDDD" | "DDD" => "%j",
                     "dddd" => "%A",
                     "ddd" => "%a",
@@ -1293,7 +1293,15 @@ pub fn parse_moment(s: &str, fmt: &str) -> Option<DateTime<Utc>> {
         }
         i += 1;
     }
-    let s = s.trim();
+    let trimmed = s.trim();
+    // "5th" -> "5" where the format has an ordinal day
+    let owned;
+    let s = if fmt.contains("Do") {
+        owned = strip_ordinals(trimmed);
+        owned.as_str()
+    } else {
+        trimmed
+    };
     if let Ok(d) = DateTime::parse_from_str(s, &out) {
         return Some(d.with_timezone(&Utc));
     }
@@ -1304,6 +1312,28 @@ pub fn parse_moment(s: &str, fmt: &str) -> Option<DateTime<Utc>> {
         return Some(Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)));
     }
     None
+}
+
+/// Drops English ordinal suffixes after digits: "March 5th" -> "March 5".
+fn strip_ordinals(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        out.push(c);
+        i += 1;
+        if c.is_ascii_digit() && !chars.get(i).is_some_and(|n| n.is_ascii_digit()) {
+            let next: String = chars.get(i..i + 2).unwrap_or_default().iter().collect();
+            if matches!(
+                next.to_ascii_lowercase().as_str(),
+                "st" | "nd" | "rd" | "th"
+            ) && !chars.get(i + 2).is_some_and(|n| n.is_alphabetic())
+            {
+                i += 2;
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------- arrays

@@ -33,15 +33,15 @@
 //!
 //! # Semantics assumed where the reference says UNCONFIRMED
 //! - Blank: `""` in text, `0` in arithmetic; `BLANK() = 0`, `BLANK() = ""` and
-//!   `BLANK() = FALSE()` are all true (the `0 = BLANK()` quirk). A blank is never equal to or
-//!   ordered against a date.
+//!   `BLANK() = FALSE()` are all true (the `0 = BLANK()` quirk), and empty text compares like
+//!   blank (`'' = 0` is true). A blank is never equal to or ordered against a date.
 //! - Arrays (links given as their primary-field display values, multiple selects, lookups):
 //!   `", "`-joined text in text contexts (also in `=` when they have several items); an array of
 //!   one item behaves as that item; an empty array is blank. Nested arrays are flattened.
 //! - Booleans (checkbox, TRUE(), comparisons) are 1 and 0 in arithmetic and `"1"`/`"0"` in text;
 //!   [`Value::to_json`] renders them as 1 and 0.
 //! - `=` on text is exact and case-sensitive. Text compared with a number compares numerically
-//!   when the text is numeric. Text compared with a date is parsed as a date (ISO 8601 and a few
+//!   when the text is numeric, and is otherwise unequal and unordered (`<` and `>` are false). Text compared with a date is parsed as a date (ISO 8601 and a few
 //!   common forms, see [`value::parse_datetime`]); dates are UTC; a date in text context is
 //!   ISO 8601 with milliseconds (`2024-01-31T09:05:00.000Z`), so `FIND('2024-01-31', {Date})`
 //!   works.
@@ -201,6 +201,13 @@ fn check_fields(src: &str, expr: &Expr, fields: &[&str]) -> Result<(), FormulaEr
             part.push_str(&format!(": did you mean {}?", field_ref(s)));
         } else if !braced && name.starts_with("rec") && name.len() == 17 {
             part.push_str(": a record ID is text and must be quoted; to match it write RECORD_ID() = 'recXXXXXXXXXXXXXX'");
+        } else if !braced
+            && matches!(
+                upper.as_str(),
+                "NULL" | "NIL" | "NONE" | "EMPTY" | "UNDEFINED"
+            )
+        {
+            part.push_str(": there is no null literal; test for empty with {Field} = BLANK()");
         } else if !braced {
             part.push_str(&format!(
                 ": a bare word is read as a field name; if you meant text, quote it: '{name}'"

@@ -8,6 +8,23 @@ use super::lexer::{Tok, Token, tokenize};
 
 const PREC_UNARY: u8 = 5;
 
+/// Extra advice when a token shows a habit from another language.
+fn habit_hint(tok: &Tok) -> Option<&'static str> {
+    let Tok::Ident(name) = tok else {
+        return None;
+    };
+    Some(match name.to_ascii_uppercase().as_str() {
+        "AND" => "Airtable has no `and` operator: write AND(cond1, cond2).",
+        "OR" => "Airtable has no `or` operator: write OR(cond1, cond2).",
+        "NOT" => "NOT is a function: write NOT(condition).",
+        "IS" | "NULL" => "To test for empty, write {Field} = BLANK().",
+        "IN" => "Airtable has no `in`: write OR({Field} = 'a', {Field} = 'b').",
+        "LIKE" | "CONTAINS" => "To search text, write FIND('needle', {Field}) > 0.",
+        "THEN" | "ELSE" => "Conditions are written IF(condition, value_if_true, value_if_false).",
+        _ => return None,
+    })
+}
+
 fn infix(tok: &Tok) -> Option<(BinOp, u8)> {
     Some(match tok {
         Tok::Eq => (BinOp::Eq, 1),
@@ -47,6 +64,11 @@ pub fn parse(src: &str) -> Result<Expr, FormulaError> {
     if !matches!(t.tok, Tok::Eof) {
         let hint = match t.tok {
             Tok::RParen => "Fix: remove the extra `)` or add the matching `(`.",
+            ref other if habit_hint(other).is_some() => habit_hint(other).unwrap_or_default(),
+            // `NOT {A}`: the word before was read as a field name
+            _ if p.previous().is_some_and(|prev| habit_hint(prev).is_some()) => {
+                p.previous().and_then(habit_hint).unwrap_or_default()
+            }
             _ => {
                 "Fix: join the parts with an operator (= != < > <= >= & + - * /), or wrap them \
                  in a function such as AND(a, b); field names with spaces need braces, e.g. \
@@ -83,6 +105,13 @@ impl Parser<'_> {
             .get(self.pos)
             .or_else(|| self.tokens.last())
             .unwrap_or(&EOF)
+    }
+
+    fn previous(&self) -> Option<&Tok> {
+        self.pos
+            .checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .map(|t| &t.tok)
     }
 
     fn bump(&mut self) -> Token {
@@ -286,6 +315,14 @@ impl Parser<'_> {
                 ref other => {
                     let hint = if matches!(other, Tok::Eof) {
                         "Fix: add the missing `)`."
+                    } else if let Some(h) = habit_hint(other) {
+                        h
+                    } else if let Some(h) = self
+                        .tokens
+                        .get(self.pos.saturating_sub(2))
+                        .and_then(|prev| habit_hint(&prev.tok))
+                    {
+                        h
                     } else {
                         "Fix: separate arguments with `,` and close the call with `)`; field \
                          names with spaces need braces, e.g. {Due Date}."

@@ -233,6 +233,18 @@ fn other_language_habits_get_hints() {
     assert!(err("!{A}").message.contains("NOT("));
     assert!(err("IF(1; 2; 3)").message.contains("commas"));
     assert!(err("[A]").message.contains("braces"));
+    let e = err("{Status} = 'Done' AND {Price} > 2");
+    assert_eq!(e.position, Some(18));
+    assert!(e.message.contains("AND(cond1, cond2)"), "{}", e.message);
+    assert!(
+        err("IF({A} or {B}, 1, 2)")
+            .message
+            .contains("OR(cond1, cond2)")
+    );
+    assert!(err("NOT {A}").message.contains("NOT(condition)"));
+    assert!(err("IF(NOT {A}, 1, 2)").message.contains("NOT(condition)"));
+    let e = check("{Name} = NULL", FIELDS).unwrap_err();
+    assert!(e.message.contains("BLANK()"), "{}", e.message);
 }
 
 #[test]
@@ -452,6 +464,12 @@ fn text_comparisons_are_case_sensitive_and_exact() {
     assert!(truth("'10' = 10"));
     assert!(truth("10 = '10.0'"));
     assert!(!truth("'abc' = 0"));
+    assert!(!truth("'abc' < 5"));
+    assert!(!truth("'abc' > 5"));
+    assert!(truth("'abc' != 5"));
+    assert!(truth("{Zero} = ''"));
+    assert!(truth("{Empty} = ''"));
+    assert!(!truth("{Price} = ''"));
 }
 
 #[test]
@@ -671,6 +689,20 @@ fn date_parsing_and_formatting() {
             .format("%H:%M")
             .to_string(),
         "14:30"
+    );
+    assert_eq!(
+        date("DATETIME_PARSE('March 5th 2024', 'MMMM Do YYYY')"),
+        ymd(2024, 3, 5)
+    );
+    assert_eq!(
+        date("DATETIME_PARSE('1710000000', 'X')").timestamp(),
+        1_710_000_000
+    );
+    assert_eq!(
+        date("DATETIME_PARSE('5 Mar 2024 3:04 pm', 'D MMM YYYY h:mm a')")
+            .format("%F %T")
+            .to_string(),
+        "2024-03-05 15:04:00"
     );
     assert!(ev("DATETIME_PARSE('nope')").is_error());
     assert_eq!(ev("DATETIME_PARSE('')"), Value::Blank);
