@@ -313,19 +313,17 @@ impl Parser<'_> {
                     ));
                 }
                 ref other => {
-                    let hint = if matches!(other, Tok::Eof) {
-                        "Fix: add the missing `)`."
-                    } else if let Some(h) = habit_hint(other) {
-                        h
-                    } else if let Some(h) = self
+                    let before = self
                         .tokens
                         .get(self.pos.saturating_sub(2))
-                        .and_then(|prev| habit_hint(&prev.tok))
-                    {
-                        h
+                        .and_then(|prev| habit_hint(&prev.tok));
+                    let hint = if matches!(other, Tok::Eof) {
+                        "Fix: add the missing `)`."
                     } else {
-                        "Fix: separate arguments with `,` and close the call with `)`; field \
-                         names with spaces need braces, e.g. {Due Date}."
+                        habit_hint(other).or(before).unwrap_or(
+                            "Fix: separate arguments with `,` and close the call with `)`; \
+                             field names with spaces need braces, e.g. {Due Date}.",
+                        )
                     };
                     return Err(self.error_at(
                         t.start,
