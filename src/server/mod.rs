@@ -12,6 +12,7 @@ mod cache;
 pub mod http;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -509,6 +510,8 @@ pub fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> Cl
 pub struct Prepared {
     /// The shared state.
     pub state: Arc<ServerState>,
+    /// The in-process sandbox (with --sandbox); keep it alive while serving.
+    pub sandbox: Option<crate::sandbox::SandboxHandle>,
 }
 
 /// Build the state: options, token, client. With `sandbox`, spawn the demo sandbox in-process,
@@ -516,9 +519,24 @@ pub struct Prepared {
 pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
     let options = ServerOptions::from_config(cfg)?;
     if cfg.sandbox {
-        return Err(ServerError::Sandbox(
-            "the in-process sandbox is not available in this build yet".into(),
-        ));
+        let sb_cfg = crate::sandbox::SandboxConfig {
+            seed: crate::sandbox::Seed::Demo,
+            ..crate::sandbox::SandboxConfig::default()
+        };
+        let handle = crate::sandbox::spawn(sb_cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|e| ServerError::Sandbox(e.to_string()))?;
+        let token = SecretString::from(handle.token().to_owned());
+        let client = Client::new(client_config(cfg, handle.url(), token))?;
+        eprintln!(
+            "airtable-mcp: using the in-process sandbox at {} with the demo base {} (in memory, lost on exit)",
+            handle.url(),
+            crate::sandbox::DEMO_BASE_ID
+        );
+        return Ok(Prepared {
+            state: ServerState::new(Ok(client), options),
+            sandbox: Some(handle),
+        });
     }
     let client = match resolve_token(&cfg.profile).await {
         Ok(token) => Ok(Client::new(client_config(cfg, cfg.api_url.clone(), token))?),
@@ -529,6 +547,7 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
     };
     Ok(Prepared {
         state: ServerState::new(client, options),
+        sandbox: None,
     })
 }
 
@@ -555,6 +574,9 @@ pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode
         .waiting()
         .await
         .map_err(|e| ServerError::Transport(e.to_string()))?;
+    if let Some(sb) = prepared.sandbox {
+        sb.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,6 +16,7 @@ use crate::airtable::{
     BaseId, BaseSchema, BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort,
     SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
 };
+use crate::formula;
 use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::params::{
@@ -26,8 +27,7 @@ use crate::tools::params::{
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
 use crate::tools::validation::{
-    check_field_names, check_formula, check_writable, field_ref, find_field, is_text_like,
-    resolve_table, string_literal,
+    check_field_names, check_formula, check_writable, find_field, is_text_like, resolve_table,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -595,6 +595,13 @@ impl AirtableServer {
             if let Some(f) = &p.filter_by_formula {
                 check_formula(t, f)?;
             }
+        } else if let Some(f) = &p.filter_by_formula {
+            formula::parse(f).map_err(|e| {
+                ToolError::Invalid(format!(
+                    "filter_by_formula is invalid (nothing was sent to Airtable): {}",
+                    e.render(f)
+                ))
+            })?;
         }
         let query = ListQuery {
             view: p.view,
@@ -729,10 +736,10 @@ impl AirtableServer {
         if let Some(t) = ctx.table() {
             check_field_names(t, &return_fields, "return_fields")?;
         }
-        let needle = string_literal(&p.query.to_lowercase());
+        let needle = formula::string_literal(&p.query.to_lowercase());
         let terms: Vec<String> = search_fields
             .iter()
-            .map(|f| format!("FIND({needle}, LOWER({}&\"\"))", field_ref(f)))
+            .map(|f| format!("FIND({needle}, LOWER({}&\"\"))", formula::field_ref(f)))
             .collect();
         let filter = if terms.len() == 1 {
             terms.into_iter().next().unwrap_or_default()

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::airtable::{BaseSchema, Field, Table};
+use crate::formula;
 use crate::tools::ToolError;
 
 /// The closest candidate to `name` when it is close enough to be a likely typo.
@@ -161,123 +162,25 @@ pub fn is_text_like(f: &Field) -> bool {
     )
 }
 
-/// Check a filterByFormula against the table before it is sent: unknown `{field}` references
-/// (with a suggestion) and unbalanced braces or quotes.
-///
-/// Interim: the formula engine (`formula::check`) is not on main yet; once it is, this also
-/// checks syntax (with positions) and function names through it.
+/// Check a filterByFormula against the table before it is sent, with our formula engine:
+/// syntax (with the position and a caret under it), unknown fields (with a suggestion),
+/// unknown functions and wrong argument counts.
 pub fn check_formula(table: &Table, src: &str) -> Result<(), ToolError> {
     let names = field_names(table);
-    for referenced in braced_refs(src)? {
-        if find_field(table, &referenced).is_none() {
-            return Err(ToolError::Invalid(format!(
-                "filter_by_formula refers to unknown field {{{referenced}}} (table {:?}).{} Fields: {}.",
-                table.name,
-                did_you_mean(&referenced, &names),
-                list_names(&names)
-            )));
-        }
-    }
+    formula::check(src, &names).map_err(|e| {
+        ToolError::Invalid(format!(
+            "filter_by_formula is invalid (nothing was sent to Airtable): {}\nAirtable syntax: {{Field Name}} in braces, text in double quotes, e.g. AND({{Status}}=\"Done\", {{Priority}}>2). Fields of table {:?}: {}.",
+            e.render(src),
+            table.name,
+            list_names(&names)
+        ))
+    })?;
     Ok(())
-}
-
-/// The `{Field}` references of a formula, skipping string literals.
-fn braced_refs(src: &str) -> Result<Vec<String>, ToolError> {
-    let mut out = Vec::new();
-    let mut chars = src.char_indices().peekable();
-    while let Some((pos, c)) = chars.next() {
-        match c {
-            '"' | '\'' => {
-                let mut closed = false;
-                while let Some((_, d)) = chars.next() {
-                    if d == '\\' {
-                        chars.next();
-                    } else if d == c {
-                        closed = true;
-                        break;
-                    }
-                }
-                if !closed {
-                    return Err(ToolError::Invalid(format!(
-                        "filter_by_formula is invalid at character {pos}: the string starting here is never closed (add a matching {c})."
-                    )));
-                }
-            }
-            '{' => {
-                let mut name = String::new();
-                let mut closed = false;
-                while let Some((_, d)) = chars.next() {
-                    if d == '\\' {
-                        if let Some((_, e)) = chars.next() {
-                            name.push(e);
-                        }
-                    } else if d == '}' {
-                        closed = true;
-                        break;
-                    } else {
-                        name.push(d);
-                    }
-                }
-                if !closed {
-                    return Err(ToolError::Invalid(format!(
-                        "filter_by_formula is invalid at character {pos}: the field reference starting here has no closing }}."
-                    )));
-                }
-                out.push(name);
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// A formula string literal: double-quoted, with `\` and `"` escaped, so that no text can
-/// break out of it. (Becomes `formula::string_literal` when the formula engine lands.)
-pub fn string_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A formula field reference `{Name}` with `}` and `\` escaped. (Becomes `formula::field_ref`.)
-pub fn field_ref(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('{');
-    for c in name.chars() {
-        match c {
-            '}' => out.push_str("\\}"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('}');
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn literals_cannot_break_out() {
-        assert_eq!(string_literal(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(field_ref("x}y"), r"{x\}y}");
-        assert_eq!(
-            braced_refs(r#"AND({A}="{not a ref}", {B\}c})"#).unwrap(),
-            vec!["A".to_owned(), "B}c".to_owned()]
-        );
-        assert!(braced_refs(r#"{A}="x"#).is_err());
-        assert!(braced_refs("{A").is_err());
-    }
 
     #[test]
     fn suggestions() {

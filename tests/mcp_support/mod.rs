@@ -186,7 +186,12 @@ pub async fn ok(client: &McpClient, name: &str, args: Value) -> Value {
 /// A failed call's text (panics if it succeeded).
 pub async fn err(client: &McpClient, name: &str, args: Value) -> String {
     let r = call(client, name, args).await;
-    assert_eq!(r.is_error, Some(true), "{name} should fail, got {}", text(&r));
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "{name} should fail, got {}",
+        text(&r)
+    );
     text(&r)
 }
 

@@ -1,0 +1,766 @@
+//! Every core tool against the sandbox through an in-process MCP client: happy paths and the
+//! failure paths a model meets (unknown names with suggestions, bad formulas, read-only,
+//! allow-list, no token, partial batch failure, size budget).
+
+mod mcp_support;
+
+use airtable_mcp::server::{AirtableServer, ServerOptions, ServerState};
+use mcp_support::*;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+fn ids(v: &Value) -> Vec<String> {
+    v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn discovery_tools() {
+    let h = harness().await;
+    let c = &h.client;
+    let tools = c.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "get_records"));
+    assert!(tools.iter().all(|t| t.output_schema.is_some()));
+    let info = c.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "airtable-mcp");
+    assert!(info.instructions.as_deref().unwrap().contains("list_bases"));
+
+    let bases = ok(c, "list_bases", json!({})).await;
+    assert!(
+        bases["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == DEMO)
+    );
+    let filtered = ok(c, "list_bases", json!({"query": "TRACKER"})).await;
+    assert_eq!(filtered["count"], 1);
+    let none = ok(c, "list_bases", json!({"query": "no such base"})).await;
+    assert_eq!(none["count"], 0);
+
+    let tables = ok(c, "list_tables", json!({"base_id": DEMO})).await;
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Tasks") && names.contains(&"Projects"));
+    assert!(
+        tables["tables"][0].get("fields").is_none(),
+        "names level is compact"
+    );
+    let full = ok(
+        c,
+        "list_tables",
+        json!({"base_id": DEMO, "detail_level": "full"}),
+    )
+    .await;
+    assert!(full["tables"][0]["fields"].as_array().unwrap().len() > 1);
+    assert!(full["tables"][0].get("views").is_some());
+
+    let info = ok(
+        c,
+        "get_field_info",
+        json!({"base_id": DEMO, "table_id": "tasks"}),
+    )
+    .await;
+    assert_eq!(info["table_name"], "Tasks");
+    let fields = info["fields"].as_array().unwrap();
+    let task_id = fields.iter().find(|f| f["name"] == "Task ID").unwrap();
+    assert_eq!(task_id["computed"], true);
+    let status = fields.iter().find(|f| f["name"] == "Status").unwrap();
+    assert!(status["options"]["choices"].is_array());
+
+    let e = err(
+        c,
+        "get_field_info",
+        json!({"base_id": DEMO, "table_id": "Taks"}),
+    )
+    .await;
+    assert!(e.contains("Did you mean \"Tasks\""), "{e}");
+    let e = err(c, "list_tables", json!({"base_id": "app123"})).await;
+    assert!(e.contains("list_bases"), "{e}");
+}
+
+#[tokio::test]
+async fn get_records_pages_sorts_filters_and_validates() {
+    let h = harness().await;
+    let c = &h.client;
+    // Numbers as strings are accepted (MCP Inspector sends them).
+    let p1 = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": "5", "fields": ["Name", "Status"]}),
+    )
+    .await;
+    assert_eq!(p1["count"], 5);
+    assert_eq!(p1["has_more"], true);
+    assert_eq!(p1["truncated"], false);
+    for r in p1["records"].as_array().unwrap() {
+        let keys: Vec<&String> = r["fields"].as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| *k == "Name" || *k == "Status"),
+            "{keys:?}"
+        );
+        assert!(r.get("createdTime").is_none());
+    }
+    let offset = p1["offset"].as_str().unwrap().to_owned();
+    let p2 = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 5, "fields": ["Name"], "offset": offset}),
+    )
+    .await;
+    assert_eq!(p2["count"], 5);
+    let (a, b) = (ids(&p1), ids(&p2));
+    assert!(a.iter().all(|id| !b.contains(id)), "pages overlap");
+
+    // More than one Airtable page (100) in one call.
+    let big = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 150, "fields": ["Name"]}),
+    )
+    .await;
+    assert_eq!(big["count"], 150);
+
+    let done = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "filter_by_formula": "{Status}=\"Done\"", "fields": ["Status"], "max_records": 1000}),
+    )
+    .await;
+    assert!(done["count"].as_u64().unwrap() > 0);
+    assert_eq!(done["has_more"], false);
+    for r in done["records"].as_array().unwrap() {
+        assert_eq!(r["fields"]["Status"], "Done");
+    }
+
+    let sorted = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "sort": [{"field": "Estimate (hours)", "direction": "desc"}], "fields": ["Estimate (hours)"], "max_records": 20}),
+    )
+    .await;
+    let est: Vec<f64> = sorted["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["fields"]["Estimate (hours)"].as_f64())
+        .collect();
+    assert!(est.windows(2).all(|w| w[0] >= w[1]), "{est:?}");
+
+    // Checked before any request: unknown field (with suggestion), bad formula (with position).
+    let before = h.sandbox.stats().requests;
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": ["Stauts"]}),
+    )
+    .await;
+    assert!(
+        e.contains("Unknown field \"Stauts\"") && e.contains("Did you mean \"Status\""),
+        "{e}"
+    );
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "filter_by_formula": "AND({Status}=\"Done\", "}),
+    )
+    .await;
+    assert!(
+        e.contains("filter_by_formula is invalid") && e.contains('^'),
+        "{e}"
+    );
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "filter_by_formula": "{Priorty}=\"High\""}),
+    )
+    .await;
+    assert!(e.contains("Priority"), "suggests the real field: {e}");
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "sort": [{"field": "Nme"}]}),
+    )
+    .await;
+    assert!(e.contains("Did you mean \"Name\""), "{e}");
+    assert_eq!(
+        h.sandbox.stats().requests,
+        before,
+        "nothing was sent for invalid input"
+    );
+
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 0}),
+    )
+    .await;
+    assert!(e.contains("at least 1"), "{e}");
+    // A malformed argument is a tool error the model can fix, not a protocol error.
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": "lots"}),
+    )
+    .await;
+    assert!(e.contains("whole number"), "{e}");
+}
+
+#[tokio::test]
+async fn get_record_and_search() {
+    let h = harness().await;
+    let c = &h.client;
+    let page = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "People", "max_records": 1}),
+    )
+    .await;
+    let id = ids(&page)[0].clone();
+    let one = ok(
+        c,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "People", "record_id": id, "fields": ["Name"]}),
+    )
+    .await;
+    assert_eq!(one["record"]["id"], id.as_str());
+    assert!(one["record"]["createdTime"].is_string());
+    assert_eq!(one["record"]["fields"].as_object().unwrap().len(), 1);
+    let e = err(
+        c,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "People", "record_id": "recNOPE"}),
+    )
+    .await;
+    assert!(e.contains("invalid record ID"), "{e}");
+    let e = err(
+        c,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "People", "record_id": "recAAAAAAAAAAAAAA"}),
+    )
+    .await;
+    assert!(
+        e.contains("Could not get the record") && e.contains("list_tables"),
+        "{e}"
+    );
+
+    // Case-insensitive over text-like fields (the Role select included).
+    let found = ok(
+        c,
+        "search_records",
+        json!({"base_id": DEMO, "table_id": "People", "query": "DESIGNER"}),
+    )
+    .await;
+    assert!(found["count"].as_u64().unwrap() > 0);
+    for r in found["records"].as_array().unwrap() {
+        let text = r["fields"].to_string().to_lowercase();
+        assert!(text.contains("designer"), "{text}");
+    }
+    // Limited to given fields.
+    let by_name = ok(
+        c,
+        "search_records",
+        json!({"base_id": DEMO, "table_id": "People", "query": "designer", "fields": ["Name"], "return_fields": ["Name"]}),
+    )
+    .await;
+    assert!(by_name["count"].as_u64().unwrap() < found["count"].as_u64().unwrap());
+    // No injection: a query full of formula syntax is just text that matches nothing.
+    for q in ["\") , TRUE(), (\"", "x\" & \"", "}", "\\", "'), 1, ('"] {
+        let r = ok(
+            c,
+            "search_records",
+            json!({"base_id": DEMO, "table_id": "People", "query": q}),
+        )
+        .await;
+        assert_eq!(r["count"], 0, "query {q:?} matched: {r}");
+    }
+    let e = err(
+        c,
+        "search_records",
+        json!({"base_id": DEMO, "table_id": "People", "query": "  "}),
+    )
+    .await;
+    assert!(e.contains("query is empty"), "{e}");
+}
+
+#[tokio::test]
+async fn single_record_writes() {
+    let h = harness().await;
+    let c = &h.client;
+    let created = ok(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "Write docs", "Status": "Todo", "Estimate (hours)": 2}}),
+    )
+    .await;
+    let id = created["record"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["record"]["fields"]["Name"], "Write docs");
+
+    let updated = ok(
+        c,
+        "update_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id, "fields": {"Status": "Done"}}),
+    )
+    .await;
+    assert_eq!(updated["record"]["fields"]["Status"], "Done");
+    assert_eq!(
+        updated["record"]["fields"]["Name"], "Write docs",
+        "PATCH keeps other fields"
+    );
+
+    // typecast is opt-in: a new select option is refused without it, created with it.
+    let e = err(
+        c,
+        "update_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id, "fields": {"Status": "Parked"}}),
+    )
+    .await;
+    assert!(e.contains("Could not update the record"), "{e}");
+    let r = ok(
+        c,
+        "update_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id, "fields": {"Status": "Parked"}, "typecast": "true"}),
+    )
+    .await;
+    assert_eq!(r["record"]["fields"]["Status"], "Parked");
+
+    // Caught before sending: computed field, unknown field with a suggestion.
+    let before = h.sandbox.stats().requests;
+    let e = err(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "x", "Task ID": 5}}),
+    )
+    .await;
+    assert!(
+        e.contains("computed field") && e.contains("autoNumber"),
+        "{e}"
+    );
+    let e = err(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Nmae": "x"}}),
+    )
+    .await;
+    assert!(e.contains("Did you mean \"Name\""), "{e}");
+    assert_eq!(h.sandbox.stats().requests, before);
+
+    let del = ok(
+        c,
+        "delete_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id}),
+    )
+    .await;
+    assert_eq!(del["deleted"], true);
+    let e = err(
+        c,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id}),
+    )
+    .await;
+    assert!(e.contains("Could not get the record"), "{e}");
+}
+
+#[tokio::test]
+async fn batch_writes_with_progress_and_partial_failure() {
+    let h = harness().await;
+    let c = &h.client;
+    // 25 records, both accepted shapes mixed.
+    let records: Vec<Value> = (0..25)
+        .map(|i| {
+            if i % 2 == 0 {
+                json!({"Name": format!("batch {i}"), "Estimate (hours)": i})
+            } else {
+                json!({"fields": {"Name": format!("batch {i}"), "Estimate (hours)": i}})
+            }
+        })
+        .collect();
+    let (r, progress) = call_with_progress(
+        c,
+        "batch_create_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": records}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let out = r.structured_content.clone().unwrap();
+    assert_eq!(out["complete"], true);
+    assert_eq!(out["written"], 25);
+    let created: Vec<String> = out["written_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(created.len(), 25);
+    assert!(progress.len() >= 2, "progress per chunk: {progress:?}");
+    assert_eq!(progress.last().unwrap().total, Some(25.0));
+    // The wrapper was unwrapped (no field called "fields" was written).
+    let check = ok(
+        c,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": created[1]}),
+    )
+    .await;
+    assert_eq!(check["record"]["fields"]["Name"], "batch 1");
+
+    let updates: Vec<Value> = created
+        .iter()
+        .map(|id| json!({"id": id, "fields": {"Status": "Blocked"}}))
+        .collect();
+    let out = ok(
+        c,
+        "batch_update_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": updates}),
+    )
+    .await;
+    assert_eq!(out["written"], 25);
+
+    let up = ok(
+        c,
+        "batch_upsert_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields_to_merge_on": ["Name"], "records": [
+            {"Name": "batch 0", "Status": "Done"},
+            {"fields": {"Name": "brand new upsert", "Status": "Todo"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(up["updated_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(up["created_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(up["updated_ids"][0], created[0].as_str());
+    let e = err(
+        c,
+        "batch_upsert_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields_to_merge_on": ["Name"], "records": [{"Status": "Done"}]}),
+    )
+    .await;
+    assert!(e.contains("lacks the merge field"), "{e}");
+
+    // Partial failure: record 13 has a select option that does not exist (no typecast), so the
+    // second chunk (inputs 10-19) fails, the first is written, the third is never sent.
+    let bad: Vec<Value> = (0..25)
+        .map(|i| {
+            let status = if i == 13 { "Nonexistent" } else { "Todo" };
+            json!({"Name": format!("partial {i}"), "Status": status})
+        })
+        .collect();
+    let r = call(
+        c,
+        "batch_create_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": bad}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let out = r.structured_content.clone().unwrap();
+    assert_eq!(out["complete"], false);
+    assert_eq!(out["written"], 10);
+    assert_eq!(out["written_ids"].as_array().unwrap().len(), 10);
+    let failed: Vec<u64> = out["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, (10..20).collect::<Vec<u64>>());
+    assert_eq!(out["failed"][0]["may_have_been_written"], false);
+    assert_eq!(out["not_attempted"].as_array().unwrap().len(), 5);
+    let note = out["note"].as_str().unwrap();
+    assert!(
+        note.contains("10 of 25") && note.contains("were not sent"),
+        "{note}"
+    );
+
+    let mut all = created.clone();
+    all.extend(
+        out["written_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned()),
+    );
+    let del = ok(
+        c,
+        "batch_delete_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_ids": all}),
+    )
+    .await;
+    assert_eq!(del["written"], 35);
+    let e = err(
+        c,
+        "batch_delete_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_ids": ["recBAD"]}),
+    )
+    .await;
+    assert!(e.contains("record_ids[0]"), "{e}");
+}
+
+#[tokio::test]
+async fn schema_tools_invalidate_the_cache() {
+    let h = harness().await;
+    let c = &h.client;
+    // Warm the cache.
+    ok(c, "list_tables", json!({"base_id": DEMO})).await;
+    let t = ok(
+        c,
+        "create_table",
+        json!({"base_id": DEMO, "name": "Vendors", "description": "Suppliers", "fields": [
+            {"name": "Name", "type": "singleLineText"},
+            {"name": "Tier", "type": "singleSelect", "options": {"choices": [{"name": "A"}, {"name": "B"}]}}
+        ]}),
+    )
+    .await;
+    assert_eq!(t["name"], "Vendors");
+    assert_eq!(t["primaryField"], "Name");
+    let tables = ok(c, "list_tables", json!({"base_id": DEMO})).await;
+    assert!(
+        tables["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Vendors")
+    );
+
+    let f = ok(
+        c,
+        "create_field",
+        json!({"base_id": DEMO, "table_id": "Vendors", "name": "Website", "type": "url"}),
+    )
+    .await;
+    assert_eq!(f["field"]["type"], "url");
+    let e = err(
+        c,
+        "create_field",
+        json!({"base_id": DEMO, "table_id": "Vendors", "name": "Website", "type": "url"}),
+    )
+    .await;
+    assert!(e.contains("already has a field"), "{e}");
+    let e = err(
+        c,
+        "create_field",
+        json!({"base_id": DEMO, "table_id": "Vendors", "name": "X", "type": "nonsense"}),
+    )
+    .await;
+    assert!(
+        e.contains("Unknown field type") || e.contains("Could not create the field"),
+        "{e}"
+    );
+
+    let u = ok(
+        c,
+        "update_field",
+        json!({"base_id": DEMO, "table_id": "Vendors", "field_id": "Website", "name": "Homepage"}),
+    )
+    .await;
+    assert_eq!(u["field"]["name"], "Homepage");
+    // The new name is usable at once (cache invalidated).
+    ok(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Vendors", "fields": {"Name": "Acme", "Homepage": "https://acme.example"}}),
+    )
+    .await;
+
+    let u = ok(
+        c,
+        "update_table",
+        json!({"base_id": DEMO, "table_id": "Vendors", "name": "Suppliers", "description": "All suppliers"}),
+    )
+    .await;
+    assert_eq!(u["name"], "Suppliers");
+    let e = err(
+        c,
+        "update_table",
+        json!({"base_id": DEMO, "table_id": "Suppliers"}),
+    )
+    .await;
+    assert!(e.contains("Nothing to change"), "{e}");
+    let e = err(
+        c,
+        "create_table",
+        json!({"base_id": DEMO, "name": "Empty", "fields": []}),
+    )
+    .await;
+    assert!(e.contains("at least one field"), "{e}");
+}
+
+#[tokio::test]
+async fn comments() {
+    let h = harness().await;
+    let c = &h.client;
+    let page = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 1}),
+    )
+    .await;
+    let id = ids(&page)[0].clone();
+    let made = ok(
+        c,
+        "create_comment",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id, "text": "Looks good"}),
+    )
+    .await;
+    assert_eq!(made["comment"]["text"], "Looks good");
+    let list = ok(
+        c,
+        "list_comments",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id}),
+    )
+    .await;
+    assert!(
+        list["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["text"] == "Looks good")
+    );
+    let e = err(
+        c,
+        "create_comment",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id, "text": ""}),
+    )
+    .await;
+    assert!(e.contains("text is empty"), "{e}");
+}
+
+#[tokio::test]
+async fn read_only_mode_hides_and_refuses_writes() {
+    let h = harness_with(ServerOptions {
+        read_only: true,
+        ..ServerOptions::default()
+    })
+    .await;
+    let c = &h.client;
+    let tools = c.list_all_tools().await.unwrap();
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.annotations.as_ref().unwrap().read_only_hint == Some(true))
+    );
+    assert!(!tools.iter().any(|t| t.name == "create_record"));
+    let before = h.sandbox.stats().requests;
+    let e = err(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "x"}}),
+    )
+    .await;
+    assert!(e.contains("read-only"), "{e}");
+    let e = err(
+        c,
+        "batch_delete_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_ids": []}),
+    )
+    .await;
+    assert!(e.contains("read-only"), "{e}");
+    assert_eq!(h.sandbox.stats().requests, before);
+    // Reads work.
+    ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 1}),
+    )
+    .await;
+    // An unknown tool is a protocol error, not a tool result.
+    assert!(try_call(c, "no_such_tool", json!({})).await.is_err());
+}
+
+#[tokio::test]
+async fn base_allow_list() {
+    let other = "appOTHERBASE00001".to_owned();
+    let h = harness_with(ServerOptions {
+        allowed_bases: Some([other.clone()].into_iter().collect()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let c = &h.client;
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks"}),
+    )
+    .await;
+    assert!(e.contains("not allowed") && e.contains(&other), "{e}");
+    let e = err(
+        c,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "x"}}),
+    )
+    .await;
+    assert!(e.contains("not allowed"), "{e}");
+    let bases = ok(c, "list_bases", json!({})).await;
+    assert_eq!(bases["count"], 0, "bases outside the list are hidden");
+}
+
+#[tokio::test]
+async fn no_token_and_bad_token_say_how_to_fix() {
+    let c = no_token_client(ServerOptions::default()).await;
+    // Still starts and lists tools.
+    assert!(!c.list_all_tools().await.unwrap().is_empty());
+    for (tool, args) in [
+        ("list_bases", json!({})),
+        ("get_records", json!({"base_id": DEMO, "table_id": "Tasks"})),
+        (
+            "create_record",
+            json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "x"}}),
+        ),
+    ] {
+        let e = err(&c, tool, args).await;
+        assert!(
+            e.contains("airtable-mcp auth login") && e.contains("AIRTABLE_API_KEY"),
+            "{tool}: {e}"
+        );
+    }
+
+    // A token the API refuses (401): the message names the fix, never the token.
+    let sb = demo_sandbox().await;
+    let state = ServerState::new(Ok(client_for(&sb)), ServerOptions::default());
+    let bad = "patWRONGwrongWRONG.0123456789";
+    let c = connect(AirtableServer::for_token(
+        state.clone(),
+        SecretString::from(bad.to_owned()),
+    ))
+    .await;
+    let e = err(&c, "list_bases", json!({})).await;
+    assert!(e.contains("auth login") && !e.contains(bad), "{e}");
+    // The same state still serves the good token, and a per-session good token works.
+    let good = connect(AirtableServer::for_token(
+        state,
+        SecretString::from(sb.token().to_owned()),
+    ))
+    .await;
+    ok(&good, "list_bases", json!({})).await;
+}
+
+#[tokio::test]
+async fn oversized_results_are_cut_and_say_so() {
+    let h = harness_with(ServerOptions {
+        result_budget: 3_000,
+        ..ServerOptions::default()
+    })
+    .await;
+    let c = &h.client;
+    let r = call(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 50}),
+    )
+    .await;
+    let out = r.structured_content.clone().unwrap();
+    assert_eq!(out["truncated"], true);
+    assert_eq!(out["has_more"], true);
+    let n = out["count"].as_u64().unwrap();
+    assert!(n > 0 && n < 50, "{n}");
+    assert!(out["note"].as_str().unwrap().contains("fewer fields"));
+    // Compact JSON text, never pretty-printed.
+    let t = text(&r);
+    assert!(!t.contains("\n  "), "pretty-printed");
+    assert_eq!(serde_json::from_str::<Value>(&t).unwrap(), out);
+}
