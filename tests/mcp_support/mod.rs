@@ -4,7 +4,7 @@
 //!
 //! Use from a test file with `mod mcp_support;` (tests/support/ is the client fixture). Each helper is `#[allow(dead_code)]` because every
 //! test binary compiles this module and uses only part of it.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
