@@ -4,6 +4,7 @@
 //!
 //! Also the catalogue-wide invariants: names, descriptions, annotations, portable schemas,
 //! toolsets and read-only filtering, and the 14 PyAirtable tools with their parameter names.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
