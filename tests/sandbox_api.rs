@@ -474,6 +474,19 @@ async fn typecast_converts_and_creates_options() {
     );
     let projects = sb.all(DEMO, "Projects", "").await;
     assert_eq!(projects.len(), 13, "typecast created the missing project");
+    // A write that fails part-way leaves nothing behind (no new option, no record).
+    let (s, v) = sb
+        .post(
+            &t,
+            json!({"typecast": true, "fields": {"Status": "Half done", "Estimate (hours)": "abc"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = sb
+        .post(&t, json!({"fields": {"Status": "Half done"}}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(err_type(&v), "INVALID_MULTIPLE_CHOICE_OPTIONS");
     // Without typecast a link must be record IDs.
     let (s, v) = sb
         .post(&t, json!({"fields": {"Project": ["Website redesign"]}}))

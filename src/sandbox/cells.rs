@@ -17,6 +17,7 @@ use super::util::{is_id, iso, new_id, now_iso, parse_iso};
 
 /// A base loaded for one request: schema and every record, with pending changes.
 pub struct Data {
+    pub base_id: String,
     pub base: Base,
     pub recs: HashMap<String, Vec<Rec>>,
     loc: HashMap<String, (String, usize)>,
@@ -31,12 +32,13 @@ pub struct Data {
 }
 
 impl Data {
-    pub fn load(conn: &Connection, base: Base) -> rusqlite::Result<Data> {
+    pub fn load(conn: &Connection, base_id: &str, base: Base) -> rusqlite::Result<Data> {
         let mut recs = HashMap::new();
         for t in &base.tables {
             recs.insert(t.id.clone(), store::load_records(conn, &t.id)?);
         }
         let mut d = Data {
+            base_id: base_id.to_string(),
             base,
             recs,
             loc: HashMap::new(),
@@ -51,6 +53,13 @@ impl Data {
         };
         d.reindex();
         Ok(d)
+    }
+
+    /// Ready a cached copy for a new request (the clock moves; formulas may use NOW()).
+    pub fn refresh(&mut self) {
+        self.memo.borrow_mut().clear();
+        self.busy.borrow_mut().clear();
+        self.now = now_iso();
     }
 
     fn reindex(&mut self) {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, ApiResult};
 use super::records::resolve;
-use super::store::{self, CommentRow};
+use super::store::{self, CommentRow, Db};
 use super::util::{decode_index, encode_index, is_id, new_id, now_iso};
 use super::{SANDBOX_USER_EMAIL, SANDBOX_USER_ID, SANDBOX_USER_NAME};
 
@@ -55,11 +55,12 @@ fn mentions(text: &str) -> Map<String, Value> {
 }
 
 /// The record must exist in the table (404 otherwise).
-fn check_record(conn: &Connection, base_id: &str, table_key: &str, rec_id: &str) -> ApiResult<()> {
-    let (data, table_id) = resolve(conn, base_id, table_key)?;
+fn check_record(db: &mut Db, base_id: &str, table_key: &str, rec_id: &str) -> ApiResult<()> {
+    let (data, table_id) = resolve(db, base_id, table_key)?;
     if data.rec_in(&table_id, rec_id).is_none() {
         return Err(ApiError::not_found());
     }
+    db.keep(data);
     Ok(())
 }
 
@@ -74,13 +75,13 @@ fn text_of(body: &Value) -> ApiResult<String> {
 }
 
 pub fn list(
-    conn: &Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     query: &[(String, String)],
 ) -> ApiResult<Value> {
-    check_record(conn, base_id, table_key, rec_id)?;
+    check_record(db, base_id, table_key, rec_id)?;
     let mut page = 100usize;
     let mut start = 0usize;
     for (k, v) in query {
@@ -110,7 +111,7 @@ pub fn list(
             _ => {}
         }
     }
-    let all = store::list_comments(conn, rec_id)?;
+    let all = store::list_comments(&db.conn, rec_id)?;
     let start = start.min(all.len());
     let stop = (start + page).min(all.len());
     let comments: Vec<Value> = all[start..stop].iter().map(comment_json).collect();
@@ -119,14 +120,14 @@ pub fn list(
 }
 
 pub fn create(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     body: &Value,
 ) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    check_record(&tx, base_id, table_key, rec_id)?;
+    check_record(db, base_id, table_key, rec_id)?;
+    let tx = db.conn.transaction()?;
     let text = text_of(body)?;
     let parent = match body.get("parentCommentId") {
         None | Some(Value::Null) => None,
@@ -165,15 +166,15 @@ fn find(conn: &Connection, rec_id: &str, comment_id: &str) -> ApiResult<CommentR
 }
 
 pub fn update(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     comment_id: &str,
     body: &Value,
 ) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    check_record(&tx, base_id, table_key, rec_id)?;
+    check_record(db, base_id, table_key, rec_id)?;
+    let tx = db.conn.transaction()?;
     let mut c = find(&tx, rec_id, comment_id)?;
     c.text = text_of(body)?;
     c.last_updated_time = Some(now_iso());
@@ -183,14 +184,14 @@ pub fn update(
 }
 
 pub fn delete(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     comment_id: &str,
 ) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    check_record(&tx, base_id, table_key, rec_id)?;
+    check_record(db, base_id, table_key, rec_id)?;
+    let tx = db.conn.transaction()?;
     let c = find(&tx, rec_id, comment_id)?;
     store::delete_comment(&tx, &c.id)?;
     tx.commit()?;

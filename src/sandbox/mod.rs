@@ -30,7 +30,6 @@ use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -148,7 +147,7 @@ pub struct SandboxStats {
 
 struct Inner {
     cfg: SandboxConfig,
-    db: Mutex<Connection>,
+    db: Mutex<store::Db>,
     limiter: RateLimiter,
     stats: Mutex<SandboxStats>,
 }
@@ -193,7 +192,7 @@ impl SandboxState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
                 cfg,
-                db: Mutex::new(conn),
+                db: Mutex::new(store::Db::new(conn)),
                 stats: Mutex::new(SandboxStats::default()),
             }),
         })
@@ -211,12 +210,12 @@ impl SandboxState {
     async fn run<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut store::Db) -> ApiResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.db);
-            f(&mut conn)
+            let mut db = lock(&inner.db);
+            f(&mut db)
         })
         .await
         .map_err(|e| ApiError::internal(format!("sandbox task failed: {e}")))?
@@ -507,7 +506,7 @@ async fn list_bases(State(s): S, RawQuery(q): RawQuery) -> Response {
     reply(
         async {
             let q = query::pairs(q.as_deref())?;
-            s.run(move |c| meta::list_bases(c, &q)).await
+            s.run(move |db| meta::list_bases(&db.conn, &q)).await
         }
         .await,
     )
@@ -517,7 +516,7 @@ async fn create_base(State(s): S, body: Bytes) -> Response {
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |c| meta::create_base(c, &b)).await
+            s.run(move |db| meta::create_base(&mut db.conn, &b)).await
         }
         .await,
     )
@@ -527,7 +526,8 @@ async fn base_schema(State(s): S, Path(base): Path<String>, RawQuery(q): RawQuer
     reply(
         async {
             let q = query::pairs(q.as_deref())?;
-            s.run(move |c| meta::base_schema(c, &base, &q)).await
+            s.run(move |db| meta::base_schema(&db.conn, &base, &q))
+                .await
         }
         .await,
     )
@@ -537,7 +537,11 @@ async fn create_table(State(s): S, Path(base): Path<String>, body: Bytes) -> Res
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |c| meta::create_table(c, &base, &b)).await
+            s.run(move |db| {
+                db.forget(&base);
+                meta::create_table(&mut db.conn, &base, &b)
+            })
+            .await
         }
         .await,
     )
@@ -551,8 +555,11 @@ async fn update_table(
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |c| meta::update_table(c, &base, &table, &b))
-                .await
+            s.run(move |db| {
+                db.forget(&base);
+                meta::update_table(&mut db.conn, &base, &table, &b)
+            })
+            .await
         }
         .await,
     )
@@ -566,8 +573,11 @@ async fn create_field(
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |c| meta::create_field(c, &base, &table, &b))
-                .await
+            s.run(move |db| {
+                db.forget(&base);
+                meta::create_field(&mut db.conn, &base, &table, &b)
+            })
+            .await
         }
         .await,
     )
@@ -581,8 +591,11 @@ async fn update_field(
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |c| meta::update_field(c, &base, &table, &field, &b))
-                .await
+            s.run(move |db| {
+                db.forget(&base);
+                meta::update_field(&mut db.conn, &base, &table, &field, &b)
+            })
+            .await
         }
         .await,
     )

@@ -4,7 +4,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 use super::cells::{Data, RecCtx, fx_to_text};
@@ -12,17 +11,20 @@ use super::errors::{ApiError, ApiResult};
 use super::fx;
 use super::query::{ListParams, SortSpec, parse_bool};
 use super::schema::{FieldMeta, TableMeta};
-use super::store::{self, Rec};
+use super::store::{self, Db, Rec};
 use super::util::{decode_index, encode_index, is_id};
 
 /// Load a base and find a table in it: 404 for an unknown base, 403 for an unknown table.
-pub fn resolve(conn: &Connection, base_id: &str, table_key: &str) -> ApiResult<(Data, String)> {
-    let base = store::load_base(conn, base_id)?.ok_or_else(ApiError::not_found)?;
-    let table_id = base
+/// The base's data comes from the cache of `db` when it is there; give it back with
+/// [`Db::keep`] after a successful request.
+pub fn resolve(db: &mut Db, base_id: &str, table_key: &str) -> ApiResult<(Data, String)> {
+    let data = db.data(base_id)?;
+    let table_id = data
+        .base
         .table(table_key)
         .map(|t| t.id.clone())
         .ok_or_else(ApiError::model_not_found)?;
-    Ok((Data::load(conn, base)?, table_id))
+    Ok((data, table_id))
 }
 
 fn table<'a>(data: &'a Data, table_id: &str) -> ApiResult<&'a TableMeta> {
@@ -153,8 +155,8 @@ fn decode_offset(o: &str) -> Option<(usize, &str)> {
     is_id("rec", rec).then_some((idx as usize, rec))
 }
 
-pub fn list(conn: &Connection, base_id: &str, table_key: &str, p: &ListParams) -> ApiResult<Value> {
-    let (data, table_id) = resolve(conn, base_id, table_key)?;
+pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiResult<Value> {
+    let (data, table_id) = resolve(db, base_id, table_key)?;
     let table = table(&data, &table_id)?;
     check_cell_format(p.cell_format.as_deref())?;
     let page_size = p.page_size.unwrap_or(100);
@@ -234,7 +236,7 @@ pub fn list(conn: &Connection, base_id: &str, table_key: &str, p: &ListParams) -
     let start = start.min(end);
     let stop = (start + page_size).min(end);
     let counts = if p.comment_count {
-        store::comment_counts(conn, &table_id)?
+        store::comment_counts(&db.conn, &table_id)?
     } else {
         HashMap::new()
     };
@@ -253,17 +255,18 @@ pub fn list(conn: &Connection, base_id: &str, table_key: &str, p: &ListParams) -
     {
         resp["offset"] = json!(format!("itr{}/{}", encode_index(stop as u64), next.id));
     }
+    db.keep(data);
     Ok(resp)
 }
 
 pub fn get(
-    conn: &Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     query: &[(String, String)],
 ) -> ApiResult<Value> {
-    let (data, _) = resolve(conn, base_id, table_key)?;
+    let (data, _) = resolve(db, base_id, table_key)?;
     let mut by_id = false;
     let mut cell_format = None;
     for (k, v) in query {
@@ -277,7 +280,9 @@ pub fn get(
     // Like Airtable, a record of another table of the same base is found too.
     let rec = data.rec(rec_id).ok_or_else(ApiError::not_found)?;
     let t = table(&data, &rec.table_id)?;
-    Ok(record_json(&data, t, rec, None, by_id, None))
+    let out = record_json(&data, t, rec, None, by_id, None);
+    db.keep(data);
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ writes
@@ -391,14 +396,8 @@ fn render(data: &Data, table_id: &str, ids: &[String], by_id: bool) -> ApiResult
         .collect())
 }
 
-pub fn create(
-    conn: &mut Connection,
-    base_id: &str,
-    table_key: &str,
-    body: &Value,
-) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+pub fn create(db: &mut Db, base_id: &str, table_key: &str, body: &Value) -> ApiResult<Value> {
+    let (mut data, table_id) = resolve(db, base_id, table_key)?;
     let obj = body_object(body)?;
     let opts = write_opts(obj)?;
     let (inputs, single): (Vec<&Value>, bool) = if let Some(recs) = obj.get("records") {
@@ -442,9 +441,11 @@ pub fn create(
             .collect();
         ids.push(data.insert(&table_id, map));
     }
+    let tx = db.conn.transaction()?;
     data.persist(&tx)?;
     tx.commit()?;
     let mut out = render(&data, &table_id, &ids, opts.by_id)?;
+    db.keep(data);
     if single {
         Ok(out.pop().unwrap_or(Value::Null))
     } else {
@@ -454,15 +455,14 @@ pub fn create(
 
 /// Single-record PATCH/PUT.
 pub fn update_one(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     rec_id: &str,
     body: &Value,
     put: bool,
 ) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let (mut data, table_id) = resolve(db, base_id, table_key)?;
     let obj = body_object(body)?;
     let opts = write_opts(obj)?;
     if data.rec_in(&table_id, rec_id).is_none() {
@@ -471,9 +471,11 @@ pub fn update_one(
     let fields = obj.get("fields").ok_or_else(missing_fields)?;
     let cells = build_cells(&mut data, &table_id, fields, opts.typecast, Some(rec_id))?;
     apply(&mut data, &table_id, rec_id, cells, put);
+    let tx = db.conn.transaction()?;
     data.persist(&tx)?;
     tx.commit()?;
     let mut out = render(&data, &table_id, &[rec_id.to_string()], opts.by_id)?;
+    db.keep(data);
     Ok(out.pop().unwrap_or(Value::Null))
 }
 
@@ -500,14 +502,13 @@ const MERGE_TYPES: &[&str] = &[
 
 /// Batch PATCH/PUT, with or without performUpsert.
 pub fn update_many(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     body: &Value,
     put: bool,
 ) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let (mut data, table_id) = resolve(db, base_id, table_key)?;
     let obj = body_object(body)?;
     let opts = write_opts(obj)?;
     let upsert = match obj.get("performUpsert") {
@@ -598,9 +599,11 @@ pub fn update_many(
             (None, None) => return Err(ApiError::invalid_records(UPDATE_SHAPE)),
         }
     }
+    let tx = db.conn.transaction()?;
     data.persist(&tx)?;
     tx.commit()?;
     let out = render(&data, &table_id, &ids, opts.by_id)?;
+    db.keep(data);
     if upsert.is_some() {
         Ok(json!({"records": out, "createdRecords": created, "updatedRecords": updated}))
     } else {
@@ -640,25 +643,21 @@ fn merge_fields(table: &TableMeta, u: &Value) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-pub fn delete_one(
-    conn: &mut Connection,
-    base_id: &str,
-    table_key: &str,
-    rec_id: &str,
-) -> ApiResult<Value> {
-    let tx = conn.transaction()?;
-    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+pub fn delete_one(db: &mut Db, base_id: &str, table_key: &str, rec_id: &str) -> ApiResult<Value> {
+    let (mut data, table_id) = resolve(db, base_id, table_key)?;
     if data.rec_in(&table_id, rec_id).is_none() {
         return Err(ApiError::not_found());
     }
     data.delete(rec_id);
+    let tx = db.conn.transaction()?;
     data.persist(&tx)?;
     tx.commit()?;
+    db.keep(data);
     Ok(json!({"deleted": true, "id": rec_id}))
 }
 
 pub fn delete_many(
-    conn: &mut Connection,
+    db: &mut Db,
     base_id: &str,
     table_key: &str,
     query: &[(String, String)],
@@ -670,8 +669,7 @@ pub fn delete_many(
         })
         .map(|(_, v)| v.as_str())
         .collect();
-    let tx = conn.transaction()?;
-    let (mut data, table_id) = resolve(&tx, base_id, table_key)?;
+    let (mut data, table_id) = resolve(db, base_id, table_key)?;
     if ids.is_empty() || ids.len() > 10 {
         return Err(ApiError::invalid_records(format!(
             "You must provide an array of up to 10 record IDs to delete (records[]=rec…); you provided {}",
@@ -686,8 +684,10 @@ pub fn delete_many(
     for id in &ids {
         data.delete(id);
     }
+    let tx = db.conn.transaction()?;
     data.persist(&tx)?;
     tx.commit()?;
+    db.keep(data);
     let out: Vec<Value> = ids
         .iter()
         .map(|id| json!({"deleted": true, "id": id}))

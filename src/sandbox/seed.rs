@@ -208,7 +208,7 @@ fn load_base(conn: &mut Connection, id: Option<String>, b: &Value) -> Result<(),
         }
     }
     // 4: records, with typecast (links by primary value, new select options).
-    let mut data = Data::load(&tx, base.clone())?;
+    let mut data = Data::load(&tx, &base_id, base.clone())?;
     for t in tables {
         let tname = t.get("name").and_then(Value::as_str).unwrap_or("");
         let Some(table_id) = base.table(tname).map(|t| t.id.clone()) else {

@@ -6,7 +6,11 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use std::collections::HashMap;
+
 use super::SandboxError;
+use super::cells::Data;
+use super::errors::{ApiError, ApiResult};
 use super::schema::{Base, FieldMeta, TableMeta, ViewMeta};
 
 /// Every migration, in order. The version of a migration is its index + 1.
@@ -112,6 +116,42 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SandboxError> {
         tracing::debug!(version, "sandbox migration applied");
     }
     Ok(())
+}
+
+/// The connection and a cache of loaded bases (schema and records, parsed).
+///
+/// A request takes a base's [`Data`] out of the cache (or loads it), and gives it back with
+/// [`Db::keep`] only when it succeeded, so a failed write never leaves a half-changed copy;
+/// schema writes [`Db::forget`] the base.
+pub struct Db {
+    pub conn: Connection,
+    cache: HashMap<String, Data>,
+}
+
+impl Db {
+    pub fn new(conn: Connection) -> Db {
+        Db {
+            conn,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn data(&mut self, base_id: &str) -> ApiResult<Data> {
+        if let Some(mut d) = self.cache.remove(base_id) {
+            d.refresh();
+            return Ok(d);
+        }
+        let base = load_base(&self.conn, base_id)?.ok_or_else(ApiError::not_found)?;
+        Ok(Data::load(&self.conn, base_id, base)?)
+    }
+
+    pub fn keep(&mut self, data: Data) {
+        self.cache.insert(data.base_id.clone(), data);
+    }
+
+    pub fn forget(&mut self, base_id: &str) {
+        self.cache.remove(base_id);
+    }
 }
 
 // ---------------------------------------------------------------- schema
