@@ -235,6 +235,27 @@ pub enum AuthCommand {
         #[arg(long, env = env::AIRTABLE_MCP_PROFILE)]
         profile: Option<String>,
     },
+    /// Manage the bearer tokens `serve --http` accepts, kept in the keyring.
+    #[command(subcommand)]
+    HttpToken(HttpTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HttpTokenCommand {
+    /// Add a bearer token: a new random one (--generate, printed once) or one read from a hidden
+    /// prompt or --stdin.
+    Add {
+        /// Create a random token and print it (give it to the HTTP clients).
+        #[arg(long, conflicts_with = "stdin")]
+        generate: bool,
+        /// Read the token from standard input instead of a prompt.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Show how many bearer tokens are stored, masked.
+    List,
+    /// Remove every stored bearer token.
+    Clear,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -33,6 +33,8 @@ pub const AIRTABLE_MCP_RATE_LIMIT_PER_BASE: &str = "AIRTABLE_MCP_RATE_LIMIT_PER_
 pub const AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN: &str = "AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN";
 /// Timeout of one Airtable request, in seconds (default 30).
 pub const AIRTABLE_MCP_REQUEST_TIMEOUT: &str = "AIRTABLE_MCP_REQUEST_TIMEOUT";
+/// Keyring service name of the stored entries (default `airtable-mcp`).
+pub const AIRTABLE_MCP_KEYRING_SERVICE: &str = "AIRTABLE_MCP_KEYRING_SERVICE";
 /// Tests only: `1` makes the Secret Service tests mandatory (set by tools/with-secret-service.sh).
 pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SERVICE";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
@@ -88,6 +90,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_MCP_KEYRING,
         "keyring: auto|secret-service|keyutils|keychain|windows|none",
+    ),
+    (
+        AIRTABLE_MCP_KEYRING_SERVICE,
+        "keyring service name of the entries (default airtable-mcp)",
     ),
     (
         AIRTABLE_MCP_TEST_SECRET_SERVICE,

@@ -241,3 +241,70 @@ fn env_token_wins_without_any_keyring() {
             .contains("Source:  environment variable AIRTABLE_TOKEN")
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn http_bearer_tokens_in_the_keyring() {
+    // A service name of our own, so a developer's real entries are never touched.
+    let service = unique("airtable-mcp-test");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = bin();
+        c.args(["auth", "http-token"])
+            .args(args)
+            .env("AIRTABLE_MCP_KEYRING", "keyutils")
+            .env("AIRTABLE_MCP_KEYRING_SERVICE", &service)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut si = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                si.write_all(s.as_bytes()).unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let (so, se) = text(&out);
+        assert!(out.status.success(), "{args:?}: {so}{se}");
+        (so, se)
+    };
+    let (so, _) = run(&["list"], None);
+    assert!(so.contains("No HTTP bearer token"), "{so}");
+    let (generated, se) = run(&["add", "--generate"], None);
+    let generated = generated.trim().to_owned();
+    assert_eq!(generated.len(), 64, "{generated}");
+    assert!(generated.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(se.contains("1 HTTP bearer token(s) stored"), "{se}");
+    let (_, se) = run(&["add", "--stdin"], Some("  my-own-bearer-token-0001\n"));
+    assert!(se.contains("2 HTTP bearer token(s) stored"), "{se}");
+    let (so, _) = run(&["list"], None);
+    assert_eq!(so.lines().count(), 2, "{so}");
+    assert!(so.contains("…0001"), "{so}");
+    assert!(
+        !so.contains(&generated) && !so.contains("my-own-bearer"),
+        "{so}"
+    );
+
+    // Too short: refused.
+    let mut c = bin();
+    c.args(["auth", "http-token", "add", "--stdin"])
+        .env("AIRTABLE_MCP_KEYRING", "keyutils")
+        .env("AIRTABLE_MCP_KEYRING_SERVICE", &service)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"short").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("at least 16"), "{}", text(&out).1);
+
+    let (so, _) = run(&["clear"], None);
+    assert!(so.contains("Removed"), "{so}");
+    let (so, _) = run(&["list"], None);
+    assert!(so.contains("No HTTP bearer token"), "{so}");
+}

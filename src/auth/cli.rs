@@ -7,7 +7,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthError, TokenSource, blocking, check_token_shape, keyring, mask, whoami};
-use crate::cli::{ApiArgs, AuthCommand, GlobalArgs};
+use crate::cli::{ApiArgs, AuthCommand, GlobalArgs, HttpTokenCommand};
 use crate::config::Config;
 use crate::env;
 
@@ -23,10 +23,93 @@ pub async fn run(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCod
             };
             logout(&api, &global).await
         }
+        AuthCommand::HttpToken(cmd) => http_token(cmd).await,
     }
 }
 
+/// Shortest bearer token accepted for the HTTP transport.
+pub const MIN_HTTP_TOKEN_LEN: usize = 16;
+
+async fn http_token(cmd: HttpTokenCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        HttpTokenCommand::Add { generate, stdin } => {
+            let (token, generated) = if generate {
+                let bytes: [u8; 32] = rand::random();
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                (SecretString::from(hex), true)
+            } else {
+                let t = tokio::task::spawn_blocking(move || read_secret(stdin, HTTP_PROMPT))
+                    .await
+                    .context("reading the token")??;
+                (t, false)
+            };
+            if token.expose_secret().chars().count() < MIN_HTTP_TOKEN_LEN {
+                anyhow::bail!(
+                    "invalid token: an HTTP bearer token needs at least {MIN_HTTP_TOKEN_LEN} characters"
+                );
+            }
+            let t = token.clone();
+            let (backend, count) = blocking(move || {
+                let mut all = keyring::load_http_auth_tokens()?;
+                if !all.iter().any(|x| x.expose_secret() == t.expose_secret()) {
+                    all.push(t);
+                }
+                let n = all.len();
+                keyring::store_http_auth_tokens(&all).map(|b| (b, n))
+            })
+            .await?;
+            if generated {
+                // Shown once, on stdout, for the person who asked for it; never logged.
+                println!("{}", token.expose_secret());
+                eprintln!(
+                    "New bearer token above (keep it: it is not shown again). Clients send \
+                     `Authorization: Bearer <token>`."
+                );
+            }
+            eprintln!("{count} HTTP bearer token(s) stored in the {backend}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        HttpTokenCommand::List => {
+            let tokens = blocking(keyring::load_http_auth_tokens).await?;
+            if tokens.is_empty() {
+                println!("No HTTP bearer token is stored in the keyring.");
+            }
+            for t in &tokens {
+                println!("{}", mask(t.expose_secret()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HttpTokenCommand::Clear => {
+            let removed = blocking(keyring::delete_http_auth_tokens).await?;
+            println!(
+                "{}",
+                if removed {
+                    "Removed the HTTP bearer tokens from the keyring."
+                } else {
+                    "No HTTP bearer token was stored."
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+const PAT_PROMPT: &str = "Airtable personal access token (input hidden): ";
+const HTTP_PROMPT: &str = "HTTP bearer token (input hidden): ";
+
 fn read_token(from_stdin: bool) -> Result<SecretString, AuthError> {
+    if !from_stdin {
+        eprintln!(
+            "Create a personal access token at https://airtable.com/create/tokens with the scopes \
+             data.records:read, data.records:write, schema.bases:read (and schema.bases:write, \
+             data.recordComments:read/write if you want those tools) and access to your bases."
+        );
+    }
+    read_secret(from_stdin, PAT_PROMPT)
+}
+
+/// A secret from stdin (all of it) or a hidden prompt on the terminal; trimmed and checked.
+fn read_secret(from_stdin: bool, prompt: &str) -> Result<SecretString, AuthError> {
     let raw = if from_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -39,13 +122,7 @@ fn read_token(from_stdin: bool) -> Result<SecretString, AuthError> {
                 "no terminal to prompt on; pipe the token in with --stdin".to_owned(),
             ));
         }
-        eprintln!(
-            "Create a personal access token at https://airtable.com/create/tokens with the scopes \
-             data.records:read, data.records:write, schema.bases:read (and schema.bases:write, \
-             data.recordComments:read/write if you want those tools) and access to your bases."
-        );
-        rpassword::prompt_password("Airtable personal access token (input hidden): ")
-            .map_err(AuthError::Read)?
+        rpassword::prompt_password(prompt).map_err(AuthError::Read)?
     };
     let token = raw.trim();
     check_token_shape(token)?;

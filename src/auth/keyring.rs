@@ -27,8 +27,18 @@ use secrecy::{ExposeSecret, SecretString};
 use super::AuthError;
 use crate::env;
 
-/// Keyring service name of every entry we store.
+/// Keyring service name of every entry we store (unless `AIRTABLE_MCP_KEYRING_SERVICE` says
+/// otherwise: tests and side-by-side installs use their own).
 pub const SERVICE: &str = "airtable-mcp";
+
+/// The service name in use.
+pub fn service() -> String {
+    std::env::var(env::AIRTABLE_MCP_KEYRING_SERVICE)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| SERVICE.to_owned())
+}
 
 /// Keyring user of the entry holding the HTTP transport's accepted bearer tokens (one a line).
 /// It is reserved: no profile may have this name.
@@ -245,7 +255,7 @@ impl Keyring {
     }
 
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
-        Entry::new_in_store(&self.store, SERVICE, user).map_err(|e| self.err("open entry", &e))
+        Entry::new_in_store(&self.store, &service(), user).map_err(|e| self.err("open entry", &e))
     }
 
     fn err(&self, op: &'static str, e: &keyring_core::Error) -> AuthError {
