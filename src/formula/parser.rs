@@ -59,33 +59,16 @@ pub fn parse(src: &str) -> Result<Expr, FormulaError> {
              e.g. {Status} = 'Done'.",
         ));
     }
-    let (expr, _) = p.expr(1, 0)?;
-    let t = p.peek();
-    if !matches!(t.tok, Tok::Eof) {
-        let hint = match t.tok {
-            Tok::RParen => "Fix: remove the extra `)` or add the matching `(`.",
-            ref other if habit_hint(other).is_some() => habit_hint(other).unwrap_or_default(),
-            // `NOT {A}`: the word before was read as a field name
-            _ if p.previous().is_some_and(|prev| habit_hint(prev).is_some()) => {
-                p.previous().and_then(habit_hint).unwrap_or_default()
-            }
-            _ => {
-                "Fix: join the parts with an operator (= != < > <= >= & + - * /), or wrap them \
-                 in a function such as AND(a, b); field names with spaces need braces, e.g. \
-                 {Due Date}."
-            }
-        };
-        return Err(p.error_at(
-            t.start,
-            format!(
-                "Syntax error at position {}: unexpected {} after a complete expression. {hint}",
-                t.start,
-                t.tok.describe()
-            ),
-        ));
+    let (expr, _) = p.expr(1, 0).map_err(|e| *e)?;
+    if !matches!(p.peek().tok, Tok::Eof) {
+        return Err(*p.err_trailing());
     }
     Ok(expr)
 }
+
+/// Errors are boxed so that the recursive functions' frames stay small (deep formulas must fit
+/// in a worker thread's stack, in debug builds too).
+type PResult<T> = Result<T, Box<FormulaError>>;
 
 struct Parser<'a> {
     src: &'a str,
@@ -114,34 +97,16 @@ impl Parser<'_> {
             .map(|t| &t.tok)
     }
 
-    fn bump(&mut self) -> Token {
-        let t = self.peek().clone();
+    fn advance(&mut self) {
         if self.pos < self.tokens.len() {
             self.pos += 1;
         }
-        t
-    }
-
-    fn error_at(&self, pos: usize, msg: String) -> FormulaError {
-        FormulaError::new(FormulaErrorKind::Syntax, self.src, Some(pos), msg)
-    }
-
-    fn too_deep(&self, pos: usize) -> FormulaError {
-        FormulaError::new(
-            FormulaErrorKind::TooDeep,
-            self.src,
-            Some(pos),
-            format!(
-                "The formula nests deeper than {MAX_DEPTH} levels (position {pos}). \
-                 Fix: simplify it, e.g. use SWITCH() instead of deeply nested IF()s, or split it."
-            ),
-        )
     }
 
     /// Returns the expression and the depth of its tree.
-    fn expr(&mut self, min_prec: u8, depth: usize) -> Result<(Expr, usize), FormulaError> {
+    fn expr(&mut self, min_prec: u8, depth: usize) -> PResult<(Expr, usize)> {
         if depth >= MAX_DEPTH {
-            return Err(self.too_deep(self.peek().start));
+            return Err(self.err_too_deep(self.peek().start));
         }
         let (mut lhs, mut lhs_depth) = self.prefix(depth)?;
         loop {
@@ -153,21 +118,14 @@ impl Parser<'_> {
                 break;
             }
             let op_pos = t.start;
-            self.bump();
+            self.advance();
             if matches!(self.peek().tok, Tok::Eof) {
-                return Err(self.error_at(
-                    op_pos,
-                    format!(
-                        "Syntax error at position {op_pos}: the operator `{}` has nothing after it. \
-                         Fix: add the right-hand value, or remove the operator.",
-                        op.symbol()
-                    ),
-                ));
+                return Err(self.err_dangling_operator(op, op_pos));
             }
             let (rhs, rhs_depth) = self.expr(prec + 1, depth + 1)?;
             let d = 1 + lhs_depth.max(rhs_depth);
             if d > MAX_DEPTH {
-                return Err(self.too_deep(op_pos));
+                return Err(self.err_too_deep(op_pos));
             }
             lhs = Expr {
                 start: lhs.start,
@@ -183,110 +141,80 @@ impl Parser<'_> {
         Ok((lhs, lhs_depth))
     }
 
-    fn prefix(&mut self, depth: usize) -> Result<(Expr, usize), FormulaError> {
-        let t = self.bump();
-        let leaf = |kind| {
-            Ok((
-                Expr {
-                    kind,
-                    start: t.start,
-                    end: t.end,
-                },
-                1,
-            ))
-        };
-        match t.tok {
-            Tok::Number(n) => leaf(ExprKind::Number(n)),
-            Tok::Str(ref s) => leaf(ExprKind::Text(s.clone())),
-            Tok::Field(ref name) => leaf(ExprKind::Field {
-                name: name.clone(),
-                braced: true,
-            }),
-            Tok::Ident(ref name) => {
+    fn prefix(&mut self, depth: usize) -> PResult<(Expr, usize)> {
+        let (start, end) = (self.peek().start, self.peek().end);
+        let leaf = |kind| Ok((Expr { kind, start, end }, 1));
+        match &self.peek().tok {
+            Tok::Number(n) => {
+                let n = *n;
+                self.advance();
+                leaf(ExprKind::Number(n))
+            }
+            Tok::Str(s) => {
+                let s = s.clone();
+                self.advance();
+                leaf(ExprKind::Text(s))
+            }
+            Tok::Field(name) => {
+                let name = name.clone();
+                self.advance();
+                leaf(ExprKind::Field { name, braced: true })
+            }
+            Tok::Ident(name) => {
+                let name = name.clone();
+                self.advance();
                 if matches!(self.peek().tok, Tok::LParen) {
-                    self.call(name.clone(), t.start, depth)
+                    self.call(name, start, depth)
                 } else {
                     leaf(ExprKind::Field {
-                        name: name.clone(),
+                        name,
                         braced: false,
                     })
                 }
             }
             Tok::LParen => {
+                self.advance();
                 let (mut inner, d) = self.expr(1, depth + 1)?;
-                let close = self.bump();
+                let close = self.peek();
                 if !matches!(close.tok, Tok::RParen) {
-                    return Err(self.error_at(
-                        close.start,
-                        format!(
-                            "Syntax error at position {}: expected `)` to close the `(` at \
-                             position {}, but found {}. Fix: add the missing `)`.",
-                            close.start,
-                            t.start,
-                            close.tok.describe()
-                        ),
-                    ));
+                    return Err(self.err_unclosed_paren(start));
                 }
-                inner.start = t.start;
+                inner.start = start;
                 inner.end = close.end;
+                self.advance();
                 Ok((inner, d))
             }
             Tok::Minus => {
+                self.advance();
                 let (inner, d) = self.expr(PREC_UNARY, depth + 1)?;
                 let end = inner.end;
                 Ok((
                     Expr {
                         kind: ExprKind::Neg(Box::new(inner)),
-                        start: t.start,
+                        start,
                         end,
                     },
                     d + 1,
                 ))
             }
-            ref other => {
-                let what = other.describe();
-                let hint = match other {
-                    Tok::Eof => "Fix: complete the formula.",
-                    Tok::RParen | Tok::Comma => {
-                        "Fix: a value is missing here; remove the extra separator or fill in the \
-                         argument."
-                    }
-                    _ => {
-                        "Fix: put a value here: a number, 'text', {Field Name} or a function call \
-                         such as TRUE()."
-                    }
-                };
-                Err(self.error_at(
-                    t.start,
-                    format!(
-                        "Syntax error at position {}: expected a value but found {what}. {hint}",
-                        t.start
-                    ),
-                ))
-            }
+            _ => Err(self.err_expected_value()),
         }
     }
 
-    fn call(
-        &mut self,
-        name: String,
-        start: usize,
-        depth: usize,
-    ) -> Result<(Expr, usize), FormulaError> {
-        let open = self.bump(); // `(`
+    fn call(&mut self, name: String, start: usize, depth: usize) -> PResult<(Expr, usize)> {
+        let open = self.peek().start; // `(`
+        self.advance();
         let mut args = Vec::new();
         let mut max_d = 0;
         if matches!(self.peek().tok, Tok::RParen) {
-            let close = self.bump();
+            let end = self.peek().end;
+            self.advance();
+            let func = Func::from_name(&name);
             return Ok((
                 Expr {
-                    kind: ExprKind::Call {
-                        func: Func::from_name(&name),
-                        name,
-                        args,
-                    },
+                    kind: ExprKind::Call { func, name, args },
                     start,
-                    end: close.end,
+                    end,
                 },
                 1,
             ));
@@ -295,48 +223,154 @@ impl Parser<'_> {
             let (arg, d) = self.expr(1, depth + 1)?;
             max_d = max_d.max(d);
             args.push(arg);
-            let t = self.bump();
-            match t.tok {
-                Tok::Comma => continue,
+            match self.peek().tok {
+                Tok::Comma => self.advance(),
                 Tok::RParen => {
+                    let end = self.peek().end;
+                    self.advance();
+                    let func = Func::from_name(&name);
                     return Ok((
                         Expr {
-                            kind: ExprKind::Call {
-                                func: Func::from_name(&name),
-                                name,
-                                args,
-                            },
+                            kind: ExprKind::Call { func, name, args },
                             start,
-                            end: t.end,
+                            end,
                         },
                         max_d + 1,
                     ));
                 }
-                ref other => {
-                    let before = self
-                        .tokens
-                        .get(self.pos.saturating_sub(2))
-                        .and_then(|prev| habit_hint(&prev.tok));
-                    let hint = if matches!(other, Tok::Eof) {
-                        "Fix: add the missing `)`."
-                    } else {
-                        habit_hint(other).or(before).unwrap_or(
-                            "Fix: separate arguments with `,` and close the call with `)`; \
-                             field names with spaces need braces, e.g. {Due Date}.",
-                        )
-                    };
-                    return Err(self.error_at(
-                        t.start,
-                        format!(
-                            "Syntax error at position {}: in the call to {name}( opened at \
-                             position {}, expected `,` or `)` but found {}. {hint}",
-                            t.start,
-                            open.start,
-                            other.describe()
-                        ),
-                    ));
-                }
+                _ => return Err(self.err_bad_argument_separator(&name, open)),
             }
         }
+    }
+
+    // Error builders: out of line so the recursive functions above keep small frames.
+
+    #[cold]
+    #[inline(never)]
+    fn error_at(&self, pos: usize, msg: String) -> Box<FormulaError> {
+        Box::new(FormulaError::new(
+            FormulaErrorKind::Syntax,
+            self.src,
+            Some(pos),
+            msg,
+        ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_too_deep(&self, pos: usize) -> Box<FormulaError> {
+        Box::new(FormulaError::new(
+            FormulaErrorKind::TooDeep,
+            self.src,
+            Some(pos),
+            format!(
+                "The formula nests deeper than {MAX_DEPTH} levels (position {pos}). \
+                 Fix: simplify it, e.g. use SWITCH() instead of deeply nested IF()s, or split it."
+            ),
+        ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_dangling_operator(&self, op: BinOp, op_pos: usize) -> Box<FormulaError> {
+        self.error_at(
+            op_pos,
+            format!(
+                "Syntax error at position {op_pos}: the operator `{}` has nothing after it. \
+                 Fix: add the right-hand value, or remove the operator.",
+                op.symbol()
+            ),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_unclosed_paren(&self, open: usize) -> Box<FormulaError> {
+        let close = self.peek();
+        self.error_at(
+            close.start,
+            format!(
+                "Syntax error at position {}: expected `)` to close the `(` at position {open}, \
+                 but found {}. Fix: add the missing `)`.",
+                close.start,
+                close.tok.describe()
+            ),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_expected_value(&self) -> Box<FormulaError> {
+        let t = self.peek();
+        let hint = match t.tok {
+            Tok::Eof => "Fix: complete the formula.",
+            Tok::RParen | Tok::Comma => {
+                "Fix: a value is missing here; remove the extra separator or fill in the \
+                 argument."
+            }
+            _ => {
+                "Fix: put a value here: a number, 'text', {Field Name} or a function call \
+                 such as TRUE()."
+            }
+        };
+        self.error_at(
+            t.start,
+            format!(
+                "Syntax error at position {}: expected a value but found {}. {hint}",
+                t.start,
+                t.tok.describe()
+            ),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_bad_argument_separator(&self, name: &str, open: usize) -> Box<FormulaError> {
+        let t = self.peek();
+        let before = self.previous().and_then(habit_hint);
+        let hint = if matches!(t.tok, Tok::Eof) {
+            "Fix: add the missing `)`."
+        } else {
+            habit_hint(&t.tok).or(before).unwrap_or(
+                "Fix: separate arguments with `,` and close the call with `)`; field names \
+                 with spaces need braces, e.g. {Due Date}.",
+            )
+        };
+        self.error_at(
+            t.start,
+            format!(
+                "Syntax error at position {}: in the call to {name}( opened at position \
+                 {open}, expected `,` or `)` but found {}. {hint}",
+                t.start,
+                t.tok.describe()
+            ),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn err_trailing(&self) -> Box<FormulaError> {
+        let t = self.peek();
+        let hint = match t.tok {
+            Tok::RParen => "Fix: remove the extra `)` or add the matching `(`.",
+            ref other if habit_hint(other).is_some() => habit_hint(other).unwrap_or_default(),
+            // `NOT {A}`: the word before was read as a field name
+            _ if self.previous().and_then(habit_hint).is_some() => {
+                self.previous().and_then(habit_hint).unwrap_or_default()
+            }
+            _ => {
+                "Fix: join the parts with an operator (= != < > <= >= & + - * /), or wrap them \
+                 in a function such as AND(a, b); field names with spaces need braces, e.g. \
+                 {Due Date}."
+            }
+        };
+        self.error_at(
+            t.start,
+            format!(
+                "Syntax error at position {}: unexpected {} after a complete expression. {hint}",
+                t.start,
+                t.tok.describe()
+            ),
+        )
     }
 }
