@@ -246,7 +246,47 @@ async fn list_paging_projection_and_sort() {
             "VIEW_NAME_NOT_FOUND".into()
         )
     );
-    let (s, _) = sb.get(&format!("/v0/{DEMO}/Tasks?cellFormat=string")).await;
+    let (s, v) = sb.get(&format!("/v0/{DEMO}/Tasks?cellFormat=string")).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "timeZone and userLocale are required: {v}"
+    );
+}
+
+#[tokio::test]
+async fn cell_format_string() {
+    let sb = Sb::demo().await;
+    let (s, v) = sb
+        .get(&format!(
+            "/v0/{DEMO}/Projects?cellFormat=string&timeZone=America%2FNew_York&userLocale=en-us&maxRecords=1"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = &v["records"][0]["fields"];
+    assert_eq!(f["Name"], "Website redesign");
+    assert_eq!(f["Budget"], "$5,000");
+    assert_eq!(f["Tags"], "Frontend, Backend");
+    assert_eq!(f["Owner"], "Ada Lovelace", "links show the primary value");
+    assert_eq!(f["Task count"], "14");
+    assert_eq!(f["Start date"], "2026-01-05");
+    assert!(f.as_object().unwrap().values().all(Value::is_string), "{f}");
+    let (s, v) = sb
+        .post(
+            &format!("/v0/{DEMO}/Tasks/listRecords?timeZone=utc&userLocale=en-gb"),
+            json!({"cellFormat": "string", "maxRecords": 1, "fields": ["Done", "Created", "Project"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f = &v["records"][0]["fields"];
+    assert_eq!(f["Created"], "2026-01-02 12:51", "{f}");
+    assert_eq!(f["Done"], "checked");
+    assert_eq!(f["Project"], "Website redesign");
+    let (s, _) = sb
+        .get(&format!(
+            "/v0/{DEMO}/Tasks?cellFormat=string&timeZone=Mars%2FBase&userLocale=en"
+        ))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
 

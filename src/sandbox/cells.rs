@@ -1080,3 +1080,193 @@ impl fx::Ctx for ValuesCtx<'_> {
         Utc::now()
     }
 }
+
+/// `cellFormat=string`: how values are shown to a user, in a time zone and locale.
+#[derive(Debug, Clone)]
+pub struct StrFmt {
+    pub tz: chrono_tz::Tz,
+    /// US-style local dates (M/D/YYYY) for `en-us`/`en` locales; ISO otherwise.
+    pub us: bool,
+}
+
+impl StrFmt {
+    /// `timeZone` and `userLocale` are both required, as on Airtable.
+    pub fn new(time_zone: Option<&str>, locale: Option<&str>) -> ApiResult<StrFmt> {
+        let (Some(tz), Some(locale)) = (time_zone, locale) else {
+            return Err(ApiError::invalid_request(
+                "Invalid request: cellFormat=string requires both timeZone and userLocale",
+            ));
+        };
+        let tz = if tz.eq_ignore_ascii_case("utc") {
+            chrono_tz::UTC
+        } else {
+            tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                ApiError::invalid_request(format!("Invalid request: unknown timeZone \"{tz}\""))
+            })?
+        };
+        let l = locale.to_ascii_lowercase();
+        Ok(StrFmt {
+            tz,
+            us: l == "en" || l == "en-us",
+        })
+    }
+}
+
+fn group_thousands(int: &str) -> String {
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+fn fmt_number(n: f64, precision: Option<usize>) -> String {
+    let s = match precision {
+        Some(p) => format!("{n:.p$}"),
+        None => fx_to_text(&fx::Value::Number(n)),
+    };
+    match s.split_once('.') {
+        Some((i, f)) => format!("{}.{f}", group_thousands(i)),
+        None => group_thousands(&s),
+    }
+}
+
+fn date_pattern(opts: Option<&Value>, sf: &StrFmt) -> &'static str {
+    let name = opts
+        .and_then(|o| o.get("dateFormat"))
+        .and_then(|d| d.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("iso");
+    match name {
+        "us" => "%-m/%-d/%Y",
+        "european" => "%-d/%-m/%Y",
+        "friendly" => "%B %-d, %Y",
+        "local" if sf.us => "%-m/%-d/%Y",
+        _ => "%Y-%m-%d",
+    }
+}
+
+fn time_pattern(opts: Option<&Value>) -> &'static str {
+    let name = opts
+        .and_then(|o| o.get("timeFormat"))
+        .and_then(|d| d.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("24hour");
+    if name == "12hour" {
+        "%-I:%M%P"
+    } else {
+        "%H:%M"
+    }
+}
+
+fn fmt_datetime(d: DateTime<Utc>, opts: Option<&Value>, sf: &StrFmt) -> String {
+    let local = d.with_timezone(&sf.tz);
+    format!(
+        "{} {}",
+        local.format(date_pattern(opts, sf)),
+        local.format(time_pattern(opts))
+    )
+}
+
+impl Data {
+    /// A cell as `cellFormat=string` shows it; None when empty.
+    pub fn cell_string(&self, rec: &Rec, field: &FieldMeta, sf: &StrFmt) -> Option<String> {
+        let s = match field.ftype.as_str() {
+            "multipleLookupValues" => self
+                .linked_targets(rec, field)
+                .into_iter()
+                .filter_map(|(r, f)| self.cell_string(r, f, sf))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "multipleRecordLinks" => fx_to_text(&self.cell_fx(rec, field)),
+            "formula" | "rollup" => self.fx_string(&self.cell_fx(rec, field), sf),
+            _ => {
+                let v = self.cell_json(rec, field)?;
+                json_string(field, &v, sf)
+            }
+        };
+        (!s.is_empty()).then_some(s)
+    }
+
+    fn fx_string(&self, v: &fx::Value, sf: &StrFmt) -> String {
+        match v {
+            fx::Value::DateTime(d) => fmt_datetime(*d, None, sf),
+            fx::Value::Array(a) => a
+                .iter()
+                .map(|x| self.fx_string(x, sf))
+                .collect::<Vec<_>>()
+                .join(", "),
+            fx::Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+            other => fx_to_text(other),
+        }
+    }
+}
+
+fn json_string(field: &FieldMeta, v: &Value, sf: &StrFmt) -> String {
+    let opts = field.options.as_ref();
+    let precision = field
+        .opt("precision")
+        .and_then(Value::as_u64)
+        .map(|p| p as usize);
+    match (field.ftype.as_str(), v) {
+        ("number" | "rating" | "autoNumber" | "count", Value::Number(n)) => {
+            fmt_number(n.as_f64().unwrap_or(0.0), precision)
+        }
+        ("currency", Value::Number(n)) => format!(
+            "{}{}",
+            field.opt_str("symbol").unwrap_or("$"),
+            fmt_number(n.as_f64().unwrap_or(0.0), precision.or(Some(2)))
+        ),
+        ("percent", Value::Number(n)) => format!(
+            "{}%",
+            fmt_number(n.as_f64().unwrap_or(0.0) * 100.0, precision.or(Some(0)))
+        ),
+        ("duration", Value::Number(n)) => {
+            let secs = n.as_f64().unwrap_or(0.0).max(0.0) as u64;
+            let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+            if field.opt_str("durationFormat").unwrap_or("h:mm") == "h:mm" {
+                format!("{h}:{m:02}")
+            } else {
+                format!("{h}:{m:02}:{s:02}")
+            }
+        }
+        ("checkbox", Value::Bool(true)) => "checked".to_string(),
+        ("date", Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| d.format(date_pattern(opts, sf)).to_string())
+            .unwrap_or_else(|_| s.clone()),
+        ("dateTime", Value::String(s)) => parse_iso(s)
+            .map(|d| fmt_datetime(d, opts, sf))
+            .unwrap_or_else(|| s.clone()),
+        ("createdTime" | "lastModifiedTime", Value::String(s)) => {
+            let result_opts = field.opt("result").and_then(|r| r.get("options"));
+            parse_iso(s)
+                .map(|d| fmt_datetime(d, result_opts, sf))
+                .unwrap_or_else(|| s.clone())
+        }
+        ("multipleAttachments", Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} ({})",
+                    x.get("filename").and_then(Value::as_str).unwrap_or(""),
+                    x.get("url").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        (_, Value::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => fx_to_text(&json_to_fx(Some(other))),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        (_, Value::String(s)) => s.clone(),
+        (_, other) => fx_to_text(&json_to_fx(Some(other))),
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::cells::{Data, RecCtx, fx_to_text};
+use super::cells::{Data, RecCtx, StrFmt, fx_to_text};
 use super::errors::{ApiError, ApiResult};
 use super::fx;
 use super::query::{ListParams, SortSpec, parse_bool};
@@ -39,11 +39,16 @@ pub fn record_json(
     only: Option<&[FieldMeta]>,
     by_id: bool,
     comment_count: Option<u64>,
+    fmt: Option<&StrFmt>,
 ) -> Value {
     let mut fields = Map::new();
     let all = only.unwrap_or(&table.fields);
     for f in all {
-        if let Some(v) = data.cell_json(rec, f) {
+        let value = match fmt {
+            None => data.cell_json(rec, f),
+            Some(sf) => data.cell_string(rec, f, sf).map(Value::String),
+        };
+        if let Some(v) = value {
             let key = if by_id { &f.id } else { &f.name };
             fields.insert(key.clone(), v);
         }
@@ -58,12 +63,14 @@ pub fn record_json(
     Value::Object(m)
 }
 
-fn check_cell_format(cell_format: Option<&str>) -> ApiResult<()> {
+fn check_cell_format(
+    cell_format: Option<&str>,
+    time_zone: Option<&str>,
+    locale: Option<&str>,
+) -> ApiResult<Option<StrFmt>> {
     match cell_format {
-        None | Some("json") => Ok(()),
-        Some("string") => Err(ApiError::invalid_request(
-            "Invalid request: cellFormat=string is not supported by the airtable-mcp sandbox; use cellFormat=json (the default)",
-        )),
+        None | Some("json") => Ok(None),
+        Some("string") => StrFmt::new(time_zone, locale).map(Some),
         Some(other) => Err(ApiError::invalid_request(format!(
             "Invalid request: cellFormat must be json or string, got \"{other}\""
         ))),
@@ -158,7 +165,11 @@ fn decode_offset(o: &str) -> Option<(usize, &str)> {
 pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiResult<Value> {
     let (data, table_id) = resolve(db, base_id, table_key)?;
     let table = table(&data, &table_id)?;
-    check_cell_format(p.cell_format.as_deref())?;
+    let fmt = check_cell_format(
+        p.cell_format.as_deref(),
+        p.time_zone.as_deref(),
+        p.user_locale.as_deref(),
+    )?;
     let page_size = p.page_size.unwrap_or(100);
     if !(1..=100).contains(&page_size) {
         return Err(ApiError::invalid_request(format!(
@@ -246,7 +257,15 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
             let cc = p
                 .comment_count
                 .then(|| counts.get(&r.id).copied().unwrap_or(0));
-            record_json(&data, table, r, only.as_deref(), p.by_field_id, cc)
+            record_json(
+                &data,
+                table,
+                r,
+                only.as_deref(),
+                p.by_field_id,
+                cc,
+                fmt.as_ref(),
+            )
         })
         .collect();
     let mut resp = json!({"records": out});
@@ -268,19 +287,21 @@ pub fn get(
 ) -> ApiResult<Value> {
     let (data, _) = resolve(db, base_id, table_key)?;
     let mut by_id = false;
-    let mut cell_format = None;
+    let (mut cell_format, mut tz, mut locale) = (None, None, None);
     for (k, v) in query {
         match k.as_str() {
             "returnFieldsByFieldId" => by_id = parse_bool(k, v)?,
             "cellFormat" => cell_format = Some(v.as_str()),
+            "timeZone" => tz = Some(v.as_str()),
+            "userLocale" => locale = Some(v.as_str()),
             _ => {}
         }
     }
-    check_cell_format(cell_format)?;
+    let fmt = check_cell_format(cell_format, tz, locale)?;
     // Like Airtable, a record of another table of the same base is found too.
     let rec = data.rec(rec_id).ok_or_else(ApiError::not_found)?;
     let t = table(&data, &rec.table_id)?;
-    let out = record_json(&data, t, rec, None, by_id, None);
+    let out = record_json(&data, t, rec, None, by_id, None, fmt.as_ref());
     db.keep(data);
     Ok(out)
 }
@@ -392,7 +413,7 @@ fn render(data: &Data, table_id: &str, ids: &[String], by_id: bool) -> ApiResult
     Ok(ids
         .iter()
         .filter_map(|id| data.rec(id))
-        .map(|r| record_json(data, t, r, None, by_id, None))
+        .map(|r| record_json(data, t, r, None, by_id, None, None))
         .collect())
 }
 
