@@ -335,3 +335,53 @@ async fn setup_writes_and_merges_client_configs() {
     assert!(printed["mcpServers"]["airtable"]["command"].is_string());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
 }
+
+/// A token stored in the kernel keyring (e.g. by a login over SSH without D-Bus) is still found
+/// when auto-selection later picks the Secret Service; logout removes it there too.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_mode_finds_a_token_in_the_other_backend() {
+    if std::env::var("AIRTABLE_MCP_TEST_SECRET_SERVICE").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: needs a Secret Service (tools/with-secret-service.sh)");
+        return;
+    }
+    let sb = start_sandbox().await;
+    let url = sb.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = unique("e2e-other");
+
+    let mut c = bin(dir.path());
+    c.args([
+        "auth",
+        "login",
+        "--stdin",
+        "--profile",
+        &profile,
+        "--api-url",
+        &url,
+    ])
+    .env("AIRTABLE_MCP_KEYRING", "keyutils");
+    let (out, so, se) = run(c, Some(TOKEN)).await;
+    assert!(out.status.success(), "{so}{se}");
+    assert!(so.contains("kernel keyring"), "{so}");
+
+    let mut c = bin(dir.path());
+    c.args(["auth", "status", "--profile", &profile, "--api-url", &url]);
+    let (out, so, se) = run(c, None).await;
+    assert!(out.status.success(), "{so}{se}");
+    assert!(
+        so.contains("Source:  keyring profile") && so.contains("kernel keyring"),
+        "{so}"
+    );
+
+    let mut c = bin(dir.path());
+    c.args(["auth", "logout", "--profile", &profile]);
+    let (out, so, _) = run(c, None).await;
+    assert!(out.status.success() && so.contains("Removed"), "{so}");
+    let mut c = bin(dir.path());
+    c.args(["auth", "status", "--profile", &profile, "--api-url", &url])
+        .env("AIRTABLE_MCP_KEYRING", "keyutils");
+    let (out, so, _) = run(c, None).await;
+    assert_eq!(out.status.code(), Some(1), "{so}");
+    sb.shutdown().await;
+}

@@ -211,8 +211,7 @@ async fn logout(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     let p = profile.clone();
     let removed = blocking(move || keyring::delete(&p)).await?;
     if removed {
-        let backend = blocking(|| keyring::selected().map(|k| k.backend())).await?;
-        println!("Removed the token of profile {profile:?} from the {backend}.");
+        println!("Removed the token of profile {profile:?} from the OS keyring.");
     } else {
         println!("No token was stored for profile {profile:?}.");
     }

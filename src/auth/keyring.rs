@@ -74,9 +74,7 @@ impl Backend {
             Backend::Keychain => "macOS Keychain",
             Backend::WindowsCredentialManager => "Windows Credential Manager",
             Backend::SecretService => "Secret Service (D-Bus)",
-            Backend::Keyutils => {
-                "Linux kernel keyring (keyutils; kept until reboot or 3 days idle)"
-            }
+            Backend::Keyutils => "Linux kernel keyring (keyutils)",
         }
     }
 
@@ -400,16 +398,43 @@ pub fn store(profile: &str, token: &SecretString) -> Result<Backend, AuthError> 
 
 /// Load the Airtable token of `profile`: `Ok(Some((token, backend)))`, or `Ok(None)` when the
 /// keyring works but holds nothing for this profile.
+///
+/// When the selected keyring has nothing, the platform's other backends are also read (in
+/// `auto` mode only): a token stored by `auth login` from a shell without D-Bus lands in the
+/// kernel keyring, and a server started later inside a desktop session must still find it.
 pub fn load(profile: &str) -> Result<Option<(SecretString, Backend)>, AuthError> {
     validate_profile(profile)?;
     let k = selected()?;
-    Ok(k.get(profile)?.map(|s| (s, k.backend())))
+    if let Some(s) = k.get(profile)? {
+        return Ok(Some((s, k.backend())));
+    }
+    Ok(others(k.backend())
+        .into_iter()
+        .find_map(|o| o.get(profile).ok().flatten().map(|s| (s, o.backend()))))
 }
 
-/// Delete the Airtable token of `profile`; `Ok(false)` when there was none.
+/// Delete the Airtable token of `profile` from the selected keyring (and, in `auto` mode, from
+/// the other backends that hold one); `Ok(false)` when there was none.
 pub fn delete(profile: &str) -> Result<bool, AuthError> {
     validate_profile(profile)?;
-    selected()?.remove(profile)
+    let k = selected()?;
+    let mut removed = k.remove(profile)?;
+    for o in others(k.backend()) {
+        removed |= o.remove(profile).unwrap_or(false);
+    }
+    Ok(removed)
+}
+
+/// The other backends of this platform that open, in `auto` mode (none when one is forced).
+fn others(selected: Backend) -> Vec<Keyring> {
+    if !matches!(Preference::from_env(), Ok(Preference::Auto)) {
+        return Vec::new();
+    }
+    Backend::candidates()
+        .iter()
+        .filter(|&&b| b != selected)
+        .filter_map(|&b| Keyring::open(b).ok())
+        .collect()
 }
 
 /// Store the HTTP transport's accepted bearer tokens (one a line in the entry).
