@@ -15,7 +15,7 @@ use url::Url;
 
 use super::error::{ApiErrorKind, Error, parse_error_body, snippet};
 use super::ids::BaseId;
-use super::rate_limit::{Limiters, token_key};
+use super::rate_limit::{Limiters, SPACING_MARGIN, token_key};
 use super::retry::{RetryClass, backoff, parse_retry_after};
 
 /// Default API URL.
@@ -48,6 +48,11 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     /// Cap of one backoff step, default 20 s.
     pub max_backoff: Duration,
+    /// Requests that may leave at once per limiter key, default 1 (even spacing; a larger
+    /// burst trips a strict one-second window, see `rate_limit`).
+    pub limiter_burst: u32,
+    /// Extra spacing over 1/rps as a fraction, default 0.03 (206 ms per request at 5/s).
+    pub limiter_margin: f64,
 }
 
 impl ClientConfig {
@@ -63,6 +68,8 @@ impl ClientConfig {
             rate_limit_wait: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
+            limiter_burst: 1,
+            limiter_margin: SPACING_MARGIN,
         }
     }
 
@@ -77,12 +84,14 @@ impl ClientConfig {
 }
 
 /// A snapshot of the client's counters (shared by every client of a pool).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientStats {
     /// Attempts sent (each retry counts).
     pub requests: u64,
     /// Answers by status class: 1xx..5xx at index 1..5 (index 0 unused).
     pub by_status_class: [u64; 6],
+    /// Answers by exact status code (codes 100-599 that occurred), ascending.
+    pub by_status: Vec<(u16, u64)>,
     /// Attempts that got no HTTP answer (timeouts, connection errors).
     pub transport_errors: u64,
     /// 429 answers received.
@@ -95,10 +104,11 @@ pub struct ClientStats {
     pub retry_wait: Duration,
 }
 
-#[derive(Default)]
 struct StatsInner {
     requests: AtomicU64,
     by_class: [AtomicU64; 6],
+    /// Index = status - 100.
+    by_status: Vec<AtomicU64>,
     transport_errors: AtomicU64,
     rate_limited: AtomicU64,
     retries: AtomicU64,
@@ -110,15 +120,47 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+impl Default for StatsInner {
+    fn default() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            by_class: Default::default(),
+            by_status: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            transport_errors: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            limiter_wait_ns: AtomicU64::new(0),
+            retry_wait_ns: AtomicU64::new(0),
+        }
+    }
+}
+
 impl StatsInner {
+    fn record_status(&self, status: u16) {
+        self.by_class[usize::from(status / 100).min(5)].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.by_status.get(usize::from(status).wrapping_sub(100)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn snapshot(&self) -> ClientStats {
         let mut by_status_class = [0u64; 6];
         for (i, c) in self.by_class.iter().enumerate() {
             by_status_class[i] = c.load(Ordering::Relaxed);
         }
+        let by_status = self
+            .by_status
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| (u16::try_from(i + 100).unwrap_or(u16::MAX), n))
+            })
+            .collect();
         ClientStats {
             requests: self.requests.load(Ordering::Relaxed),
             by_status_class,
+            by_status,
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
@@ -251,7 +293,9 @@ enum Attempt {
 }
 
 fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
-    if e.is_timeout() {
+    // A connect timeout is both `is_connect` and `is_timeout`: nothing was sent, so it is a
+    // connect error (safe to retry, even for a create).
+    if e.is_timeout() && !e.is_connect() {
         return Error::Timeout(timeout);
     }
     // Build a detail from the source chain; reqwest errors never include headers, and we drop the URL.
@@ -320,7 +364,12 @@ impl Client {
             token: cfg.token.clone(),
             key,
         });
-        let limiters = Limiters::new(cfg.per_base_rps, cfg.per_token_rps);
+        let limiters = Limiters::new(
+            cfg.per_base_rps,
+            cfg.per_token_rps,
+            cfg.limiter_burst,
+            cfg.limiter_margin,
+        );
         Ok(Client {
             shared: Arc::new(Shared {
                 http,
@@ -444,8 +493,7 @@ impl Client {
                     retry_after,
                     body,
                 } => {
-                    stats.by_class[usize::from(status / 100).min(5)]
-                        .fetch_add(1, Ordering::Relaxed);
+                    stats.record_status(status);
                     span.record("status", status);
                     if (200..300).contains(&status) {
                         tracing::debug!(status, bytes = body.len(), "answered");
@@ -491,8 +539,7 @@ impl Client {
                     }
                 }
                 Attempt::BrokenBody { status, error } => {
-                    stats.by_class[usize::from(status / 100).min(5)]
-                        .fetch_add(1, Ordering::Relaxed);
+                    stats.record_status(status);
                     span.record("status", status);
                     if req.class == RetryClass::Create || !retries_left {
                         return Err(self.finish(req.class, error));

@@ -20,8 +20,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::ids::BaseId;
 
-/// Extra spacing on top of 1/rps, as a fraction (2 %: 204 ms instead of 200 ms at 5/s).
-pub const SPACING_MARGIN: f64 = 0.02;
+/// Extra spacing on top of 1/rps, as a fraction (3 %: 206 ms instead of 200 ms at 5/s).
+pub const SPACING_MARGIN: f64 = 0.03;
 
 /// A stable, non-reversible key for a token: SipHash with one random seed per process.
 /// The token itself is never stored in a limiter.
@@ -31,12 +31,17 @@ pub(crate) fn token_key(token: &SecretString) -> u64 {
         .hash_one(token.expose_secret().as_bytes())
 }
 
-fn quota(rps: u32) -> Quota {
+fn quota(rps: u32, burst: u32, margin: f64) -> Quota {
     let rps = rps.max(1);
-    let period = Duration::from_secs_f64((1.0 + SPACING_MARGIN) / f64::from(rps));
+    let margin = if margin.is_finite() {
+        margin.clamp(0.0, 10.0)
+    } else {
+        SPACING_MARGIN
+    };
+    let period = Duration::from_secs_f64((1.0 + margin) / f64::from(rps));
     Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::MIN)
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
 /// The shared limiters of a client pool.
@@ -49,10 +54,10 @@ pub(crate) struct Limiters {
 }
 
 impl Limiters {
-    pub(crate) fn new(per_base_rps: u32, per_token_rps: u32) -> Self {
+    pub(crate) fn new(per_base_rps: u32, per_token_rps: u32, burst: u32, margin: f64) -> Self {
         Self {
-            per_base: RateLimiter::keyed(quota(per_base_rps)),
-            per_token: RateLimiter::keyed(quota(per_token_rps)),
+            per_base: RateLimiter::keyed(quota(per_base_rps, burst, margin)),
+            per_token: RateLimiter::keyed(quota(per_token_rps, burst, margin)),
             acquisitions: AtomicU64::new(0),
             blocked: Mutex::new(HashMap::new()),
         }
