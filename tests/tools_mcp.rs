@@ -765,3 +765,87 @@ async fn oversized_results_are_cut_and_say_so() {
     assert!(!t.contains("\n  "), "pretty-printed");
     assert_eq!(serde_json::from_str::<Value>(&t).unwrap(), out);
 }
+
+#[tokio::test]
+async fn views_are_checked_and_applied() {
+    let h = harness().await;
+    let c = &h.client;
+    let open = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "view": "Open tasks", "fields": ["Done"], "max_records": 1000}),
+    )
+    .await;
+    let all = ok(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields": ["Done"], "max_records": 1000}),
+    )
+    .await;
+    assert!(open["count"].as_u64().unwrap() < all["count"].as_u64().unwrap());
+    let e = err(
+        c,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "view": "Open task"}),
+    )
+    .await;
+    assert!(e.contains("Did you mean \"Open tasks\""), "{e}");
+}
+
+#[tokio::test]
+async fn ambiguous_writes_are_flagged_not_retried() {
+    let sb = sandbox_with(airtable_mcp::sandbox::SandboxConfig {
+        faults: airtable_mcp::sandbox::Faults {
+            drop_after_rate: 1.0,
+            ..Default::default()
+        },
+        ..airtable_mcp::sandbox::SandboxConfig::demo()
+    })
+    .await;
+    let state = ServerState::new(Ok(client_for(&sb)), ServerOptions::default());
+    let c = connect(AirtableServer::new(state)).await;
+    let records: Vec<Value> = (0..3)
+        .map(|i| json!({"Name": format!("amb {i}")}))
+        .collect();
+    let r = call(
+        &c,
+        "batch_create_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": records}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let out = r.structured_content.clone().unwrap();
+    assert_eq!(out["written"], 0);
+    assert_eq!(out["failed"].as_array().unwrap().len(), 3);
+    assert_eq!(out["failed"][0]["may_have_been_written"], true);
+    assert!(
+        out["note"]
+            .as_str()
+            .unwrap()
+            .contains("MAY have been written"),
+        "{out}"
+    );
+    // Applied once, never duplicated by a retry.
+    let found = ok(
+        &c,
+        "search_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "query": "amb 0", "fields": ["Name"]}),
+    )
+    .await;
+    assert_eq!(found["count"], 1);
+}
+
+#[tokio::test]
+async fn unknown_base_says_what_to_do() {
+    let h = harness().await;
+    let e = err(
+        &h.client,
+        "get_records",
+        json!({"base_id": "appUNKNOWNBASE001", "table_id": "Tasks"}),
+    )
+    .await;
+    assert!(
+        e.contains("appUNKNOWNBASE001") && e.contains("list_bases"),
+        "{e}"
+    );
+}

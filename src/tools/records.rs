@@ -399,6 +399,26 @@ impl AirtableServer {
     }
 }
 
+fn check_view(t: &Table, view: &str) -> Result<(), ToolError> {
+    let v = view.trim();
+    if t.views.iter().any(|x| x.name == v || x.id.as_ref() == v) {
+        return Ok(());
+    }
+    let names: Vec<&str> = t.views.iter().map(|x| x.name.as_str()).collect();
+    let hint = crate::tools::validation::suggest(v, names.iter().copied())
+        .map(|s| format!(" Did you mean {s:?}?"))
+        .unwrap_or_default();
+    Err(ToolError::Invalid(format!(
+        "View {v:?} was not found in table {:?}.{hint} Views: {}.",
+        t.name,
+        names
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
 fn check_max(max: u32) -> Result<u32, ToolError> {
     if max == 0 {
         return Err(ToolError::Invalid("max_records must be at least 1.".into()));
@@ -592,6 +612,9 @@ impl AirtableServer {
         if let Some(t) = ctx.table() {
             check_field_names(t, &fields, "fields")?;
             check_field_names(t, sort.iter().map(|s| &s.field), "sort")?;
+            if let Some(v) = &p.view {
+                check_view(t, v)?;
+            }
             if let Some(f) = &p.filter_by_formula {
                 check_formula(t, f)?;
             }

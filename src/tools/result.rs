@@ -207,3 +207,72 @@ pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable:
 
 /// Shorthand: a Json result.
 pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, kind: &str) -> airtable::Error {
+        airtable::Error::Api {
+            status,
+            kind: ApiErrorKind::from_type(kind),
+            message: "msg".into(),
+        }
+    }
+
+    #[test]
+    fn each_status_names_cause_and_fix() {
+        let t = api_error_text(
+            "list records",
+            Some("appA"),
+            scope::RECORDS_READ,
+            &api(401, "AUTHENTICATION_REQUIRED"),
+        );
+        assert!(
+            t.contains("auth login") && t.contains("AIRTABLE_API_KEY"),
+            "{t}"
+        );
+        let t = api_error_text(
+            "list records",
+            Some("appA"),
+            scope::RECORDS_READ,
+            &api(403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"),
+        );
+        assert!(
+            t.contains("`data.records:read`") && t.contains("base appA"),
+            "{t}"
+        );
+        let t = api_error_text(
+            "get the record",
+            Some("appA"),
+            scope::RECORDS_READ,
+            &api(404, "NOT_FOUND"),
+        );
+        assert!(t.contains("list_tables"), "{t}");
+        let t = api_error_text(
+            "list records",
+            Some("appA"),
+            scope::RECORDS_READ,
+            &api(422, "INVALID_FILTER_BY_FORMULA"),
+        );
+        assert!(t.contains("{Status}"), "{t}");
+        let t = api_error_text(
+            "list records",
+            Some("appA"),
+            scope::RECORDS_READ,
+            &airtable::Error::RateLimited { attempts: 6 },
+        );
+        assert!(t.contains("30 seconds"), "{t}");
+    }
+
+    #[test]
+    fn budget_keeps_a_prefix_and_at_least_one() {
+        let items: Vec<String> = (0..100).map(|i| format!("{i:0>50}")).collect();
+        let (kept, cut) = fit_to_budget(items.clone(), 1000);
+        assert!(kept.len() < 100 && kept.len() > 5);
+        assert_eq!(kept.len() + cut, 100);
+        assert_eq!(kept[..], items[..kept.len()]);
+        let (kept, cut) = fit_to_budget(vec!["x".repeat(5000)], 10);
+        assert_eq!((kept.len(), cut), (1, 0));
+    }
+}
