@@ -1101,6 +1101,47 @@ proptest! {
     }
 
     #[test]
+    fn numbers_print_and_read_back_exactly(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
+        let shown = value::format_number(x);
+        prop_assert_eq!(value::parse_number(&shown), Some(x), "{}", shown);
+        // and a literal of it evaluates to it
+        let lit = if x < 0.0 { format!("-{}", value::format_number(-x)) } else { shown };
+        prop_assert_eq!(eval(&parse(&lit).unwrap(), &ctx()), Value::Number(x));
+    }
+
+    #[test]
+    fn text_functions_agree_with_rust(a in any::<String>(), b in any::<String>()) {
+        let c = ctx();
+        let run = |src: String| eval(&parse(&src).unwrap(), &c);
+        let (la, lb) = (string_literal(&a), string_literal(&b));
+        prop_assert_eq!(run(format!("LEN({la})")), Value::Number(a.chars().count() as f64));
+        prop_assert_eq!(run(format!("{la} & {lb}")), Value::Text(format!("{a}{b}")));
+        prop_assert_eq!(run(format!("CONCATENATE({la}, {lb})")), Value::Text(format!("{a}{b}")));
+        prop_assert_eq!(run(format!("UPPER({la})")), Value::Text(a.to_uppercase()));
+        prop_assert_eq!(run(format!("{la} = {la}")), Value::Bool(true));
+        let found = run(format!("FIND({lb}, {la})"));
+        let expected = a.find(b.as_str()).map_or(0, |i| a[..i].chars().count() + 1);
+        prop_assert_eq!(found, Value::Number(expected as f64));
+    }
+
+    #[test]
+    fn comparisons_are_a_consistent_order(x in -1e6f64..1e6, y in -1e6f64..1e6, s in "[a-z]{0,3}", t in "[a-z]{0,3}") {
+        let c = ctx();
+        let run = |src: String| is_truthy(&eval(&parse(&src).unwrap(), &c));
+        for (a, b) in [(format!("{x}"), format!("{y}")), (string_literal(&s), string_literal(&t))] {
+            let (a, b) = (format!("({a})"), format!("({b})"));
+            let lt = run(format!("{a} < {b}"));
+            let gt = run(format!("{a} > {b}"));
+            let eq = run(format!("{a} = {b}"));
+            prop_assert_eq!(u8::from(lt) + u8::from(gt) + u8::from(eq), 1);
+            prop_assert_eq!(run(format!("{a} <= {b}")), lt || eq);
+            prop_assert_eq!(run(format!("{a} >= {b}")), gt || eq);
+            prop_assert_eq!(run(format!("{a} != {b}")), !eq);
+            prop_assert_eq!(run(format!("{b} < {a}")), gt);
+        }
+    }
+
+    #[test]
     fn parse_never_panics(src in any::<String>()) {
         if let Ok(expr) = parse(&src) {
             let _ = eval(&expr, &ctx());
