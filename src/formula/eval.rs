@@ -1,6 +1,7 @@
 //! The evaluator: Airtable's operator semantics and coercions.
 
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -223,21 +224,22 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value, Value> {
     }))
 }
 
-/// Normal form for comparisons: arrays become their single item, blank, or joined text.
-fn scalar(v: &Value) -> Result<Value, Value> {
+/// Normal form for comparisons: arrays become their single item, blank, or joined text; empty
+/// text becomes blank. Borrows where it can (this runs for every record of a filter).
+fn scalar(v: &Value) -> Result<Cow<'_, Value>, Value> {
     match v {
         Value::Array(items) => {
             let flat = flatten(items);
             match flat.as_slice() {
-                [] => Ok(Value::Blank),
-                [one] => scalar(one),
-                _ => v.to_text().map(Value::Text),
+                [] => Ok(Cow::Owned(Value::Blank)),
+                [one] => scalar(one).map(|s| Cow::Owned(s.into_owned())),
+                _ => v.to_text().map(|t| Cow::Owned(Value::Text(t))),
             }
         }
         Value::Error(_) => Err(v.clone()),
         // empty text compares as blank: `{Number} = ''` matches empty numbers (and 0)
-        Value::Text(t) if t.is_empty() => Ok(Value::Blank),
-        other => Ok(other.clone()),
+        Value::Text(t) if t.is_empty() => Ok(Cow::Owned(Value::Blank)),
+        other => Ok(Cow::Borrowed(other)),
     }
 }
 
@@ -252,14 +254,15 @@ pub fn values_equal(a: &Value, b: &Value) -> Result<bool, Value> {
 pub fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, Value> {
     let a = scalar(a)?;
     let b = scalar(b)?;
+    let (a, b) = (a.as_ref(), b.as_ref());
     use Value::*;
-    Ok(match (&a, &b) {
+    Ok(match (a, b) {
         (Blank, Blank) => Some(Ordering::Equal),
         (Blank, DateTime(_)) | (DateTime(_), Blank) => None,
         (Blank, Text(t)) => "".partial_cmp(t.as_str()),
         (Text(t), Blank) => t.as_str().partial_cmp(""),
-        (Blank, _) => 0f64.partial_cmp(&num(&b)),
-        (_, Blank) => num(&a).partial_cmp(&0f64),
+        (Blank, _) => 0f64.partial_cmp(&num(b)),
+        (_, Blank) => num(a).partial_cmp(&0f64),
         (DateTime(x), DateTime(y)) => x.partial_cmp(y),
         (DateTime(x), Text(t)) => match parse_datetime(t) {
             Some(y) => x.partial_cmp(&y),
@@ -272,9 +275,9 @@ pub fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, Value> {
         (DateTime(_), _) | (_, DateTime(_)) => None,
         (Text(x), Text(y)) => x.partial_cmp(y),
         // text against a number: numerically when the text is a number, else unordered
-        (Text(t), _) => parse_number(t).and_then(|x| x.partial_cmp(&num(&b))),
-        (_, Text(t)) => parse_number(t).and_then(|y| num(&a).partial_cmp(&y)),
-        _ => num(&a).partial_cmp(&num(&b)),
+        (Text(t), _) => parse_number(t).and_then(|x| x.partial_cmp(&num(b))),
+        (_, Text(t)) => parse_number(t).and_then(|y| num(a).partial_cmp(&y)),
+        _ => num(a).partial_cmp(&num(b)),
     })
 }
 
