@@ -731,6 +731,21 @@ async fn no_token_and_bad_token_say_how_to_fix() {
     .await;
     let e = err(&c, "list_bases", json!({})).await;
     assert!(e.contains("auth login") && !e.contains(bad), "{e}");
+    // A server without a token of its own still serves sessions that bring one.
+    let tokenless = ServerState::without_token(
+        airtable_mcp::server::TokenProblem::missing(),
+        client_with_token(&sb, "placeholder"),
+        ServerOptions::default(),
+    );
+    let own = connect(AirtableServer::new(tokenless.clone())).await;
+    let e = err(&own, "list_bases", json!({})).await;
+    assert!(e.contains("auth login"), "{e}");
+    let brought = connect(AirtableServer::for_token(
+        tokenless,
+        SecretString::from(sb.token().to_owned()),
+    ))
+    .await;
+    ok(&brought, "list_bases", json!({})).await;
     // The same state still serves the good token, and a per-session good token works.
     let good = connect(AirtableServer::for_token(
         state,

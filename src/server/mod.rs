@@ -213,6 +213,9 @@ impl std::fmt::Display for TokenProblem {
 /// State shared by every session of one server process.
 pub struct ServerState {
     client: Result<Client, TokenProblem>,
+    /// A client without a usable token, kept when `client` is an error so that HTTP sessions
+    /// bringing their own token can still share one connection pool (`for_token`).
+    pool: Option<Client>,
     options: ServerOptions,
     cache: Arc<SchemaCache>,
     router: ToolRouter<AirtableServer>,
@@ -239,10 +242,25 @@ impl ServerState {
         }
         Arc::new(ServerState {
             client,
+            pool: None,
             cache: Arc::new(SchemaCache::new(options.schema_ttl)),
             options,
             router,
         })
+    }
+
+    /// Like [`ServerState::new`] for a server without its own token: `pool` is a client built
+    /// from the configuration with a placeholder token, from which HTTP sessions that bring an
+    /// Airtable token get theirs (`AirtableServer::for_token`).
+    pub fn without_token(problem: TokenProblem, pool: Client, options: ServerOptions) -> Arc<Self> {
+        let state = ServerState::new(Err(problem), options);
+        match Arc::try_unwrap(state) {
+            Ok(mut s) => {
+                s.pool = Some(pool);
+                Arc::new(s)
+            }
+            Err(shared) => shared,
+        }
     }
 
     /// The resolved options.
@@ -298,9 +316,9 @@ impl AirtableServer {
     /// and limits as the state's client (`Client::with_token`), and a schema cache of its own.
     /// Without a base client (no --api-url problem), the session gets the state's problem.
     pub fn for_token(state: Arc<ServerState>, token: SecretString) -> Self {
-        let client = match &state.client {
-            Ok(c) => Ok(c.with_token(token)),
-            Err(p) => Err(p.clone()),
+        let client = match (&state.client, &state.pool) {
+            (Ok(c), _) | (Err(_), Some(c)) => Ok(c.with_token(token)),
+            (Err(p), None) => Err(p.clone()),
         };
         AirtableServer {
             client,
@@ -538,15 +556,21 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
             sandbox: Some(handle),
         });
     }
-    let client = match resolve_token(&cfg.profile).await {
-        Ok(token) => Ok(Client::new(client_config(cfg, cfg.api_url.clone(), token))?),
+    let state = match resolve_token(&cfg.profile).await {
+        Ok(token) => {
+            let client = Client::new(client_config(cfg, cfg.api_url.clone(), token))?;
+            ServerState::new(Ok(client), options)
+        }
         Err(problem) => {
             tracing::warn!("{problem}");
-            Err(problem)
+            // No token of our own: HTTP clients may still bring theirs (X-Airtable-Token).
+            let placeholder = SecretString::from("no-token-configured".to_owned());
+            let pool = Client::new(client_config(cfg, cfg.api_url.clone(), placeholder))?;
+            ServerState::without_token(problem, pool, options)
         }
     };
     Ok(Prepared {
-        state: ServerState::new(client, options),
+        state,
         sandbox: None,
     })
 }
