@@ -864,3 +864,25 @@ async fn unknown_base_says_what_to_do() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn multi_page_reads_report_progress() {
+    let h = harness().await;
+    let (r, progress) = call_with_progress(
+        &h.client,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 250, "fields": ["Name"]}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert!(!progress.is_empty(), "a 2+ page read reports progress");
+    assert_eq!(progress[0].total, Some(250.0));
+    // One-page reads send none.
+    let (_, progress) = call_with_progress(
+        &h.client,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 5}),
+    )
+    .await;
+    assert!(progress.is_empty(), "{progress:?}");
+}
