@@ -67,6 +67,35 @@ const SMART_QUOTES: &[char] = &[
     '\u{2039}', '\u{203A}', '\u{00AB}', '\u{00BB}', '\u{2032}', '\u{2033}', '\u{FF02}', '\u{FF07}',
 ];
 
+/// `'Jane's'`: the text `'Jane'` was closed by the apostrophe, `s` read as a name, and the last
+/// quote opens a literal that never ends. Point at the apostrophe instead.
+fn early_close(src: &str, out: &[Token], _start: usize, quote: char) -> Option<FormulaError> {
+    // the first text literal with a word glued right after it
+    let text = out.windows(2).find_map(|w| match w {
+        [text, word]
+            if matches!(text.tok, Tok::Str(_))
+                && matches!(word.tok, Tok::Ident(_))
+                && text.end == word.start =>
+        {
+            Some(text)
+        }
+        _ => None,
+    })?;
+    let at = text.end.saturating_sub(1);
+    let quote = src.chars().nth(at).unwrap_or(quote);
+    let other = if quote == '\'' { '"' } else { '\'' };
+    Some(FormulaError::new(
+        FormulaErrorKind::Syntax,
+        src,
+        Some(at),
+        format!(
+            "Syntax error at position {at}: this {quote} ends the text early (it looks like a \
+             {quote} inside the text). Fix: escape it as \\{quote}, or quote the whole text with \
+             {other} instead."
+        ),
+    ))
+}
+
 /// Splits `src` into tokens; the last one is always [`Tok::Eof`].
 pub fn tokenize(src: &str) -> Result<Vec<Token>, FormulaError> {
     let chars: Vec<char> = src.chars().collect();
@@ -160,6 +189,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FormulaError> {
                 loop {
                     match chars.get(i) {
                         None => {
+                            if let Some(e) = early_close(src, &out, start, quote) {
+                                return Err(e);
+                            }
                             return err(
                                 start,
                                 format!(

@@ -193,34 +193,42 @@ fn check_fields(src: &str, expr: &Expr, fields: &[&str]) -> Result<(), FormulaEr
         } else {
             name.clone()
         };
-        let mut part = format!("{written} (position {pos})");
         let upper = name.to_ascii_uppercase();
-        if !braced && (upper == "TRUE" || upper == "FALSE") {
-            part.push_str(&format!(": did you mean {upper}()? Booleans are functions"));
+        let advice = if !braced && (upper == "TRUE" || upper == "FALSE") {
+            Some(format!("did you mean {upper}()? Booleans are functions"))
         } else if let Some(s) = did_you_mean(name, fields.iter().copied()) {
-            part.push_str(&format!(": did you mean {}?", field_ref(s)));
-        } else if !braced && name.starts_with("rec") && name.len() == 17 {
-            part.push_str(": a record ID is text and must be quoted; to match it write RECORD_ID() = 'recXXXXXXXXXXXXXX'");
+            Some(format!("did you mean {}?", field_ref(s)))
         } else if !braced
             && matches!(
                 upper.as_str(),
                 "NULL" | "NIL" | "NONE" | "EMPTY" | "UNDEFINED"
             )
         {
-            part.push_str(": there is no null literal; test for empty with {Field} = BLANK()");
+            Some("there is no null literal; test for empty with {Field} = BLANK()".to_string())
+        } else if !braced && name.starts_with("rec") && name.len() == 17 {
+            Some(
+                "a record ID is text and must be quoted; to match it write \
+                 RECORD_ID() = 'recXXXXXXXXXXXXXX'"
+                    .to_string(),
+            )
         } else if !braced {
-            part.push_str(&format!(
-                ": a bare word is read as a field name; if you meant text, quote it: '{name}'"
-            ));
-        }
-        parts.push(part);
+            Some(format!(
+                "a bare word is read as a field name; if you meant text, quote it: '{name}'"
+            ))
+        } else {
+            None
+        };
+        parts.push(match advice {
+            Some(a) => format!("{written} at position {pos} ({a})"),
+            None => format!("{written} at position {pos}"),
+        });
     }
     let noun = if unknown.len() == 1 {
         "Unknown field name"
     } else {
         "Unknown field names"
     };
-    let mut msg = format!("{noun}: {}.", parts.join("; "));
+    let mut msg = format!("{noun}: {}.", parts.join(", "));
     msg.push_str(
         " Field names are case-sensitive and must match exactly; write them in braces, \
          e.g. {Due Date}.",

@@ -328,8 +328,11 @@ impl Parser<'_> {
     fn err_bad_argument_separator(&self, name: &str, open: usize) -> Box<FormulaError> {
         let t = self.peek();
         let before = self.previous().and_then(habit_hint);
+        let glued = self.glued_to_text();
         let hint = if matches!(t.tok, Tok::Eof) {
             "Fix: add the missing `)`."
+        } else if let Some(g) = glued.as_deref() {
+            g
         } else {
             habit_hint(&t.tok).or(before).unwrap_or(
                 "Fix: separate arguments with `,` and close the call with `)`; field names \
@@ -347,11 +350,33 @@ impl Parser<'_> {
         )
     }
 
+    /// `"say "hi""`: a word glued to the text before it, whose closing quote was meant to be
+    /// inside the text.
+    fn glued_to_text(&self) -> Option<String> {
+        let t = self.peek();
+        let prev = self.tokens.get(self.pos.checked_sub(1)?)?;
+        if !matches!(t.tok, Tok::Ident(_) | Tok::Number(_)) || prev.end != t.start {
+            return None;
+        }
+        let Tok::Str(_) = prev.tok else {
+            return None;
+        };
+        let at = prev.end.checked_sub(1)?;
+        let quote = self.src.chars().nth(at)?;
+        let other = if quote == '\'' { '"' } else { '\'' };
+        Some(format!(
+            "The {quote} at position {at} ends the text early; if it belongs inside the text, \
+             escape it as \\{quote} or quote the whole text with {other} instead."
+        ))
+    }
+
     #[cold]
     #[inline(never)]
     fn err_trailing(&self) -> Box<FormulaError> {
         let t = self.peek();
+        let glued = self.glued_to_text();
         let hint = match t.tok {
+            _ if glued.is_some() => glued.as_deref().unwrap_or_default(),
             Tok::RParen => "Fix: remove the extra `)` or add the matching `(`.",
             ref other if habit_hint(other).is_some() => habit_hint(other).unwrap_or_default(),
             // `NOT {A}`: the word before was read as a field name
@@ -367,7 +392,7 @@ impl Parser<'_> {
         self.error_at(
             t.start,
             format!(
-                "Syntax error at position {}: unexpected {} after a complete expression. {hint}",
+                "Syntax error at position {}: found {} after a complete expression. {hint}",
                 t.start,
                 t.tok.describe()
             ),

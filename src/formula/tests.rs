@@ -176,6 +176,20 @@ fn syntax_errors_have_positions_and_airtable_text() {
     let e = err("{A");
     assert_eq!(e.position, Some(0));
 
+    // an apostrophe that ends the text early is pointed at
+    let e = err("'Jane's' = {Name}");
+    assert_eq!(e.position, Some(5));
+    assert!(e.message.contains("\\'"), "{}", e.message);
+    let e = err("{Name} = \"say \"hi\"\"");
+    assert_eq!(e.position, Some(15));
+    assert!(
+        e.message.contains("position 14 ends the text early"),
+        "{}",
+        e.message
+    );
+    let e = err("IF({A}, 'it's', 'no')");
+    assert_eq!(e.position, Some(11));
+
     let e = err("1 +");
     assert_eq!(e.position, Some(2));
     assert!(e.message.contains("nothing after it"), "{}", e.message);
