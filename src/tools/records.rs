@@ -846,8 +846,9 @@ impl AirtableServer {
         self.require_write("update_record")?;
         let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
+        let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
         if let Some(t) = ctx.table() {
-            check_writable(t, &p.fields, "the record")?;
+            check_writable(t, &fields, "the record")?;
         }
         let rec = self
             .client()?
@@ -855,7 +856,7 @@ impl AirtableServer {
                 &ctx.base,
                 &ctx.table_ref,
                 &id,
-                p.fields,
+                fields,
                 UpdateMode::Patch,
                 &write_opts(p.typecast, None),
             )
