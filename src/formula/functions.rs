@@ -312,15 +312,16 @@ fn chars_of(s: &str) -> Vec<char> {
     s.chars().collect()
 }
 
-/// JS-style indexOf over chars, from a 0-based char offset.
-fn index_of(hay: &[char], needle: &[char], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return (from <= hay.len()).then_some(from);
-    }
-    if needle.len() > hay.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len()).find(|&i| hay.get(i..i + needle.len()) == Some(needle))
+/// JS-style indexOf counted in chars, from a 0-based char offset (linear time: str::find).
+fn find_chars(hay: &str, needle: &str, from: usize) -> Option<usize> {
+    let start_byte = match hay.char_indices().nth(from) {
+        Some((b, _)) => b,
+        None if from == hay.chars().count() => hay.len(),
+        None => return None,
+    };
+    let rest = hay.get(start_byte..)?;
+    let at = rest.find(needle)?;
+    Some(from + rest.get(..at)?.chars().count())
 }
 
 fn text(f: Func, args: &[Value]) -> R {
@@ -350,15 +351,15 @@ fn text(f: Func, args: &[Value]) -> R {
             Value::Text(utf8_percent_encode(&text_arg(args, 0)?, COMPONENT).to_string())
         }
         Func::Find | Func::Search => {
-            let needle = chars_of(&text_arg(args, 0)?);
-            let hay = chars_of(&text_arg(args, 1)?);
+            let needle = text_arg(args, 0)?;
+            let hay = text_arg(args, 1)?;
             let from = num_arg_or(args, 2, 0.0)?;
             let from = if from.is_nan() || from < 0.0 {
                 0
             } else {
                 from as usize
             };
-            match index_of(&hay, &needle, from.min(hay.len())) {
+            match find_chars(&hay, &needle, from) {
                 Some(i) => Value::Number((i + 1) as f64),
                 None if f == Func::Find => Value::Number(0.0),
                 None => Value::Blank,
@@ -477,7 +478,13 @@ fn text(f: Func, args: &[Value]) -> R {
             let s = text_arg(args, 0)?;
             let rep = text_arg(args, 2)?;
             let matches = re.find_iter(&s).count();
-            if matches.saturating_mul(rep.len()) > MAX_TEXT_BYTES {
+            // each `$` group reference can copy up to the whole input
+            let refs = rep.matches('$').count();
+            let estimate = s
+                .len()
+                .saturating_add(matches.saturating_mul(rep.len()))
+                .saturating_add(refs.saturating_mul(s.len()));
+            if matches > 0 && estimate > MAX_TEXT_BYTES {
                 return Err(Value::error(format!(
                     "REGEX_REPLACE would build more than {MAX_TEXT_BYTES} bytes of text"
                 )));

@@ -584,6 +584,11 @@ fn text_functions() {
     assert_eq!(ev("SEARCH('z', 'abc')"), Value::Blank);
     assert_eq!(num("FIND('', 'abc')"), 1.0);
     assert_eq!(num("FIND('x', {Empty})"), 0.0);
+    assert_eq!(num("FIND('', 'abc', 3)"), 4.0);
+    assert_eq!(num("FIND('a', 'abc', 9)"), 0.0);
+    assert_eq!(num("FIND('é', 'aéb', 1)"), 2.0);
+    // the search is linear: this would take minutes with a naive scan
+    assert_eq!(num("FIND(REPT('a', 199999) & 'b', REPT('a', 400000))"), 0.0);
     assert_eq!(txt("LOWER('ÀB')"), "àb");
     assert_eq!(txt("UPPER('straße')"), "STRASSE");
     assert_eq!(num("LEN('héllo')"), 5.0);
@@ -618,6 +623,10 @@ fn text_functions() {
         "smith john"
     );
     assert!(ev("REGEX_MATCH('a', '(')").is_error());
+    // group references cannot multiply a big text beyond the limit
+    let many = "$0".repeat(200);
+    assert!(ev(&format!("REGEX_REPLACE(REPT('x', 100000), '.*', '{many}')")).is_error());
+    assert_eq!(txt("REGEX_REPLACE('ab', '(a)', '$1$1')"), "aab");
     assert_eq!(txt("ENCODE_URL_COMPONENT('a b&c/é')"), "a%20b%26c%2F%C3%A9");
     assert_eq!(txt("ENCODE_URL_COMPONENT(\"-_.!~*'()\")"), "-_.!~*'()");
 }
