@@ -578,10 +578,19 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
 /// `airtable-mcp serve`.
 pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&args, &global)?;
-    if cfg.http.is_some() {
-        anyhow::bail!(
-            "the HTTP transport is not available in this build yet; run `airtable-mcp serve` without --http to use stdio"
+    if let Some(h) = &cfg.http {
+        // Validate the HTTP options (auth, TLS policy) before touching the token or the API.
+        let opts = http::HttpOptions::from_config(h, &args.http_opts)?;
+        let prepared = prepare(&cfg).await?;
+        tracing::info!(
+            tools = prepared.state.tool_names().len(),
+            read_only = prepared.state.options().read_only,
+            "serving MCP over HTTP"
         );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        http::cancel_on_signals(shutdown.clone());
+        http::run(prepared.state, opts, shutdown).await?;
+        return Ok(ExitCode::SUCCESS);
     }
     let prepared = prepare(&cfg).await?;
     let server = AirtableServer::new(prepared.state.clone());

@@ -282,3 +282,100 @@ pub async fn token_router(
     });
     (addr, task)
 }
+
+/// A raw JSON-RPC client of one Streamable HTTP session (protocol 2025-06-18, stateful).
+pub struct RawSession {
+    http: reqwest::Client,
+    url: String,
+    bearer: String,
+    session_id: Option<String>,
+    next_id: u64,
+}
+
+/// The JSON-RPC message with `id` in a response body (JSON or SSE).
+pub fn find_response(body: &str, id: u64) -> Option<serde_json::Value> {
+    let candidates: Vec<&str> = if body.trim_start().starts_with('{') {
+        vec![body]
+    } else {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .collect()
+    };
+    candidates
+        .into_iter()
+        .filter_map(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .find(|v| v["id"] == id)
+}
+
+impl RawSession {
+    /// `initialize` + `notifications/initialized` on `{base}/mcp`.
+    pub async fn open(http: reqwest::Client, base: &str, bearer: &str) -> Result<Self, String> {
+        let mut s = Self {
+            http,
+            url: format!("{base}/mcp"),
+            bearer: bearer.to_owned(),
+            session_id: None,
+            next_id: 1,
+        };
+        let res = s
+            .post(
+                serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "raw-session", "version": "0"}}}),
+            )
+            .await?;
+        s.session_id = res
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = res.text().await.map_err(|e| e.to_string())?;
+        find_response(&body, 0).ok_or_else(|| format!("no initialize result: {body}"))?;
+        let res = s
+            .post(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        if !res.status().is_success() {
+            return Err(format!("initialized: {}", res.status()));
+        }
+        Ok(s)
+    }
+
+    async fn post(&self, body: serde_json::Value) -> Result<reqwest::Response, String> {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.bearer)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(sid) = &self.session_id {
+            req = req.header("mcp-session-id", sid);
+        }
+        req.send().await.map_err(|e| e.to_string())
+    }
+
+    /// `tools/call`; the result, or why it failed (JSON-RPC error or isError).
+    pub async fn call(
+        &mut self,
+        tool: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let res = self
+            .post(
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": tool, "arguments": args}}),
+            )
+            .await?;
+        let status = res.status();
+        let body = res.text().await.map_err(|e| e.to_string())?;
+        let msg = find_response(&body, id)
+            .ok_or_else(|| format!("no response to call {id} ({status}): {body}"))?;
+        if msg.get("error").is_some() || msg["result"]["isError"] == true {
+            return Err(format!("call failed: {msg}"));
+        }
+        Ok(msg["result"].clone())
+    }
+}

@@ -691,7 +691,7 @@ pub async fn start<H: ServerHandler>(
                     .map_err(HttpError::Serve)
                 }
                 None => axum::serve(
-                    listener,
+                    tls::PlainListener(listener),
                     app.into_make_service_with_connect_info::<PeerAddr>(),
                 )
                 .with_graceful_shutdown(signal)
@@ -723,6 +723,84 @@ pub async fn start<H: ServerHandler>(
         metrics,
         task,
     })
+}
+
+// ---- the Airtable server over HTTP (`serve --http`) ----
+
+/// Sessions get `AirtableServer::for_token` when the client sent `X-Airtable-Token`,
+/// else `AirtableServer::new` (the server's own token).
+pub fn airtable_factory(state: Arc<super::ServerState>) -> HandlerFactory<super::AirtableServer> {
+    Arc::new(move |token| match token {
+        Some(t) => super::AirtableServer::for_token(state.clone(), t),
+        None => super::AirtableServer::new(state.clone()),
+    })
+}
+
+/// `/readyz` = whoami with the configured token; `/metrics` = the client's stats.
+pub fn airtable_hooks(state: &Arc<super::ServerState>) -> Hooks {
+    let client = state.client().ok().cloned();
+    let problem = state.client().err().map(|p| p.message().to_owned());
+    let stats: Option<StatsSource> = client
+        .clone()
+        .map(|c| Arc::new(move || AirtableStatsSnapshot::from(&c.stats())) as StatsSource);
+    let readiness: ReadinessCheck = Arc::new(move || {
+        let client = client.clone();
+        let problem = problem.clone();
+        Box::pin(async move {
+            match client {
+                Some(c) => match c.whoami().await {
+                    Ok(me) => Ok(format!("the Airtable API answers for user {}", me.id)),
+                    Err(e) => Err(format!("the Airtable API refused whoami: {e}")),
+                },
+                None => Err(problem.unwrap_or_else(|| "no Airtable token".to_owned())),
+            }
+        })
+    });
+    Hooks {
+        readiness: Some(readiness),
+        stats,
+    }
+}
+
+/// Serve the Airtable tools over HTTP until `shutdown` is cancelled (then drain and stop).
+pub async fn run(
+    state: Arc<super::ServerState>,
+    opts: HttpOptions,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let hooks = airtable_hooks(&state);
+    start(airtable_factory(state), hooks, opts, shutdown)
+        .await?
+        .wait()
+        .await
+}
+
+/// Cancel `token` on SIGINT (Ctrl-C) or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("signal received: shutting down");
+        token.cancel();
+    });
 }
 
 #[cfg(test)]
