@@ -185,7 +185,9 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
     let raw = AirtableServer::bases_router()
         + AirtableServer::schema_router()
         + AirtableServer::records_router()
-        + AirtableServer::comments_router();
+        + AirtableServer::comments_router()
+        + AirtableServer::analysis_router()
+        + AirtableServer::transfer_router();
     schema_cleanup::portable_router(raw)
 }
 

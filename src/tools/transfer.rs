@@ -1,7 +1,788 @@
 //! The transfer toolset: export_table_csv, sync_tables and create_metadata_table.
 //!
-//! The pure cores (no MCP, no HTTP) live in [`csv_export`], [`sync`] and [`metadata`].
+//! The pure cores (no MCP, no HTTP) live in [`csv_export`], [`sync`] and [`metadata`]; this
+//! file reads and writes through the client, reports progress and shapes the results.
 
 pub mod csv_export;
 pub mod metadata;
 pub mod sync;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::airtable::{
+    self, BatchOutcome, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
+    UpdateMode, WriteOptions,
+};
+use crate::server::AirtableServer;
+use crate::tools::ToolError;
+use crate::tools::analysis::{field_names, read_records, table_meta, tables_meta};
+use crate::tools::cells::{CellMap, RecordLike};
+use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
+use crate::tools::progress::Progress;
+use crate::tools::result::{fit_to_budget, scope};
+use crate::tools::validation;
+
+use sync::{PlannedCreate, PlannedUpdate, SkippedField, UnmatchedRecord};
+
+/// Most records export_table_csv reads.
+pub const MAX_EXPORT: u32 = 100_000;
+/// Most records sync_tables reads from each table.
+pub const MAX_SYNC: u32 = 100_000;
+
+fn default_export_max() -> u32 {
+    1000
+}
+
+fn default_sync_max() -> u32 {
+    10_000
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_metadata_table() -> String {
+    "Table Metadata".to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// export_table_csv
+
+/// Parameters of export_table_csv.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExportTableCsvParams {
+    /// Base ID (starts with "app"), from list_bases.
+    pub base_id: String,
+    /// Table ID (starts with "tbl") or exact table name, from list_tables.
+    pub table_id: String,
+    /// Columns to export, in this order (names or IDs); default every field in schema order.
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub fields: Option<Vec<String>>,
+    /// A view name or ID: its filter and record order apply.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub view: Option<String>,
+    /// Most records to export (default 1000, at most 100000).
+    #[serde(default = "default_export_max", deserialize_with = "lenient_u32")]
+    pub max_records: u32,
+    /// Also write the whole CSV to this .csv file on the machine running the server (absolute,
+    /// or relative to the server's working directory). The directory must exist.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub path: Option<String>,
+    /// Replace the file at path if it exists (default false: an existing file is an error).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub overwrite: bool,
+    /// Add a first column "Record ID" with each record's ID (default false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub include_record_id: bool,
+}
+
+/// Result of export_table_csv.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExportTableCsvResult {
+    /// Base ID.
+    pub base_id: String,
+    /// Table ID.
+    pub table_id: String,
+    /// Table name.
+    pub table_name: String,
+    /// The CSV header, in order.
+    pub columns: Vec<String>,
+    /// Records exported (rows of the file, and of `csv` unless truncated).
+    pub rows: usize,
+    /// True when the table (or view) holds more than max_records records.
+    pub has_more: bool,
+    /// Size of the whole CSV in bytes.
+    pub bytes: usize,
+    /// Absolute path of the file written, when a path was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The CSV text (RFC 4180, CRLF line ends), possibly cut at a row boundary (see truncated).
+    pub csv: String,
+    /// Data rows in `csv`.
+    pub csv_rows: usize,
+    /// True when `csv` holds fewer rows than were exported.
+    pub truncated: bool,
+    /// What was cut and how to get everything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// create_metadata_table
+
+/// Parameters of create_metadata_table.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateMetadataTableParams {
+    /// Base ID (starts with "app"), from list_bases.
+    pub base_id: String,
+    /// Name of the metadata table (default "Table Metadata"). Created when missing, updated in
+    /// place when it exists.
+    #[serde(default = "default_metadata_table")]
+    pub table_name: String,
+}
+
+/// Result of create_metadata_table.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreateMetadataTableResult {
+    /// Base ID.
+    pub base_id: String,
+    /// The metadata table's ID.
+    pub table_id: String,
+    /// The metadata table's name.
+    pub table_name: String,
+    /// True when the table was created by this call.
+    pub created_table: bool,
+    /// Columns added to an existing table that lacked them.
+    pub columns_added: Vec<String>,
+    /// Rows describing the base (one per table and one per field).
+    pub rows: usize,
+    /// Rows created.
+    pub created: usize,
+    /// Rows updated (only changed cells are sent).
+    pub updated: usize,
+    /// Rows deleted (tables or fields that no longer exist, duplicate keys).
+    pub deleted: usize,
+    /// Rows already up to date.
+    pub unchanged: usize,
+    /// True when every write succeeded.
+    pub complete: bool,
+    /// What failed, what was written before, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// sync_tables
+
+/// Parameters of sync_tables.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SyncTablesParams {
+    /// Base ID of the source table (starts with "app").
+    pub source_base_id: String,
+    /// Source table ID or name: the records are read from here and never changed.
+    pub source_table_id: String,
+    /// Base ID of the target table (may equal source_base_id).
+    pub target_base_id: String,
+    /// Target table ID or name: records are created and updated here (never deleted).
+    pub target_table_id: String,
+    /// The field (same name in both tables) that identifies a record, e.g. "Email" or "SKU".
+    /// Matching is exact after trimming. It must be writable in the target.
+    pub key_field: String,
+    /// true (default): only return the plan (creates, updates with old → new values,
+    /// unmatched target records). false: apply it.
+    #[serde(default = "default_true", deserialize_with = "lenient_bool")]
+    pub dry_run: bool,
+    /// Let Airtable convert values (e.g. add missing select options) when applying (default
+    /// false).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub typecast: bool,
+    /// Most records read from each table (default 10000, at most 100000).
+    #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
+    pub max_records: u32,
+}
+
+/// What an applied sync wrote.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SyncApplied {
+    /// Target records created.
+    pub created: usize,
+    /// Target records updated.
+    pub updated: usize,
+    /// True when the whole plan was written.
+    pub complete: bool,
+    /// What failed, what was written before it, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Result of sync_tables.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SyncTablesResult {
+    /// True when nothing was written (the plan only).
+    pub dry_run: bool,
+    /// The key field matched on.
+    pub key_field: String,
+    /// Fields copied from source to target.
+    pub fields_synced: Vec<String>,
+    /// Source fields not copied, and why.
+    pub fields_skipped: Vec<SkippedField>,
+    /// Records read from the source.
+    pub source_records: usize,
+    /// Records read from the target.
+    pub target_records: usize,
+    /// Target records to create (dry run) or that the plan created.
+    pub create_count: usize,
+    /// Target records to update.
+    pub update_count: usize,
+    /// Matched records already equal.
+    pub unchanged: usize,
+    /// Target records without a matching source record (left alone).
+    pub unmatched_target_count: usize,
+    /// The records to create (key and cells), possibly cut (see truncated).
+    pub creates: Vec<PlannedCreate>,
+    /// The records to update, each with its changes old → new, possibly cut.
+    pub updates: Vec<PlannedUpdate>,
+    /// The unmatched target records, possibly cut.
+    pub unmatched_target: Vec<UnmatchedRecord>,
+    /// Duplicate or empty keys, and other things to know.
+    pub warnings: Vec<String>,
+    /// True when a list above was cut to stay small (the counts are complete).
+    pub truncated: bool,
+    /// What was cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What was written (only when dry_run is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<SyncApplied>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A batch failure in words: what failed, what was written, and what to do.
+fn batch_failure_text(what: &str, outcome: &BatchOutcome) -> Option<String> {
+    let failure = outcome.failure.as_ref()?;
+    let written = outcome.written.len() + outcome.deleted.len();
+    let ambiguous = if failure.ambiguous {
+        " The failed request may have been applied: check those records before retrying."
+    } else {
+        ""
+    };
+    Some(format!(
+        "{what}: {written} of {} written, then a request failed: {}.{ambiguous} Calling the tool again resumes (it re-plans from the current data).",
+        outcome.requested, failure.error
+    ))
+}
+
+fn record_ids(ids: &[String]) -> Result<Vec<RecordId>, ToolError> {
+    ids.iter()
+        .map(|id| {
+            RecordId::from_str(id)
+                .map_err(|e| ToolError::Invalid(format!("unexpected record ID {id:?}: {e}")))
+        })
+        .collect()
+}
+
+fn field_type(t: &str) -> Result<airtable::FieldType, ToolError> {
+    serde_json::from_value(Value::String(t.to_owned()))
+        .map_err(|e| ToolError::Invalid(format!("unknown field type {t}: {e}")))
+}
+
+#[tool_router(router = transfer_router, vis = "pub(crate)")]
+impl AirtableServer {
+    /// export_table_csv
+    #[tool(
+        name = "export_table_csv",
+        title = "Export table as CSV",
+        description = "Export a table's records as RFC 4180 CSV: header = the fields (schema order, or the order given in fields), one row per record, cells made readable (lists joined with \", \", attachments as \"file.pdf (url)\", collaborators by name, linked records as record IDs). Returns the CSV text (cut at a row boundary when large; truncated says so) and, with path, also writes the whole file on the server's machine (the directory must exist; overwrite=true replaces a file). Reads up to max_records (default 1000) in the view's order.",
+        annotations(
+            title = "Export table as CSV",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn export_table_csv(
+        &self,
+        Parameters(p): Parameters<ExportTableCsvParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ExportTableCsvResult>, ToolError> {
+        let base = self.base(&p.base_id)?;
+        if p.max_records == 0 || p.max_records > MAX_EXPORT {
+            return Err(ToolError::Invalid(format!(
+                "max_records must be between 1 and {MAX_EXPORT} (got {}).",
+                p.max_records
+            )));
+        }
+        // Check the destination before reading anything.
+        let path = p.path.as_ref().map(PathBuf::from);
+        if let Some(path) = &path {
+            csv_export::check_destination(path, p.overwrite)
+                .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
+        }
+        let progress = Progress::new(&ctx);
+        let schema = self.schema(&base).await?;
+        let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
+        let meta = table_meta(table)?;
+        let requested = match &p.fields {
+            Some(refs) if !refs.is_empty() => field_names(table, refs, "fields")?,
+            _ => Vec::new(),
+        };
+        let columns = csv_export::resolve_columns(&meta.fields, &requested).map_err(|unknown| {
+            ToolError::Invalid(format!("unknown fields: {}", unknown.join(", ")))
+        })?;
+        let query = ListQuery {
+            view: p.view.clone(),
+            fields: columns.clone(),
+            ..ListQuery::default()
+        };
+        let (records, has_more) = read_records(
+            self,
+            &base,
+            table.id.as_ref(),
+            query,
+            p.max_records as usize,
+            &progress,
+            "export_table_csv",
+        )
+        .await?;
+        let doc = csv_export::to_csv(&columns, &records, p.include_record_id)
+            .map_err(ToolError::Invalid)?;
+        let written = match &path {
+            Some(path) => Some(
+                csv_export::write_file(path, &doc.bytes, p.overwrite)
+                    .map_err(|e| ToolError::Invalid(format!("{e}.")))?
+                    .display()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let text_budget = self.budget().saturating_sub(4_000).max(1_000);
+        let (csv, csv_rows) = doc.bounded_text(text_budget);
+        let truncated = csv_rows < doc.rows();
+        let mut notes = Vec::new();
+        if truncated {
+            notes.push(match &written {
+                Some(p) => format!(
+                    "csv holds the first {csv_rows} of {} rows (to stay small); the file {p} has them all.",
+                    doc.rows()
+                ),
+                None => format!(
+                    "csv holds the first {csv_rows} of {} rows (to stay small). Pass path to write the whole CSV to a file, or export fewer fields.",
+                    doc.rows()
+                ),
+            });
+        }
+        if has_more {
+            notes.push(format!(
+                "The table holds more than max_records={} records; raise max_records to export more.",
+                p.max_records
+            ));
+        }
+        Ok(Json(ExportTableCsvResult {
+            base_id: base.to_string(),
+            table_id: table.id.to_string(),
+            table_name: table.name.clone(),
+            columns: if p.include_record_id {
+                std::iter::once(csv_export::RECORD_ID_COLUMN.to_owned())
+                    .chain(columns)
+                    .collect()
+            } else {
+                columns
+            },
+            rows: doc.rows(),
+            has_more,
+            bytes: doc.bytes.len(),
+            path: written,
+            csv,
+            csv_rows,
+            truncated,
+            note: (!notes.is_empty()).then(|| notes.join(" ")),
+        }))
+    }
+
+    /// create_metadata_table
+    #[tool(
+        name = "create_metadata_table",
+        title = "Create or refresh a metadata table",
+        description = "Write a table into the base that documents it: one row per table and one per field (Table, Field, Type, Description, Options such as select choices, linked table or formula, Primary, Field ID, Table ID), keyed by \"Table ID|Field ID\". Creates the table (default name \"Table Metadata\") when missing; when it exists, updates it in place: changed rows are updated, new fields added, rows of deleted fields removed. Safe to call again after schema changes.",
+        annotations(
+            title = "Create or refresh a metadata table",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn create_metadata_table(
+        &self,
+        Parameters(p): Parameters<CreateMetadataTableParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CreateMetadataTableResult>, ToolError> {
+        self.require_write("create_metadata_table")?;
+        let base = self.base(&p.base_id)?;
+        let name = p.table_name.trim().to_owned();
+        if name.is_empty() {
+            return Err(ToolError::Invalid(
+                "table_name is empty: give a name such as \"Table Metadata\".".into(),
+            ));
+        }
+        let client = self.client()?;
+        let mut progress = Progress::new(&ctx);
+        progress.report(0, 0, "reading the base schema").await;
+        self.invalidate_schema(&base);
+        let schema = self.schema(&base).await?;
+        let existing = schema.tables.iter().find(|t| t.name == name);
+        let mut created_table = false;
+        let mut columns_added = Vec::new();
+        let table_id: String = match existing {
+            Some(t) => {
+                if validation::find_field(t, metadata::KEY).is_none() {
+                    return Err(ToolError::Invalid(format!(
+                        "Table {name:?} exists but is not a metadata table (it has no {:?} field), so it was left alone. Choose another table_name.",
+                        metadata::KEY
+                    )));
+                }
+                let meta = table_meta(t)?;
+                for (col, t_name) in metadata::missing_columns(&meta) {
+                    let spec: CreateField = FieldSpec {
+                        name: col.to_owned(),
+                        field_type: field_type(t_name)?,
+                        description: None,
+                        options: None,
+                    };
+                    client
+                        .create_field(&base, t.id.as_ref(), &spec)
+                        .await
+                        .map_err(|e| {
+                            ToolError::api(
+                                "add a column to the metadata table",
+                                base.as_ref(),
+                                scope::SCHEMA_WRITE,
+                                e,
+                            )
+                        })?;
+                    columns_added.push(col.to_owned());
+                }
+                t.id.to_string()
+            }
+            None => {
+                progress
+                    .report(0, 0, format!("creating table {name}"))
+                    .await;
+                let fields = metadata::COLUMNS
+                    .iter()
+                    .map(|(col, t)| {
+                        Ok(FieldSpec {
+                            name: (*col).to_owned(),
+                            field_type: field_type(t)?,
+                            description: None,
+                            options: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ToolError>>()?;
+                let req = CreateTable {
+                    name: name.clone(),
+                    description: Some(
+                        "Describes every table and field of this base. Maintained by airtable-mcp create_metadata_table; edits are overwritten.".into(),
+                    ),
+                    fields,
+                };
+                let t = client.create_table(&base, &req).await.map_err(|e| {
+                    ToolError::api(
+                        "create the metadata table",
+                        base.as_ref(),
+                        scope::SCHEMA_WRITE,
+                        e,
+                    )
+                })?;
+                created_table = true;
+                t.id.to_string()
+            }
+        };
+        if created_table || !columns_added.is_empty() {
+            self.invalidate_schema(&base);
+        }
+        let schema = self.schema(&base).await?;
+        let tables = tables_meta(&schema)?;
+        let desired = metadata::metadata_rows(&tables, Some(&table_id));
+        let rows = desired.len();
+
+        progress.report(0, 0, "reading the metadata table").await;
+        let query = ListQuery {
+            fields: metadata::COLUMNS
+                .iter()
+                .map(|(c, _)| (*c).to_owned())
+                .collect(),
+            ..ListQuery::default()
+        };
+        let current = client
+            .list_all_records(&base, &table_id, query)
+            .await
+            .map_err(|e| {
+                ToolError::api(
+                    "read the metadata table",
+                    base.as_ref(),
+                    scope::RECORDS_READ,
+                    e,
+                )
+            })?;
+        let plan = metadata::plan(desired, &current);
+
+        let mut failure = None;
+        let mut deleted = 0;
+        let mut updated = 0;
+        let mut created = 0;
+        let callback = progress.callback("create_metadata_table");
+        let opts = WriteOptions {
+            typecast: false,
+            return_fields_by_field_id: false,
+            on_progress: callback,
+        };
+        if !plan.deletes.is_empty() {
+            let out = client
+                .delete_records(&base, &table_id, record_ids(&plan.deletes)?, &opts)
+                .await;
+            deleted = out.deleted.len();
+            failure = batch_failure_text("deleting stale rows", &out);
+        }
+        if failure.is_none() && !plan.updates.is_empty() {
+            let updates = plan
+                .updates
+                .into_iter()
+                .map(|(id, fields)| {
+                    Ok(RecordUpdate {
+                        id: RecordId::from_str(&id).map_err(|e| {
+                            ToolError::Invalid(format!("unexpected record ID {id:?}: {e}"))
+                        })?,
+                        fields,
+                    })
+                })
+                .collect::<Result<Vec<_>, ToolError>>()?;
+            let out = client
+                .update_records(&base, &table_id, updates, UpdateMode::Patch, &opts)
+                .await;
+            updated = out.written.len();
+            failure = batch_failure_text("updating rows", &out);
+        }
+        if failure.is_none() && !plan.creates.is_empty() {
+            let out = client
+                .create_records(&base, &table_id, plan.creates, &opts)
+                .await;
+            created = out.written.len();
+            failure = batch_failure_text("creating rows", &out);
+        }
+        drop(opts);
+        progress.finish().await;
+        Ok(Json(CreateMetadataTableResult {
+            base_id: base.to_string(),
+            table_id,
+            table_name: name,
+            created_table,
+            columns_added,
+            rows,
+            created,
+            updated,
+            deleted,
+            unchanged: plan.unchanged,
+            complete: failure.is_none(),
+            failure,
+        }))
+    }
+
+    /// sync_tables
+    #[tool(
+        name = "sync_tables",
+        title = "Sync one table into another",
+        description = "One-way sync from a source table into a target table (same or different base), matching records by key_field (a field with the same name in both; exact match after trimming). Copies the fields both tables share by name, except computed target fields and links that cannot carry over. dry_run=true (default) changes nothing and returns the plan: records to create, records to update with each field's old → new value, the unchanged count, target records with no source match (never deleted), and duplicate/empty-key warnings. Review it, then call again with dry_run=false to apply: updates and creates are sent 10 per request, and a partial failure says what was written.",
+        annotations(
+            title = "Sync one table into another",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn sync_tables(
+        &self,
+        Parameters(p): Parameters<SyncTablesParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SyncTablesResult>, ToolError> {
+        if !p.dry_run {
+            self.require_write("sync_tables")?;
+        }
+        let source_base = self.base(&p.source_base_id)?;
+        let target_base = self.base(&p.target_base_id)?;
+        if p.max_records == 0 || p.max_records > MAX_SYNC {
+            return Err(ToolError::Invalid(format!(
+                "max_records must be between 1 and {MAX_SYNC} (got {}).",
+                p.max_records
+            )));
+        }
+        let mut progress = Progress::new(&ctx);
+        let source_schema = self.schema(&source_base).await?;
+        let target_schema = self.schema(&target_base).await?;
+        let source_table =
+            validation::resolve_table(&source_schema, source_base.as_ref(), &p.source_table_id)?;
+        let target_table =
+            validation::resolve_table(&target_schema, target_base.as_ref(), &p.target_table_id)?;
+        if source_base == target_base && source_table.id == target_table.id {
+            return Err(ToolError::Invalid(
+                "source and target are the same table: give two different tables.".into(),
+            ));
+        }
+        let source_meta = table_meta(source_table)?;
+        let target_meta = table_meta(target_table)?;
+        let mapping = sync::map_fields(
+            &source_meta.fields,
+            &target_meta.fields,
+            p.key_field.trim(),
+            source_base == target_base,
+        )
+        .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
+        let source_fields: Vec<String> = mapping.synced.iter().map(|(n, _)| n.clone()).collect();
+        let target_fields: Vec<String> =
+            mapping.synced.iter().map(|(_, f)| f.name.clone()).collect();
+        let max = p.max_records as usize;
+        let (source, source_more) = read_records(
+            self,
+            &source_base,
+            source_table.id.as_ref(),
+            ListQuery {
+                fields: source_fields,
+                ..ListQuery::default()
+            },
+            max,
+            &progress,
+            "sync_tables: source",
+        )
+        .await?;
+        let (target, target_more) = read_records(
+            self,
+            &target_base,
+            target_table.id.as_ref(),
+            ListQuery {
+                fields: target_fields,
+                ..ListQuery::default()
+            },
+            max,
+            &progress,
+            "sync_tables: target",
+        )
+        .await?;
+        let mut plan = sync::plan(&mapping, &source, &target);
+        if source_more || target_more {
+            plan.warnings.insert(
+                0,
+                format!(
+                    "Only the first {max} records of the {} were read (max_records); the plan covers those only.",
+                    match (source_more, target_more) {
+                        (true, true) => "source and the target",
+                        (true, false) => "source",
+                        _ => "target",
+                    }
+                ),
+            );
+        }
+
+        let applied = if p.dry_run {
+            None
+        } else {
+            let client = self.client()?;
+            let callback = progress.callback("sync_tables");
+            let opts = WriteOptions {
+                typecast: p.typecast,
+                return_fields_by_field_id: false,
+                on_progress: callback,
+            };
+            let mut failure = None;
+            let mut updated = 0;
+            let mut created = 0;
+            if !plan.updates.is_empty() {
+                let updates = plan
+                    .updates
+                    .iter()
+                    .map(|u| {
+                        Ok(RecordUpdate {
+                            id: RecordId::from_str(&u.record_id).map_err(|e| {
+                                ToolError::Invalid(format!(
+                                    "unexpected record ID {:?}: {e}",
+                                    u.record_id
+                                ))
+                            })?,
+                            fields: u
+                                .changes
+                                .iter()
+                                .map(|c| (c.field.clone(), c.new.clone()))
+                                .collect::<CellMap>(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ToolError>>()?;
+                let out = client
+                    .update_records(
+                        &target_base,
+                        target_table.id.as_ref(),
+                        updates,
+                        UpdateMode::Patch,
+                        &opts,
+                    )
+                    .await;
+                updated = out.written.len();
+                failure = batch_failure_text("updating target records", &out);
+            }
+            if failure.is_none() && !plan.creates.is_empty() {
+                let creates: Vec<CellMap> = plan.creates.iter().map(|c| c.fields.clone()).collect();
+                let out = client
+                    .create_records(&target_base, target_table.id.as_ref(), creates, &opts)
+                    .await;
+                created = out.written.len();
+                failure = batch_failure_text("creating target records", &out);
+            }
+            drop(opts);
+            Some(SyncApplied {
+                created,
+                updated,
+                complete: failure.is_none(),
+                failure,
+            })
+        };
+        progress.finish().await;
+
+        let create_count = plan.creates.len();
+        let update_count = plan.updates.len();
+        let unmatched_target_count = plan.unmatched_target.len();
+        let share = self.budget() / 4;
+        let (creates, cut_c) = fit_to_budget(plan.creates, share);
+        let (updates, cut_u) = fit_to_budget(plan.updates, share);
+        let (unmatched_target, cut_m) = fit_to_budget(plan.unmatched_target, share / 2);
+        let (warnings, cut_w) = fit_to_budget(plan.warnings, share / 2);
+        let truncated = cut_c + cut_u + cut_m + cut_w > 0;
+        let note = truncated.then(|| {
+            format!(
+                "Lists cut to stay small: showing {} of {create_count} creates, {} of {update_count} updates, {} of {unmatched_target_count} unmatched target records, {} of {} warnings. The counts are complete{}.",
+                creates.len(),
+                updates.len(),
+                unmatched_target.len(),
+                warnings.len(),
+                warnings.len() + cut_w,
+                if p.dry_run { "; applying writes the whole plan" } else { "" }
+            )
+        });
+        Ok(Json(SyncTablesResult {
+            dry_run: p.dry_run,
+            key_field: plan.key_field,
+            fields_synced: plan.fields_synced,
+            fields_skipped: plan.fields_skipped,
+            source_records: plan.source_records,
+            target_records: plan.target_records,
+            create_count,
+            update_count,
+            unchanged: plan.unchanged,
+            unmatched_target_count,
+            creates,
+            updates,
+            unmatched_target,
+            warnings,
+            truncated,
+            note,
+            applied,
+        }))
+    }
+}
+
+impl RecordLike for airtable::Record {
+    fn record_id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn cells(&self) -> &CellMap {
+        &self.fields
+    }
+}
