@@ -109,6 +109,10 @@ pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Option<&'a str> {
+    // similarity is O(n*m): don't spend it on absurd names
+    if name.chars().count() > 200 {
+        return None;
+    }
     let lower = name.to_lowercase();
     if let Some(c) = candidates
         .clone()
@@ -119,6 +123,9 @@ pub(crate) fn did_you_mean<'a>(
     }
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
+        if c.chars().count() > 200 {
+            continue;
+        }
         let cl = c.to_lowercase();
         let score =
             strsim::jaro_winkler(&lower, &cl).max(strsim::normalized_levenshtein(&lower, &cl));

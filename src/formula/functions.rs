@@ -1154,8 +1154,14 @@ where
     let chars: Vec<char> = fmt.chars().collect();
     let mut out = String::new();
     let mut i = 0;
+    // once a `[` has no `]` after it, no later one has either (keeps this linear)
+    let mut brackets = true;
     'outer: while i < chars.len() {
-        if chars.get(i) == Some(&'[')
+        if brackets && chars.get(i) == Some(&'[') {
+            brackets = chars.iter().skip(i + 1).any(|c| *c == ']');
+        }
+        if brackets
+            && chars.get(i) == Some(&'[')
             && let Some(close) = chars.iter().skip(i + 1).position(|c| *c == ']')
         {
             out.extend(chars.get(i + 1..i + 1 + close).unwrap_or_default());
@@ -1243,8 +1249,13 @@ pub fn parse_moment(s: &str, fmt: &str) -> Option<DateTime<Utc>> {
     let chars: Vec<char> = fmt.chars().collect();
     let mut out = String::new();
     let mut i = 0;
+    let mut brackets = true;
     'outer: while i < chars.len() {
-        if chars.get(i) == Some(&'[')
+        if brackets && chars.get(i) == Some(&'[') {
+            brackets = chars.iter().skip(i + 1).any(|c| *c == ']');
+        }
+        if brackets
+            && chars.get(i) == Some(&'[')
             && let Some(close) = chars.iter().skip(i + 1).position(|c| *c == ']')
         {
             for c in chars.get(i + 1..i + 1 + close).unwrap_or_default() {

@@ -99,6 +99,7 @@ pub use functions::{Category, Func, format_moment, parse_moment};
 pub use value::Value;
 
 use error::did_you_mean;
+use std::collections::HashSet;
 
 /// Maximum nesting depth of a formula (parentheses, calls, operator chains).
 pub const MAX_DEPTH: usize = 200;
@@ -120,10 +121,11 @@ pub fn check(src: &str, fields: &[&str]) -> Result<Expr, FormulaError> {
 
 /// Every field the formula refers to, each once, in order of first appearance.
 pub fn referenced_fields(expr: &Expr) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut out: Vec<String> = Vec::new();
     expr.walk(|e| {
         if let ExprKind::Field { name, .. } = &e.kind
-            && !out.contains(name)
+            && seen.insert(name.as_str())
         {
             out.push(name.clone());
         }
@@ -173,11 +175,13 @@ fn list_names(fields: &[&str]) -> String {
 }
 
 fn check_fields(src: &str, expr: &Expr, fields: &[&str]) -> Result<(), FormulaError> {
+    let known: HashSet<&str> = fields.iter().copied().collect();
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut unknown: Vec<(String, usize, bool)> = Vec::new();
     expr.walk(|e| {
         if let ExprKind::Field { name, braced } = &e.kind
-            && !fields.contains(&name.as_str())
-            && !unknown.iter().any(|(n, _, _)| n == name)
+            && !known.contains(name.as_str())
+            && seen.insert(name.as_str())
         {
             unknown.push((name.clone(), e.start, *braced));
         }
@@ -187,7 +191,8 @@ fn check_fields(src: &str, expr: &Expr, fields: &[&str]) -> Result<(), FormulaEr
     };
     let first_pos = *first_pos;
     let mut parts = Vec::new();
-    for (name, pos, braced) in &unknown {
+    const EXPLAIN: usize = 20;
+    for (name, pos, braced) in unknown.iter().take(EXPLAIN) {
         let written = if *braced {
             field_ref(name)
         } else {
@@ -222,6 +227,9 @@ fn check_fields(src: &str, expr: &Expr, fields: &[&str]) -> Result<(), FormulaEr
             Some(a) => format!("{written} at position {pos} ({a})"),
             None => format!("{written} at position {pos}"),
         });
+    }
+    if unknown.len() > EXPLAIN {
+        parts.push(format!("and {} more", unknown.len() - EXPLAIN));
     }
     let noun = if unknown.len() == 1 {
         "Unknown field name"

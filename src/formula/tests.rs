@@ -932,6 +932,30 @@ fn field_ref_round_trips() {
 }
 
 #[test]
+fn hostile_sizes_stay_fast() {
+    // many distinct unknown fields: deduplicated with a set, explained for the first 20
+    let many: Vec<String> = (0..50_000).map(|i| format!("f{i}")).collect();
+    let src = format!("AND({})", many.join(","));
+    let e = check(&src, FIELDS).unwrap_err();
+    assert!(matches!(&e.kind, FormulaErrorKind::UnknownFields(n) if n.len() == 50_000));
+    assert!(
+        e.message.contains("and 49980 more"),
+        "{}",
+        &e.message[..200]
+    );
+    assert_eq!(referenced_fields(&parse(&src).unwrap()).len(), 50_000);
+    // a huge unknown name gets no similarity search
+    let long = format!("{{{}}}", "x".repeat(300_000));
+    assert!(check(&long, FIELDS).is_err());
+    // a format full of unclosed brackets
+    let fmt = "[".repeat(200_000);
+    assert_eq!(
+        ev(&format!("LEN(DATETIME_FORMAT({{Due}}, '{fmt}'))")),
+        Value::Number(200_000.0)
+    );
+}
+
+#[test]
 fn error_display_is_the_message() {
     let e = check("{Nmae}", &["Name"]).unwrap_err();
     assert_eq!(e.to_string(), e.message);
