@@ -29,7 +29,16 @@
 //! - Operators, lowest precedence first: comparison `= != <> < > <= >=`, then `&`, then `+ -`,
 //!   then `* /`, then unary `-`; all binary operators are left-associative. `<>` is accepted as
 //!   `!=`. `==`, `&&`, `||`, `!` and `;` are errors whose message gives the Airtable way.
-//! - Nesting deeper than [`MAX_DEPTH`] is an error, so no input can overflow the stack.
+//! - Nesting deeper than [`MAX_DEPTH`] is an error, so no input can overflow the stack (at the
+//!   limit, parse + eval need about 1 MiB in a debug build; tokio's workers have 2 MiB).
+//!
+//! # Hostile input
+//! Nothing panics (no indexing, no unwrap; property tests feed random text and random trees).
+//! Work is linear in the input: FIND/SEARCH use `str::find`, field names are deduplicated with
+//! sets, "did you mean" skips names over 200 characters. Text that a formula builds (REPT,
+//! SUBSTITUTE, REGEX_REPLACE, `&`, CONCATENATE, ARRAYJOIN) is capped at
+//! [`value::MAX_TEXT_BYTES`], checked before allocating; regexes have compile-size limits and a
+//! per-thread cache; WORKDAY counts at most 100,000 days.
 //!
 //! # Semantics assumed where the reference says UNCONFIRMED
 //! - Blank: `""` in text, `0` in arithmetic; `BLANK() = 0`, `BLANK() = ""` and
@@ -41,10 +50,10 @@
 //! - Booleans (checkbox, TRUE(), comparisons) are 1 and 0 in arithmetic and `"1"`/`"0"` in text;
 //!   [`Value::to_json`] renders them as 1 and 0.
 //! - `=` on text is exact and case-sensitive. Text compared with a number compares numerically
-//!   when the text is numeric, and is otherwise unequal and unordered (`<` and `>` are false). Text compared with a date is parsed as a date (ISO 8601 and a few
-//!   common forms, see [`value::parse_datetime`]); dates are UTC; a date in text context is
-//!   ISO 8601 with milliseconds (`2024-01-31T09:05:00.000Z`), so `FIND('2024-01-31', {Date})`
-//!   works.
+//!   when the text is numeric, and is otherwise unequal and unordered (`<` and `>` are false).
+//!   Text compared with a date is parsed as a date (ISO 8601 and a few common forms, see
+//!   [`value::parse_datetime`]); dates are UTC; a date in text context is ISO 8601 with
+//!   milliseconds (`2024-01-31T09:05:00.000Z`), so `FIND('2024-01-31', {Date})` works.
 //! - Arithmetic follows JavaScript: `1/0` is Infinity, `0/0` and non-numeric text are NaN (NaN
 //!   is falsy); a date in arithmetic is an error (use DATEADD / DATETIME_DIFF). MOD takes the
 //!   sign of the dividend.
