@@ -286,11 +286,14 @@ async fn setup_writes_and_merges_client_configs() {
         "work",
         "--config-path",
     ])
-    .arg(&path);
+    .arg(&path)
+    // A token in the environment must never end up in the file.
+    .env("AIRTABLE_API_KEY", TOKEN);
     let (out, so, se) = run(c, None).await;
     assert!(out.status.success(), "{so}{se}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(!std::fs::read_to_string(&path).unwrap().contains(TOKEN));
     assert_eq!(v["theme"], "dark");
     assert_eq!(v["mcpServers"]["github"]["command"], "gh");
     let entry = &v["mcpServers"]["airtable"];
