@@ -33,7 +33,8 @@ fn serve(home: &std::path::Path, args: &[&str]) -> Command {
 #[tokio::test]
 async fn refuses_unsafe_or_unauthenticated_setups() {
     let home = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         (
             &["--http", "0.0.0.0:0"],
             &[("AIRTABLE_MCP_AUTH_TOKENS", TOKEN_A)],
