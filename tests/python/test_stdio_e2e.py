@@ -1,0 +1,259 @@
+"""End-to-end: the RELEASE binary under the official MCP Python SDK, over stdio.
+
+For each protocol mode of the SDK (the legacy `initialize` handshake, and the stateless
+2026-07-28 protocol) the test starts `airtable-mcp serve --sandbox` (an in-process sandbox
+seeded with the demo base), checks initialize and tools/list, and calls EVERY tool listed.
+Writes go to scratch tables the test creates, so each run starts from the same demo base.
+
+Run: cargo build --release && .venv/bin/python -m pytest -q tests/python
+(AIRTABLE_MCP_BIN overrides the binary.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("AIRTABLE_MCP_BIN", ROOT / "target" / "release" / "airtable-mcp"))
+
+MODES = ["legacy", "2026-07-28"]
+
+
+def server_params() -> StdioServerParameters:
+    if not BIN.exists():
+        pytest.fail(f"{BIN} not found: build it with `cargo build --release --bin airtable-mcp`")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    env["AIRTABLE_MCP_LOG"] = "warn"
+    return StdioServerParameters(command=str(BIN), args=["serve", "--sandbox"], env=env)
+
+
+class Session:
+    """Calls tools and remembers which ones were called."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.called: set[str] = set()
+        self.progress: dict[str, int] = {}
+
+    async def call(self, name: str, args: dict[str, Any], *, ok: bool = True) -> dict[str, Any]:
+        self.called.add(name)
+        count = 0
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            nonlocal count
+            count += 1
+
+        result = await self.client.call_tool(name, args, progress_callback=on_progress)
+        self.progress[name] = self.progress.get(name, 0) + count
+        text = result.content[0].text if result.content else ""
+        if ok:
+            assert not result.is_error, f"{name}({args}) failed: {text}"
+            assert result.structured_content is not None, f"{name} has no structured content"
+            # The text the model reads is compact JSON, never pretty-printed.
+            assert "\n  " not in text, f"{name} text is pretty-printed"
+            return result.structured_content
+        assert result.is_error, f"{name}({args}) should have failed: {text}"
+        return {"error": text}
+
+
+async def run_everything(mode: str, tmp: Path) -> None:
+    async with Client(server_params(), mode=mode, read_timeout_seconds=60) as client:
+        if mode == "legacy":
+            assert client.server_info is not None
+            assert client.server_info.name == "airtable-mcp"
+        else:
+            assert client.protocol_version == mode, client.protocol_version
+
+        listed = await client.list_tools()
+        tools = {t.name: t for t in listed.tools}
+        assert len(tools) >= 24, sorted(tools)
+        for t in listed.tools:
+            assert t.title, f"{t.name} has no title"
+            assert t.description and len(t.description) > 40, t.name
+            assert t.annotations is not None and t.annotations.read_only_hint is not None, t.name
+            assert t.output_schema is not None, f"{t.name} has no outputSchema"
+            props = t.input_schema.get("properties", {})
+            for pname, p in props.items():
+                assert p.get("description"), f"{t.name}.{pname} has no description"
+            assert "anyOf" not in t.input_schema and "oneOf" not in t.input_schema, t.name
+
+        s = Session(client)
+
+        # --- schema reads -------------------------------------------------------------------
+        bases = (await s.call("list_bases", {}))["bases"]
+        assert bases, "the sandbox has the demo base"
+        base = bases[0]["id"]
+        assert (await s.call("list_bases", {"query": bases[0]["name"][:3]}))["bases"]
+
+        tables = (await s.call("list_tables", {"base_id": base}))["tables"]
+        assert len(tables) >= 3
+        demo = tables[0]
+        info = await s.call("get_field_info", {"base_id": base, "table_id": demo["id"]})
+        field_names = [f["name"] for f in info["fields"]]
+        primary = info.get("primary_field") or field_names[0]
+
+        # --- record reads -------------------------------------------------------------------
+        page = await s.call("get_records", {"base_id": base, "table_id": demo["id"], "max_records": 5})
+        assert 0 < len(page["records"]) <= 5
+        rec_id = page["records"][0]["id"]
+        one = await s.call("get_record", {"base_id": base, "table_id": demo["id"], "record_id": rec_id})
+        assert one["record"]["id"] == rec_id
+        await s.call("search_records", {"base_id": base, "table_id": demo["id"], "query": "a"})
+        bad = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": demo["id"], "filter_by_formula": "AND({Nope}=1"},
+            ok=False,
+        )
+        assert "formula" in bad["error"].lower()
+
+        # --- analysis -----------------------------------------------------------------------
+        biggest = max(tables, key=lambda t: t.get("field_count", 0))
+        analysis = await s.call(
+            "analyze_table_data", {"base_id": base, "table_id": biggest["id"], "sample_size": 50}
+        )
+        assert analysis["records_analyzed"] > 0
+        assert analysis["fields"] and all(0 <= f["fill_rate"] <= 1 for f in analysis["fields"])
+        assert s.progress["analyze_table_data"] >= 1, "no progress notification"
+
+        # --- schema writes on a scratch table ------------------------------------------------
+        scratch = await s.call(
+            "create_table",
+            {
+                "base_id": base,
+                "name": f"Scratch {mode}",
+                "description": "e2e scratch",
+                "fields": [
+                    {"name": "Name", "type": "singleLineText"},
+                    {"name": "Email", "type": "email"},
+                    {"name": "Score", "type": "number", "options": {"precision": 0}},
+                ],
+            },
+        )
+        scratch_id = scratch.get("id") or scratch.get("table", {}).get("id")
+        assert scratch_id and scratch_id.startswith("tbl"), scratch
+        await s.call("update_table", {"base_id": base, "table_id": scratch_id, "description": "scratch v2"})
+        field = await s.call(
+            "create_field",
+            {"base_id": base, "table_id": scratch_id, "name": "Notes", "type": "multilineText"},
+        )
+        field_id = field.get("id") or field.get("field", {}).get("id")
+        assert field_id and field_id.startswith("fld"), field
+        await s.call(
+            "update_field",
+            {"base_id": base, "table_id": scratch_id, "field_id": field_id, "description": "free text"},
+        )
+
+        # --- record writes ------------------------------------------------------------------
+        created = await s.call(
+            "create_record",
+            {"base_id": base, "table_id": scratch_id, "fields": {"Name": "Ada", "Email": "ada@x.org", "Score": 1}},
+        )
+        ada = created["record"]["id"]
+        people = [
+            {"Name": f"Person {i}", "Email": f"p{i}@x.org", "Score": i} for i in range(12)
+        ] + [{"Name": "Ada again", "Email": "  ADA@x.org ", "Score": 2}]
+        batch = await s.call("batch_create_records", {"base_id": base, "table_id": scratch_id, "records": people})
+        batch_ids = batch["written_ids"]
+        assert len(batch_ids) == 13
+        await s.call("update_record", {"base_id": base, "table_id": scratch_id, "record_id": ada, "fields": {"Score": 10}})
+        await s.call(
+            "batch_update_records",
+            {"base_id": base, "table_id": scratch_id, "records": [{"id": batch_ids[0], "fields": {"Score": 100}}]},
+        )
+        await s.call(
+            "batch_upsert_records",
+            {
+                "base_id": base,
+                "table_id": scratch_id,
+                "records": [{"Name": "Person 1", "Score": 11}, {"Name": "Newcomer", "Score": 5}],
+                "fields_to_merge_on": ["Name"],
+            },
+        )
+
+        # --- comments -----------------------------------------------------------------------
+        await s.call("create_comment", {"base_id": base, "table_id": scratch_id, "record_id": ada, "text": "hello"})
+        comments = await s.call("list_comments", {"base_id": base, "table_id": scratch_id, "record_id": ada})
+        assert any(c["text"] == "hello" for c in comments["comments"]), comments
+
+        # --- analysis and transfer on the scratch table ------------------------------------
+        dups = await s.call("find_duplicates", {"base_id": base, "table_id": scratch_id, "fields": ["Email"]})
+        assert dups["group_count"] == 1, dups
+        assert sorted(dups["groups"][0]["record_ids"]) == sorted([ada, batch_ids[-1]])
+        assert dups["groups"][0]["key"] == ["ada@x.org"]
+
+        out = tmp / f"scratch-{mode}.csv"
+        export = await s.call(
+            "export_table_csv",
+            {"base_id": base, "table_id": scratch_id, "fields": ["Name", "Email", "Score"], "path": str(out)},
+        )
+        assert export["rows"] == 15 and not export["truncated"]
+        assert out.read_bytes().decode() == export["csv"]
+        rows = list(csv.reader(io.StringIO(export["csv"])))
+        assert rows[0] == ["Name", "Email", "Score"]
+        again = await s.call(
+            "export_table_csv", {"base_id": base, "table_id": scratch_id, "path": str(out)}, ok=False
+        )
+        assert "already exists" in again["error"]
+        missing = await s.call(
+            "export_table_csv",
+            {"base_id": base, "table_id": scratch_id, "path": str(tmp / "nope" / "x.csv")},
+            ok=False,
+        )
+        assert "does not exist" in missing["error"]
+
+        target = await s.call(
+            "create_table",
+            {
+                "base_id": base,
+                "name": f"Sync target {mode}",
+                "fields": [
+                    {"name": "Name", "type": "singleLineText"},
+                    {"name": "Score", "type": "number", "options": {"precision": 0}},
+                ],
+            },
+        )
+        target_id = target.get("id") or target.get("table", {}).get("id")
+        sync_args = {
+            "source_base_id": base,
+            "source_table_id": scratch_id,
+            "target_base_id": base,
+            "target_table_id": target_id,
+            "key_field": "Name",
+        }
+        plan = await s.call("sync_tables", sync_args)
+        assert plan["dry_run"] is True and plan["create_count"] == 15 and plan["update_count"] == 0
+        assert "Email" in [f["field"] for f in plan["fields_skipped"]]
+        applied = await s.call("sync_tables", {**sync_args, "dry_run": False})
+        assert applied["applied"]["created"] == 15 and applied["applied"]["complete"] is True
+        after = await s.call("sync_tables", sync_args)
+        assert after["create_count"] == 0 and after["unchanged"] == 15, after
+
+        meta = await s.call("create_metadata_table", {"base_id": base})
+        assert meta["created_table"] is True and meta["rows"] > 10 and meta["complete"] is True
+        meta2 = await s.call("create_metadata_table", {"base_id": base})
+        assert meta2["created_table"] is False and meta2["unchanged"] == meta2["rows"], meta2
+
+        # --- deletes ------------------------------------------------------------------------
+        await s.call("delete_record", {"base_id": base, "table_id": scratch_id, "record_id": ada})
+        await s.call("batch_delete_records", {"base_id": base, "table_id": scratch_id, "record_ids": batch_ids[:11]})
+
+        # Bad input is an isError result naming the fix, never a crash.
+        nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
+        assert "list_bases" in nf["error"]
+        assert (await s.call("list_bases", {}))["bases"], "the server still answers"
+
+        missing_tools = set(tools) - s.called
+        assert not missing_tools, f"tools never called: {sorted(missing_tools)}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_tool_over_stdio(mode: str, tmp_path: Path) -> None:
+    asyncio.run(asyncio.wait_for(run_everything(mode, tmp_path), timeout=120))
