@@ -264,6 +264,12 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if t.is_empty() {
         return None;
     }
+    // fast paths for what the Web API sends: date fields `2024-01-31`, dateTime fields RFC 3339
+    if t.len() == 10
+        && let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+    {
+        return Some(Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)));
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(d.with_timezone(&Utc));
     }
