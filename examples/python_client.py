@@ -39,6 +39,7 @@ async def main() -> None:
     real = "--real" in sys.argv
     args = ["serve"] if real else ["serve", "--sandbox"]
     env = {k: v for k, v in os.environ.items() if k.startswith("AIRTABLE_") or k in ("HOME", "PATH")}
+    env.setdefault("AIRTABLE_MCP_LOG", "warn")  # the server logs to stderr; keep it quiet
     server = StdioServerParameters(command=binary(), args=args, env=env)
     async with Client(server, mode="auto") as client:
         print(f"connected: protocol {client.protocol_version}")
