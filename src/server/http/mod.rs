@@ -727,11 +727,29 @@ pub async fn start<H: ServerHandler>(
 
 // ---- the Airtable server over HTTP (`serve --http`) ----
 
+/// Per-token servers kept for reuse (their schema cache survives between stateless requests).
+const TOKEN_SERVERS_MAX: usize = 1024;
+
 /// Sessions get `AirtableServer::for_token` when the client sent `X-Airtable-Token`,
-/// else `AirtableServer::new` (the server's own token).
+/// else `AirtableServer::new` (the server's own token). The per-token server is reused for
+/// the same token (keyed by the whole token, never a hash that could collide), so stateless
+/// requests keep that token's schema cache; no two tokens ever share one.
 pub fn airtable_factory(state: Arc<super::ServerState>) -> HandlerFactory<super::AirtableServer> {
+    let by_token: Mutex<HashMap<String, super::AirtableServer>> = Mutex::new(HashMap::new());
     Arc::new(move |token| match token {
-        Some(t) => super::AirtableServer::for_token(state.clone(), t),
+        Some(t) => {
+            let mut map = by_token.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(server) = map.get(t.expose_secret()) {
+                return server.clone();
+            }
+            if map.len() >= TOKEN_SERVERS_MAX {
+                map.clear();
+            }
+            let key = t.expose_secret().to_owned();
+            let server = super::AirtableServer::for_token(state.clone(), t);
+            map.insert(key, server.clone());
+            server
+        }
         None => super::AirtableServer::new(state.clone()),
     })
 }
