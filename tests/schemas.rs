@@ -307,9 +307,15 @@ fn read_only_leaves_no_write_tool_and_toolsets_filter() {
             ..ServerOptions::default()
         },
     );
+    // The discovery tools (list_bases, list_tables) stay, whatever the toolsets.
     assert_eq!(
         only_comments.tool_names(),
-        vec!["create_comment".to_owned(), "list_comments".to_owned()]
+        vec![
+            "create_comment".to_owned(),
+            "list_bases".to_owned(),
+            "list_comments".to_owned(),
+            "list_tables".to_owned()
+        ]
     );
 
     // Read-only always wins, whatever the toolsets.
@@ -321,7 +327,14 @@ fn read_only_leaves_no_write_tool_and_toolsets_filter() {
             ..ServerOptions::default()
         },
     );
-    assert_eq!(ro_comments.tool_names(), vec!["list_comments".to_owned()]);
+    assert_eq!(
+        ro_comments.tool_names(),
+        vec![
+            "list_bases".to_owned(),
+            "list_comments".to_owned(),
+            "list_tables".to_owned()
+        ]
+    );
 }
 
 /// The 14 tools of the original PyAirtable server, with their parameter names (required ones

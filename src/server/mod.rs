@@ -140,7 +140,8 @@ impl ServerOptions {
 
     /// Whether a tool is exposed under these options (toolsets, then read-only last).
     pub fn exposes(&self, spec: &tools::ToolSpec) -> bool {
-        self.toolsets.contains(&spec.toolset) && !(self.read_only && spec.access == Access::Write)
+        (self.toolsets.contains(&spec.toolset) || spec.is_discovery())
+            && !(self.read_only && spec.access == Access::Write)
     }
 }
 
@@ -443,7 +444,7 @@ impl AirtableServer {
                 tool: name.to_owned(),
             });
         }
-        if !self.state.options.toolsets.contains(&spec.toolset) {
+        if !self.state.options.toolsets.contains(&spec.toolset) && !spec.is_discovery() {
             return Some(ToolError::ToolsetDisabled {
                 tool: name.to_owned(),
                 toolset: spec.toolset.to_string(),

@@ -125,6 +125,17 @@ pub struct ToolSpec {
     pub access: Access,
 }
 
+/// The tools a model needs to find its way (the server's instructions start with them): exposed
+/// whatever `--toolsets` selects, like github-mcp-server's always-on context tools. Read-only.
+pub const DISCOVERY_TOOLS: &[&str] = &["list_bases", "list_tables"];
+
+impl ToolSpec {
+    /// Whether this tool stays exposed whatever `--toolsets` selects (see [`DISCOVERY_TOOLS`]).
+    pub fn is_discovery(&self) -> bool {
+        DISCOVERY_TOOLS.contains(&self.name)
+    }
+}
+
 const fn spec(name: &'static str, toolset: Toolset, access: Access) -> ToolSpec {
     ToolSpec {
         name,
