@@ -396,6 +396,7 @@ async fn legacy_sse_session_lifecycle_and_errors() {
     let bad = c
         .post(&url)
         .bearer_auth(TOKEN_A)
+        .header("x-airtable-token", "patLegacyUser")
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -405,24 +406,39 @@ async fn legacy_sse_session_lifecycle_and_errors() {
     let not_rpc = c
         .post(&url)
         .bearer_auth(TOKEN_A)
+        .header("x-airtable-token", "patLegacyUser")
         .json(&json!({"hello": "world"}))
         .send()
         .await
         .unwrap();
     assert_eq!(not_rpc.status(), StatusCode::BAD_REQUEST);
-    // Another client (other bearer token) cannot post into this session.
-    let hijack = c
-        .post(&url)
-        .bearer_auth(TOKEN_B)
-        .json(&initialize_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(hijack.status(), StatusCode::NOT_FOUND);
+    // Another client cannot post into this session: not with another bearer token, and not
+    // with the same bearer token but another (or no) Airtable token, which would otherwise
+    // run its calls with the opener's Airtable token.
+    for (bearer, airtable) in [
+        (TOKEN_B, Some("patLegacyUser")),
+        (TOKEN_A, Some("patOtherUser")),
+        (TOKEN_A, None),
+    ] {
+        let mut req = c.post(&url).bearer_auth(bearer).json(&initialize_body());
+        if let Some(t) = airtable {
+            req = req.header("x-airtable-token", t);
+        }
+        let hijack = req.send().await.unwrap();
+        assert_eq!(
+            hijack.status(),
+            StatusCode::FORBIDDEN,
+            "{bearer} {airtable:?}"
+        );
+        let text = hijack.text().await.unwrap();
+        assert!(text.contains("other credentials"), "{text}");
+        assert!(!text.contains("patLegacyUser"), "{text}");
+    }
 
     let init = c
         .post(&url)
         .bearer_auth(TOKEN_A)
+        .header("x-airtable-token", "patLegacyUser")
         .json(&initialize_body())
         .send()
         .await
@@ -442,6 +458,7 @@ async fn legacy_sse_session_lifecycle_and_errors() {
         let r = c
             .post(&url)
             .bearer_auth(TOKEN_A)
+            .header("x-airtable-token", "patLegacyUser")
             .json(&body)
             .send()
             .await
@@ -475,6 +492,7 @@ async fn legacy_sse_session_lifecycle_and_errors() {
         let r = c
             .post(&url)
             .bearer_auth(TOKEN_A)
+            .header("x-airtable-token", "patLegacyUser")
             .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}))
             .send()
             .await
@@ -524,7 +542,7 @@ async fn streamable_sessions_stay_with_their_creator() {
         .unwrap()
         .to_owned();
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    // Other bearer token, or other Airtable token: the session does not exist for them.
+    // Other bearer token, or other (or no) Airtable token: 403.
     for (bearer, airtable) in [
         (TOKEN_B, Some("patUserOne")),
         (TOKEN_A, Some("patUserTwo")),
@@ -540,7 +558,7 @@ async fn streamable_sessions_stay_with_their_creator() {
             req = req.header("x-airtable-token", t);
         }
         let res = req.send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{bearer} {airtable:?}");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{bearer} {airtable:?}");
     }
     shutdown.cancel();
     server.wait().await.unwrap();

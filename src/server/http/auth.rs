@@ -36,9 +36,84 @@ impl std::fmt::Debug for BearerTokens {
 }
 
 /// Which configured token authenticated a request: `token-N` (1-based). Used to key the
-/// per-client rate limit and to bind legacy SSE sessions to their opener; never the token itself.
+/// per-client rate limit and to bind sessions to their opener; never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Principal(pub String);
+
+/// The credentials a session was opened with: the bearer principal and a SHA-256 digest of
+/// the client's Airtable token (`X-Airtable-Token`), never the token itself. Every later
+/// request of the session (both transports) must present the same pair, else 403.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionBinding {
+    principal: Option<Principal>,
+    airtable: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SessionBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBinding")
+            .field("principal", &self.principal)
+            .field("airtable_token", &self.airtable.map(|_| "***"))
+            .finish()
+    }
+}
+
+impl SessionBinding {
+    pub fn new(principal: Option<Principal>, airtable_token: Option<&SecretString>) -> Self {
+        use sha2::Digest;
+        Self {
+            principal,
+            airtable: airtable_token
+                .map(|t| sha2::Sha256::digest(t.expose_secret().as_bytes()).into()),
+        }
+    }
+
+    /// Whether `other` (a later request) may use the session bound to `self`. The Airtable
+    /// token digests are compared in constant time.
+    pub fn admits(&self, other: &SessionBinding) -> bool {
+        let same_token: bool = match (&self.airtable, &other.airtable) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.ct_eq(b).into(),
+            _ => false,
+        };
+        same_token && self.principal == other.principal
+    }
+
+    /// The principal, for logs (`anonymous` without authentication).
+    pub fn principal_label(&self) -> &str {
+        self.principal
+            .as_ref()
+            .map_or("anonymous", |p| p.0.as_str())
+    }
+}
+
+/// The 403 answer (and a warning without secrets) for a request that presents a session ID
+/// with other credentials than the session was opened with.
+pub fn session_mismatch(
+    transport: &str,
+    opened: &SessionBinding,
+    got: &SessionBinding,
+) -> Response {
+    let what = if opened.principal != got.principal {
+        "bearer token"
+    } else {
+        "X-Airtable-Token"
+    };
+    tracing::warn!(
+        transport,
+        principal = got.principal_label(),
+        mismatch = what,
+        "refused a session request: the credentials differ from the session opener's"
+    );
+    (
+        StatusCode::FORBIDDEN,
+        format!(
+            "Forbidden: this session belongs to other credentials (the {what} differs from the \
+             one the session was opened with); open a new session\n"
+        ),
+    )
+        .into_response()
+}
 
 impl BearerTokens {
     /// Build from explicit tokens (validated like the other sources).

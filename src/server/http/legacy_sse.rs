@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
 
-use super::auth::Principal;
+use super::auth::{self, Principal, SessionBinding};
 use super::metrics::{Metered, Metrics};
 use super::{AirtableTokenOverride, HandlerFactory};
 
@@ -34,7 +34,8 @@ const CHANNEL_CAPACITY: usize = 64;
 
 struct LegacySession {
     tx: mpsc::Sender<ClientJsonRpcMessage>,
-    owner: Option<Principal>,
+    /// The bearer principal and Airtable token the session was opened with.
+    owner: SessionBinding,
 }
 
 type Sessions = Arc<Mutex<HashMap<String, LegacySession>>>;
@@ -118,11 +119,14 @@ impl Drop for SessionGuard {
 }
 
 async fn open_sse<H: ServerHandler>(State(st): State<LegacySse<H>>, req: Request) -> Response {
-    let owner = req.extensions().get::<Principal>().cloned();
     let airtable_token = req
         .extensions()
         .get::<AirtableTokenOverride>()
         .map(|t| t.0.clone());
+    let owner = SessionBinding::new(
+        req.extensions().get::<Principal>().cloned(),
+        airtable_token.as_ref(),
+    );
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (in_tx, in_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
@@ -197,13 +201,20 @@ async fn post_message<H: ServerHandler>(
             "Bad Request: the sessionId query parameter is required",
         );
     };
-    let principal = req.extensions().get::<Principal>().cloned();
+    let binding = SessionBinding::new(
+        req.extensions().get::<Principal>().cloned(),
+        req.extensions()
+            .get::<AirtableTokenOverride>()
+            .map(|t| &t.0),
+    );
     let tx = {
         let sessions = st.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         match sessions.get(id) {
-            // A session only accepts messages from the client that opened it.
-            Some(s) if s.owner == principal => s.tx.clone(),
-            _ => return plain(StatusCode::NOT_FOUND, "Not Found: unknown session"),
+            // A session only accepts messages from the client that opened it: same bearer
+            // token and same Airtable token (else they would run with the opener's token).
+            Some(s) if s.owner.admits(&binding) => s.tx.clone(),
+            Some(s) => return auth::session_mismatch("legacy_sse", &s.owner, &binding),
+            None => return plain(StatusCode::NOT_FOUND, "Not Found: unknown session"),
         }
     };
     let (parts, body) = req.into_parts();

@@ -36,7 +36,6 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +45,7 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::cli::HttpArgs;
-pub use auth::{BearerTokens, Principal};
+pub use auth::{BearerTokens, Principal, SessionBinding};
 pub use metrics::{AirtableStatsSnapshot, Metered, Metrics, StatsSource};
 use security::{ClientRateLimit, Guard, PeerAddr};
 
@@ -303,31 +302,10 @@ impl HttpServer {
     }
 }
 
-/// Who opened each Streamable HTTP session, and with which Airtable token: a session only
-/// serves the client (principal + Airtable token) that created it.
+/// Who opened each Streamable HTTP session (principal + Airtable token digest): a session
+/// only serves the client that created it.
 #[derive(Clone, Default)]
-struct SessionOwners(Arc<Mutex<HashMap<String, Owner>>>);
-
-#[derive(Clone)]
-struct Owner {
-    principal: Option<Principal>,
-    airtable_token: Option<SecretString>,
-}
-
-impl Owner {
-    fn matches(&self, principal: &Option<Principal>, token: &Option<SecretString>) -> bool {
-        let same_token = match (&self.airtable_token, token) {
-            (None, None) => true,
-            (Some(a), Some(b)) => bool::from(
-                a.expose_secret()
-                    .as_bytes()
-                    .ct_eq(b.expose_secret().as_bytes()),
-            ),
-            _ => false,
-        };
-        same_token && self.principal == *principal
-    }
-}
+struct SessionOwners(Arc<Mutex<HashMap<String, SessionBinding>>>);
 
 #[derive(Clone)]
 struct McpLayerState {
@@ -360,6 +338,7 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
             .insert(AirtableTokenOverride(t.clone()));
     }
     let principal = req.extensions().get::<Principal>().cloned();
+    let binding = SessionBinding::new(principal, token.as_ref());
     let session = req
         .headers()
         .get("mcp-session-id")
@@ -368,9 +347,9 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
     if let Some(sid) = &session {
         let owners = st.owners.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(owner) = owners.get(sid)
-            && !owner.matches(&principal, &token)
+            && !owner.admits(&binding)
         {
-            return (StatusCode::NOT_FOUND, "Not Found: Session not found\n").into_response();
+            return auth::session_mismatch("streamable_http", owner, &binding);
         }
     }
     let in_flight = (req.method() == Method::POST).then(|| st.responses.token());
@@ -396,13 +375,7 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                sid.to_owned(),
-                Owner {
-                    principal,
-                    airtable_token: token,
-                },
-            );
+            .insert(sid.to_owned(), binding);
     }
     res
 }
