@@ -20,6 +20,8 @@ pub enum FormulaErrorKind {
     WrongArity(String),
     /// The formula nests deeper than [`super::MAX_DEPTH`].
     TooDeep,
+    /// The formula is longer than [`super::MAX_FORMULA_LEN`] bytes (refused before parsing).
+    TooLong,
 }
 
 /// An error in a formula, with a message written for a human or an LLM: what is wrong, where

@@ -89,7 +89,12 @@ pub fn is_truthy(v: &Value) -> bool {
 
 /// Evaluates a parsed formula for one record. Never panics; problems become `Value::Error`.
 /// Recursion is bounded by the parser's depth limit.
+/// Under a [`super::budget::run`] scope each node is one step; once the budget is spent the
+/// result is an error value (and the scope reports [`super::BudgetExceeded`]).
 pub fn eval(expr: &Expr, ctx: &dyn EvalContext) -> Value {
+    if !super::budget::charge(1) {
+        return super::budget::over_budget();
+    }
     match &expr.kind {
         ExprKind::Number(n) => Value::Number(*n),
         ExprKind::Text(s) => Value::Text(s.clone()),
@@ -205,6 +210,9 @@ fn concat(a: &Value, b: &Value) -> Result<Value, Value> {
     let t = b.to_text()?;
     if s.len() + t.len() > super::value::MAX_TEXT_BYTES {
         return Err(Value::error("the text is too long"));
+    }
+    if !super::budget::charge(super::budget::bytes(s.len() + t.len())) {
+        return Err(super::budget::over_budget());
     }
     s.push_str(&t);
     Ok(Value::Text(s))

@@ -8,6 +8,7 @@ use regex::Regex;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::budget;
 use super::eval::{EvalContext, values_equal};
 use super::value::{MAX_TEXT_BYTES, Value, flatten, parse_datetime, parse_number};
 
@@ -217,6 +218,10 @@ pub fn call(f: Func, args: &[Value], ctx: &dyn EvalContext) -> Value {
     {
         return e.clone();
     }
+    // the text a function reads is work too (REGEX_*, SUBSTITUTE, FIND over long text)
+    if !budget::charge(budget::bytes(args.iter().map(text_bytes).sum())) {
+        return budget::over_budget();
+    }
     let out = match f.category() {
         Category::Logic => logic(f, args),
         Category::Text => text(f, args),
@@ -230,7 +235,26 @@ pub fn call(f: Func, args: &[Value], ctx: &dyn EvalContext) -> Value {
             "{} would build more than {MAX_TEXT_BYTES} bytes of text",
             f.name()
         )),
+        Ok(Value::Text(s)) if !budget::charge(budget::bytes(s.len())) => budget::over_budget(),
         Ok(v) | Err(v) => v,
+    }
+}
+
+/// Bytes of text in a value (arrays summed), for the evaluation budget.
+fn text_bytes(v: &Value) -> usize {
+    match v {
+        Value::Text(s) => s.len(),
+        Value::Array(items) => items.iter().map(text_bytes).sum(),
+        _ => 0,
+    }
+}
+
+/// Charges the text a function is about to build, before building it.
+fn precharge(n: usize) -> Result<(), Value> {
+    if budget::charge(budget::bytes(n)) {
+        Ok(())
+    } else {
+        Err(budget::over_budget())
     }
 }
 
@@ -406,6 +430,7 @@ fn text(f: Func, args: &[Value]) -> R {
                     "REPT would build more than {MAX_TEXT_BYTES} bytes of text"
                 )));
             }
+            precharge(s.len().saturating_mul(n))?;
             Value::Text(s.repeat(n))
         }
         Func::Replace => {
@@ -433,6 +458,10 @@ fn text(f: Func, args: &[Value]) -> R {
                     "SUBSTITUTE would build more than {MAX_TEXT_BYTES} bytes of text"
                 )));
             }
+            precharge(
+                s.len()
+                    .saturating_add(occurrences.saturating_mul(new.len())),
+            )?;
             match args.get(3) {
                 None => Value::Text(s.replace(old.as_str(), &new)),
                 Some(index) => {
@@ -477,6 +506,8 @@ fn text(f: Func, args: &[Value]) -> R {
             let re = regex(&text_arg(args, 1)?)?;
             let s = text_arg(args, 0)?;
             let rep = text_arg(args, 2)?;
+            // counting the matches is a pass over the text, and so is the replacement
+            precharge(s.len())?;
             let matches = re.find_iter(&s).count();
             // each `$` group reference can copy up to the whole input
             let refs = rep.matches('$').count();
@@ -489,6 +520,7 @@ fn text(f: Func, args: &[Value]) -> R {
                     "REGEX_REPLACE would build more than {MAX_TEXT_BYTES} bytes of text"
                 )));
             }
+            precharge(estimate)?;
             Value::Text(re.replace_all(&s, rep.as_str()).into_owned())
         }
         _ => Value::error(format!("{} is not a text function", f.name())),

@@ -33,7 +33,9 @@
 //!   limit, parse + eval need about 1 MiB in a debug build; tokio's workers have 2 MiB).
 //!
 //! # Hostile input
-//! Nothing panics (no indexing, no unwrap; property tests feed random text and random trees).
+//! A formula longer than [`MAX_FORMULA_LEN`] is refused before parsing. Evaluation can run
+//! under a [`Budget`] of steps and time with a cancellation flag ([`budget::run`],
+//! [`eval_within`]); the sandbox evaluates every request that way. Nothing panics (no indexing, no unwrap; property tests feed random text and random trees).
 //! Work is linear in the input: FIND/SEARCH use `str::find`, field names are deduplicated with
 //! sets, "did you mean" skips names over 200 characters. Text that a formula builds (REPT,
 //! SUBSTITUTE, REGEX_REPLACE, `&`, CONCATENATE, ARRAYJOIN) is capped at
@@ -91,6 +93,7 @@
 //!   [`EvalContext`]).
 
 mod ast;
+pub mod budget;
 mod error;
 mod eval;
 mod functions;
@@ -102,6 +105,7 @@ pub mod value;
 mod tests;
 
 pub use ast::{BinOp, Expr, ExprKind};
+pub use budget::{Budget, BudgetExceeded};
 pub use error::{FormulaError, FormulaErrorKind};
 pub use eval::{EvalContext, MapContext, compare, eval, is_truthy, values_equal};
 pub use functions::{Category, Func, format_moment, parse_moment};
@@ -113,9 +117,35 @@ use std::collections::HashSet;
 /// Maximum nesting depth of a formula (parentheses, calls, operator chains).
 pub const MAX_DEPTH: usize = 200;
 
-/// Parses a formula (syntax only). Errors carry positions.
+/// Longest formula accepted, in bytes (64 KiB), checked before parsing: parsing takes memory
+/// in proportion to the text, and no real formula comes close. The sandbox and the tools use it.
+pub const MAX_FORMULA_LEN: usize = 64 * 1024;
+
+/// Parses a formula (syntax only). Errors carry positions. A formula longer than
+/// [`MAX_FORMULA_LEN`] bytes is refused before any parsing.
 pub fn parse(src: &str) -> Result<Expr, FormulaError> {
+    if src.len() > MAX_FORMULA_LEN {
+        return Err(FormulaError::new(
+            FormulaErrorKind::TooLong,
+            src,
+            None,
+            format!(
+                "The formula is {} bytes long; the limit is {MAX_FORMULA_LEN} bytes (64 KiB). \
+                 Shorten it: filter on fewer values, or split the work into several requests.",
+                src.len()
+            ),
+        ));
+    }
     parser::parse(src)
+}
+
+/// [`eval`] under a [`Budget`] (steps, time, cancellation): `Err` when the budget ran out.
+pub fn eval_within(
+    expr: &Expr,
+    ctx: &dyn EvalContext,
+    budget: &Budget,
+) -> Result<Value, BudgetExceeded> {
+    budget::run(budget, || eval(expr, ctx))
 }
 
 /// Parses and checks a formula against the table's field names: unknown fields, unknown

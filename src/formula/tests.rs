@@ -933,25 +933,30 @@ fn field_ref_round_trips() {
 
 #[test]
 fn hostile_sizes_stay_fast() {
-    // many distinct unknown fields: deduplicated with a set, explained for the first 20
-    let many: Vec<String> = (0..50_000).map(|i| format!("f{i}")).collect();
+    // many distinct unknown fields (as many as fit under the length cap): deduplicated with a
+    // set, explained for the first 20
+    let many: Vec<String> = (0..8_000).map(|i| format!("f{i}")).collect();
     let src = format!("AND({})", many.join(","));
+    assert!(src.len() <= MAX_FORMULA_LEN);
     let e = check(&src, FIELDS).unwrap_err();
-    assert!(matches!(&e.kind, FormulaErrorKind::UnknownFields(n) if n.len() == 50_000));
-    assert!(
-        e.message.contains("and 49980 more"),
-        "{}",
-        &e.message[..200]
-    );
-    assert_eq!(referenced_fields(&parse(&src).unwrap()).len(), 50_000);
+    assert!(matches!(&e.kind, FormulaErrorKind::UnknownFields(n) if n.len() == 8_000));
+    assert!(e.message.contains("and 7980 more"), "{}", &e.message[..200]);
+    assert_eq!(referenced_fields(&parse(&src).unwrap()).len(), 8_000);
     // a huge unknown name gets no similarity search
-    let long = format!("{{{}}}", "x".repeat(300_000));
+    let long = format!("{{{}}}", "x".repeat(60_000));
     assert!(check(&long, FIELDS).is_err());
     // a format full of unclosed brackets
-    let fmt = "[".repeat(200_000);
+    let fmt = "[".repeat(60_000);
     assert_eq!(
         ev(&format!("LEN(DATETIME_FORMAT({{Due}}, '{fmt}'))")),
-        Value::Number(200_000.0)
+        Value::Number(60_000.0)
+    );
+    // bigger than the cap: refused before parsing
+    let many: Vec<String> = (0..50_000).map(|i| format!("f{i}")).collect();
+    let src = format!("AND({})", many.join(","));
+    assert_eq!(
+        check(&src, FIELDS).unwrap_err().kind,
+        FormulaErrorKind::TooLong
     );
 }
 
@@ -1268,4 +1273,59 @@ fn max_depth_formulas_fit_in_a_small_stack() {
     assert_eq!(values.get(1), Some(&Value::Number(10.0)));
     assert_eq!(values.get(2), Some(&Value::Number(1.0)));
     assert_eq!(values.get(4), Some(&Value::Number(-1.0)));
+}
+
+#[test]
+fn a_formula_over_the_cap_is_refused_before_parsing() {
+    // 10 MB: parsing it once peaked at 907 MB; every byte would be a syntax error.
+    let huge = ")".repeat(10 * 1024 * 1024);
+    let e = parse(&huge).unwrap_err();
+    assert_eq!(e.kind, FormulaErrorKind::TooLong);
+    assert!(e.message.contains("65536 bytes"), "{}", e.message);
+    assert_eq!(e.position, None);
+    assert_eq!(
+        check(&huge, FIELDS).unwrap_err().kind,
+        FormulaErrorKind::TooLong
+    );
+    assert!(
+        e.airtable_message().starts_with(error::AIRTABLE_PREFIX),
+        "{}",
+        e.airtable_message()
+    );
+    // At the cap it is parsed (and here a plain syntax error).
+    let at_cap = ")".repeat(MAX_FORMULA_LEN);
+    assert_eq!(parse(&at_cap).unwrap_err().kind, FormulaErrorKind::Syntax);
+}
+
+#[test]
+fn a_hostile_formula_stops_at_its_step_budget() {
+    let hostile = check(r#"LEN(REGEX_REPLACE(REPT("a",500000),"a","b"))<0"#, FIELDS).unwrap();
+    let budget = Budget {
+        max_steps: 1_000_000,
+        max_time: None,
+        cancel: None,
+    };
+    // REPT's 500,000 bytes are charged before REGEX_REPLACE runs over them.
+    assert_eq!(
+        eval_within(&hostile, &ctx(), &budget),
+        Err(BudgetExceeded::Steps { limit: 1_000_000 })
+    );
+    // Ordinary formulas fit easily, and the budget is per call.
+    let ok = check("IF({Price} * {Quantity} > 20, UPPER({Name}), 'no')", FIELDS).unwrap();
+    for _ in 0..3 {
+        assert_eq!(eval_within(&ok, &ctx(), &budget), Ok(Value::text("ALICE")));
+    }
+    // Without a budget the evaluator is unbounded (the text cap still applies).
+    assert_eq!(eval(&hostile, &ctx()), Value::Bool(false));
+}
+
+#[test]
+fn a_cancelled_evaluation_stops() {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let budget = Budget::default().with_cancel(flag);
+    let e = check(r#"LEN(REPT("ab", 100000))"#, FIELDS).unwrap();
+    assert_eq!(
+        eval_within(&e, &ctx(), &budget),
+        Err(BudgetExceeded::Cancelled)
+    );
 }

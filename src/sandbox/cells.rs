@@ -16,6 +16,8 @@ use super::store::{self, Rec};
 use super::util::{is_id, iso, new_id, now_iso, parse_iso};
 
 /// A base loaded for one request: schema and every record, with pending changes.
+/// Cloned as the snapshot a list request evaluates without the database lock.
+#[derive(Clone)]
 pub struct Data {
     pub base_id: String,
     pub base: Base,

@@ -71,6 +71,15 @@ impl ApiError {
         )
     }
 
+    /// 422 for a request whose formulas spent the evaluation budget (the sandbox's own type;
+    /// Airtable has no such limit).
+    pub fn over_budget(e: &crate::formula::BudgetExceeded) -> Self {
+        Self::unprocessable(
+            "FORMULA_EVALUATION_BUDGET_EXCEEDED",
+            format!("The sandbox stopped evaluating this request's formulas: {e}"),
+        )
+    }
+
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::unprocessable("INVALID_REQUEST_UNKNOWN", message)
     }

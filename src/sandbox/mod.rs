@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,6 +105,10 @@ pub struct SandboxConfig {
     /// How long a base stays locked after a 429.
     pub penalty: Duration,
     pub faults: Faults,
+    /// What one request may spend evaluating formulas (filters, formula fields); over it the
+    /// request gets a 422 `FORMULA_EVALUATION_BUDGET_EXCEEDED`. Its `cancel` flag is ignored:
+    /// each request gets its own, raised when the request is dropped.
+    pub eval_budget: crate::formula::Budget,
 }
 
 impl Default for SandboxConfig {
@@ -115,6 +120,7 @@ impl Default for SandboxConfig {
             rate_limit: 5,
             penalty: Duration::from_secs(30),
             faults: Faults::default(),
+            eval_budget: crate::formula::Budget::default(),
         }
     }
 }
@@ -143,6 +149,10 @@ pub struct SandboxStats {
     pub dropped: u64,
     /// Requests per HTTP method.
     pub by_method: BTreeMap<String, u64>,
+    /// Requests stopped because their formulas spent the evaluation budget.
+    pub over_budget: u64,
+    /// Evaluations stopped because their request was dropped (the client left).
+    pub cancelled: u64,
 }
 
 struct Inner {
@@ -206,16 +216,52 @@ impl SandboxState {
         &self.inner.cfg.token
     }
 
-    /// Run a storage operation on the blocking pool.
+    /// Run a storage operation on the blocking pool, under the database lock and the
+    /// request's evaluation budget.
     async fn run<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut store::Db) -> ApiResult<T> + Send + 'static,
     {
+        self.run_split(f, Ok).await
+    }
+
+    /// Run `locked` under the database lock, then `unlocked` on its result with the lock
+    /// released (formula evaluation over a snapshot, so a costly filter never holds up other
+    /// requests). Both run on the blocking pool under the request's evaluation budget
+    /// ([`SandboxConfig::eval_budget`]); dropping the returned future (the client left)
+    /// cancels the evaluation.
+    async fn run_split<X, T, L, U>(&self, locked: L, unlocked: U) -> ApiResult<T>
+    where
+        X: Send + 'static,
+        T: Send + 'static,
+        L: FnOnce(&mut store::Db) -> ApiResult<X> + Send + 'static,
+        U: FnOnce(X) -> ApiResult<T> + Send + 'static,
+    {
+        let flag = Arc::new(AtomicBool::new(false));
+        let _cancel = CancelOnDrop(flag.clone());
+        let budget = self.inner.cfg.eval_budget.clone().with_cancel(flag);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut db = lock(&inner.db);
-            f(&mut db)
+            let outcome = crate::formula::budget::run(&budget, || {
+                let snapshot = {
+                    let mut db = lock(&inner.db);
+                    locked(&mut db)?
+                };
+                unlocked(snapshot)
+            });
+            match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut st = lock(&inner.stats);
+                    if e == crate::formula::BudgetExceeded::Cancelled {
+                        st.cancelled += 1;
+                    } else {
+                        st.over_budget += 1;
+                    }
+                    Err(ApiError::over_budget(&e))
+                }
+            }
         })
         .await
         .map_err(|e| ApiError::internal(format!("sandbox task failed: {e}")))?
@@ -223,6 +269,15 @@ impl SandboxState {
 
     fn bump(&self, f: impl FnOnce(&mut SandboxStats)) {
         f(&mut lock(&self.inner.stats));
+    }
+}
+
+/// Raises the cancellation flag of a request's evaluation when the request is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -610,7 +665,11 @@ async fn list_get(
         async {
             let q = query::pairs(q.as_deref())?;
             let p = ListParams::from_query(&q)?;
-            s.run(move |c| records::list(c, &base, &table, &p)).await
+            s.run_split(
+                move |c| records::list_snapshot(c, &base, &table, p),
+                records::list_page,
+            )
+            .await
         }
         .await,
     )
@@ -627,7 +686,11 @@ async fn list_post(
             let q = query::pairs(q.as_deref())?;
             let b = json_body(&body)?;
             let p = ListParams::from_body(&b, &q)?;
-            s.run(move |c| records::list(c, &base, &table, &p)).await
+            s.run_split(
+                move |c| records::list_snapshot(c, &base, &table, p),
+                records::list_page,
+            )
+            .await
         }
         .await,
     )
@@ -824,6 +887,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, SandboxErro
             drop_before_rate: args.drop_before_rate,
             drop_after_rate: args.drop_after_rate,
         },
+        eval_budget: crate::formula::Budget::default(),
     })
 }
 

@@ -162,7 +162,27 @@ fn decode_offset(o: &str) -> Option<(usize, &str)> {
     is_id("rec", rec).then_some((idx as usize, rec))
 }
 
-pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiResult<Value> {
+/// What a list request needs once the database lock is released: a snapshot of the base
+/// and the checked parameters.
+pub struct ListSnapshot {
+    data: Data,
+    table_id: String,
+    p: ListParams,
+    fmt: Option<StrFmt>,
+    only: Option<Vec<FieldMeta>>,
+    filters: Vec<fx::Compiled>,
+    sort: Vec<(FieldMeta, bool)>,
+    counts: Option<HashMap<String, u64>>,
+}
+
+/// The part of a list request done under the database lock: check the parameters, compile
+/// the filters, count comments, and snapshot the base (the cache keeps the original).
+pub fn list_snapshot(
+    db: &mut Db,
+    base_id: &str,
+    table_key: &str,
+    p: ListParams,
+) -> ApiResult<ListSnapshot> {
     let (data, table_id) = resolve(db, base_id, table_key)?;
     let table = table(&data, &table_id)?;
     let fmt = check_cell_format(
@@ -189,7 +209,7 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
                 .collect::<ApiResult<_>>()?,
         ),
     };
-    let mut view_filter = None;
+    let mut filters = Vec::new();
     let mut view_sort = Vec::new();
     if let Some(v) = &p.view {
         let view = table.view(v).ok_or_else(|| {
@@ -199,7 +219,7 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
             )
         })?;
         if let Some(src) = view.config.get("filterByFormula").and_then(Value::as_str) {
-            view_filter = Some(compile_filter(table, src)?);
+            filters.push(compile_filter(table, src)?);
         }
         if let Some(arr) = view.config.get("sort").and_then(Value::as_array) {
             for s in arr {
@@ -212,10 +232,9 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
             }
         }
     }
-    let filter = match p.filter.as_deref() {
-        Some(src) if !src.trim().is_empty() => Some(compile_filter(table, src)?),
-        _ => None,
-    };
+    if let Some(src) = p.filter.as_deref().filter(|s| !s.trim().is_empty()) {
+        filters.push(compile_filter(table, src)?);
+    }
     let sort = resolve_sort(
         table,
         if p.sort.is_empty() {
@@ -224,16 +243,53 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
             &p.sort
         },
     )?;
-    let mut recs: Vec<&Rec> = data
-        .records(&table_id)
-        .iter()
-        .filter(|r| {
-            [&view_filter, &filter].iter().all(|f| match f {
-                Some(c) => fx::truthy(&fx::eval(c, &RecCtx::new(&data, r, table))),
-                None => true,
-            })
-        })
-        .collect();
+    let counts = if p.comment_count {
+        Some(store::comment_counts(&db.conn, &table_id)?)
+    } else {
+        None
+    };
+    let snapshot = data.clone();
+    db.keep(data);
+    Ok(ListSnapshot {
+        data: snapshot,
+        table_id,
+        p,
+        fmt,
+        only,
+        filters,
+        sort,
+        counts,
+    })
+}
+
+/// The part of a list request done without the lock: filter (formulas evaluated under the
+/// request's budget, checked between records), sort, and render one page.
+pub fn list_page(s: ListSnapshot) -> ApiResult<Value> {
+    let ListSnapshot {
+        data,
+        table_id,
+        p,
+        fmt,
+        only,
+        filters,
+        sort,
+        counts,
+    } = s;
+    let table = table(&data, &table_id)?;
+    let page_size = p.page_size.unwrap_or(100);
+    let mut recs: Vec<&Rec> = Vec::new();
+    for r in data.records(&table_id) {
+        if !crate::formula::budget::checkpoint() {
+            // the caller turns the spent budget into its error
+            return Ok(Value::Null);
+        }
+        if filters
+            .iter()
+            .all(|c| fx::truthy(&fx::eval(c, &RecCtx::new(&data, r, table))))
+        {
+            recs.push(r);
+        }
+    }
     sort_records(&data, table, &mut recs, &sort);
     let end = p.max_records.map_or(recs.len(), |m| m.min(recs.len()));
     let mut start = 0;
@@ -246,17 +302,10 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
     }
     let start = start.min(end);
     let stop = (start + page_size).min(end);
-    let counts = if p.comment_count {
-        store::comment_counts(&db.conn, &table_id)?
-    } else {
-        HashMap::new()
-    };
     let out: Vec<Value> = recs[start..stop]
         .iter()
         .map(|r| {
-            let cc = p
-                .comment_count
-                .then(|| counts.get(&r.id).copied().unwrap_or(0));
+            let cc = counts.as_ref().map(|c| c.get(&r.id).copied().unwrap_or(0));
             record_json(
                 &data,
                 table,
@@ -274,7 +323,6 @@ pub fn list(db: &mut Db, base_id: &str, table_key: &str, p: &ListParams) -> ApiR
     {
         resp["offset"] = json!(format!("itr{}/{}", encode_index(stop as u64), next.id));
     }
-    db.keep(data);
     Ok(resp)
 }
 
