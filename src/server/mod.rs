@@ -10,6 +10,7 @@
 
 mod cache;
 pub mod http;
+pub mod stdio;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -600,8 +601,9 @@ pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode
         read_only = prepared.state.options().read_only,
         "serving MCP over stdio"
     );
+    let (stdin, stdout) = rmcp::transport::stdio();
     let service = server
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::StdioTransport::new(stdin, stdout))
         .await
         .map_err(|e| ServerError::Transport(e.to_string()))?;
     service

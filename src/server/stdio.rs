@@ -1,0 +1,565 @@
+//! The stdio transport: one JSON-RPC message per line on stdin, answers on stdout.
+//!
+//! Unlike rmcp's `AsyncRwTransport`, which drops an oversized line or unparsable JSON with a
+//! log line only (the client then waits forever), every line that is not a valid message gets
+//! a JSON-RPC error, with the request's `id` whenever it can be recovered:
+//!
+//! - a line over [`MAX_MESSAGE_BYTES`]: `-32600` (invalid request); the id is looked for in the
+//!   first [`ID_PREFIX_BYTES`] of the line, which is all that is kept of it;
+//! - text that is not JSON: `-32700` (parse error), the id recovered from the text if it is
+//!   there;
+//! - JSON that is not a JSON-RPC message: `-32600`, with its `id`.
+//!
+//! Without a recoverable id the error has none (as JSON-RPC and MCP say). Notifications (no
+//! `id`) of unknown shape are ignored, as JSON-RPC requires. Reads are cancel-safe (rmcp polls
+//! `receive` inside a `select!`): a partial line stays in the transport's buffer.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rmcp::RoleServer;
+use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, RequestId, ServerJsonRpcMessage};
+use rmcp::transport::Transport;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::Mutex;
+
+/// Largest message accepted on stdin (16 MiB, as rmcp's default and the HTTP side).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// How much of an oversized line is kept to recover its id.
+pub const ID_PREFIX_BYTES: usize = 64 * 1024;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The server side of a line-delimited JSON-RPC stream (stdin/stdout, or any pair).
+pub struct StdioTransport<R, W> {
+    read: BufReader<R>,
+    line: Vec<u8>,
+    max: usize,
+    /// The start of an oversized line, kept while the rest of it is skipped.
+    oversized: Option<Vec<u8>>,
+    write: Arc<Mutex<Option<W>>>,
+}
+
+enum LineRead {
+    Line,
+    /// A line over the cap has ended; its first bytes.
+    Oversized(Vec<u8>),
+    Eof,
+    Io(std::io::Error),
+}
+
+enum Step {
+    Line,
+    More,
+    Oversized,
+}
+
+impl<R, W> StdioTransport<R, W>
+where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    pub fn new(read: R, write: W) -> Self {
+        Self::with_max_message_bytes(read, write, MAX_MESSAGE_BYTES)
+    }
+
+    /// With another cap on the size of one message (tests).
+    pub fn with_max_message_bytes(read: R, write: W, max: usize) -> Self {
+        Self {
+            read: BufReader::new(read),
+            line: Vec::new(),
+            max,
+            oversized: None,
+            write: Arc::new(Mutex::new(Some(write))),
+        }
+    }
+
+    /// One `\n`-terminated line into `self.line`, never buffering more than the cap.
+    async fn read_line(&mut self) -> LineRead {
+        loop {
+            let (consumed, step) = {
+                let available = match self.read.fill_buf().await {
+                    Ok(a) => a,
+                    Err(e) => return LineRead::Io(e),
+                };
+                if available.is_empty() {
+                    if let Some(prefix) = self.oversized.take() {
+                        return LineRead::Oversized(prefix);
+                    }
+                    return LineRead::Eof;
+                }
+                let newline = available.iter().position(|b| *b == b'\n');
+                let take = newline.map_or(available.len(), |i| i + 1);
+                let chunk = available.get(..take).unwrap_or_default();
+                if let Some(prefix) = self.oversized.as_mut() {
+                    let room = ID_PREFIX_BYTES.saturating_sub(prefix.len());
+                    prefix
+                        .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                    (
+                        take,
+                        if newline.is_some() {
+                            Step::Oversized
+                        } else {
+                            Step::More
+                        },
+                    )
+                } else if self.line.len().saturating_add(take) > self.max {
+                    let mut prefix = std::mem::take(&mut self.line);
+                    prefix.truncate(ID_PREFIX_BYTES);
+                    let room = ID_PREFIX_BYTES.saturating_sub(prefix.len());
+                    prefix
+                        .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                    self.oversized = Some(prefix);
+                    (
+                        take,
+                        if newline.is_some() {
+                            Step::Oversized
+                        } else {
+                            Step::More
+                        },
+                    )
+                } else {
+                    self.line.extend_from_slice(chunk);
+                    (
+                        take,
+                        if newline.is_some() {
+                            Step::Line
+                        } else {
+                            Step::More
+                        },
+                    )
+                }
+            };
+            self.read.consume(consumed);
+            match step {
+                Step::Line => return LineRead::Line,
+                Step::More => {}
+                Step::Oversized => {
+                    return LineRead::Oversized(self.oversized.take().unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    /// Writes an error answer on a task of its own, so a cancelled `receive` never leaves a
+    /// half-written line.
+    fn answer_error(&self, code: ErrorCode, message: String, id: Option<RequestId>) {
+        let msg = ServerJsonRpcMessage::error(ErrorData::new(code, message, None), id);
+        let write = self.write.clone();
+        tokio::spawn(async move {
+            if let Err(e) = write_message(&write, &msg).await {
+                tracing::debug!(error = %e, "cannot write an error answer on stdout");
+            }
+        });
+    }
+
+    /// What to answer for a line that is not a valid message (`None`: a notification, ignored).
+    fn classify(line: &[u8]) -> Option<(ErrorCode, String, Option<RequestId>)> {
+        match serde_json::from_slice::<serde_json::Value>(line) {
+            Err(e) => Some((
+                ErrorCode::PARSE_ERROR,
+                format!("Parse error: the line is not JSON ({e})"),
+                recover_id(line),
+            )),
+            Ok(v) => {
+                let id = v.get("id");
+                if id.is_none() && v.get("method").is_some() {
+                    return None;
+                }
+                let id = id.and_then(|i| serde_json::from_value::<RequestId>(i.clone()).ok());
+                Some((
+                    ErrorCode::INVALID_REQUEST,
+                    "Invalid request: the JSON is not a JSON-RPC 2.0 message this server accepts"
+                        .to_owned(),
+                    id,
+                ))
+            }
+        }
+    }
+}
+
+async fn write_message<W: AsyncWrite + Unpin>(
+    write: &Mutex<Option<W>>,
+    msg: &ServerJsonRpcMessage,
+) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    let mut guard = write.lock().await;
+    let Some(w) = guard.as_mut() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "the transport is closed",
+        ));
+    };
+    w.write_all(&bytes).await?;
+    w.flush().await
+}
+
+impl<R, W> Transport<RoleServer> for StdioTransport<R, W>
+where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let write = self.write.clone();
+        async move { write_message(&write, &item).await }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        loop {
+            match self.read_line().await {
+                LineRead::Line => {}
+                LineRead::Oversized(prefix) => {
+                    tracing::warn!(
+                        max_bytes = self.max,
+                        "refused a message over the size limit on stdin"
+                    );
+                    self.answer_error(
+                        ErrorCode::INVALID_REQUEST,
+                        format!(
+                            "Invalid request: the message is larger than {} bytes; send smaller \
+                             requests (e.g. fewer records per call)",
+                            self.max
+                        ),
+                        recover_id(&prefix),
+                    );
+                    continue;
+                }
+                LineRead::Eof => return None,
+                LineRead::Io(e) => {
+                    tracing::error!(error = %e, "cannot read stdin");
+                    return None;
+                }
+            }
+            let raw = std::mem::take(&mut self.line);
+            let mut line = raw.strip_suffix(b"\n").unwrap_or(&raw);
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+                Ok(msg) => return Some(msg),
+                Err(e) => {
+                    tracing::debug!(error = %e, "unusable message on stdin");
+                    if let Some((code, message, id)) = Self::classify(line) {
+                        self.answer_error(code, message, id);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        let mut guard = self.write.lock().await;
+        if let Some(mut w) = guard.take() {
+            w.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The `id` member of a JSON object, read from the start of its text (which may be cut off
+/// or invalid further on): top-level keys are walked, nested values skipped without
+/// recursion. `None` when the id is absent, not a number or string, or not in `buf`.
+pub fn recover_id(buf: &[u8]) -> Option<RequestId> {
+    let buf = buf.strip_prefix(UTF8_BOM).unwrap_or(buf);
+    let mut i = skip_ws(buf, 0);
+    if buf.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(buf, i);
+        if buf.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(buf, i)?;
+        let key = buf.get(i..key_end)?;
+        i = skip_ws(buf, key_end);
+        if buf.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(buf, i + 1);
+        let value_end = skip_value(buf, i)?;
+        if key == b"\"id\"" {
+            return serde_json::from_slice::<RequestId>(buf.get(i..value_end)?).ok();
+        }
+        i = skip_ws(buf, value_end);
+        match buf.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while buf.get(i).is_some_and(|b| b" \t\r\n".contains(b)) {
+        i += 1;
+    }
+    i
+}
+
+/// `buf[i]` is `"`: the index just past the closing quote.
+fn skip_string(buf: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match buf.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the value starting at `i` (which must end inside `buf`).
+fn skip_value(buf: &[u8], i: usize) -> Option<usize> {
+    match buf.get(i)? {
+        b'"' => skip_string(buf, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match buf.get(j)? {
+                    b'"' => {
+                        j = skip_string(buf, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while let Some(b) = buf.get(j) {
+                if b",}] \t\r\n".contains(b) {
+                    return (j > i).then_some(j);
+                }
+                j += 1;
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    type Duplex = tokio::io::DuplexStream;
+
+    /// A transport over in-memory pipes: (transport, client's writer, client's line reader).
+    fn pipe(
+        max: usize,
+    ) -> (
+        StdioTransport<Duplex, Duplex>,
+        Duplex,
+        tokio::io::Lines<BufReader<Duplex>>,
+    ) {
+        let (client_w, server_r) = tokio::io::duplex(1 << 16);
+        let (server_w, client_r) = tokio::io::duplex(1 << 16);
+        let t = StdioTransport::with_max_message_bytes(server_r, server_w, max);
+        (t, client_w, BufReader::new(client_r).lines())
+    }
+
+    async fn next_json(lines: &mut tokio::io::Lines<BufReader<Duplex>>) -> Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn ping(id: u64) -> String {
+        json!({"jsonrpc": "2.0", "id": id, "method": "ping"}).to_string()
+    }
+
+    #[test]
+    fn ids_are_recovered_from_the_start_of_a_message() {
+        let n = |i: i64| Some(RequestId::Number(i));
+        assert_eq!(
+            recover_id(br#"{"jsonrpc":"2.0","id":7,"method":"x"}"#),
+            n(7)
+        );
+        assert_eq!(
+            recover_id(br#" {"params":{"a":[1,{"id":3}],"s":"}\"{"}, "id" : "abc", "#),
+            Some(RequestId::String("abc".into()))
+        );
+        // cut off inside params, id first: found; id after the cut: not
+        assert_eq!(
+            recover_id(br#"{"id":12,"method":"tools/call","params":{"x":"aaaa"#),
+            n(12)
+        );
+        assert_eq!(
+            recover_id(br#"{"method":"tools/call","params":{"x":"aaaa"#),
+            None
+        );
+        // a number cut off at the end of the buffer is not trusted
+        assert_eq!(recover_id(br#"{"id":12"#), None);
+        assert_eq!(recover_id(br#"{"id":null}"#), None);
+        assert_eq!(recover_id(br#"{"id":{"a":1}}"#), None);
+        assert_eq!(recover_id(b"[1,2]"), None);
+        assert_eq!(recover_id(b"not json"), None);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_line_gets_an_error_with_its_id() {
+        let (mut t, mut w, mut out) = pipe(1024);
+        let big = json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+                         "params": {"name": "x", "arguments": {"blob": "a".repeat(5000)}}});
+        let writer = tokio::spawn(async move {
+            w.write_all(format!("{big}\n{}\n", ping(42)).as_bytes())
+                .await
+                .unwrap();
+            w
+        });
+        // The oversized line is answered, and the next message still comes through.
+        let msg = t.receive().await.unwrap();
+        assert!(
+            matches!(&msg, ClientJsonRpcMessage::Request(r) if r.id == RequestId::Number(42)),
+            "{msg:?}"
+        );
+        let err = next_json(&mut out).await;
+        assert_eq!(err["id"], 41, "{err}");
+        assert_eq!(err["error"]["code"], -32600, "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("larger than 1024 bytes")
+        );
+        drop(writer.await.unwrap());
+        assert!(t.receive().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn malformed_lines_get_parse_and_invalid_request_errors() {
+        let (mut t, mut w, mut out) = pipe(MAX_MESSAGE_BYTES);
+        let input = [
+            r#"{"jsonrpc":"2.0","id":5,"method":"ping""#.to_owned(), // cut short: -32700, id 5
+            "garbage".to_owned(),                                    // -32700, no id
+            r#"{"jsonrpc":"2.0","id":"s6","method":5}"#.to_owned(),  // -32600, id "s6"
+            r#"{"id":7}"#.to_owned(),                                // -32600, id 7
+            r#"{"jsonrpc":"2.0","method":"no/such/notification","params":3}"#.to_owned(), // ignored
+            ping(8),
+        ];
+        w.write_all(format!("{}\n", input.join("\n")).as_bytes())
+            .await
+            .unwrap();
+        let msg = t.receive().await.unwrap();
+        assert!(
+            matches!(&msg, ClientJsonRpcMessage::Request(r) if r.id == RequestId::Number(8)),
+            "{msg:?}"
+        );
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let e = next_json(&mut out).await;
+            got.push((e["error"]["code"].clone(), e.get("id").cloned()));
+        }
+        got.sort_by_key(|(c, id)| format!("{c}{id:?}"));
+        let mut want = vec![
+            (json!(-32700), Some(json!(5))),
+            (json!(-32700), None),
+            (json!(-32600), Some(json!("s6"))),
+            (json!(-32600), Some(json!(7))),
+        ];
+        want.sort_by_key(|(c, id)| format!("{c}{id:?}"));
+        assert_eq!(got, want);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random bytes never panic the scanner.
+        #[test]
+        fn recover_id_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = recover_id(&bytes);
+        }
+
+        /// Random lines into the transport: no panic, every valid request comes through, and
+        /// every line that is a request with an id but is cut short or too long is answered
+        /// with that id.
+        #[test]
+        fn framing_answers_every_recoverable_id(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    (0u32..1000).prop_map(|i| (0u8, i)),
+                    (0u32..1000).prop_map(|i| (1u8, i)),
+                    (0u32..1000).prop_map(|i| (2u8, i)),
+                    (0u32..1000).prop_map(|i| (3u8, i)),
+                ],
+                1..12,
+            ),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (mut t, mut w, mut out) = pipe(600);
+                let mut text = String::new();
+                let mut valid = Vec::new();
+                let mut answered = Vec::new();
+                // random junk first (no newline inside, so it is one line)
+                let junk: Vec<u8> = junk.into_iter().filter(|b| *b != b'\n').collect();
+                let junk = String::from_utf8_lossy(&junk).into_owned();
+                text.push_str(&junk);
+                text.push('\n');
+                for (kind, i) in lines {
+                    let id = i64::from(i) + 1000;
+                    match kind {
+                        0 => { text.push_str(&ping(id as u64)); valid.push(id); }
+                        1 => { text.push_str(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","#)); answered.push(id); }
+                        2 => { text.push_str(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"x":"{}"}}}}"#, "b".repeat(700))); answered.push(id); }
+                        _ => { text.push_str(&format!(r#"{{"id":{id}}}"#)); answered.push(id); }
+                    }
+                    text.push('\n');
+                }
+                let writer = tokio::spawn(async move {
+                    w.write_all(text.as_bytes()).await.unwrap();
+                    drop(w);
+                });
+                let mut seen = Vec::new();
+                while let Some(msg) = t.receive().await {
+                    if let ClientJsonRpcMessage::Request(r) = msg
+                        && let RequestId::Number(n) = r.id
+                    {
+                        seen.push(n);
+                    }
+                }
+                writer.await.unwrap();
+                // Every id of a broken message is answered (the junk line may add one more
+                // answer, without an id of ours).
+                let mut ids = Vec::new();
+                for _ in 0..=answered.len() {
+                    if ids.len() == answered.len() {
+                        break;
+                    }
+                    let e = next_json(&mut out).await;
+                    if let Some(n) = e.get("id").and_then(Value::as_i64).filter(|n| *n >= 1000) {
+                        ids.push(n);
+                    }
+                }
+                ids.sort_unstable();
+                answered.sort_unstable();
+                assert_eq!(seen, valid);
+                assert_eq!(ids, answered);
+            });
+        }
+    }
+}
