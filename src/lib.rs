@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod formula;
+pub(crate) mod fsutil;
 pub mod sandbox;
 pub mod server;
 pub mod telemetry;

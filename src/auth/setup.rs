@@ -124,6 +124,22 @@ pub struct MergeOutcome {
     pub unchanged: bool,
 }
 
+/// Mode of a client config that `setup` creates.
+const NEW_CONFIG_MODE: u32 = 0o600;
+
+/// The Unix mode of the file at `path` (for its backup), else [`NEW_CONFIG_MODE`].
+fn original_mode(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            return m.permissions().mode() & 0o777;
+        }
+    }
+    let _ = path;
+    NEW_CONFIG_MODE
+}
+
 /// Merge `entry` under `<servers_key>.airtable` of the JSON file at `path`, keeping everything
 /// else; back the old file up first; create the file when it is missing.
 pub fn merge_into_file(
@@ -181,13 +197,17 @@ pub fn merge_into_file(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write_err)?;
     }
+    // Every write goes through fsutil: exclusive random temp file in the same directory,
+    // fsync, rename; the file (and its backup) keep the original's mode (a 0600 config stays
+    // 0600), a new one is 0600, and no planted symlink is ever followed.
     let backup = match &existing {
-        Some(_) => {
+        Some(old) => {
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
             let mut name = path.as_os_str().to_owned();
             name.push(format!(".bak-{stamp}"));
             let backup = PathBuf::from(name);
-            std::fs::copy(path, &backup)
+            let mode = original_mode(path);
+            crate::fsutil::write_atomic(&backup, old.as_bytes(), mode)
                 .map_err(|e| file_error(path, format!("cannot back it up: {e}")))?;
             Some(backup)
         }
@@ -195,15 +215,7 @@ pub fn merge_into_file(
     };
     let mut text = serde_json::to_string_pretty(&root).map_err(|e| file_error(path, e))?;
     text.push('\n');
-    // Write next to the target, then rename: a crash never leaves a half-written config.
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    std::fs::write(&tmp, text).map_err(write_err)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(e));
-    }
+    crate::fsutil::write_atomic(path, text.as_bytes(), NEW_CONFIG_MODE).map_err(write_err)?;
     Ok(MergeOutcome {
         path: path.to_owned(),
         backup,
@@ -360,6 +372,34 @@ mod tests {
             find_entry(SetupClient::ClaudeDesktop, &path),
             Some(Ok(Some("airtable".to_owned())))
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn merge_keeps_a_private_config_private_and_follows_no_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("claude_desktop_config.json");
+        std::fs::write(&path, r#"{"mcpServers": {}}"#).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The temp name the old code used (predictable), planted as a symlink to a victim.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let mut planted = path.as_os_str().to_owned();
+        planted.push(format!(".tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+
+        let out = merge_into_file(&path, "mcpServers", json!({"command": "c"})).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the rewritten config must stay 0600");
+        assert_eq!(mode(&out.backup.unwrap()), 0o600, "so must its backup");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["mcpServers"]["airtable"]["command"], "c");
+        // A new config is private too.
+        let fresh = dir.path().join("new.json");
+        merge_into_file(&fresh, "servers", json!({"command": "c"})).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
     }
 
     #[test]
