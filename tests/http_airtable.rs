@@ -235,6 +235,33 @@ async fn fifty_sessions_twenty_calls_each_without_error_and_exact_metrics() {
 }
 
 #[tokio::test]
+async fn readyz_is_cached_and_shows_no_identity() {
+    let sb = sandbox::spawn(SandboxConfig::demo(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (server, shutdown) = start_airtable(fast_client(sb.url(), sb.token()), options()).await;
+    let url = format!("{}/readyz", base_url(server.local_addr()));
+    let http = reqwest::Client::new();
+    // 150 clients polling at once: one whoami reaches Airtable (the sandbox).
+    let polls = (0..150).map(|_| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    for (status, body) in futures::future::join_all(polls).await {
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(sandbox::SANDBOX_USER_ID), "{body}");
+        assert!(!body.contains("usr"), "{body}");
+    }
+    assert_eq!(sb.stats().requests, 1, "{:?}", sb.stats());
+    shutdown.cancel();
+    server.wait().await.unwrap();
+}
+
+#[tokio::test]
 async fn readyz_reflects_the_configured_token() {
     let sb = sandbox::spawn(SandboxConfig::demo(), "127.0.0.1:0".parse().unwrap())
         .await

@@ -401,20 +401,54 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(check): State<Option<ReadinessCheck>>) -> Response {
-    let Some(check) = check else {
-        return (StatusCode::OK, "ready\n").into_response();
-    };
-    match tokio::time::timeout(Duration::from_secs(15), check()).await {
-        Ok(Ok(detail)) => (StatusCode::OK, format!("ready: {detail}\n")).into_response(),
-        Ok(Err(reason)) => (
+/// How long a `/readyz` answer is reused: polling it never costs more than one Airtable
+/// call per period, however many clients poll.
+pub const READY_CACHE: Duration = Duration::from_secs(10);
+
+/// `/readyz` state: the check and its last answer (one check at a time; the others wait for
+/// it and share its answer).
+#[derive(Clone)]
+struct Readiness {
+    check: Option<ReadinessCheck>,
+    last: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<String, String>)>>>,
+}
+
+impl Readiness {
+    fn new(check: Option<ReadinessCheck>) -> Self {
+        Self {
+            check,
+            last: Arc::default(),
+        }
+    }
+
+    async fn status(&self) -> Result<String, String> {
+        let Some(check) = &self.check else {
+            return Ok(String::new());
+        };
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = last.as_ref()
+            && at.elapsed() < READY_CACHE
+        {
+            return answer.clone();
+        }
+        let answer = match tokio::time::timeout(Duration::from_secs(15), check()).await {
+            Ok(a) => a,
+            Err(_) => Err("the Airtable API did not answer within 15 s".to_owned()),
+        };
+        *last = Some((tokio::time::Instant::now(), answer.clone()));
+        answer
+    }
+}
+
+/// `/readyz`: public, so it says whether the server can reach Airtable and nothing about
+/// whose token it uses; cached for [`READY_CACHE`] and behind the per-client rate limit.
+async fn readyz(State(r): State<Readiness>) -> Response {
+    match r.status().await {
+        Ok(detail) if detail.is_empty() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(detail) => (StatusCode::OK, format!("ready: {detail}\n")).into_response(),
+        Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}\n"),
-        )
-            .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the Airtable API did not answer within 15 s\n",
         )
             .into_response(),
     }
@@ -540,10 +574,16 @@ pub async fn start<H: ServerHandler>(
             opts.auth.clone(),
             auth::require_bearer,
         ));
+    let ready = Router::new()
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(Readiness::new(hooks.readiness.clone()))
+        .layer(middleware::from_fn_with_state(
+            rate.clone(),
+            security::rate_limit,
+        ));
     let public = Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .route("/readyz", axum::routing::get(readyz))
-        .with_state(hooks.readiness.clone());
+        .merge(ready);
     let app = public
         .merge(metrics_route)
         .merge(mcp_routes)
@@ -727,7 +767,8 @@ pub fn airtable_factory(state: Arc<super::ServerState>) -> HandlerFactory<super:
     })
 }
 
-/// `/readyz` = whoami with the configured token; `/metrics` = the client's stats.
+/// `/readyz` = whoami with the configured token (cached, identity not shown); `/metrics` =
+/// the client's stats.
 pub fn airtable_hooks(state: &Arc<super::ServerState>) -> Hooks {
     let client = state.client().ok().cloned();
     let problem = state.client().err().map(|p| p.message().to_owned());
@@ -739,9 +780,10 @@ pub fn airtable_hooks(state: &Arc<super::ServerState>) -> Hooks {
         let problem = problem.clone();
         Box::pin(async move {
             match client {
+                // No identity here: /readyz is public (whoami is a tool, behind auth).
                 Some(c) => match c.whoami().await {
-                    Ok(me) => Ok(format!("the Airtable API answers for user {}", me.id)),
-                    Err(e) => Err(format!("the Airtable API refused whoami: {e}")),
+                    Ok(_) => Ok("the Airtable API answers".to_owned()),
+                    Err(e) => Err(format!("the Airtable API refused the check: {e}")),
                 },
                 None => Err(problem.unwrap_or_else(|| "no Airtable token".to_owned())),
             }
@@ -806,6 +848,27 @@ mod tests {
             ..HttpArgs::default()
         };
         (args, f)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_is_checked_once_per_cache_period() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        let check: ReadinessCheck = Arc::new(move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Ok(format!("check {n}")) })
+        });
+        let r = Readiness::new(Some(check));
+        let polls = (0..150).map(|_| r.status());
+        for answer in futures::future::join_all(polls).await {
+            assert_eq!(answer, Ok("check 0".to_owned()));
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::advance(READY_CACHE - Duration::from_millis(1)).await;
+        assert_eq!(r.status().await, Ok("check 0".to_owned()));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert_eq!(r.status().await, Ok("check 1".to_owned()));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
