@@ -125,6 +125,14 @@ impl Default for SandboxConfig {
     }
 }
 
+/// A fresh random bearer token (`sbx_` + 32 hex digits) for a sandbox that only this process
+/// talks to (`serve --sandbox`), so no other local process can use it.
+pub fn random_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sbx_{hex}")
+}
+
 impl SandboxConfig {
     /// In memory, seeded with the demo base, no rate limit: what most tests want.
     pub fn demo() -> Self {

@@ -541,6 +541,7 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
     if cfg.sandbox {
         let sb_cfg = crate::sandbox::SandboxConfig {
             seed: crate::sandbox::Seed::Demo,
+            token: crate::sandbox::random_token(),
             ..crate::sandbox::SandboxConfig::default()
         };
         let handle = crate::sandbox::spawn(sb_cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
