@@ -126,7 +126,45 @@ async fn serves_logs_json_without_secrets_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let session_id = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let _ = res.text().await;
+    // A legacy SSE session too: its ID is in the endpoint event and the POST's query.
+    let mut sse = c
+        .get(format!("{base}/sse"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap();
+    let mut first = String::new();
+    while !first.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), sse.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        first.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let legacy_id = first
+        .split("sessionId=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let posted = c
+        .post(format!("{base}/messages?sessionId={legacy_id}"))
+        .bearer_auth(TOKEN_A)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "bin-test", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    drop(sse);
     let denied = c
         .post(format!("{base}/mcp"))
         .bearer_auth("wrong-token-but-long-enough")
@@ -157,6 +195,13 @@ async fn serves_logs_json_without_secrets_and_stops_on_sigterm() {
         sb.token(),
     ] {
         assert!(!all.contains(secret), "a secret reached the log:\n{all}");
+    }
+    // Session IDs are handles to a client's session: not in the INFO log.
+    for id in [&session_id, &legacy_id] {
+        assert!(
+            !all.contains(id.as_str()),
+            "a session ID reached the log:\n{all}"
+        );
     }
     // One JSON object per line, and the access log has method, path and status.
     let mut saw_access = false;
