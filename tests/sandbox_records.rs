@@ -521,3 +521,40 @@ async fn computed_fields_created_through_the_api() {
     assert_eq!(p["fields"]["Label"], "MOBILE APP V2 / 14");
     assert!(p["fields"]["Open count"].as_f64().is_some());
 }
+
+/// pyairtable posts creates to `/v0/{base}/{table}/`; Airtable accepts trailing slashes on
+/// every route, and so does the sandbox.
+#[tokio::test]
+async fn trailing_slashes_are_accepted_on_every_route() {
+    let sb = Sb::demo().await;
+    let (s, v) = sb
+        .post(
+            &format!("/v0/{DEMO}/Tasks/"),
+            json!({"records": [{"fields": {"Name": "slash"}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["records"][0]["id"].as_str().unwrap().to_owned();
+    let (s, v) = sb.get(&format!("/v0/{DEMO}/Tasks/{id}/")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["fields"]["Name"], "slash");
+    let (s, v) = sb
+        .patch(
+            &format!("/v0/{DEMO}/Tasks/{id}//"),
+            json!({"fields": {"Name": "slash2"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = sb.get(&format!("/v0/{DEMO}/Tasks/?maxRecords=1")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 1);
+    for path in ["/v0/meta/bases/", "/v0/meta/whoami/"] {
+        let (s, v) = sb.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+    let (s, _) = sb.delete(&format!("/v0/{DEMO}/Tasks/{id}/")).await;
+    assert_eq!(s, StatusCode::OK);
+    // Unknown routes are still 404.
+    let (s, _) = sb.get("/v0/meta/nothing/").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

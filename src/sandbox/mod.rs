@@ -512,7 +512,39 @@ async fn not_found() -> Response {
 }
 
 /// The sandbox's routes (Appendix A of the reference), behind auth, rate limit and faults.
+/// Every route also answers with trailing slashes (`/v0/{base}/{table}/`), as Airtable does.
 pub fn router(state: SandboxState) -> Router {
+    let routes = api_routes(state);
+    Router::new().fallback_service(tower::service_fn(move |mut req: Request| {
+        let routes = routes.clone();
+        async move {
+            trim_trailing_slashes(&mut req);
+            routes.oneshot(req).await
+        }
+    }))
+}
+
+/// `/v0/app/tbl/?x=1` → `/v0/app/tbl?x=1` (the root `/` stays).
+fn trim_trailing_slashes(req: &mut Request) {
+    let path = req.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return;
+    }
+    let pq = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+fn api_routes(state: SandboxState) -> Router {
     Router::new()
         .route("/v0/meta/whoami", get(whoami))
         .route("/v0/meta/bases", get(list_bases).post(create_base))
