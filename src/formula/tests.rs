@@ -1221,6 +1221,39 @@ proptest! {
         }
     }
 
+    /// Costly shapes (REPT, REGEX_REPLACE, SUBSTITUTE, `&` over long text) under a small
+    /// budget: no panic, and either a value or the step budget's error, never more work.
+    #[test]
+    fn costly_formulas_stay_within_their_budget(
+        src in proptest::collection::vec(prop_oneof![
+            Just("REPT("), Just("'ab'"), Just("500000"), Just("REGEX_REPLACE("),
+            Just("SUBSTITUTE("), Just("CONCATENATE("), Just("&"), Just(","), Just(")"),
+            Just("{Name}"), Just("LEN("), Just("'a'"), Just("'.'"), Just("1e6"), Just("ARRAYJOIN("),
+            Just("{Tags}"), Just("IF("), Just("FIND("), Just("UPPER("),
+        ], 0..30),
+        seed in any::<u64>(),
+    ) {
+        let src: String = src.concat();
+        if let Ok(expr) = parse(&src) {
+            let limit = 1_000 + seed % 100_000;
+            let b = Budget { max_steps: limit, max_time: None, cancel: None };
+            match eval_within(&expr, &ctx(), &b) {
+                Ok(v) => {
+                    let _ = is_truthy(&v);
+                }
+                Err(e) => prop_assert_eq!(e, BudgetExceeded::Steps { limit }),
+            }
+        }
+    }
+
+    /// Anything longer than the cap is refused before parsing, whatever it is.
+    #[test]
+    fn over_the_cap_is_always_too_long(extra in 1usize..64, c in any::<char>()) {
+        let src: String = std::iter::repeat_n(c, MAX_FORMULA_LEN / c.len_utf8() + extra).collect();
+        prop_assert!(src.len() > MAX_FORMULA_LEN);
+        prop_assert_eq!(parse(&src).unwrap_err().kind, FormulaErrorKind::TooLong);
+    }
+
     #[test]
     fn error_positions_are_within_the_formula(src in any::<String>()) {
         if let Err(e) = check(&src, FIELDS) {
