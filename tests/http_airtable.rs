@@ -235,6 +235,43 @@ async fn fifty_sessions_twenty_calls_each_without_error_and_exact_metrics() {
 }
 
 #[tokio::test]
+async fn a_rejected_header_token_gets_http_advice() {
+    let sb = sandbox::spawn(SandboxConfig::demo(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (server, shutdown) = start_airtable(fast_client(sb.url(), sb.token()), options()).await;
+    let base = base_url(server.local_addr());
+    let report = run_python_client(
+        &base,
+        Some(TOKEN_A),
+        &["patWrongHeaderToken0"],
+        &[
+            "--transport",
+            "streamable",
+            "--mode",
+            "legacy",
+            "--sessions",
+            "1",
+            "--calls",
+            "1",
+            "--tool",
+            "list_bases",
+            "--args",
+            "{}",
+        ],
+    )
+    .await;
+    let r = &report["sessions"][0]["results"][0];
+    let text = r["text"].as_str().unwrap();
+    assert_eq!(r["is_error"], true, "{text}");
+    assert!(text.contains("X-Airtable-Token header"), "{text}");
+    assert!(!text.contains("restart"), "stdio advice over HTTP: {text}");
+    assert!(!text.contains("patWrongHeaderToken0"), "{text}");
+    shutdown.cancel();
+    server.wait().await.unwrap();
+}
+
+#[tokio::test]
 async fn readyz_is_cached_and_shows_no_identity() {
     let sb = sandbox::spawn(SandboxConfig::demo(), "127.0.0.1:0".parse().unwrap())
         .await

@@ -730,7 +730,11 @@ async fn no_token_and_bad_token_say_how_to_fix() {
     ))
     .await;
     let e = err(&c, "list_bases", json!({})).await;
-    assert!(e.contains("auth login") && !e.contains(bad), "{e}");
+    // (a session with its own token, as over HTTP: the fix is the X-Airtable-Token header)
+    assert!(
+        e.contains("X-Airtable-Token header") && !e.contains("restart") && !e.contains(bad),
+        "{e}"
+    );
     // A server without a token of its own still serves sessions that bring one.
     let tokenless = ServerState::without_token(
         airtable_mcp::server::TokenProblem::missing(),

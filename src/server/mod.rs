@@ -291,6 +291,8 @@ pub struct AirtableServer {
     state: Arc<ServerState>,
     client: Result<Client, TokenProblem>,
     cache: Arc<SchemaCache>,
+    /// The token came from the client's X-Airtable-Token header (token advice is about it).
+    header_token: bool,
 }
 
 impl std::fmt::Debug for AirtableServer {
@@ -311,6 +313,7 @@ impl AirtableServer {
             client: state.client.clone(),
             cache: state.cache.clone(),
             state,
+            header_token: false,
         }
     }
 
@@ -326,6 +329,7 @@ impl AirtableServer {
             client,
             cache: Arc::new(SchemaCache::new(state.options.schema_ttl)),
             state,
+            header_token: true,
         }
     }
 
@@ -474,7 +478,7 @@ impl ServerHandler for AirtableServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let name = request.name.to_string();
-        let result = if self.state.router.has_route(&name) {
+        let mut result = if self.state.router.has_route(&name) {
             let tcc = ToolCallContext::new(self, request, context);
             self.state.router.call(tcc).await
         } else if let Some(refusal) = self.refusal(&name) {
@@ -485,6 +489,11 @@ impl ServerHandler for AirtableServer {
                 None,
             ))
         };
+        if self.header_token
+            && let Ok(CallToolResponse::Complete(r)) = &mut result
+        {
+            http::header_token_advice(r);
+        }
         if let Some(observer) = &self.state.options.on_call {
             let outcome = match &result {
                 Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {

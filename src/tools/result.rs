@@ -167,7 +167,11 @@ pub mod scope {
     pub const COMMENTS_WRITE: &str = "data.recordComments:write";
 }
 
-const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
+/// Over HTTP, for a session that brought its own token: what to do instead of [`TOKEN_FIX`].
+pub const HEADER_TOKEN_FIX: &str = "Send a valid Airtable personal access token in the X-Airtable-Token header of your HTTP requests (this server uses the token each client sends; open a new session with the new token). Create one at https://airtable.com/create/tokens.";
+
+/// How to fix a missing or rejected token when the server's own token is used.
+pub const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
 
 /// The message of an API failure: what failed, Airtable's own words, and the fix.
 pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable::Error) -> String {

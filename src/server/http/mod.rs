@@ -410,8 +410,11 @@ pub const READY_CACHE: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 struct Readiness {
     check: Option<ReadinessCheck>,
-    last: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<String, String>)>>>,
+    last: Arc<tokio::sync::Mutex<LastAnswer>>,
 }
+
+/// When the last readiness check ran, and its answer.
+type LastAnswer = Option<(tokio::time::Instant, Result<String, String>)>;
 
 impl Readiness {
     fn new(check: Option<ReadinessCheck>) -> Self {
@@ -806,6 +809,35 @@ pub async fn run(
         .await?
         .wait()
         .await
+}
+
+/// A tool result of a session that brought its own Airtable token (`X-Airtable-Token`): a
+/// rejected token is fixed by sending another in that header, not by reconfiguring and
+/// restarting the server (the stdio advice), so the advice is swapped in text and structured
+/// content.
+pub(crate) fn header_token_advice(result: &mut rmcp::model::CallToolResult) {
+    use crate::tools::result::{HEADER_TOKEN_FIX, TOKEN_FIX};
+    fn swap(s: &mut String) {
+        if s.contains(TOKEN_FIX) {
+            *s = s.replace(TOKEN_FIX, HEADER_TOKEN_FIX);
+        }
+    }
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => swap(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(m) => m.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    for c in &mut result.content {
+        if let rmcp::model::ContentBlock::Text(t) = c {
+            swap(&mut t.text);
+        }
+    }
+    if let Some(v) = &mut result.structured_content {
+        walk(v);
+    }
 }
 
 /// Cancel `token` on SIGINT (Ctrl-C) or SIGTERM.
