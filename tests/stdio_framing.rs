@@ -1,0 +1,81 @@
+//! The stdio server (`airtable-mcp serve --sandbox`) answers every unusable line: a message over
+//! 16 MiB gets a JSON-RPC error with its id (the client no longer waits forever), text that is
+//! not JSON a parse error, and the session goes on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AIRTABLE_MCP_KEYRING", "none")
+        .args(["serve", "--sandbox"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let big = json!({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+        "params": {"name": "list_bases", "arguments": {"blob": "a".repeat(17 * 1024 * 1024)}}});
+    let writer = tokio::spawn(async move {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "framing-test", "version": "0"}}});
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let ping = json!({"jsonrpc": "2.0", "id": 100, "method": "ping"});
+        let text = format!("{init}\n{initialized}\n{big}\nnot json at all\n{ping}\n");
+        stdin.write_all(text.as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+        stdin
+    });
+
+    let mut by_id = std::collections::HashMap::new();
+    let mut without_id = Vec::new();
+    while !(by_id.contains_key(&99) && by_id.contains_key(&100) && !without_id.is_empty()) {
+        let line = tokio::time::timeout(Duration::from_secs(120), out.next_line())
+            .await
+            .expect("the server stopped answering")
+            .unwrap()
+            .expect("the server exited");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        match v.get("id").and_then(Value::as_i64) {
+            Some(id) => {
+                by_id.insert(id, v);
+            }
+            None => without_id.push(v),
+        }
+    }
+    assert!(
+        by_id[&1]["result"]["serverInfo"].is_object(),
+        "{}",
+        by_id[&1]
+    );
+    let err = &by_id[&99]["error"];
+    assert_eq!(err["code"], -32600, "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("larger than"),
+        "{err}"
+    );
+    assert_eq!(without_id[0]["error"]["code"], -32700, "{}", without_id[0]);
+    assert!(by_id[&100]["result"].is_object(), "{}", by_id[&100]);
+    drop(writer.await.unwrap());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
