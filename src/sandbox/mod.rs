@@ -251,9 +251,11 @@ impl SandboxState {
         let budget = self.inner.cfg.eval_budget.clone().with_cancel(flag);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let outcome = crate::formula::budget::run(&budget, || {
+            // The budget starts once the lock is held: queueing behind writes is not evaluation.
+            let guard = lock(&inner.db);
+            let outcome = crate::formula::budget::run(&budget, move || {
                 let snapshot = {
-                    let mut db = lock(&inner.db);
+                    let mut db = guard;
                     locked(&mut db)?
                 };
                 unlocked(snapshot)
