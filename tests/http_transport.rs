@@ -304,6 +304,19 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    // The public /readyz is limited too (per peer address); /healthz is not.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = c.get(format!("{base}/readyz")).send().await.unwrap();
+        statuses.push(r.status());
+        let h = c.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(h.status(), StatusCode::OK);
+    }
+    assert_eq!(statuses[0], StatusCode::OK);
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     shutdown.cancel();
     server.wait().await.unwrap();
 }
