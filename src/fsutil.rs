@@ -13,6 +13,18 @@ use std::path::Path;
 /// Replace (or create) `path` with `bytes`, atomically. `new_mode` is the Unix mode of a file
 /// that does not exist yet (ignored elsewhere); an existing file keeps its own mode.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io::Result<()> {
+    write(path, bytes, new_mode, true)
+}
+
+/// Create `path` with `bytes`, atomically, only if nothing is there yet (else `AlreadyExists`,
+/// checked at the rename itself, so no race): for exports that must not overwrite.
+// Meant for the CSV export of src/tools/transfer (switched over when the branches merge).
+#[allow(dead_code)]
+pub(crate) fn create_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    write(path, bytes, mode, false)
+}
+
+fn write(path: &Path, bytes: &[u8], new_mode: u32, replace: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -43,7 +55,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io:
         None => set_new_mode(tmp.as_file(), new_mode)?,
     }
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    if replace {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
     sync_dir(dir);
     Ok(())
 }
@@ -133,6 +149,34 @@ mod tests {
                 .file_type()
                 .is_symlink()
         );
+    }
+
+    #[test]
+    fn create_refuses_an_existing_file_or_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("export.csv");
+        create_atomic(&p, b"a,b\n", 0o600).unwrap();
+        let e = create_atomic(&p, b"c,d\n", 0o600).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a,b\n");
+        #[cfg(unix)]
+        {
+            let victim = dir.path().join("victim");
+            std::fs::write(&victim, "precious").unwrap();
+            let link = dir.path().join("link.csv");
+            std::os::unix::fs::symlink(&victim, &link).unwrap();
+            assert!(create_atomic(&link, b"x", 0o600).is_err());
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        }
+        // no temporary file is left behind
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let n = e.as_ref().unwrap().file_name();
+                n.to_string_lossy().starts_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]
