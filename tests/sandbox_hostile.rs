@@ -163,3 +163,37 @@ async fn a_formula_over_the_length_cap_is_refused() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_cancels_its_evaluation() {
+    let sb = Sb::start(SandboxConfig {
+        eval_budget: Budget {
+            max_steps: u64::MAX,
+            max_time: None,
+            cancel: None,
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    // The client gives up (its timeout closes the connection) while the formula runs.
+    let gave_up = sb
+        .http
+        .get(sb.url(&list_path(HOSTILE)))
+        .bearer_auth(sb.handle.token())
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the hostile request finished unbounded");
+    let mut cancelled = false;
+    for _ in 0..600 {
+        if sb.handle.stats().cancelled == 1 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cancelled, "the evaluation went on after the client left");
+    // And the sandbox serves the next request.
+    let (s, v) = sb.get(&list_path("{Name} != ''")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
