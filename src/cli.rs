@@ -95,7 +95,7 @@ pub struct ServeArgs {
     pub api: ApiArgs,
 
     /// Serve over HTTP on ADDR (default 127.0.0.1:8787) instead of stdio.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::config::DEFAULT_HTTP_ADDR)]
     pub http: Option<String>,
 
     /// Start an in-process sandbox seeded with the demo base and use it instead of api.airtable.com.
@@ -238,6 +238,21 @@ pub enum AuthCommand {
     /// Manage the bearer tokens `serve --http` accepts, kept in the keyring.
     #[command(subcommand)]
     HttpToken(HttpTokenCommand),
+}
+
+impl AuthCommand {
+    /// The API options this subcommand was given (`logout` has only `--profile`; `http-token`
+    /// none), to be layered with env and the config file.
+    pub fn api_args(&self) -> ApiArgs {
+        match self {
+            AuthCommand::Login { api, .. } | AuthCommand::Status { api } => api.clone(),
+            AuthCommand::Logout { profile } => ApiArgs {
+                profile: profile.clone(),
+                ..ApiArgs::default()
+            },
+            AuthCommand::HttpToken(_) => ApiArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@
 //!
 //! Beside them: [`sandbox`] (an Airtable-compatible server backed by SQLite),
 //! [`formula`] (Airtable's formula language), [`auth`] (keyring, token resolution,
-//! doctor, client setup), [`cli`], [`config`] and [`env`].
+//! doctor, client setup), [`cli`], [`config`], [`profile`] and [`env`].
 
 pub mod airtable;
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod formula;
+pub mod profile;
 pub mod sandbox;
 pub mod server;
 pub mod telemetry;
