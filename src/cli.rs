@@ -107,7 +107,8 @@ pub struct ServeArgs {
     pub toolsets: Option<Vec<String>>,
 
     /// Expose and allow read-only tools only.
-    #[arg(long, env = env::AIRTABLE_MCP_READ_ONLY)]
+    // The env var takes the usual spellings (1/0, true/false, yes/no, on/off), like the TOML bool.
+    #[arg(long, env = env::AIRTABLE_MCP_READ_ONLY, value_parser = clap::builder::BoolishValueParser::new())]
     pub read_only: bool,
 
     /// Base IDs the server may touch (comma-separated; default all the token can see).

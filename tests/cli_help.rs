@@ -118,3 +118,23 @@ fn readme_env_table_matches_the_registry() {
         panic!("{f}");
     }
 }
+
+/// `AIRTABLE_MCP_READ_ONLY` takes the usual boolean spellings (clap used to refuse `1`).
+#[test]
+fn read_only_env_takes_the_usual_spellings() {
+    for (value, expected) in [("1", true), ("yes", true), ("true", true), ("0", false)] {
+        let out = Command::new(BIN)
+            .args(["serve", "--sandbox", "--toolsets", "all"])
+            .env("AIRTABLE_MCP_CONFIG", "/dev/null")
+            .env("AIRTABLE_MCP_READ_ONLY", value)
+            .env("AIRTABLE_MCP_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("read_only={expected}")),
+            "AIRTABLE_MCP_READ_ONLY={value}: {stderr}"
+        );
+    }
+}
