@@ -1,7 +1,7 @@
 //! `--help` snapshots of the main commands (plain files under tests/snapshots), and the README's
 //! env var table generated from the registry in src/env.rs.
 //!
-//! After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --test cli_help` rewrites both.
+//! After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --test cli help::` rewrites both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -106,7 +106,7 @@ fn env_table() -> String {
 #[test]
 fn readme_env_table_matches_the_registry() {
     const START: &str =
-        "<!-- env-table:start (generated from src/env.rs by tests/cli_help.rs) -->\n";
+        "<!-- env-table:start (generated from src/env.rs by tests/cli/help.rs) -->\n";
     const END: &str = "<!-- env-table:end -->";
     let path = root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
