@@ -95,7 +95,7 @@ pub struct ServeArgs {
     pub api: ApiArgs,
 
     /// Serve over HTTP on ADDR (default 127.0.0.1:8787) instead of stdio.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::config::DEFAULT_HTTP_ADDR)]
     pub http: Option<String>,
 
     /// Start an in-process sandbox seeded with the demo base and use it instead of api.airtable.com.
@@ -107,7 +107,8 @@ pub struct ServeArgs {
     pub toolsets: Option<Vec<String>>,
 
     /// Expose and allow read-only tools only.
-    #[arg(long, env = env::AIRTABLE_MCP_READ_ONLY)]
+    // The env var takes the usual spellings (1/0, true/false, yes/no, on/off), like the TOML bool.
+    #[arg(long, env = env::AIRTABLE_MCP_READ_ONLY, value_parser = clap::builder::BoolishValueParser::new())]
     pub read_only: bool,
 
     /// Base IDs the server may touch (comma-separated; default all the token can see).
@@ -238,6 +239,21 @@ pub enum AuthCommand {
     /// Manage the bearer tokens `serve --http` accepts, kept in the keyring.
     #[command(subcommand)]
     HttpToken(HttpTokenCommand),
+}
+
+impl AuthCommand {
+    /// The API options this subcommand was given (`logout` has only `--profile`; `http-token`
+    /// none), to be layered with env and the config file.
+    pub fn api_args(&self) -> ApiArgs {
+        match self {
+            AuthCommand::Login { api, .. } | AuthCommand::Status { api } => api.clone(),
+            AuthCommand::Logout { profile } => ApiArgs {
+                profile: profile.clone(),
+                ..ApiArgs::default()
+            },
+            AuthCommand::HttpToken(_) => ApiArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

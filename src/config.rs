@@ -5,6 +5,10 @@
 //! `<platform config dir>/airtable-mcp/config.toml` when it exists), then applies defaults and
 //! validates everything. An unknown key in the file is an error naming the key.
 //!
+//! Every value is parsed once, here, into a validated type ([`Profile`], [`Toolsets`],
+//! [`ListenAddr`], [`BaseAllowList`], [`Url`], ...): whatever layer it comes from, a value is
+//! accepted or refused the same way, and the server consumes these types without re-parsing.
+//!
 //! Boolean switches (`read_only`, `no_auth`, ...) can be turned on by any layer; a flag cannot
 //! turn off what the file turns on.
 //!
@@ -34,17 +38,25 @@
 //! insecure = false
 //! # tls_cert = "cert.pem"
 //! # tls_key = "key.pem"
+//! client_rate_limit = 50      # requests per second per HTTP client; 0 disables
+//! http_timeout = 120          # seconds to answer a non-streaming request
+//! shutdown_grace = 10         # seconds in-flight calls get at shutdown
 //! ```
 
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::airtable::{BaseId, IdError};
 use crate::cli::{ApiArgs, GlobalArgs, LogFormat, ServeArgs};
 use crate::env;
+use crate::profile::{Profile, ProfileError};
 
 /// Default Airtable API base URL.
 pub const DEFAULT_API_URL: &str = "https://api.airtable.com";
@@ -58,7 +70,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8787";
-/// The toolsets a user may name.
+/// The toolsets a user may name (besides `all`).
 pub const TOOLSETS: &[&str] = &["records", "schema", "analysis", "transfer", "comments"];
 
 /// Configuration errors (thiserror; one enum for this layer).
@@ -75,9 +87,27 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid TOML, or has an unknown key or a wrongly typed value.
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    /// A setting has a value we refuse.
+    #[error("config file {path}: {}", one_line(source))]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A setting whose value does not parse (the parser's error is the source).
+    #[error("invalid {key} {value:?}: {source}")]
+    Value {
+        key: &'static str,
+        value: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A profile name we refuse.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A base ID we refuse (the ID is shown by the source, redacted when it looks secret).
+    #[error("invalid bases: {0}")]
+    Base(#[source] IdError),
+    /// A setting has a value we refuse by policy (no underlying error).
     #[error("invalid {key} {value:?}: {reason}")]
     Invalid {
         key: &'static str,
@@ -85,6 +115,324 @@ pub enum ConfigError {
         reason: String,
     },
 }
+
+fn one_line(e: &toml::de::Error) -> String {
+    e.to_string()
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated value types: every path (flags, env, TOML, tests, the server) parses with these.
+
+/// A group of tools switched on or off together with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolset {
+    /// Read and write records: get_records, search_records, create/update/delete, batches, upsert.
+    Records,
+    /// Bases, tables and fields: list_bases, list_tables, get_field_info, create/update table and field.
+    Schema,
+    /// Read-only analysis: analyze_table_data, find_duplicates.
+    Analysis,
+    /// Moving data: export_table_csv, create_metadata_table, sync_tables.
+    Transfer,
+    /// Record comments: list_comments, create_comment.
+    Comments,
+}
+
+impl Toolset {
+    /// Every toolset, in display order.
+    pub const ALL: [Toolset; 5] = [
+        Toolset::Records,
+        Toolset::Schema,
+        Toolset::Analysis,
+        Toolset::Transfer,
+        Toolset::Comments,
+    ];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Toolset::Records => "records",
+            Toolset::Schema => "schema",
+            Toolset::Analysis => "analysis",
+            Toolset::Transfer => "transfer",
+            Toolset::Comments => "comments",
+        }
+    }
+}
+
+impl fmt::Display for Toolset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown toolset name (with a "did you mean" when one is close).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments (or all)",
+    hint = toolset_hint(.0)
+)]
+pub struct UnknownToolset(pub String);
+
+fn toolset_hint(name: &str) -> String {
+    let t = name.trim().to_ascii_lowercase();
+    TOOLSETS
+        .iter()
+        .chain(std::iter::once(&"all"))
+        .map(|k| (strsim::jaro_winkler(k, &t), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("did you mean {k}? "))
+        .unwrap_or_default()
+}
+
+impl FromStr for Toolset {
+    type Err = UnknownToolset;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        Toolset::ALL
+            .into_iter()
+            .find(|ts| ts.as_str() == t)
+            .ok_or_else(|| UnknownToolset(s.to_owned()))
+    }
+}
+
+/// The toolsets to expose: a non-empty set. Names are case-insensitive; `all` selects every
+/// toolset; blanks and duplicates are ignored.
+///
+/// ```
+/// use airtable_mcp::config::{Toolset, Toolsets};
+///
+/// let t = Toolsets::parse(["Records", " schema", "records"]).unwrap();
+/// assert!(t.contains(Toolset::Records) && t.contains(Toolset::Schema));
+/// assert!(!t.contains(Toolset::Comments));
+/// assert_eq!(Toolsets::parse(["all"]).unwrap(), Toolsets::all());
+/// assert!(Toolsets::parse(["recrods"]).unwrap_err().to_string().contains("did you mean records"));
+/// assert!(Toolsets::parse([""]).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolsets(BTreeSet<Toolset>);
+
+impl Toolsets {
+    /// Every toolset (the default).
+    pub fn all() -> Toolsets {
+        Toolsets(Toolset::ALL.into_iter().collect())
+    }
+
+    /// Parse names (`all` included); an empty result is an error.
+    pub fn parse<I, S>(names: I) -> Result<Toolsets, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut out = BTreeSet::new();
+        for raw in names {
+            let name = raw.as_ref().trim();
+            if name.is_empty() {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("all") {
+                out.extend(Toolset::ALL);
+                continue;
+            }
+            let t = name.parse::<Toolset>().map_err(|e| ConfigError::Value {
+                key: "toolsets",
+                value: name.to_owned(),
+                source: Box::new(e),
+            })?;
+            out.insert(t);
+        }
+        if out.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "toolsets",
+                value: String::new(),
+                reason: format!("name at least one of {} (or all)", TOOLSETS.join(", ")),
+            });
+        }
+        Ok(Toolsets(out))
+    }
+
+    /// Whether `t` is selected.
+    pub fn contains(&self, t: Toolset) -> bool {
+        self.0.contains(&t)
+    }
+
+    /// Whether every toolset is selected.
+    pub fn is_all(&self) -> bool {
+        self.0.len() == Toolset::ALL.len()
+    }
+
+    /// The selected toolsets, in display order.
+    pub fn iter(&self) -> impl Iterator<Item = Toolset> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The set itself.
+    pub fn as_set(&self) -> &BTreeSet<Toolset> {
+        &self.0
+    }
+}
+
+impl Default for Toolsets {
+    fn default() -> Self {
+        Toolsets::all()
+    }
+}
+
+impl From<Toolsets> for BTreeSet<Toolset> {
+    fn from(t: Toolsets) -> Self {
+        t.0
+    }
+}
+
+/// Why a listen address does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected IP:PORT, [IPv6]:PORT or localhost:PORT, e.g. {DEFAULT_HTTP_ADDR}")]
+pub struct ListenAddrError {
+    #[source]
+    source: Option<std::net::AddrParseError>,
+}
+
+/// The HTTP listen address: `IP:PORT`, `[v6]:PORT` or `localhost:PORT` (= 127.0.0.1).
+///
+/// ```
+/// use airtable_mcp::config::ListenAddr;
+///
+/// let a: ListenAddr = "localhost:9000".parse().unwrap();
+/// assert_eq!(a.socket_addr().to_string(), "127.0.0.1:9000");
+/// assert!(a.is_loopback());
+/// assert!("[::1]:80".parse::<ListenAddr>().unwrap().is_loopback());
+/// assert!("example.com:80".parse::<ListenAddr>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr(SocketAddr);
+
+impl ListenAddr {
+    /// The address to bind.
+    pub fn socket_addr(self) -> SocketAddr {
+        self.0
+    }
+
+    /// Whether it is a loopback address.
+    pub fn is_loopback(self) -> bool {
+        self.0.ip().is_loopback()
+    }
+}
+
+impl FromStr for ListenAddr {
+    type Err = ListenAddrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        match s.parse::<SocketAddr>() {
+            Ok(a) => Ok(ListenAddr(a)),
+            Err(e) => {
+                if let Some(port) = s.strip_prefix("localhost:")
+                    && let Ok(port) = port.parse::<u16>()
+                {
+                    return Ok(ListenAddr(SocketAddr::new(
+                        IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        port,
+                    )));
+                }
+                Err(ListenAddrError { source: Some(e) })
+            }
+        }
+    }
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(a: SocketAddr) -> Self {
+        ListenAddr(a)
+    }
+}
+
+impl From<ListenAddr> for SocketAddr {
+    fn from(a: ListenAddr) -> Self {
+        a.0
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The bases the server may touch: a non-empty set of valid base IDs (`--bases`, `bases`).
+///
+/// ```
+/// use airtable_mcp::config::BaseAllowList;
+///
+/// let b = BaseAllowList::parse(["appAAAAAAAAAAAAAA", " appAAAAAAAAAAAAAA "]).unwrap();
+/// assert_eq!(b.len(), 1);
+/// assert!(b.contains("appAAAAAAAAAAAAAA") && !b.contains("appBBBBBBBBBBBBBB"));
+/// assert!(BaseAllowList::parse(["tblAAAAAAAAAAAAAA"]).is_err());
+/// assert!(BaseAllowList::parse(Vec::<String>::new()).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseAllowList(BTreeSet<BaseId>);
+
+impl BaseAllowList {
+    /// Parse base IDs (trimmed; blanks and duplicates ignored); an empty result is an error.
+    pub fn parse<I, S>(ids: I) -> Result<BaseAllowList, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut out = BTreeSet::new();
+        for raw in ids {
+            let b = raw.as_ref().trim();
+            if b.is_empty() {
+                continue;
+            }
+            out.insert(b.parse::<BaseId>().map_err(ConfigError::Base)?);
+        }
+        if out.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "bases",
+                value: String::new(),
+                reason: "give base IDs like appXXXXXXXXXXXXXX, or omit it to allow every base"
+                    .to_owned(),
+            });
+        }
+        Ok(BaseAllowList(out))
+    }
+
+    /// Whether `base` is allowed.
+    pub fn contains(&self, base: &str) -> bool {
+        self.0.iter().any(|b| b.as_str() == base)
+    }
+
+    /// How many bases.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true (the list is non-empty); for clippy.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The IDs, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &BaseId> + '_ {
+        self.0.iter()
+    }
+
+    /// The IDs as strings, sorted.
+    pub fn to_strings(&self) -> BTreeSet<String> {
+        self.0.iter().map(|b| b.as_str().to_owned()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file, the validated configuration, and the layering.
 
 /// The TOML file, as written by the user. Every key optional; unknown keys rejected.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -119,6 +467,12 @@ pub struct FileHttpConfig {
     pub insecure: Option<bool>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Requests per second per HTTP client (0 disables).
+    pub client_rate_limit: Option<u32>,
+    /// Seconds to answer a non-streaming request.
+    pub http_timeout: Option<u64>,
+    /// Seconds in-flight calls get at shutdown.
+    pub shutdown_grace: Option<u64>,
 }
 
 /// The validated configuration every command uses.
@@ -127,16 +481,16 @@ pub struct Config {
     /// Airtable API base URL (`--api-url`, `AIRTABLE_API_URL`, `api_url`).
     pub api_url: Url,
     /// Keyring profile (`--profile`, `AIRTABLE_MCP_PROFILE`, `profile`; default `default`).
-    pub profile: String,
-    /// Toolsets to expose, lower-case, deduplicated; `None` = all.
-    pub toolsets: Option<Vec<String>>,
+    pub profile: Profile,
+    /// Toolsets to expose (`--toolsets`, `AIRTABLE_MCP_TOOLSETS`, `toolsets`; default all).
+    pub toolsets: Toolsets,
     /// Read-only tools only.
     pub read_only: bool,
     /// Bases the server may touch; `None` = every base the token sees.
-    pub bases: Option<Vec<String>>,
-    /// Requests per second per base.
+    pub bases: Option<BaseAllowList>,
+    /// Requests per second per base (at least 1).
     pub rate_limit_per_base: u32,
-    /// Requests per second per token.
+    /// Requests per second per token (at least 1).
     pub rate_limit_per_token: u32,
     /// Timeout of one Airtable request.
     pub request_timeout: Duration,
@@ -156,10 +510,11 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
 }
 
-/// HTTP transport settings.
+/// HTTP transport settings (validated: TLS files come in pairs, `no_auth` only on loopback, a
+/// non-loopback address needs TLS or `insecure`).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub auth_token_file: Option<PathBuf>,
     pub allowed_hosts: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
@@ -169,6 +524,12 @@ pub struct HttpConfig {
     pub insecure: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Requests per second per HTTP client; `Some(0)` disables; `None` = the transport default.
+    pub client_rate_limit: Option<u32>,
+    /// Seconds to answer a non-streaming request (at least 1); `None` = the transport default.
+    pub http_timeout: Option<u64>,
+    /// Seconds in-flight calls get at shutdown; `None` = the transport default.
+    pub shutdown_grace: Option<u64>,
 }
 
 /// The default config file location (`<config dir>/airtable-mcp/config.toml`).
@@ -205,7 +566,7 @@ pub fn read_file(global: &GlobalArgs) -> Result<Option<(PathBuf, FileConfig)>, C
 pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string().trim().replace('\n', " "),
+        source: e,
     })
 }
 
@@ -261,26 +622,17 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let api_url = parse_api_url(&api_url_src)?;
 
-        let profile = api
-            .profile
-            .clone()
-            .or(file.profile)
-            .unwrap_or_else(|| crate::auth::DEFAULT_PROFILE.to_owned());
-        crate::auth::keyring::validate_profile(&profile).map_err(|e| ConfigError::Invalid {
-            key: "profile",
-            value: profile.clone(),
-            reason: match e {
-                crate::auth::AuthError::InvalidProfile { reason, .. } => reason,
-                other => other.to_string(),
-            },
-        })?;
-
-        let toolsets = match args.toolsets.clone().or(file.toolsets) {
-            Some(list) => Some(validate_toolsets(&list)?),
-            None => None,
+        let profile = match api.profile.as_deref().or(file.profile.as_deref()) {
+            Some(p) => Profile::new(p)?,
+            None => Profile::default(),
         };
-        let bases = match args.bases.clone().or(file.bases) {
-            Some(list) => Some(validate_bases(&list)?),
+
+        let toolsets = match args.toolsets.as_ref().or(file.toolsets.as_ref()) {
+            Some(list) => Toolsets::parse(list)?,
+            None => Toolsets::all(),
+        };
+        let bases = match args.bases.as_ref().or(file.bases.as_ref()) {
+            Some(list) => Some(BaseAllowList::parse(list)?),
             None => None,
         };
         let read_only = args.read_only || file.read_only.unwrap_or(false);
@@ -323,10 +675,10 @@ impl Config {
             .or(file.log_level)
             .unwrap_or_else(|| "info".to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
-            return Err(ConfigError::Invalid {
+            return Err(ConfigError::Value {
                 key: "log_level",
                 value: log_level,
-                reason: e.to_string(),
+                source: Box::new(e),
             });
         }
         let log_format = global.log_format.or(file.log_format).unwrap_or_default();
@@ -334,7 +686,14 @@ impl Config {
         let fh = file.http.unwrap_or_default();
         let h = &args.http_opts;
         let listen_src = args.http.clone().or(fh.listen.clone());
-        let listen = parse_listen(listen_src.as_deref().unwrap_or(DEFAULT_HTTP_ADDR))?;
+        let listen_text = listen_src.as_deref().unwrap_or(DEFAULT_HTTP_ADDR);
+        let listen = listen_text
+            .parse::<ListenAddr>()
+            .map_err(|e| ConfigError::Value {
+                key: "http listen address",
+                value: listen_text.to_owned(),
+                source: Box::new(e),
+            })?;
         let http_options = HttpConfig {
             listen,
             auth_token_file: h.auth_token_file.clone().or(fh.auth_token_file),
@@ -346,14 +705,11 @@ impl Config {
             insecure: h.insecure || fh.insecure.unwrap_or(false),
             tls_cert: h.tls_cert.clone().or(fh.tls_cert),
             tls_key: h.tls_key.clone().or(fh.tls_key),
+            client_rate_limit: h.client_rate_limit.or(fh.client_rate_limit),
+            http_timeout: h.http_timeout.or(fh.http_timeout),
+            shutdown_grace: h.shutdown_grace.or(fh.shutdown_grace),
         };
-        if http_options.tls_cert.is_some() != http_options.tls_key.is_some() {
-            return Err(ConfigError::Invalid {
-                key: "tls_cert/tls_key",
-                value: String::new(),
-                reason: "give both a certificate and a key, or neither".to_owned(),
-            });
-        }
+        http_options.validate()?;
         let http = listen_src.map(|_| http_options.clone());
 
         Ok(Config {
@@ -376,34 +732,77 @@ impl Config {
     }
 }
 
-fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        key: "api_url",
-        value: s.to_owned(),
-        reason,
-    };
-    let url = Url::parse(s.trim()).map_err(|e| invalid(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("use an http:// or https:// URL".to_owned()));
+impl HttpConfig {
+    /// The policy checks that need no I/O: TLS files in pairs, `no_auth` only on loopback, a
+    /// non-loopback address only with TLS or `insecure`, a timeout of at least one second.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let refuse = |key: &'static str, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                value: self.listen.to_string(),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls_cert/tls_key",
+                value: String::new(),
+                reason: "give both a certificate and a key, or neither".to_owned(),
+            });
+        }
+        if self.http_timeout == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "http_timeout",
+                value: "0".to_owned(),
+                reason: "must be at least 1 second".to_owned(),
+            });
+        }
+        if self.listen.is_loopback() {
+            return Ok(());
+        }
+        if self.no_auth {
+            return refuse(
+                "no_auth",
+                "--no-auth is only allowed on a loopback address; configure bearer tokens instead",
+            );
+        }
+        if self.tls_cert.is_none() && !self.insecure {
+            return refuse(
+                "http listen address",
+                "plain HTTP on a non-loopback address: give --tls-cert and --tls-key, or \
+                 --insecure if a TLS proxy sits in front",
+            );
+        }
+        Ok(())
     }
-    if url.host_str().is_none() {
-        return Err(invalid("the URL has no host".to_owned()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "credentials in the URL are not allowed; use the keyring or AIRTABLE_API_KEY"
-                .to_owned(),
-        ));
-    }
-    Ok(url)
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
-    s.trim().parse().map_err(|e| ConfigError::Invalid {
-        key: "http listen address",
+fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        key: "api_url",
         value: s.to_owned(),
-        reason: format!("{e} (give IP:PORT, e.g. {DEFAULT_HTTP_ADDR})"),
-    })
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(s.trim()).map_err(|e| ConfigError::Value {
+        key: "api_url",
+        value: s.to_owned(),
+        source: Box::new(e),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("use an http:// or https:// URL"));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("the URL has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::Invalid {
+            key: "api_url",
+            value: "<redacted: the URL holds credentials>".to_owned(),
+            reason: "credentials in the URL are not allowed; use the keyring or AIRTABLE_API_KEY"
+                .to_owned(),
+        });
+    }
+    Ok(url)
 }
 
 fn positive(key: &'static str, v: u32) -> Result<u32, ConfigError> {
@@ -415,65 +814,6 @@ fn positive(key: &'static str, v: u32) -> Result<u32, ConfigError> {
         });
     }
     Ok(v)
-}
-
-fn validate_toolsets(list: &[String]) -> Result<Vec<String>, ConfigError> {
-    let mut out: Vec<String> = Vec::new();
-    for raw in list {
-        let t = raw.trim().to_ascii_lowercase();
-        if t.is_empty() {
-            continue;
-        }
-        if !TOOLSETS.contains(&t.as_str()) {
-            let hint = TOOLSETS
-                .iter()
-                .map(|k| (strsim::jaro_winkler(k, &t), *k))
-                .filter(|(score, _)| *score > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, k)| format!("did you mean {k}? "))
-                .unwrap_or_default();
-            return Err(ConfigError::Invalid {
-                key: "toolsets",
-                value: raw.clone(),
-                reason: format!("{hint}known toolsets: {}", TOOLSETS.join(", ")),
-            });
-        }
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    if out.is_empty() {
-        return Err(ConfigError::Invalid {
-            key: "toolsets",
-            value: String::new(),
-            reason: format!("name at least one of {}", TOOLSETS.join(", ")),
-        });
-    }
-    Ok(out)
-}
-
-fn validate_bases(list: &[String]) -> Result<Vec<String>, ConfigError> {
-    let mut out: Vec<String> = Vec::new();
-    for raw in list {
-        let b = raw.trim();
-        if b.is_empty() {
-            continue;
-        }
-        let ok = b.len() == 17
-            && b.starts_with("app")
-            && b[3..].chars().all(|c| c.is_ascii_alphanumeric());
-        if !ok {
-            return Err(ConfigError::Invalid {
-                key: "bases",
-                value: raw.clone(),
-                reason: "a base ID is `app` followed by 14 letters or digits".to_owned(),
-            });
-        }
-        if !out.iter().any(|x| x == b) {
-            out.push(b.to_owned());
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -489,7 +829,7 @@ mod tests {
     fn defaults() {
         let c = load(&ServeArgs::default(), "").unwrap();
         assert_eq!(c.api_url.as_str(), "https://api.airtable.com/");
-        assert_eq!(c.profile, "default");
+        assert_eq!(c.profile.as_str(), "default");
         assert_eq!(c.rate_limit_per_base, 5);
         assert_eq!(c.rate_limit_per_token, 50);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
@@ -497,7 +837,7 @@ mod tests {
         assert!(!c.read_only);
         assert!(c.http.is_none());
         assert_eq!(c.http_options.listen.to_string(), "127.0.0.1:8787");
-        assert!(c.toolsets.is_none() && c.bases.is_none());
+        assert!(c.toolsets.is_all() && c.bases.is_none());
     }
 
     #[test]
@@ -518,10 +858,20 @@ mod tests {
         "#;
         let c = load(&ServeArgs::default(), text).unwrap();
         assert_eq!(c.api_url.as_str(), "http://127.0.0.1:9999/");
-        assert_eq!(c.profile, "work");
-        assert_eq!(c.toolsets.as_deref().unwrap(), ["records", "schema"]);
+        assert_eq!(c.profile.as_str(), "work");
+        assert_eq!(
+            c.toolsets.iter().collect::<Vec<_>>(),
+            [Toolset::Records, Toolset::Schema]
+        );
         assert!(c.read_only);
-        assert_eq!(c.bases.as_deref().unwrap(), ["appAAAAAAAAAAAAAA"]);
+        assert_eq!(
+            c.bases
+                .unwrap()
+                .to_strings()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["appAAAAAAAAAAAAAA"]
+        );
         assert_eq!(c.rate_limit_per_base, 3);
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.log_level, "debug");
@@ -540,9 +890,9 @@ mod tests {
         args.toolsets = Some(vec!["comments".to_owned()]);
         let c = load(&args, text).unwrap();
         assert_eq!(c.api_url.as_str(), "http://127.0.0.1:1234/");
-        assert_eq!(c.profile, "personal");
+        assert_eq!(c.profile.as_str(), "personal");
         assert_eq!(c.rate_limit_per_base, 2);
-        assert_eq!(c.toolsets.as_deref().unwrap(), ["comments"]);
+        assert_eq!(c.toolsets.iter().collect::<Vec<_>>(), [Toolset::Comments]);
     }
 
     #[test]
@@ -601,7 +951,89 @@ mod tests {
             ..GlobalArgs::default()
         };
         let c = Config::load(&ServeArgs::default(), &global).unwrap();
-        assert_eq!(c.profile, "filed");
+        assert_eq!(c.profile.as_str(), "filed");
         assert_eq!(c.config_file.as_deref(), Some(path.as_path()));
+    }
+
+    // One test per former disagreement between the config path and the server's own parsing.
+
+    #[test]
+    fn toolsets_all_is_accepted_everywhere() {
+        let c = load(&ServeArgs::default(), "toolsets = [\"all\"]").unwrap();
+        assert!(c.toolsets.is_all());
+        let args = ServeArgs {
+            toolsets: Some(vec!["ALL".to_owned(), "records".to_owned()]),
+            ..ServeArgs::default()
+        };
+        assert_eq!(load(&args, "").unwrap().toolsets, Toolsets::all());
+    }
+
+    #[test]
+    fn localhost_port_is_accepted_everywhere() {
+        let c = load(&ServeArgs::default(), "[http]\nlisten = \"localhost:9100\"").unwrap();
+        assert_eq!(c.http.unwrap().listen.to_string(), "127.0.0.1:9100");
+        let args = ServeArgs {
+            http: Some("localhost:9101".to_owned()),
+            ..ServeArgs::default()
+        };
+        let c = load(&args, "").unwrap();
+        assert_eq!(c.http.unwrap().listen.to_string(), "127.0.0.1:9101");
+        assert!("[::1]:80".parse::<ListenAddr>().unwrap().is_loopback());
+    }
+
+    #[test]
+    fn an_empty_base_list_is_refused_everywhere() {
+        // The config path used to accept it and the server to refuse it at startup.
+        let e = load(&ServeArgs::default(), "bases = []").unwrap_err();
+        assert!(e.to_string().contains("bases"), "{e}");
+        let args = ServeArgs {
+            bases: Some(vec![" ".to_owned()]),
+            ..ServeArgs::default()
+        };
+        assert!(load(&args, "").is_err());
+    }
+
+    #[test]
+    fn http_policy_is_checked_with_the_config() {
+        // These used to be found only by the HTTP transport (and a lone --tls-cert was ignored
+        // by its helper). Now every path refuses them the same way.
+        for text in [
+            "[http]\nlisten = \"0.0.0.0:8787\"\nno_auth = true\ninsecure = true",
+            "[http]\nlisten = \"0.0.0.0:8787\"",
+            "[http]\ntls_cert = \"c.pem\"",
+            "[http]\nhttp_timeout = 0",
+        ] {
+            assert!(load(&ServeArgs::default(), text).is_err(), "{text}");
+        }
+        let c = load(
+            &ServeArgs::default(),
+            "[http]\nlisten = \"0.0.0.0:8787\"\ninsecure = true\nclient_rate_limit = 0\n\
+             http_timeout = 5\nshutdown_grace = 2",
+        )
+        .unwrap();
+        let h = c.http.unwrap();
+        assert_eq!(
+            (h.client_rate_limit, h.http_timeout, h.shutdown_grace),
+            (Some(0), Some(5), Some(2))
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_source() {
+        use std::error::Error as _;
+        let e = load(&ServeArgs::default(), "api_ur = 1").unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }), "{e}");
+        assert!(e.source().is_some_and(|s| s.is::<toml::de::Error>()));
+        let e = load(&ServeArgs::default(), "log_level = \"[[\"").unwrap_err();
+        assert!(e.source().is_some(), "{e}");
+        let e = load(&ServeArgs::default(), "toolsets = [\"nope\"]").unwrap_err();
+        assert!(e.source().is_some_and(|s| s.is::<UnknownToolset>()), "{e}");
+        let e = load(&ServeArgs::default(), "profile = \"a b\"").unwrap_err();
+        assert!(matches!(e, ConfigError::Profile(_)), "{e}");
+        let e = load(&ServeArgs::default(), "bases = [\"appX\"]").unwrap_err();
+        assert!(e.source().is_some_and(|s| s.is::<IdError>()), "{e}");
+        // Credentials in the API URL never reach the message.
+        let e = load(&ServeArgs::default(), "api_url = \"https://u:hunter2@h\"").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Beside them: [`sandbox`] (an Airtable-compatible server backed by SQLite),
 //! [`formula`] (Airtable's formula language), [`auth`] (keyring, token resolution,
-//! doctor, client setup), [`cli`], [`config`] and [`env`].
+//! doctor, client setup), [`cli`], [`config`], [`profile`] and [`env`].
 
 pub mod airtable;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod config;
 pub mod env;
 pub mod formula;
 pub(crate) mod fsutil;
+pub mod profile;
 pub mod sandbox;
 pub mod server;
 pub mod telemetry;

@@ -4,12 +4,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use airtable_mcp::cli::{Cli, Command};
+use airtable_mcp::auth::{self, Settings};
+use airtable_mcp::cli::{ApiArgs, AuthCommand, Cli, Command, GlobalArgs};
+use airtable_mcp::config::{Config, ConfigError};
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     // The kernel keyring is per-thread credential state: join it before any thread exists.
-    airtable_mcp::auth::prepare_process();
+    auth::prepare_process();
     // Log level/format from the config file when neither flag nor env gives them.
     airtable_mcp::config::apply_file_logging(&mut cli.global);
     if let Err(e) = airtable_mcp::telemetry::init(&cli.global) {
@@ -26,21 +28,60 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let global = cli.global;
     let result: anyhow::Result<ExitCode> = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => airtable_mcp::server::run(args, cli.global).await,
+            Command::Serve(args) => airtable_mcp::server::run(args, global).await,
             Command::Sandbox(args) => airtable_mcp::sandbox::run_cli(args).await,
-            Command::Auth(cmd) => airtable_mcp::auth::run_cli(cmd, cli.global).await,
-            Command::Doctor(args) => airtable_mcp::auth::doctor::run(args, cli.global).await,
-            Command::Setup(args) => airtable_mcp::auth::setup::run(args).await,
+            Command::Auth(AuthCommand::HttpToken(cmd)) => auth::cli::http_token(cmd).await,
+            Command::Auth(cmd) => {
+                let settings = auth_settings(&cmd.api_args(), &global)?;
+                auth::run_cli(cmd, settings).await
+            }
+            Command::Doctor(args) => {
+                auth::doctor::run(auth_settings(&args.api, &global).map_err(Into::into)).await
+            }
+            Command::Setup(args) => auth::setup::run(args).await,
             Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airtable-mcp: {e:#}");
+            eprintln!("airtable-mcp: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The validated configuration, as the auth commands take it.
+fn auth_settings(api: &ApiArgs, global: &GlobalArgs) -> Result<Settings, ConfigError> {
+    let c = Config::load_api(api, global)?;
+    Ok(Settings {
+        profile: c.profile,
+        api_url: c.api_url,
+        request_timeout: c.request_timeout,
+        rate_limit_per_base: c.rate_limit_per_base,
+        rate_limit_per_token: c.rate_limit_per_token,
+        max_retries: c.max_retries,
+        bases: c.bases.map(|b| b.iter().cloned().collect()),
+        config_file: c.config_file,
+    })
+}
+
+/// An error and its causes on one line; a cause whose text the line already holds is not
+/// repeated (most messages here already name their cause).
+fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

@@ -134,17 +134,28 @@ async fn dropped_connections_before_and_after_the_write() {
 
 #[tokio::test]
 async fn latency_is_added() {
+    const LATENCY: Duration = Duration::from_millis(250);
     let sb = Sb::start(SandboxConfig {
         faults: Faults {
-            latency: Duration::from_millis(50),
+            latency: LATENCY,
             ..Faults::default()
         },
         ..SandboxConfig::demo()
     })
     .await;
-    // Not a timing assertion: the request still succeeds through the delay.
-    let (s, _) = sb.get("/v0/meta/whoami").await;
-    assert_eq!(s, StatusCode::OK);
+    // A lower bound only (never an upper wall-clock bound): every request takes at least the
+    // injected latency, and still succeeds through it. Without the fault the same request takes
+    // a few milliseconds, so a sandbox that ignored --latency-ms fails here.
+    for path in ["/v0/meta/whoami", "/v0/meta/bases"] {
+        let started = std::time::Instant::now();
+        let (s, v) = sb.get(path).await;
+        let took = started.elapsed();
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        assert!(
+            took >= LATENCY,
+            "{path} answered in {took:?}, before {LATENCY:?}"
+        );
+    }
 }
 
 #[tokio::test]

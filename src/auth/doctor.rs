@@ -10,10 +10,9 @@ use std::process::ExitCode;
 use secrecy::SecretString;
 
 use super::whoami::{self, Identity, READ_SCOPES, WRITE_SCOPES};
-use super::{TokenSource, keyring, mask};
+use super::{Settings, TokenSource, keyring, mask};
 use crate::airtable::{self, ListQuery};
-use crate::cli::{DoctorArgs, GlobalArgs, SetupClient};
-use crate::config::Config;
+use crate::cli::SetupClient;
 use crate::env;
 
 /// Outcome of one check.
@@ -79,10 +78,11 @@ impl Check {
     }
 }
 
-/// Run every check; the caller prints them.
-pub async fn checks(args: &DoctorArgs, global: &GlobalArgs) -> Vec<Check> {
+/// Run every check; the caller prints them. `config` is the outcome of loading the
+/// configuration (its error is the first failed check).
+pub async fn checks(config: Result<Settings, anyhow::Error>) -> Vec<Check> {
     let mut out = Vec::new();
-    let config = match Config::load_api(&args.api, global) {
+    let config = match config {
         Ok(c) => {
             let where_ = c
                 .config_file
@@ -219,7 +219,7 @@ impl Check {
     }
 }
 
-async fn api_checks(config: &Config, token: &SecretString) -> Vec<Check> {
+async fn api_checks(config: &Settings, token: &SecretString) -> Vec<Check> {
     let mut out = Vec::new();
     let client = match whoami::client(config, token) {
         Ok(c) => c,
@@ -291,7 +291,7 @@ async fn api_checks(config: &Config, token: &SecretString) -> Vec<Check> {
             let wanted = config.bases.as_ref();
             let base = list
                 .iter()
-                .find(|b| wanted.is_none_or(|w| w.iter().any(|x| *x == b.id.to_string())))
+                .find(|b| wanted.is_none_or(|w| w.contains(&b.id)))
                 .unwrap_or(&list[0]);
             match client.base_schema(&base.id).await {
                 Ok(schema) => match schema.tables.first() {
@@ -449,9 +449,9 @@ pub fn client_config_checks() -> Vec<Check> {
         .collect()
 }
 
-/// `airtable-mcp doctor`.
-pub async fn run(args: DoctorArgs, global: GlobalArgs) -> anyhow::Result<ExitCode> {
-    let results = checks(&args, &global).await;
+/// `airtable-mcp doctor`, given the outcome of loading the configuration.
+pub async fn run(config: Result<Settings, anyhow::Error>) -> anyhow::Result<ExitCode> {
+    let results = checks(config).await;
     for c in &results {
         println!("{}", c.render());
     }

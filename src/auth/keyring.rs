@@ -26,6 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::AuthError;
 use crate::env;
+use crate::profile::{self, Profile};
 
 /// Keyring service name of every entry we store (unless `AIRTABLE_MCP_KEYRING_SERVICE` says
 /// otherwise: tests and side-by-side installs use their own).
@@ -42,7 +43,7 @@ pub fn service() -> String {
 
 /// Keyring user of the entry holding the HTTP transport's accepted bearer tokens (one a line).
 /// It is reserved: no profile may have this name.
-pub const HTTP_AUTH_USER: &str = "http-auth";
+pub const HTTP_AUTH_USER: &str = profile::RESERVED_HTTP_AUTH;
 
 /// A keyring backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +243,7 @@ impl Keyring {
         let store = open_store(backend).map_err(|e| AuthError::Keyring {
             backend,
             op: "open",
-            reason: describe_error(&e),
+            source: KeyringCause(e),
         })?;
         Ok(Keyring { backend, store })
     }
@@ -253,14 +254,14 @@ impl Keyring {
     }
 
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
-        Entry::new_in_store(&self.store, &service(), user).map_err(|e| self.err("open entry", &e))
+        Entry::new_in_store(&self.store, &service(), user).map_err(|e| self.err("open entry", e))
     }
 
-    fn err(&self, op: &'static str, e: &keyring_core::Error) -> AuthError {
+    fn err(&self, op: &'static str, e: keyring_core::Error) -> AuthError {
         AuthError::Keyring {
             backend: self.backend,
             op,
-            reason: describe_error(e),
+            source: KeyringCause(e),
         }
     }
 
@@ -275,26 +276,24 @@ impl Keyring {
         let entry = self.entry(&user)?;
         entry
             .set_password(&value)
-            .map_err(|e| self.err("write", &e))?;
+            .map_err(|e| self.err("write", e))?;
         let read = entry.get_password();
         // Delete whatever happened, so no probe entry is left behind.
         let deleted = entry.delete_credential();
-        let read = read.map_err(|e| self.err("read", &e))?;
+        let read = read.map_err(|e| self.err("read", e))?;
         if read != value {
-            return Err(AuthError::Keyring {
+            return Err(AuthError::KeyringMismatch {
                 backend: self.backend,
-                op: "read",
-                reason: "the probe entry read back differs from what was written".to_owned(),
             });
         }
-        deleted.map_err(|e| self.err("delete", &e))
+        deleted.map_err(|e| self.err("delete", e))
     }
 
     /// Store `secret` under `user` (replacing any previous value).
     pub fn set(&self, user: &str, secret: &SecretString) -> Result<(), AuthError> {
         self.entry(user)?
             .set_password(secret.expose_secret())
-            .map_err(|e| self.err("write", &e))
+            .map_err(|e| self.err("write", e))
     }
 
     /// Read the secret of `user`; `Ok(None)` when there is none.
@@ -302,7 +301,7 @@ impl Keyring {
         match self.entry(user)?.get_password() {
             Ok(s) => Ok(Some(SecretString::from(s))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(self.err("read", &e)),
+            Err(e) => Err(self.err("read", e)),
         }
     }
 
@@ -311,7 +310,40 @@ impl Keyring {
         match self.entry(user)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
-            Err(e) => Err(self.err("delete", &e)),
+            Err(e) => Err(self.err("delete", e)),
+        }
+    }
+}
+
+/// A keyring error, kept as the source of [`AuthError::Keyring`]. Its `Display` and `Debug`
+/// never show stored bytes (`BadEncoding` and `BadDataFormat` carry them).
+pub struct KeyringCause(pub keyring_core::Error);
+
+impl std::fmt::Display for KeyringCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe_error(&self.0))
+    }
+}
+
+impl std::fmt::Debug for KeyringCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use keyring_core::Error as E;
+        match &self.0 {
+            E::BadEncoding(_) => f.write_str("BadEncoding(<redacted>)"),
+            E::BadDataFormat(_, _) => f.write_str("BadDataFormat(<redacted>)"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            // The platform's own error (D-Bus, keyutils, Security framework...).
+            keyring_core::Error::PlatformFailure(e) | keyring_core::Error::NoStorageAccess(e) => {
+                Some(e.as_ref())
+            }
+            _ => None,
         }
     }
 }
@@ -368,29 +400,14 @@ fn open_store(backend: Backend) -> keyring_core::Result<Arc<CredentialStore>> {
     }
 }
 
-/// Check a profile name: 1-64 characters of `A-Z a-z 0-9 - _ .`, and not a reserved entry.
+/// Check a profile name (see [`Profile`]): 1-64 characters of `A-Z a-z 0-9 - _ .`, and not a
+/// reserved entry.
 pub fn validate_profile(profile: &str) -> Result<(), AuthError> {
-    let ok_chars = profile
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if profile.is_empty() || profile.len() > 64 || !ok_chars {
-        return Err(AuthError::InvalidProfile {
-            profile: profile.to_owned(),
-            reason: "use 1-64 letters, digits, '-', '_' or '.'".to_owned(),
-        });
-    }
-    if profile == HTTP_AUTH_USER || profile.starts_with("probe-") {
-        return Err(AuthError::InvalidProfile {
-            profile: profile.to_owned(),
-            reason: "this name is reserved".to_owned(),
-        });
-    }
-    Ok(())
+    Ok(profile::validate(profile)?)
 }
 
 /// Store the Airtable token of `profile` in the selected keyring; returns the backend used.
-pub fn store(profile: &str, token: &SecretString) -> Result<Backend, AuthError> {
-    validate_profile(profile)?;
+pub fn store(profile: &Profile, token: &SecretString) -> Result<Backend, AuthError> {
     let k = selected()?;
     k.set(profile, token)?;
     Ok(k.backend())
@@ -402,8 +419,7 @@ pub fn store(profile: &str, token: &SecretString) -> Result<Backend, AuthError> 
 /// When the selected keyring has nothing, the platform's other backends are also read (in
 /// `auto` mode only): a token stored by `auth login` from a shell without D-Bus lands in the
 /// kernel keyring, and a server started later inside a desktop session must still find it.
-pub fn load(profile: &str) -> Result<Option<(SecretString, Backend)>, AuthError> {
-    validate_profile(profile)?;
+pub fn load(profile: &Profile) -> Result<Option<(SecretString, Backend)>, AuthError> {
     let k = selected()?;
     if let Some(s) = k.get(profile)? {
         return Ok(Some((s, k.backend())));
@@ -415,8 +431,7 @@ pub fn load(profile: &str) -> Result<Option<(SecretString, Backend)>, AuthError>
 
 /// Delete the Airtable token of `profile` from the selected keyring (and, in `auto` mode, from
 /// the other backends that hold one); `Ok(false)` when there was none.
-pub fn delete(profile: &str) -> Result<bool, AuthError> {
-    validate_profile(profile)?;
+pub fn delete(profile: &Profile) -> Result<bool, AuthError> {
     let k = selected()?;
     let mut removed = k.remove(profile)?;
     for o in others(k.backend()) {
@@ -500,19 +515,24 @@ mod tests {
 
     #[test]
     fn profiles_are_validated() {
-        for good in ["default", "work", "my.personal_2", "a-b"] {
-            validate_profile(good).unwrap();
+        validate_profile("work").unwrap();
+        for bad in ["", "has space", HTTP_AUTH_USER, "probe-1"] {
+            let e = validate_profile(bad).unwrap_err();
+            assert!(matches!(e, AuthError::Profile(_)), "{bad:?}: {e}");
         }
-        for bad in [
-            "",
-            "has space",
-            "http-auth",
-            "probe-1",
-            "x/y",
-            &"a".repeat(65),
-        ] {
-            assert!(validate_profile(bad).is_err(), "{bad:?} accepted");
-        }
+    }
+
+    #[test]
+    fn keyring_causes_never_show_stored_bytes() {
+        let c = KeyringCause(keyring_core::Error::BadEncoding(b"patSECRET".to_vec()));
+        assert!(!format!("{c:?} {c}").contains("83, 69, 67"), "{c:?}");
+        let e = AuthError::Keyring {
+            backend: Backend::Keyutils,
+            op: "read",
+            source: c,
+        };
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(!format!("{e:?}").contains("112, 97, 116"), "{e:?}");
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! [`env::TOKEN_ENV_VARS`] (`AIRTABLE_API_KEY`, `AIRTABLE_TOKEN`, `AIRTABLE_PAT`), then the
 //! profile's entry in the OS keyring ([`keyring`]), then an [`AuthError::NoToken`] whose message
 //! names the command that fixes it. A token is never accepted on the command line.
+//!
+//! This module reads no configuration: the commands take a [`Settings`] (the caller builds it
+//! from the validated `config::Config`), and profile names are [`Profile`]s, shared with the
+//! configuration through [`crate::profile`].
 
 pub mod cli;
 pub mod doctor;
@@ -11,18 +15,58 @@ pub mod keyring;
 pub mod setup;
 pub mod whoami;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use url::Url;
 
-use crate::cli::{AuthCommand, GlobalArgs};
+use crate::airtable::BaseId;
+use crate::cli::AuthCommand;
 use crate::env;
 
-pub use keyring::Backend;
+pub use crate::profile::{DEFAULT_PROFILE, Profile, ProfileError};
+pub use keyring::{Backend, KeyringCause};
 
-/// The profile used when none is given.
-pub const DEFAULT_PROFILE: &str = "default";
+/// What the auth commands (`auth`, `doctor`) need from the configuration. The caller fills it
+/// from the validated configuration; nothing here parses flags, env or files.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The keyring profile.
+    pub profile: Profile,
+    /// The Airtable API base URL.
+    pub api_url: Url,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+    /// Requests per second per base.
+    pub rate_limit_per_base: u32,
+    /// Requests per second per token.
+    pub rate_limit_per_token: u32,
+    /// Retries of one request (one-shot CLI checks use at most one).
+    pub max_retries: u32,
+    /// Bases the server may touch (`doctor` reads one of them); `None` = any.
+    pub bases: Option<Vec<BaseId>>,
+    /// The configuration file that was read (`doctor` names it).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Defaults for `api_url` (for tests and embedding).
+    pub fn new(profile: Profile, api_url: Url) -> Settings {
+        Settings {
+            profile,
+            api_url,
+            request_timeout: Duration::from_secs(30),
+            rate_limit_per_base: 5,
+            rate_limit_per_token: 50,
+            max_retries: 5,
+            bases: None,
+            config_file: None,
+        }
+    }
+}
 
 /// Errors of the auth layer. Messages never contain a token.
 #[derive(Debug, thiserror::Error)]
@@ -37,31 +81,43 @@ pub enum AuthError {
     #[error("{0}")]
     KeyringConfig(String),
     /// A keyring call failed.
-    #[error("keyring ({backend}) could not {op}: {reason}")]
+    #[error("keyring ({backend}) could not {op}: {source}")]
     Keyring {
         backend: Backend,
         op: &'static str,
-        reason: String,
+        #[source]
+        source: KeyringCause,
     },
+    /// The keyring probe read back something else than it wrote.
+    #[error(
+        "keyring ({backend}) is unreliable: the probe entry read back differs from what was written"
+    )]
+    KeyringMismatch { backend: Backend },
     /// A profile name we refuse.
-    #[error("invalid profile name {profile:?}: {reason}")]
-    InvalidProfile { profile: String, reason: String },
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// A token that cannot be right (empty, spaces inside...). The token itself is not shown.
     #[error("invalid token: {0}")]
     InvalidToken(String),
     /// Reading the token from the terminal or stdin failed.
     #[error("could not read the token: {0}")]
     Read(#[source] std::io::Error),
-    /// Airtable (or the sandbox) refused or could not be reached.
-    #[error("{0}")]
-    Api(String),
+    /// Airtable (or the sandbox) refused or could not be reached; the message ends with a hint.
+    #[error("{source}. {}", source.hint())]
+    Api {
+        #[source]
+        source: crate::airtable::Error,
+    },
     /// An MCP client's config file we cannot read, parse or write.
     #[error("{path}: {reason}")]
     ClientConfig {
         path: std::path::PathBuf,
         reason: String,
     },
-    /// A keyring task panicked or was cancelled, or the platform lacks something.
+    /// A keyring task panicked or was cancelled.
+    #[error("internal error: the keyring task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The platform lacks something (no source error to keep).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -154,11 +210,10 @@ pub fn token_from_env() -> Option<ResolvedToken> {
 }
 
 /// Blocking form of [`resolve_token`] (do not call on an async runtime thread).
-pub fn resolve_token_blocking(profile: &str) -> Result<ResolvedToken, AuthError> {
+pub fn resolve_token_blocking(profile: &Profile) -> Result<ResolvedToken, AuthError> {
     if let Some(t) = token_from_env() {
         return Ok(t);
     }
-    keyring::validate_profile(profile)?;
     let fix = format!(
         "run `{}` to store one in the OS keyring, or set {} in the environment of the MCP client",
         login_command(profile),
@@ -169,7 +224,7 @@ pub fn resolve_token_blocking(profile: &str) -> Result<ResolvedToken, AuthError>
             secret,
             source: TokenSource::Keyring {
                 backend,
-                profile: profile.to_owned(),
+                profile: profile.to_string(),
             },
         }),
         Ok(None) => Err(AuthError::NoToken(format!(
@@ -186,11 +241,11 @@ pub fn resolve_token_blocking(profile: &str) -> Result<ResolvedToken, AuthError>
 /// The Airtable token for `profile`: env (`AIRTABLE_API_KEY`, `AIRTABLE_TOKEN`, `AIRTABLE_PAT`),
 /// then the keyring, then an error naming `airtable-mcp auth login`. Keyring calls run on the
 /// blocking pool.
-pub async fn resolve_token(profile: &str) -> Result<ResolvedToken, AuthError> {
+pub async fn resolve_token(profile: &Profile) -> Result<ResolvedToken, AuthError> {
     if let Some(t) = token_from_env() {
         return Ok(t);
     }
-    let profile = profile.to_owned();
+    let profile = profile.clone();
     blocking(move || resolve_token_blocking(&profile)).await
 }
 
@@ -202,7 +257,7 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| AuthError::Internal(format!("keyring task failed: {e}")))?
+        .map_err(AuthError::Task)?
 }
 
 /// A token shown safely: a known `pat` prefix and at most the last 4 characters.
@@ -235,9 +290,9 @@ pub fn check_token_shape(token: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// `airtable-mcp auth ...`.
-pub async fn run_cli(cmd: AuthCommand, global: GlobalArgs) -> anyhow::Result<ExitCode> {
-    cli::run(cmd, global).await
+/// `airtable-mcp auth ...` with the settings of its profile and API.
+pub async fn run_cli(cmd: AuthCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    cli::run(cmd, settings).await
 }
 
 #[cfg(test)]

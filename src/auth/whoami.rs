@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::AuthError;
+use super::{AuthError, Settings};
 use crate::airtable::{self, Client, ClientConfig};
-use crate::config::Config;
 
 /// Scopes the read tools need.
 pub const READ_SCOPES: &[&str] = &["data.records:read", "schema.bases:read"];
@@ -70,7 +69,7 @@ impl Identity {
 
 /// An API client for one-shot CLI checks: the configured URL, limits and timeout, but at most
 /// one retry (a person is waiting; a 429 should be reported, not waited out for minutes).
-pub fn client(config: &Config, token: &SecretString) -> Result<Client, AuthError> {
+pub fn client(config: &Settings, token: &SecretString) -> Result<Client, AuthError> {
     let mut cc = ClientConfig::new(config.api_url.clone(), token.clone());
     cc.timeout = config.request_timeout;
     cc.per_base_rps = config.rate_limit_per_base;
@@ -78,20 +77,17 @@ pub fn client(config: &Config, token: &SecretString) -> Result<Client, AuthError
     cc.max_retries = config.max_retries.min(1);
     cc.rate_limit_wait = Duration::from_secs(2);
     cc.max_backoff = Duration::from_secs(2);
-    Client::new(cc).map_err(|e| api_error(&e))
+    Client::new(cc).map_err(api_error)
 }
 
-/// An API error as one line with what to do.
-pub fn api_error(e: &airtable::Error) -> AuthError {
-    AuthError::Api(format!("{e}. {}", e.hint()))
+/// An API error (shown as one line with what to do; the error itself is kept as the source).
+pub fn api_error(e: airtable::Error) -> AuthError {
+    AuthError::Api { source: e }
 }
 
 /// Ask the configured API who `token` belongs to.
-pub async fn whoami(config: &Config, token: &SecretString) -> Result<Identity, AuthError> {
-    let who = client(config, token)?
-        .whoami()
-        .await
-        .map_err(|e| api_error(&e))?;
+pub async fn whoami(config: &Settings, token: &SecretString) -> Result<Identity, AuthError> {
+    let who = client(config, token)?.whoami().await.map_err(api_error)?;
     Ok(Identity {
         id: who.id.to_string(),
         email: who.email,

@@ -124,19 +124,14 @@ impl std::fmt::Debug for ServerOptions {
 }
 
 impl ServerOptions {
-    /// From the validated configuration: toolsets (names or `all`), read-only, bases.
+    /// From the validated configuration (toolsets, read-only, bases are parsed there, once).
     pub fn from_config(cfg: &Config) -> Result<Self, ServerError> {
-        let mut opts = ServerOptions {
+        Ok(ServerOptions {
+            toolsets: cfg.toolsets.as_set().clone(),
             read_only: cfg.read_only,
+            allowed_bases: cfg.bases.as_ref().map(|b| b.to_strings()),
             ..ServerOptions::default()
-        };
-        if let Some(list) = &cfg.toolsets {
-            opts.toolsets = parse_toolsets(list)?;
-        }
-        if let Some(bases) = &cfg.bases {
-            opts.allowed_bases = Some(parse_bases(bases)?);
-        }
-        Ok(opts)
+        })
     }
 
     /// Whether a tool is exposed under these options (toolsets, then read-only last).
@@ -144,39 +139,6 @@ impl ServerOptions {
         (self.toolsets.contains(&spec.toolset) || spec.is_discovery())
             && !(self.read_only && spec.access == Access::Write)
     }
-}
-
-/// Parse toolset names (`all` selects every toolset).
-pub fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ServerError> {
-    let mut out = BTreeSet::new();
-    for name in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        if name.eq_ignore_ascii_case("all") {
-            out.extend(Toolset::ALL);
-        } else {
-            out.insert(Toolset::from_str(name).map_err(|e| ServerError::Config(e.to_string()))?);
-        }
-    }
-    if out.is_empty() {
-        return Err(ServerError::Config(
-            "--toolsets is empty: name at least one of records, schema, analysis, transfer, comments (or all)".into(),
-        ));
-    }
-    Ok(out)
-}
-
-/// Parse and check base IDs for `--bases`.
-pub fn parse_bases(list: &[String]) -> Result<BTreeSet<String>, ServerError> {
-    let mut out = BTreeSet::new();
-    for b in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let id = BaseId::from_str(b).map_err(|e| ServerError::Config(format!("--bases: {e}")))?;
-        out.insert(id.to_string());
-    }
-    if out.is_empty() {
-        return Err(ServerError::Config(
-            "--bases is empty: give base IDs like appXXXXXXXXXXXXXX, or omit it".into(),
-        ));
-    }
-    Ok(out)
 }
 
 /// Why there is no usable Airtable client. Shown (as an `isError` result) by every tool call.
@@ -512,7 +474,9 @@ impl ServerHandler for AirtableServer {
 // Startup
 
 /// The Airtable token for `profile` (env, then keyring), or the problem every tool will report.
-pub async fn resolve_token(profile: &str) -> Result<SecretString, TokenProblem> {
+pub async fn resolve_token(
+    profile: &crate::profile::Profile,
+) -> Result<SecretString, TokenProblem> {
     match crate::auth::resolve_token(profile).await {
         Ok(t) => {
             tracing::info!(source = %t.source, "Airtable token found");

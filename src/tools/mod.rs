@@ -9,9 +9,6 @@
 //! Adding a tool: write it in its group file, add one line to [`CATALOG`], and (for a new group)
 //! add the group's router to [`router`]. Then `UPDATE_SCHEMAS=1 cargo test --test schemas`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
@@ -32,67 +29,8 @@ pub mod validation;
 
 pub use result::ToolError;
 
-/// A group of tools switched on or off together with `--toolsets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Toolset {
-    /// Read and write records: get_records, search_records, create/update/delete, batches, upsert.
-    Records,
-    /// Bases, tables and fields: list_bases, list_tables, get_field_info, create/update table and field.
-    Schema,
-    /// Read-only analysis: analyze_table_data, find_duplicates.
-    Analysis,
-    /// Moving data: export_table_csv, create_metadata_table, sync_tables.
-    Transfer,
-    /// Record comments: list_comments, create_comment.
-    Comments,
-}
-
-impl Toolset {
-    /// Every toolset, in display order.
-    pub const ALL: [Toolset; 5] = [
-        Toolset::Records,
-        Toolset::Schema,
-        Toolset::Analysis,
-        Toolset::Transfer,
-        Toolset::Comments,
-    ];
-
-    /// The name used on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Toolset::Records => "records",
-            Toolset::Schema => "schema",
-            Toolset::Analysis => "analysis",
-            Toolset::Transfer => "transfer",
-            Toolset::Comments => "comments",
-        }
-    }
-}
-
-impl fmt::Display for Toolset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown toolset name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown toolset {0:?}: expected one of records, schema, analysis, transfer, comments (or all)"
-)]
-pub struct UnknownToolset(pub String);
-
-impl FromStr for Toolset {
-    type Err = UnknownToolset;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim().to_ascii_lowercase();
-        Toolset::ALL
-            .into_iter()
-            .find(|ts| ts.as_str() == t)
-            .ok_or_else(|| UnknownToolset(s.to_owned()))
-    }
-}
+/// Toolsets are configuration values: defined (and parsed) once, in [`crate::config`].
+pub use crate::config::{Toolset, UnknownToolset};
 
 /// Whether a tool changes anything in Airtable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ pub mod security;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -192,9 +192,11 @@ impl HttpOptions {
             allowed_origins: h.allowed_origins.clone(),
             stateless: h.stateless,
             json_response: h.json_response,
-            ..args.clone()
+            client_rate_limit: h.client_rate_limit.or(args.client_rate_limit),
+            http_timeout: h.http_timeout.or(args.http_timeout),
+            shutdown_grace: h.shutdown_grace.or(args.shutdown_grace),
         };
-        Self::build(h.listen, &merged)
+        Self::build(h.listen.socket_addr(), &merged)
     }
 
     fn build(addr: SocketAddr, args: &HttpArgs) -> Result<Self, HttpError> {
@@ -254,17 +256,11 @@ impl HttpOptions {
 }
 
 /// `IP:PORT`, `[v6]:PORT` or `localhost:PORT`.
+/// (The one parser is [`crate::config::ListenAddr`].)
 pub fn parse_addr(s: &str) -> Result<SocketAddr, HttpError> {
-    let s = s.trim();
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    if let Some(port) = s.strip_prefix("localhost:")
-        && let Ok(port) = port.parse::<u16>()
-    {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-    }
-    Err(HttpError::InvalidAddr(s.to_owned()))
+    s.parse::<crate::config::ListenAddr>()
+        .map(SocketAddr::from)
+        .map_err(|_| HttpError::InvalidAddr(s.trim().to_owned()))
 }
 
 /// What the app needs besides the handler factory.

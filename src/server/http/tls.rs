@@ -13,6 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 
 use super::HttpError;
@@ -22,22 +24,24 @@ use super::security::PeerAddr;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Load a PEM certificate chain and private key into a rustls server config (HTTP/1.1).
+/// PEM is parsed by rustls-pki-types ([`PemObject`]); the key may be PKCS#8, PKCS#1 or SEC1.
 pub fn load_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, HttpError> {
     let tls_err = |path: &Path, message: String| HttpError::Tls {
         path: path.to_owned(),
         message,
     };
     let cert_pem = std::fs::read(cert).map_err(|e| tls_err(cert, e.to_string()))?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tls_err(cert, format!("invalid PEM: {e}")))?;
     if certs.is_empty() {
         return Err(tls_err(cert, "no CERTIFICATE block found".into()));
     }
     let key_pem = std::fs::read(key).map_err(|e| tls_err(key, e.to_string()))?;
-    let private_key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| tls_err(key, format!("invalid PEM: {e}")))?
-        .ok_or_else(|| tls_err(key, "no PRIVATE KEY block found".into()))?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => tls_err(key, "no PRIVATE KEY block found".into()),
+        e => tls_err(key, format!("invalid PEM: {e}")),
+    })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -135,5 +139,49 @@ impl Listener for PlainListener {
 impl Connected<IncomingStream<'_, PlainListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
         PeerAddr(*stream.remote_addr())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(r: Result<Arc<rustls::ServerConfig>, HttpError>) -> String {
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn pem_problems_name_the_file_and_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, "not a pem file\n").unwrap();
+        std::fs::write(&key, "").unwrap();
+        let m = message(load_config(&cert, &key));
+        assert!(
+            m.contains("cert.pem") && m.contains("no CERTIFICATE"),
+            "{m}"
+        );
+
+        // A CERTIFICATE block (not checked as X.509 until the key is there) and no key block.
+        let block = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(&cert, block).unwrap();
+        std::fs::write(&key, block).unwrap();
+        let m = message(load_config(&cert, &key));
+        assert!(m.contains("key.pem") && m.contains("no PRIVATE KEY"), "{m}");
+
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let m = message(load_config(&cert, &key));
+        assert!(m.contains("invalid PEM"), "{m}");
+
+        let m = message(load_config(&dir.path().join("missing.pem"), &key));
+        assert!(m.contains("missing.pem"), "{m}");
     }
 }

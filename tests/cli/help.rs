@@ -1,7 +1,7 @@
 //! `--help` snapshots of the main commands (plain files under tests/snapshots), and the README's
 //! env var table generated from the registry in src/env.rs.
 //!
-//! After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --test cli_help` rewrites both.
+//! After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --test cli help::` rewrites both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -106,7 +106,7 @@ fn env_table() -> String {
 #[test]
 fn readme_env_table_matches_the_registry() {
     const START: &str =
-        "<!-- env-table:start (generated from src/env.rs by tests/cli_help.rs) -->\n";
+        "<!-- env-table:start (generated from src/env.rs by tests/cli/help.rs) -->\n";
     const END: &str = "<!-- env-table:end -->";
     let path = root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
@@ -116,5 +116,25 @@ fn readme_env_table_matches_the_registry() {
     let wanted = format!("{}{START}{}{}", &readme[..a], env_table(), &readme[b..]);
     if let Some(f) = check_file(&path, &wanted, "README env var table") {
         panic!("{f}");
+    }
+}
+
+/// `AIRTABLE_MCP_READ_ONLY` takes the usual boolean spellings (clap used to refuse `1`).
+#[test]
+fn read_only_env_takes_the_usual_spellings() {
+    for (value, expected) in [("1", true), ("yes", true), ("true", true), ("0", false)] {
+        let out = Command::new(BIN)
+            .args(["serve", "--sandbox", "--toolsets", "all"])
+            .env("AIRTABLE_MCP_CONFIG", "/dev/null")
+            .env("AIRTABLE_MCP_READ_ONLY", value)
+            .env("AIRTABLE_MCP_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("read_only={expected}")),
+            "AIRTABLE_MCP_READ_ONLY={value}: {stderr}"
+        );
     }
 }
