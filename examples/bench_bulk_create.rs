@@ -6,11 +6,13 @@
 //! (<= 21 s) with no 429.
 //!
 //! ```text
-//! cargo run --release --example bench_bulk_create -- [--server sandbox|fixture] [--records N] [--runs N] [--burst B] [--margin M]
+//! cargo run --release --example bench_bulk_create -- [--server sandbox|fixture] [--records N] [--runs N] [--margin M]
 //! ```
 //! `--server sandbox` (default) uses the project's Airtable-compatible sandbox (SQLite, rate
 //! limit 5/s and 30 s penalty); `--server fixture` the in-memory test fixture of tests/support.
-//! `--burst` and `--margin` override the client's limiter (defaults 1 and 0.03) to compare.
+//! `--margin` overrides the widening of the client's sliding window (default 0.03: 5 requests
+//! per 1.03 s) to compare. The last lines are `FIGURE bulk_s <median>` and `FIGURE bulk_429
+//! <total>` for tools/bench.sh.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -47,9 +49,8 @@ struct Run {
     client: airtable_mcp::airtable::ClientStats,
 }
 
-fn client_for(url: &url::Url, burst: u32, margin: f64) -> Client {
+fn client_for(url: &url::Url, margin: f64) -> Client {
     let mut cfg = ClientConfig::new(url.clone(), SecretString::from(TOKEN));
-    cfg.limiter_burst = burst;
     cfg.limiter_margin = margin;
     Client::new(cfg).unwrap()
 }
@@ -65,13 +66,13 @@ fn rows(n: usize) -> Vec<Fields> {
         .collect()
 }
 
-async fn run_fixture(records: usize, burst: u32, margin: f64) -> Run {
+async fn run_fixture(records: usize, margin: f64) -> Run {
     let fx = Fixture::start_with(Some(RateLimit {
         per_second: 5,
         penalty: Duration::from_secs(30),
     }))
     .await;
-    let client = client_for(&fx.url, burst, margin);
+    let client = client_for(&fx.url, margin);
     let base: BaseId = BASE.parse().unwrap();
     let start = Instant::now();
     let out = client
@@ -89,7 +90,7 @@ async fn run_fixture(records: usize, burst: u32, margin: f64) -> Run {
     }
 }
 
-async fn run_sandbox(records: usize, burst: u32, margin: f64) -> Run {
+async fn run_sandbox(records: usize, margin: f64) -> Run {
     let cfg = SandboxConfig {
         token: TOKEN.into(),
         seed: Seed::Demo,
@@ -100,7 +101,7 @@ async fn run_sandbox(records: usize, burst: u32, margin: f64) -> Run {
     let sb = sandbox::spawn(cfg, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let client = client_for(&sb.url(), burst, margin);
+    let client = client_for(&sb.url(), margin);
     let base: BaseId = sandbox::DEMO_BASE_ID.parse().unwrap();
     let table = client
         .create_table(
@@ -162,21 +163,22 @@ async fn main() {
     let server: String = arg("--server", "sandbox".to_owned());
     let records: usize = arg("--records", 1000);
     let runs: usize = arg("--runs", 1);
-    let burst: u32 = arg("--burst", 1);
     let margin: f64 = arg(
         "--margin",
-        airtable_mcp::airtable::rate_limit::SPACING_MARGIN,
+        airtable_mcp::airtable::rate_limit::WINDOW_MARGIN,
     );
     let floor = records.div_ceil(10) as f64 / 5.0;
     println!(
-        "bench_bulk_create: {records} records in chunks of 10 against the {server} (strict 5 req/s per base, 30 s lockout); client limiter burst {burst}, margin {margin}"
+        "bench_bulk_create: {records} records in chunks of 10 against the {server} (strict 5 req/s per base, 30 s lockout); client sliding window 5 per {:.2} s",
+        airtable_mcp::airtable::rate_limit::window_for(margin).as_secs_f64()
     );
     let mut times = Vec::new();
+    let mut total_429 = 0;
     for run in 1..=runs {
         let r = if server == "fixture" {
-            run_fixture(records, burst, margin).await
+            run_fixture(records, margin).await
         } else {
-            run_sandbox(records, burst, margin).await
+            run_sandbox(records, margin).await
         };
         println!(
             "run {run}: elapsed {:.2} s ({:+.1} % vs the {floor:.1} s floor), requests {} (client attempts {}), 429s {} (client saw {}), retries {}, limiter wait {:.2} s, records stored {}/{records}, complete {}",
@@ -192,6 +194,7 @@ async fn main() {
             r.complete,
         );
         times.push(r.elapsed.as_secs_f64());
+        total_429 += r.rate_limited;
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = times[times.len() / 2];
@@ -199,4 +202,6 @@ async fn main() {
         "median elapsed {median:.2} s over {runs} run(s); ratio to the floor {:.3}",
         median / floor
     );
+    println!("FIGURE bulk_s {median:.2}");
+    println!("FIGURE bulk_429 {total_429}");
 }

@@ -1,16 +1,21 @@
-//! Benchmark of the MCP server over stdio (issue 4). Prints:
+//! The server benchmark (issue 12): one run prints every figure the closing note and the README
+//! quote, against the project's sandbox with its strict rate limit (5 requests per sliding
+//! second per base, 30 s lockout), so that 429s are counted:
 //!
-//! 1. cold start: spawn the release binary until tools/list is answered (median of 10), for
-//!    `serve` against a running sandbox (the real-world path: token from the environment) and
-//!    for `serve --sandbox` (which also seeds an in-process demo base);
-//! 2. per-call overhead: get_records (100 records) through MCP stdio vs the same list-records
-//!    request sent directly with reqwest to the same sandbox (median of 200 each);
-//! 3. the bytes of a get_records result for 100 records of the demo base: the compact text the
-//!    model reads, vs the same structured content pretty-printed.
+//! 1. parallel reads: 5 get_records (10 records each) sent at once over stdio after a quiet
+//!    second (a host firing parallel tool calls); median over the runs, and the 429s;
+//! 2. text bytes: the text content of a 100-record get_records result;
+//! 3. overhead: get_records of 100 records over MCP stdio minus the same list-records request
+//!    sent directly with reqwest, calls 250 ms apart (so that neither path meets a limiter);
+//!    the median of the paired differences;
+//! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median);
+//! 5. peak RSS: VmHWM of the server process (from /proc) at the end of each session (median).
 //!
-//! Run: `cargo build --release --bin airtable-mcp && cargo run --release --example bench_server`
-//! (or `tools/bench-server.sh`). Env: AIRTABLE_MCP_BIN (default target/release/airtable-mcp),
-//! BENCH_CALLS (default 200), BENCH_STARTS (default 10).
+//! `tools/bench.sh` builds release, runs this, then `bench_bulk_create --runs 3`, and prints
+//! one table. Env: AIRTABLE_MCP_BIN (default target/release/airtable-mcp), BENCH_SESSIONS
+//! (default 3), BENCH_PARALLEL_RUNS (per session, default 3), BENCH_CALLS (per session,
+//! default 20), BENCH_STARTS (default 10). The last lines are `FIGURE <name> <value>` for
+//! tools/bench.sh.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +74,54 @@ impl StdioPeer {
         self.stdin.write_all(&line).await?;
         self.stdin.flush().await?;
         Ok(())
+    }
+
+    /// Send `n` tools/call requests at once and wait until every one is answered.
+    async fn call_parallel(&mut self, tool: &str, args: &Value, n: usize) -> Result<()> {
+        let first = self.next_id;
+        for _ in 0..n {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                              "params": {"name": tool, "arguments": args}}))
+                .await?;
+        }
+        let mut left = n;
+        while left > 0 {
+            let line = tokio::time::timeout(Duration::from_secs(120), self.lines.next_line())
+                .await
+                .context("no response within 120 s")??
+                .context("server closed stdout")?;
+            let msg: Value = serde_json::from_str(&line)?;
+            let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            if id < first || id >= first + n as u64 {
+                continue;
+            }
+            if msg.get("error").is_some() || msg["result"]["isError"].as_bool() == Some(true) {
+                bail!("parallel {tool} failed: {line}");
+            }
+            left -= 1;
+        }
+        Ok(())
+    }
+
+    /// Peak resident set size of the server process (VmHWM), in bytes.
+    fn peak_rss(&self) -> Result<u64> {
+        let pid = self.child.id().context("server exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .context("no VmHWM in /proc/<pid>/status")?;
+        let kb: u64 = line
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()?;
+        Ok(kb * 1024)
     }
 
     async fn request(&mut self, method: &str, params: Value) -> Result<Value> {
@@ -133,16 +186,6 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     }
 }
 
-fn pct(xs: &[Duration], p: f64) -> Duration {
-    let mut v = xs.to_vec();
-    v.sort();
-    if v.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i.min(v.len() - 1)]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
@@ -167,6 +210,49 @@ async fn cold_start(bin: &PathBuf, args: &[&str], env: &[(&str, String)]) -> Res
     Ok(elapsed)
 }
 
+/// The bytes of `records` (a get_records structured result) in the columns/rows form of
+/// `tools::compact`, columns in the table's schema order, with the result's other keys.
+async fn compact_size(
+    result: &Value,
+    http: &reqwest::Client,
+    api_url: &str,
+    token: &str,
+    base_id: &str,
+    table_id: &str,
+) -> Result<usize> {
+    let schema: Value = http
+        .get(format!("{api_url}/v0/meta/bases/{base_id}/tables"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let order: Vec<&str> = schema["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == table_id))
+        .and_then(|t| t["fields"].as_array())
+        .map(|f| f.iter().filter_map(|f| f["name"].as_str()).collect())
+        .unwrap_or_default();
+    let empty = serde_json::Map::new();
+    let records = result["records"].as_array().context("no records")?;
+    let compact = airtable_mcp::tools::compact::compact_records(
+        &order,
+        records.iter().map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default(),
+                r["fields"].as_object().unwrap_or(&empty),
+            )
+        }),
+    );
+    let mut out = result.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.remove("records");
+        o.insert("records".into(), serde_json::to_value(&compact)?);
+    }
+    Ok(serde_json::to_string(&out)?.len())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -179,176 +265,189 @@ async fn main() -> Result<()> {
             bin.display()
         );
     }
-    let calls = env_usize("BENCH_CALLS", 200);
-    let starts = env_usize("BENCH_STARTS", 10);
+    let sessions = env_usize("BENCH_SESSIONS", 3).max(1);
+    let parallel_runs = env_usize("BENCH_PARALLEL_RUNS", 3).max(1);
+    let calls = env_usize("BENCH_CALLS", 20).max(1);
+    let starts = env_usize("BENCH_STARTS", 10).max(1);
 
-    // A sandbox with the demo base, its rate limit out of the way: we measure overhead here,
-    // not Airtable's 5 requests per second.
-    let cfg = SandboxConfig::demo();
+    // The sandbox with the demo base and Airtable's strict limit: 5 requests in any sliding
+    // second per base, then 429 and a 30 s lockout.
+    let cfg = SandboxConfig {
+        rate_limit: 5,
+        penalty: Duration::from_secs(30),
+        ..SandboxConfig::demo()
+    };
     let addr: SocketAddr = "127.0.0.1:0".parse()?;
     let sb = sandbox::spawn(cfg, addr).await?;
-    let api_url = sb.url().to_string();
+    let api_url = sb.url().to_string().trim_end_matches('/').to_owned();
     let token = sb.token().to_owned();
     let env = vec![
-        ("AIRTABLE_API_URL", api_url.trim_end_matches('/').to_owned()),
+        ("AIRTABLE_API_URL", api_url.clone()),
         ("AIRTABLE_API_KEY", token.clone()),
     ];
-    let serve_args = [
-        "serve",
-        "--rate-limit-per-base",
-        "1000000",
-        "--rate-limit-per-token",
-        "1000000",
-    ];
+    // The default limits (5/s per base, 50/s per token): what a user runs.
+    let serve_args = ["serve"];
 
     println!("airtable-mcp server benchmark ({})", bin.display());
     println!(
-        "machine: {} cores; sandbox at {api_url}",
+        "machine: {} cores; sandbox at {api_url}, strict 5 req/s per base, 30 s lockout",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    // 1. Cold start.
-    let mut t_env = Vec::new();
-    let mut t_sandbox = Vec::new();
+    // 4. Cold start (first: the sandbox sees no request from it).
+    let mut t_start = Vec::new();
     for _ in 0..starts {
-        t_env.push(cold_start(&bin, &serve_args, &env).await?);
-        t_sandbox.push(cold_start(&bin, &["serve", "--sandbox"], &[]).await?);
+        t_start.push(cold_start(&bin, &serve_args, &env).await?);
     }
-    println!("\n1. cold start: spawn -> initialize -> tools/list answered (median of {starts})");
-    println!(
-        "   serve (token from env, API = sandbox): median {}  (min {}, max {})",
-        ms(median(t_env.clone())),
-        ms(*t_env.iter().min().unwrap_or(&Duration::ZERO)),
-        ms(*t_env.iter().max().unwrap_or(&Duration::ZERO))
-    );
-    println!(
-        "   serve --sandbox (seeds an in-process demo base): median {}  (min {}, max {})",
-        ms(median(t_sandbox.clone())),
-        ms(*t_sandbox.iter().min().unwrap_or(&Duration::ZERO)),
-        ms(*t_sandbox.iter().max().unwrap_or(&Duration::ZERO))
-    );
 
-    // 2. Per-call overhead.
-    let mut peer = StdioPeer::spawn(&bin, &serve_args, &env)?;
-    peer.initialize().await?;
-    let bases = peer.call("list_bases", json!({})).await?;
-    let base_id = bases["structuredContent"]["bases"][0]["id"]
-        .as_str()
-        .context("no base in list_bases")?
-        .to_owned();
-    let tables = peer
-        .call("list_tables", json!({"base_id": base_id}))
-        .await?;
-    // The table with the most records: the demo's biggest.
-    let table_list = tables["structuredContent"]["tables"]
-        .as_array()
-        .context("no tables")?
-        .clone();
     let http = reqwest::Client::new();
-    let mut best: Option<(String, String, usize)> = None;
-    for t in &table_list {
-        let id = t["id"].as_str().unwrap_or_default().to_owned();
-        let name = t["name"].as_str().unwrap_or_default().to_owned();
-        let url = format!("{}/v0/{base_id}/{id}", api_url.trim_end_matches('/'));
-        let body: Value = http
-            .get(&url)
-            .bearer_auth(&token)
-            .query(&[("maxRecords", "100")])
-            .send()
-            .await?
-            .json()
+    let mut t_parallel = Vec::new();
+    let mut diffs = Vec::new();
+    let mut t_mcp = Vec::new();
+    let mut t_direct = Vec::new();
+    let mut rss = Vec::new();
+    let mut text_bytes = 0usize;
+    let mut compact_bytes = 0usize;
+    let mut n_records = 0usize;
+    let mut table_name = String::new();
+    for _ in 0..sessions {
+        // A quiet window before each session (the last one ended with a direct request).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut peer = StdioPeer::spawn(&bin, &serve_args, &env)?;
+        peer.initialize().await?;
+        let bases = peer.call("list_bases", json!({})).await?;
+        let base_id = bases["structuredContent"]["bases"][0]["id"]
+            .as_str()
+            .context("no base in list_bases")?
+            .to_owned();
+        let tables = peer
+            .call("list_tables", json!({"base_id": base_id}))
             .await?;
-        let n = body["records"].as_array().map_or(0, Vec::len);
-        if best.as_ref().is_none_or(|b| n > b.2) {
-            best = Some((id, name, n));
+        let table = tables["structuredContent"]["tables"]
+            .as_array()
+            .and_then(|t| {
+                t.iter()
+                    .find(|t| t["name"] == "Tasks")
+                    .or_else(|| t.first())
+            })
+            .context("no tables")?
+            .clone();
+        let table_id = table["id"].as_str().unwrap_or_default().to_owned();
+        table_name = table["name"].as_str().unwrap_or_default().to_owned();
+        let args = json!({"base_id": base_id, "table_id": table_id, "max_records": 100});
+        let small = json!({"base_id": base_id, "table_id": table_id, "max_records": 10});
+        let url = format!("{api_url}/v0/{base_id}/{table_id}");
+        let direct_once = || async {
+            let r = http
+                .get(&url)
+                .bearer_auth(&token)
+                .query(&[("maxRecords", "100"), ("pageSize", "100")])
+                .send()
+                .await?
+                .error_for_status()?;
+            let bytes = r.bytes().await?;
+            let v: Value = serde_json::from_slice(&bytes)?;
+            anyhow::Ok(v)
+        };
+
+        // 2. Text bytes (also warms the schema cache and the connection).
+        let r = peer.call("get_records", args.clone()).await?;
+        text_bytes = r["content"][0]["text"].as_str().unwrap_or_default().len();
+        n_records = r["structuredContent"]["records"]
+            .as_array()
+            .map_or(0, Vec::len);
+        // The benchmark's own direct requests share the base's 5/s with the server's: keep
+        // them a window apart.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        compact_bytes = compact_size(
+            &r["structuredContent"],
+            &http,
+            &api_url,
+            &token,
+            &base_id,
+            &table_id,
+        )
+        .await?;
+
+        // 1. Parallel reads after a quiet second.
+        for _ in 0..parallel_runs {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let t0 = Instant::now();
+            peer.call_parallel("get_records", &small, 5).await?;
+            t_parallel.push(t0.elapsed());
         }
-    }
-    let (table_id, table_name, n_records) = best.context("no table")?;
-    let args = json!({"base_id": base_id, "table_id": table_id, "max_records": 100});
-    // Warm up both paths (connection pool, schema cache).
-    for _ in 0..10 {
-        peer.call("get_records", args.clone()).await?;
-    }
-    let url = format!("{}/v0/{base_id}/{table_id}", api_url.trim_end_matches('/'));
-    let direct_once = || async {
-        let r = http
-            .get(&url)
-            .bearer_auth(&token)
-            .query(&[("maxRecords", "100"), ("pageSize", "100")])
-            .send()
-            .await?;
-        let bytes = r.bytes().await?;
-        let v: Value = serde_json::from_slice(&bytes)?;
-        anyhow::Ok(v)
-    };
-    for _ in 0..10 {
-        direct_once().await?;
-    }
-    let mut t_mcp = Vec::with_capacity(calls);
-    let mut t_direct = Vec::with_capacity(calls);
-    // Interleave so that both paths see the same machine load.
-    for _ in 0..calls {
-        let t0 = Instant::now();
-        peer.call("get_records", args.clone()).await?;
-        t_mcp.push(t0.elapsed());
-        let t0 = Instant::now();
-        direct_once().await?;
-        t_direct.push(t0.elapsed());
-    }
-    let m_mcp = median(t_mcp.clone());
-    let m_direct = median(t_direct.clone());
-    println!(
-        "\n2. per call: get_records of {n_records} records from {table_name:?} (median of {calls}, interleaved)"
-    );
-    println!(
-        "   MCP stdio tools/call get_records: median {}  p90 {}  p99 {}",
-        ms(m_mcp),
-        ms(pct(&t_mcp, 0.9)),
-        ms(pct(&t_mcp, 0.99))
-    );
-    println!(
-        "   direct reqwest GET list records:  median {}  p90 {}  p99 {}",
-        ms(m_direct),
-        ms(pct(&t_direct, 0.9)),
-        ms(pct(&t_direct, 0.99))
-    );
-    println!(
-        "   overhead: {} per call (ratio {:.2}x)",
-        ms(m_mcp.saturating_sub(m_direct)),
-        m_mcp.as_secs_f64() / m_direct.as_secs_f64().max(1e-9)
-    );
 
-    // 3. Result size.
-    let r = peer.call("get_records", args.clone()).await?;
-    let line_len = peer.last_line_len;
-    let text = r["content"][0]["text"].as_str().unwrap_or_default();
-    let structured = &r["structuredContent"];
-    let pretty = serde_json::to_string_pretty(structured)?;
-    let compact = serde_json::to_string(structured)?;
-    let raw = direct_once().await?;
-    let raw_pretty = serde_json::to_string_pretty(&raw)?;
-    let n = structured["records"].as_array().map_or(0, Vec::len);
-    println!("\n3. bytes of a get_records result ({n} records of {table_name:?})");
-    println!(
-        "   text content (what the model reads, compact JSON): {} bytes",
-        text.len()
-    );
-    println!(
-        "   same structured content pretty-printed:            {} bytes ({:.2}x)",
-        pretty.len(),
-        pretty.len() as f64 / text.len().max(1) as f64
-    );
-    println!(
-        "   structuredContent compact:                         {} bytes",
-        compact.len()
-    );
-    println!("   whole JSON-RPC response line on stdout:            {line_len} bytes");
-    println!(
-        "   Airtable API response (pretty-printed, for peers that pass it through): {} bytes",
-        raw_pretty.len()
-    );
+        // 3. Overhead, every request 250 ms apart.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for _ in 0..calls {
+            let t0 = Instant::now();
+            peer.call("get_records", args.clone()).await?;
+            let m = t0.elapsed();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let t0 = Instant::now();
+            direct_once().await?;
+            let d = t0.elapsed();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            t_mcp.push(m);
+            t_direct.push(d);
+            diffs.push(m.as_secs_f64() - d.as_secs_f64());
+        }
 
-    peer.close().await;
+        // 5. Peak RSS over the session.
+        rss.push(peer.peak_rss()?);
+        peer.close().await;
+    }
+    let rate_limited = sb.stats().rate_limited;
     sb.shutdown().await;
+
+    let m_parallel = median(t_parallel.clone());
+    diffs.sort_by(f64::total_cmp);
+    let overhead = diffs[diffs.len() / 2];
+    rss.sort();
+    let m_rss = rss[rss.len() / 2];
+    let m_start = median(t_start.clone());
+
+    println!(
+        "\n1. 5 parallel get_records (10 records of {table_name:?}) after a quiet second: median {} over {} runs (min {}, max {}); 429s at the sandbox over the whole benchmark: {rate_limited}",
+        ms(m_parallel),
+        t_parallel.len(),
+        ms(*t_parallel.iter().min().unwrap_or(&Duration::ZERO)),
+        ms(*t_parallel.iter().max().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "2. text content of a get_records result of {n_records} records: {text_bytes} bytes (the same records as tools::compact columns/rows, not wired yet: {compact_bytes} bytes)"
+    );
+    println!(
+        "3. overhead over the direct API call ({n_records} records, calls 250 ms apart, {} pairs): median {:.3} ms (MCP median {}, direct median {})",
+        diffs.len(),
+        overhead * 1000.0,
+        ms(median(t_mcp)),
+        ms(median(t_direct)),
+    );
+    println!(
+        "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {})",
+        ms(m_start),
+        ms(*t_start.iter().min().unwrap_or(&Duration::ZERO)),
+        ms(*t_start.iter().max().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "5. peak RSS of the server (VmHWM) over a session: median {:.1} MB of {} sessions ({})",
+        m_rss as f64 / 1e6,
+        rss.len(),
+        rss.iter()
+            .map(|b| format!("{:.1}", *b as f64 / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "FIGURE parallel_reads_ms {:.1}",
+        m_parallel.as_secs_f64() * 1000.0
+    );
+    println!("FIGURE rate_limited {rate_limited}");
+    println!("FIGURE text_bytes {text_bytes}");
+    println!("FIGURE compact_bytes {compact_bytes}");
+    println!("FIGURE overhead_ms {:.3}", overhead * 1000.0);
+    println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
+    println!("FIGURE peak_rss_mb {:.1}", m_rss as f64 / 1e6);
     Ok(())
 }

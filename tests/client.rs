@@ -1,4 +1,8 @@
 //! The Airtable client against a real HTTP server on loopback (tests/support).
+//!
+//! Tests of limits, retries, Retry-After and timeouts run on tokio's paused clock
+//! (`start_paused = true`): the fixture runs in-process on the same runtime, so the clock only
+//! jumps when every task waits on a timer, and the times asserted are the paused clock's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod support;
@@ -512,7 +516,7 @@ async fn every_error_type_is_mapped_from_real_responses() {
     assert!(e.to_string().contains("invalid user ID"), "{e}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_429_waits_for_retry_after_at_the_server() {
     let fx = Fixture::start().await;
     let c = client(&fx);
@@ -558,7 +562,7 @@ async fn a_429_waits_for_retry_after_at_the_server() {
     assert!(log[1].at.duration_since(log[0].at) >= Duration::from_millis(300));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_for_reads_and_updates() {
     let fx = Fixture::start().await;
     let ids = fx.state.seed("Tasks", vec![fields(json!({"Name": "A"}))]);
@@ -624,7 +628,7 @@ async fn transient_failures_are_retried_for_reads_and_updates() {
     assert_eq!(fx.state.records("Tasks").len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ambiguous_create_failures_are_reported_and_not_retried() {
     let fx = Fixture::start().await;
     let c = client(&fx);
@@ -705,7 +709,7 @@ async fn ambiguous_create_failures_are_reported_and_not_retried() {
     assert_eq!(fx.state.log().len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_dropped_connection_after_a_create_is_ambiguous() {
     let hole = BlackHole::start().await;
     let c = Client::new(config(&hole.url)).unwrap();
@@ -740,7 +744,7 @@ async fn a_dropped_connection_after_a_create_is_ambiguous() {
     assert_eq!(hole.received.lock().unwrap().len(), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_connection_is_retried_even_for_creates() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
@@ -823,7 +827,7 @@ async fn malformed_ids_are_rejected() {
     assert!(e.hint().contains("14 letters or digits"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_limiter_keeps_a_strict_server_happy() {
     // 5 requests per second per base, enforced with a strict sliding window and a penalty.
     let fx = Fixture::start_with(Some(RateLimit {
@@ -850,4 +854,87 @@ async fn the_limiter_keeps_a_strict_server_happy() {
     assert_eq!(fx.state.lock().rate_limited, 0, "no 429 at the server");
     assert_eq!(c.stats().rate_limited, 0);
     assert!(c.stats().limiter_wait > Duration::ZERO);
+    // 8 requests: the first 5 at once, the next 3 one window (1.03 s) later.
+    let log = fx.state.log();
+    assert_eq!(log.len(), 8);
+    let t0 = log[0].at;
+    let late = log
+        .iter()
+        .filter(|s| s.at.duration_since(t0) >= Duration::from_millis(1030))
+        .count();
+    assert_eq!(
+        late,
+        3,
+        "{:?}",
+        log.iter().map(|s| s.at - t0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_parallel_reads_after_a_pause_leave_at_once() {
+    let fx = Fixture::start_with(Some(RateLimit {
+        per_second: 5,
+        penalty: Duration::from_secs(30),
+    }))
+    .await;
+    fx.state.seed("Tasks", vec![fields(json!({"Name": "A"}))]);
+    let mut cfg = config(&fx.url);
+    cfg.per_base_rps = 5;
+    cfg.per_token_rps = 50;
+    let c = Client::new(cfg).unwrap();
+    let bid = base();
+    // A first call, then a quiet moment longer than the window (an agent reading the answer).
+    c.list_records_page(&bid, "Tasks", &ListQuery::new())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fx.state.clear_log();
+    let t0 = tokio::time::Instant::now();
+    let q = ListQuery::new();
+    let reads =
+        futures::future::join_all((0..5).map(|_| c.list_records_page(&bid, "Tasks", &q))).await;
+    assert!(reads.iter().all(Result::is_ok));
+    // No request waited on the limiter: the paused clock did not move.
+    assert_eq!(tokio::time::Instant::now(), t0);
+    assert_eq!(fx.state.log().len(), 5);
+    assert_eq!(fx.state.lock().rate_limited, 0);
+    // The 5 reads above left at t0, so a 6th leaves one window (1.03 s) later.
+    c.list_records_page(&bid, "Tasks", &q).await.unwrap();
+    assert_eq!(
+        tokio::time::Instant::now() - t0,
+        Duration::from_millis(1030)
+    );
+    assert_eq!(fx.state.lock().rate_limited, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_holds_the_whole_base_back() {
+    let fx = Fixture::start().await;
+    fx.state.seed("Tasks", vec![fields(json!({"Name": "A"}))]);
+    let c = client(&fx);
+    fx.state.push_script(Scripted::Respond {
+        status: 429,
+        body: r#"{"error":{"type":"RATE_LIMIT_REACHED","message":"Rate limit exceeded."}}"#.into(),
+        retry_after: Some("30".into()),
+    });
+    let bid = base();
+    let q = ListQuery::new();
+    let first = c.list_records_page(&bid, "Tasks", &q);
+    // A second read on the same base, started while the first waits out its 429.
+    let second = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.list_records_page(&bid, "Tasks", &q).await
+    };
+    let (a, b) = tokio::join!(first, second);
+    a.unwrap();
+    b.unwrap();
+    let log = fx.state.log();
+    assert_eq!(
+        log.iter().map(|s| s.status).collect::<Vec<_>>(),
+        vec![429, 200, 200]
+    );
+    let t0 = log[0].at;
+    for s in &log[1..] {
+        assert!(s.at - t0 >= Duration::from_secs(30), "{:?}", s.at - t0);
+    }
 }

@@ -279,7 +279,7 @@ async fn a_write_dropped_after_it_was_applied_is_ambiguous_and_not_duplicated() 
     sb2.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_sandbox_429_is_waited_out() {
     // A client deliberately faster than the sandbox's limit of 5/s (1 s penalty).
     let sb = start(SandboxConfig {
@@ -291,6 +291,7 @@ async fn a_sandbox_429_is_waited_out() {
     let mut cfg = client_cfg(&sb);
     cfg.max_retries = 3;
     let c = Client::new(cfg).unwrap();
+    let t0 = tokio::time::Instant::now();
     for _ in 0..7 {
         c.list_records_page(&demo(), "Tasks", &ListQuery::new().with_page_size(1))
             .await
@@ -298,5 +299,7 @@ async fn a_sandbox_429_is_waited_out() {
     }
     assert!(sb.stats().rate_limited >= 1);
     assert_eq!(c.stats().rate_limited, sb.stats().rate_limited);
+    // The paused clock moved by at least the penalty: the client waited it out.
+    assert!(t0.elapsed() >= Duration::from_secs(1), "{:?}", t0.elapsed());
     sb.shutdown().await;
 }

@@ -37,7 +37,7 @@ fn named(n: usize) -> Vec<Fields> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_token_never_appears_in_errors_or_logs() {
     use tracing_subscriber::fmt::MakeWriter;
     #[derive(Clone, Default)]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the release binary and the server benchmark, then prints its figures: cold start
-# (spawn until tools/list is answered), per-call overhead of get_records over MCP stdio versus
-# a direct HTTP call to the sandbox, and the bytes of a 100-record get_records result.
-# Env: BENCH_CALLS (default 200), BENCH_STARTS (default 10).
+# Builds the release binary and the server benchmark, then prints the five server figures
+# (parallel reads, text bytes, overhead, cold start, peak RSS) against the strict sandbox.
+# tools/bench.sh runs this plus the bulk-create benchmark and prints one table.
+# Env: see examples/bench_server.rs (BENCH_SESSIONS, BENCH_PARALLEL_RUNS, BENCH_CALLS, BENCH_STARTS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bin airtable-mcp --example bench_server

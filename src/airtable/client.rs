@@ -15,7 +15,7 @@ use url::Url;
 
 use super::error::{ApiErrorKind, Error, parse_error_body, snippet};
 use super::ids::BaseId;
-use super::rate_limit::{Limiters, SPACING_MARGIN, token_key};
+use super::rate_limit::{Limiters, MemoryStore, WINDOW_MARGIN, WindowStore, token_key};
 use super::retry::{RetryClass, backoff, parse_retry_after};
 
 /// Default API URL.
@@ -48,10 +48,9 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     /// Cap of one backoff step, default 20 s.
     pub max_backoff: Duration,
-    /// Requests that may leave at once per limiter key, default 1 (even spacing; a larger
-    /// burst trips a strict one-second window, see `rate_limit`).
-    pub limiter_burst: u32,
-    /// Extra spacing over 1/rps as a fraction, default 0.03 (206 ms per request at 5/s).
+    /// Widening of the limiters' 1 s sliding window, as a fraction, default 0.03: at most
+    /// `per_base_rps` requests per base (and `per_token_rps` per token) in any 1.03 s, the
+    /// first ones at once (see `rate_limit`).
     pub limiter_margin: f64,
 }
 
@@ -68,8 +67,7 @@ impl ClientConfig {
             rate_limit_wait: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
-            limiter_burst: 1,
-            limiter_margin: SPACING_MARGIN,
+            limiter_margin: WINDOW_MARGIN,
         }
     }
 
@@ -327,8 +325,14 @@ fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
 }
 
 impl Client {
-    /// Build a client: one pooled HTTP client (rustls), shared limiters.
+    /// Build a client: one pooled HTTP client (rustls), shared limiters in process memory.
     pub fn new(cfg: ClientConfig) -> Result<Client, Error> {
+        Self::with_store(cfg, Arc::new(MemoryStore::new()))
+    }
+
+    /// Build a client whose rate-limit windows live in `store` (shared by several processes,
+    /// say); [`Client::new`] uses a [`MemoryStore`].
+    pub fn with_store(cfg: ClientConfig, store: Arc<dyn WindowStore>) -> Result<Client, Error> {
         match cfg.api_url.scheme() {
             "https" | "http" => {}
             other => {
@@ -365,9 +369,9 @@ impl Client {
             key,
         });
         let limiters = Limiters::new(
+            store,
             cfg.per_base_rps,
             cfg.per_token_rps,
-            cfg.limiter_burst,
             cfg.limiter_margin,
         );
         Ok(Client {

@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock (the std clock unless a test pauses it): client tests on a paused clock.
+use tokio::time::Instant;
 
 const WINDOW: Duration = Duration::from_secs(1);
 

@@ -18,6 +18,7 @@ pub mod analysis;
 mod bases;
 pub mod cells;
 mod comments;
+pub mod compact;
 pub mod params;
 pub mod progress;
 mod records;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+// tokio's clock: the fixture follows the paused clock of `#[tokio::test(start_paused = true)]`.
+use tokio::time::Instant;
 
 pub const TOKEN: &str =
     "patFIXTUREtoken01.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

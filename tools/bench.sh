@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One benchmark command (issue 12): builds release, then prints every figure the closing note
+# and the README quote, from one run against the sandbox with its strict rate limit:
+#   1. 5 parallel reads after a quiet second (and the 429s), 2. text bytes of a 100-record
+#   get_records result, 3. overhead over the direct API call, 4. cold start, 5. peak RSS,
+#   6. bulk create of 1,000 records (median of 3) with its 429s.
+# Env: AIRTABLE_MCP_BIN (server binary to measure, default target/release/airtable-mcp),
+#      BENCH_SESSIONS, BENCH_PARALLEL_RUNS, BENCH_CALLS, BENCH_STARTS (see examples/bench_server.rs),
+#      BENCH_BULK_RUNS (default 3), BENCH_BULK_BIN (bulk benchmark binary, default the example),
+#      BENCH_SKIP_BUILD=1 (use the binaries as they are).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --locked --bin airtable-mcp --example bench_server --example bench_bulk_create
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+target/release/examples/bench_server | tee "$out"
+echo
+"${BENCH_BULK_BIN:-target/release/examples/bench_bulk_create}" --runs "${BENCH_BULK_RUNS:-3}" | tee -a "$out"
+
+fig() { awk -v k="$1" '$1 == "FIGURE" && $2 == k { print $3 }' "$out" | tail -1; }
+echo
+echo "| figure | value | goal |"
+echo "|---|---|---|"
+echo "| 5 parallel reads after a quiet second (median) | $(fig parallel_reads_ms) ms, $(fig rate_limited) x 429 | <= 60 ms, 0 x 429 |"
+echo "| text bytes of a 100-record get_records result | $(fig text_bytes) B (columns/rows form, not wired yet: $(fig compact_bytes) B) | <= 21,794 B |"
+echo "| overhead over the direct API call, 100 records, calls 250 ms apart (median) | $(fig overhead_ms) ms | <= 0.5 ms |"
+echo "| cold start, spawn -> tools/list answered (median) | $(fig cold_start_ms) ms | <= 5 ms |"
+echo "| peak RSS over a session (VmHWM, median) | $(fig peak_rss_mb) MB | <= 14 MB |"
+echo "| bulk create, 1,000 records, strict 5/s + 30 s lockout (median) | $(fig bulk_s) s, $(fig bulk_429) x 429 | <= 21 s, 0 x 429 |"
