@@ -10,7 +10,7 @@ use std::str::FromStr;
 use airtable_mcp::airtable::{
     BaseId, Client, CreateField, CreateTable, FieldSpec, Fields, ListQuery, WriteOptions,
 };
-use airtable_mcp::server::ServerOptions;
+use airtable_mcp::tools::ServerOptions;
 use mcp_support::*;
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 
 mod mcp_support;
 
-use airtable_mcp::server::{AirtableServer, ServerOptions, ServerState};
+use airtable_mcp::tools::{AirtableServer, ServerOptions, ServerState};
 use mcp_support::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -733,7 +733,7 @@ async fn no_token_and_bad_token_say_how_to_fix() {
     assert!(e.contains("auth login") && !e.contains(bad), "{e}");
     // A server without a token of its own still serves sessions that bring one.
     let tokenless = ServerState::without_token(
-        airtable_mcp::server::TokenProblem::missing(),
+        airtable_mcp::tools::TokenProblem::missing(),
         client_with_token(&sb, "placeholder"),
         ServerOptions::default(),
     );

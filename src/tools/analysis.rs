@@ -14,9 +14,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::airtable::{self, BaseId, ListQuery};
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::cells::{FieldMeta, TableMeta};
+pub(crate) use crate::tools::context::field_names;
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     lenient_bool_default_true, lenient_opt_strings, lenient_strings, lenient_u32, opt_nonempty,
 };
@@ -144,24 +145,6 @@ pub(crate) fn tables_meta(schema: &airtable::BaseSchema) -> Result<Vec<TableMeta
     schema.tables.iter().map(table_meta).collect()
 }
 
-/// Resolve field references (names or IDs) to names, with "did you mean" on unknown ones.
-pub(crate) fn field_names(
-    table: &airtable::Table,
-    refs: &[String],
-    role: &str,
-) -> Result<Vec<String>, ToolError> {
-    validation::check_field_names(table, refs.iter(), role)?;
-    let mut out: Vec<String> = Vec::with_capacity(refs.len());
-    for r in refs {
-        if let Some(f) = validation::find_field(table, r)
-            && !out.contains(&f.name)
-        {
-            out.push(f.name.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// Read up to `max` records page by page, reporting progress; also tells whether more exist.
 pub(crate) async fn read_records(
     server: &AirtableServer,
@@ -172,7 +155,7 @@ pub(crate) async fn read_records(
     progress: &Progress,
     what: &str,
 ) -> Result<(Vec<airtable::Record>, bool), ToolError> {
-    let client = server.client()?;
+    let client = server.ctx.client()?;
     // Ask for one more than needed: its presence says whether there is more.
     query.max_records = Some(max + 1);
     query.page_size = Some(100);
@@ -218,7 +201,7 @@ impl AirtableServer {
         Parameters(p): Parameters<AnalyzeTableDataParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<AnalyzeTableDataResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.sample_size == 0 || p.sample_size > MAX_SAMPLE {
             return Err(ToolError::Invalid(format!(
                 "sample_size must be between 1 and {MAX_SAMPLE} (got {}).",
@@ -226,7 +209,7 @@ impl AirtableServer {
             )));
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         let meta = table_meta(table)?;
         let wanted: Vec<FieldMeta> = match &p.fields {
@@ -283,7 +266,7 @@ impl AirtableServer {
         Parameters(p): Parameters<FindDuplicatesParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<FindDuplicatesResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.fields.is_empty() {
             return Err(ToolError::Invalid(
                 "fields is empty: give the field(s) that identify a duplicate, e.g. [\"Email\"] or [\"First name\", \"Last name\"]. get_field_info lists the field names.".into(),
@@ -296,7 +279,7 @@ impl AirtableServer {
             )));
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         let keys = field_names(table, &p.fields, "fields")?;
         let query = ListQuery {
@@ -315,7 +298,7 @@ impl AirtableServer {
         )
         .await?;
         let report = duplicates::find_duplicates(&records, &keys, p.ignore_empty);
-        let (groups, cut) = fit_to_budget(report.groups, self.budget());
+        let (groups, cut) = fit_to_budget(report.groups, self.ctx.budget());
         let note = (cut > 0).then(|| {
             format!(
                 "Showing the {} largest of {} groups ({cut} left out to stay small). Narrow the scan with a view, or fix these groups and call again.",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::airtable::{Field, Table};
-use crate::server::AirtableServer;
+use crate::tools::handler::AirtableServer;
 use crate::tools::result::scope;
 use crate::tools::validation::{field_type_name, resolve_table};
 use crate::tools::{ToolError, params::opt_nonempty};
@@ -216,7 +216,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<ListBasesParams>,
     ) -> Result<Json<ListBasesOutput>, ToolError> {
-        let client = self.client()?;
+        let client = self.ctx.client()?;
         let bases = client.list_bases().await.map_err(|e| ToolError::Api {
             op: "list bases",
             base: None,
@@ -226,7 +226,7 @@ impl AirtableServer {
         let q = p.query.map(|q| q.to_lowercase());
         let bases: Vec<BaseOut> = bases
             .into_iter()
-            .filter(|b| self.base_visible(b.id.as_ref()))
+            .filter(|b| self.ctx.base_visible(b.id.as_ref()))
             .filter(|b| q.as_ref().is_none_or(|q| b.name.to_lowercase().contains(q)))
             .map(|b| BaseOut {
                 id: b.id.to_string(),
@@ -259,8 +259,8 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<ListTablesParams>,
     ) -> Result<Json<ListTablesOutput>, ToolError> {
-        let base = self.base(&p.base_id)?;
-        let schema = self.schema(&base).await?;
+        let base = self.ctx.base(&p.base_id)?;
+        let schema = self.ctx.schema(&base).await?;
         let tables = schema
             .tables
             .iter()
@@ -301,8 +301,8 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<GetFieldInfoParams>,
     ) -> Result<Json<FieldInfoOutput>, ToolError> {
-        let base = self.base(&p.base_id)?;
-        let schema = self.schema(&base).await?;
+        let base = self.ctx.base(&p.base_id)?;
+        let schema = self.ctx.schema(&base).await?;
         let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
         Ok(Json(FieldInfoOutput {
             base_id: base.to_string(),

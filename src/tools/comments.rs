@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::airtable::{Comment, RecordId};
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::opt_nonempty;
 use crate::tools::result::scope;
 
@@ -113,9 +113,10 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<ListCommentsParams>,
     ) -> Result<Json<CommentsOutput>, ToolError> {
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
         let page = self
+            .ctx
             .client()?
             .list_comments(&ctx.base, &ctx.table_ref, &rec, Some(100), p.offset)
             .await
@@ -145,15 +146,16 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<CreateCommentParams>,
     ) -> Result<Json<CommentCreated>, ToolError> {
-        self.require_write("create_comment")?;
+        self.ctx.require_write("create_comment")?;
         if p.text.trim().is_empty() {
             return Err(ToolError::Invalid(
                 "text is empty: give the comment text.".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
         let c = self
+            .ctx
             .client()?
             .create_comment(&ctx.base, &ctx.table_ref, &rec, &p.text)
             .await

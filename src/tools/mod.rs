@@ -1,4 +1,5 @@
-//! The MCP tools, one file per tool group. Knows nothing of HTTP.
+//! The MCP tools, one file per tool group, and the rmcp handler that serves them
+//! ([`handler`]). Knows nothing of transports (stdio, HTTP: the `server` module).
 //!
 //! Each group file (`bases.rs`, `schema.rs`, `records.rs`, `comments.rs`, ...) holds one
 //! `#[tool_router(router = <group>_router, vis = "pub(crate)")] impl AirtableServer` block.
@@ -15,12 +16,13 @@ use std::str::FromStr;
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
-use crate::server::AirtableServer;
-
 pub mod analysis;
 mod bases;
+mod cache;
 pub mod cells;
 mod comments;
+mod context;
+pub mod handler;
 pub mod params;
 pub mod progress;
 mod records;
@@ -30,6 +32,10 @@ pub mod schema_cleanup;
 pub mod transfer;
 pub mod validation;
 
+pub use handler::{
+    AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,
+    ServerState, TokenProblem,
+};
 pub use result::ToolError;
 
 /// A group of tools switched on or off together with `--toolsets`.
@@ -206,4 +212,25 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
 /// tool, sorted by name, unfiltered. Used by `tools schema` and the schema snapshot test.
 pub fn all_tools() -> Vec<rmcp::model::Tool> {
     router().list_all()
+}
+
+/// The JSON description of tools (what `schemas/` holds, as one array).
+pub fn catalogue_json(tools: &[rmcp::model::Tool]) -> serde_json::Value {
+    serde_json::Value::Array(tools.iter().map(tool_json).collect())
+}
+
+/// One tool's canonical JSON: name, title, description, toolset, access, annotations,
+/// inputSchema, outputSchema.
+pub fn tool_json(t: &rmcp::model::Tool) -> serde_json::Value {
+    let spec = find_spec(&t.name);
+    serde_json::json!({
+        "name": t.name,
+        "title": t.title,
+        "description": t.description,
+        "toolset": spec.map(|s| s.toolset.as_str()),
+        "access": spec.map(|s| s.access.as_str()),
+        "annotations": t.annotations,
+        "inputSchema": t.input_schema,
+        "outputSchema": t.output_schema,
+    })
 }

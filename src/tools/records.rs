@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::airtable::{
-    BaseId, BaseSchema, BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort,
-    SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
+    BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection,
+    Table, UpdateMode, UpsertRecord, WriteOptions,
 };
 use crate::formula;
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
+use crate::tools::context::{TableCtx, field_name};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
     lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings, lenient_u32,
@@ -27,7 +28,7 @@ use crate::tools::params::{
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
 use crate::tools::validation::{
-    check_field_names, check_formula, check_writable, find_field, is_text_like, resolve_table,
+    check_field_names, check_formula, check_writable, find_field, is_text_like,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -297,50 +298,7 @@ pub struct BatchWriteOutput {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A resolved table: the reference to send (ID when the schema is known) and the schema.
-pub(crate) struct TableCtx {
-    pub base: BaseId,
-    pub table_ref: String,
-    pub schema: Option<Arc<BaseSchema>>,
-}
-
-impl TableCtx {
-    pub fn table(&self) -> Option<&Table> {
-        let schema = self.schema.as_ref()?;
-        schema
-            .tables
-            .iter()
-            .find(|t| t.id.as_ref() == self.table_ref)
-    }
-}
-
 impl AirtableServer {
-    /// Check the base, read its schema (cached) and resolve the table by ID or name.
-    pub(crate) async fn table_ctx(
-        &self,
-        base_id: &str,
-        table_id: &str,
-    ) -> Result<TableCtx, ToolError> {
-        let base = self.base(base_id)?;
-        self.client()?;
-        if table_id.trim().is_empty() {
-            return Err(ToolError::Invalid(
-                "table_id is empty: give a table ID (tbl...) or name; list_tables shows them."
-                    .into(),
-            ));
-        }
-        let schema = self.schema_opt(&base).await?;
-        let table_ref = match &schema {
-            Some(s) => resolve_table(s, base.as_ref(), table_id)?.id.to_string(),
-            None => table_id.trim().to_owned(),
-        };
-        Ok(TableCtx {
-            base,
-            table_ref,
-            schema,
-        })
-    }
-
     /// Read up to `max` records page by page, keeping Airtable's cursor exact, with progress.
     async fn read_pages(
         &self,
@@ -349,7 +307,7 @@ impl AirtableServer {
         max: u32,
         progress: &Progress,
     ) -> Result<(Vec<OutRecord>, Option<String>), ToolError> {
-        let client = self.client()?;
+        let client = self.ctx.client()?;
         let mut out = Vec::new();
         let mut pages = 0usize;
         loop {
@@ -384,7 +342,7 @@ impl AirtableServer {
         next: Option<String>,
         how: &str,
     ) -> RecordsOutput {
-        let budget = self.budget();
+        let budget = self.ctx.budget();
         let (records, cut) = fit_to_budget(records, budget);
         let truncated = cut > 0;
         let note = truncated.then(|| truncation_note(records.len(), cut, budget, how));
@@ -606,7 +564,7 @@ impl AirtableServer {
         rctx: RequestContext<RoleServer>,
     ) -> Result<Json<RecordsOutput>, ToolError> {
         let max = check_max(p.max_records)?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = p.fields.unwrap_or_default();
         let sort = p.sort.unwrap_or_default();
         if let Some(t) = ctx.table() {
@@ -668,13 +626,14 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<GetRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let fields = p.fields.unwrap_or_default();
         if let Some(t) = ctx.table() {
             check_field_names(t, &fields, "fields")?;
         }
         let rec = self
+            .ctx
             .client()?
             .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
             .await
@@ -683,16 +642,7 @@ impl AirtableServer {
             })?;
         let mut out = OutRecord::full(rec);
         if !fields.is_empty() {
-            let table = ctx.table();
-            let wanted: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    table
-                        .and_then(|t| find_field(t, f))
-                        .map(|fd| fd.name.clone())
-                        .unwrap_or_else(|| f.clone())
-                })
-                .collect();
+            let wanted: Vec<String> = fields.iter().map(|f| field_name(ctx.table(), f)).collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
         Ok(Json(RecordOutput { record: out }))
@@ -721,18 +671,12 @@ impl AirtableServer {
                 "query is empty: give the text to search for.".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let return_fields = p.return_fields.unwrap_or_default();
         let search_fields: Vec<String> = match (p.fields.filter(|f| !f.is_empty()), ctx.table()) {
             (Some(f), Some(t)) => {
                 check_field_names(t, &f, "fields")?;
-                f.iter()
-                    .map(|n| {
-                        find_field(t, n)
-                            .map(|fd| fd.name.clone())
-                            .unwrap_or_else(|| n.clone())
-                    })
-                    .collect()
+                f.iter().map(|n| field_name(Some(t), n)).collect()
             }
             (Some(f), None) => f,
             (None, Some(t)) => {
@@ -799,13 +743,14 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<CreateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        self.require_write("create_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("create_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
         if let Some(t) = ctx.table() {
             check_writable(t, &fields, "the record")?;
         }
         let rec = self
+            .ctx
             .client()?
             .create_record(
                 &ctx.base,
@@ -843,14 +788,15 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<UpdateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        self.require_write("update_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("update_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
         if let Some(t) = ctx.table() {
             check_writable(t, &fields, "the record")?;
         }
         let rec = self
+            .ctx
             .client()?
             .update_record(
                 &ctx.base,
@@ -890,10 +836,11 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<DeleteRecordParams>,
     ) -> Result<Json<DeletedOutput>, ToolError> {
-        self.require_write("delete_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("delete_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let deleted = self
+            .ctx
             .client()?
             .delete_record(&ctx.base, &ctx.table_ref, &id)
             .await
@@ -929,9 +876,9 @@ impl AirtableServer {
         Parameters(p): Parameters<BatchCreateParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_create_records")?;
+        self.ctx.require_write("batch_create_records")?;
         validate_batch_size(p.records.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
             let f = record_fields(item, i, ctx.table())?;
@@ -943,6 +890,7 @@ impl AirtableServer {
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("created"));
         let outcome = self
+            .ctx
             .client()?
             .create_records(&ctx.base, &ctx.table_ref, records, &opts)
             .await;
@@ -975,9 +923,9 @@ impl AirtableServer {
         Parameters(p): Parameters<BatchUpdateParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_update_records")?;
+        self.ctx.require_write("batch_update_records")?;
         validate_batch_size(p.records.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut updates = Vec::with_capacity(p.records.len());
         let mut ids = Vec::with_capacity(p.records.len());
         for (i, r) in p.records.into_iter().enumerate() {
@@ -995,6 +943,7 @@ impl AirtableServer {
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("updated"));
         let outcome = self
+            .ctx
             .client()?
             .update_records(&ctx.base, &ctx.table_ref, updates, UpdateMode::Patch, &opts)
             .await;
@@ -1027,9 +976,9 @@ impl AirtableServer {
         Parameters(p): Parameters<BatchDeleteParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_delete_records")?;
+        self.ctx.require_write("batch_delete_records")?;
         validate_batch_size(p.record_ids.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut ids = Vec::with_capacity(p.record_ids.len());
         for (i, r) in p.record_ids.iter().enumerate() {
             ids.push(
@@ -1041,6 +990,7 @@ impl AirtableServer {
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(false, progress.callback("deleted"));
         let outcome = self
+            .ctx
             .client()?
             .delete_records(&ctx.base, &ctx.table_ref, ids, &opts)
             .await;
@@ -1073,24 +1023,20 @@ impl AirtableServer {
         Parameters(p): Parameters<BatchUpsertParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_upsert_records")?;
+        self.ctx.require_write("batch_upsert_records")?;
         validate_batch_size(p.records.len())?;
         if p.fields_to_merge_on.is_empty() || p.fields_to_merge_on.len() > 3 {
             return Err(ToolError::Invalid(
                 "fields_to_merge_on must name 1 to 3 fields that identify a record, e.g. [\"Email\"].".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let merge_on: Vec<String> = match ctx.table() {
             Some(t) => {
                 check_field_names(t, &p.fields_to_merge_on, "fields_to_merge_on")?;
                 p.fields_to_merge_on
                     .iter()
-                    .map(|n| {
-                        find_field(t, n)
-                            .map(|f| f.name.clone())
-                            .unwrap_or_else(|| n.clone())
-                    })
+                    .map(|n| field_name(Some(t), n))
                     .collect()
             }
             None => p.fields_to_merge_on.clone(),
@@ -1119,6 +1065,7 @@ impl AirtableServer {
         let mut progress = Progress::new(&rctx);
         let opts = write_opts(p.typecast, progress.callback("upserted"));
         let outcome = self
+            .ctx
             .client()?
             .upsert_records(
                 &ctx.base,

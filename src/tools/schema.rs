@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::airtable::{CreateTable, FieldSpec, FieldType, Table, UpdateField, UpdateTable};
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::bases::{FieldOut, ViewOut, primary_name, views_of};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{FieldSpecParam, lenient_object, opt_nonempty};
 use crate::tools::result::scope;
 use crate::tools::validation::{find_field, resolve_table};
@@ -174,9 +174,9 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<CreateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
-        self.require_write("create_table")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("create_table")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.trim().is_empty() {
             return Err(ToolError::Invalid("name must not be empty".into()));
         }
@@ -200,7 +200,7 @@ impl AirtableServer {
             fields,
         };
         let result = client.create_table(&base, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let table = result.map_err(|e| {
             ToolError::api("create the table", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -223,15 +223,15 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<UpdateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
-        self.require_write("update_table")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("update_table")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.is_none() && p.description.is_none() {
             return Err(ToolError::Invalid(
                 "Nothing to change: give name and/or description.".into(),
             ));
         }
-        let table_ref = match self.schema_opt(&base).await? {
+        let table_ref = match self.ctx.schema_opt(&base).await? {
             Some(schema) => resolve_table(&schema, base.as_ref(), &p.table_id)?
                 .id
                 .to_string(),
@@ -242,7 +242,7 @@ impl AirtableServer {
             description: p.description,
         };
         let result = client.update_table(&base, &table_ref, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let table = result.map_err(|e| {
             ToolError::api("update the table", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -265,11 +265,11 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<CreateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {
-        self.require_write("create_field")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("create_field")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         let field_type = parse_type(&p.field_type)?;
-        let table_ref = match self.schema_opt(&base).await? {
+        let table_ref = match self.ctx.schema_opt(&base).await? {
             Some(schema) => {
                 let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
                 if let Some(existing) = find_field(t, p.name.trim()) {
@@ -289,7 +289,7 @@ impl AirtableServer {
             options: p.options.map(Value::Object),
         };
         let result = client.create_field(&base, &table_ref, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let field = result.map_err(|e| {
             ToolError::api("create the field", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -316,15 +316,15 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<UpdateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {
-        self.require_write("update_field")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("update_field")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.is_none() && p.description.is_none() {
             return Err(ToolError::Invalid(
                 "Nothing to change: give name and/or description.".into(),
             ));
         }
-        let (table_ref, field_ref) = match self.schema_opt(&base).await? {
+        let (table_ref, field_ref) = match self.ctx.schema_opt(&base).await? {
             Some(schema) => {
                 let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
                 let f = find_field(t, p.field_id.trim()).ok_or_else(|| {
@@ -348,7 +348,7 @@ impl AirtableServer {
         let result = client
             .update_field(&base, &table_ref, &field_ref, &req)
             .await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let field = result.map_err(|e| {
             ToolError::api("update the field", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;

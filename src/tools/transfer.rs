@@ -21,10 +21,10 @@ use crate::airtable::{
     self, BatchOutcome, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
     UpdateMode, WriteOptions,
 };
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::analysis::{field_names, read_records, table_meta, tables_meta};
 use crate::tools::cells::{CellMap, RecordLike};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, scope};
@@ -295,7 +295,7 @@ impl AirtableServer {
         Parameters(p): Parameters<ExportTableCsvParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ExportTableCsvResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.max_records == 0 || p.max_records > MAX_EXPORT {
             return Err(ToolError::Invalid(format!(
                 "max_records must be between 1 and {MAX_EXPORT} (got {}).",
@@ -309,7 +309,7 @@ impl AirtableServer {
                 .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         let meta = table_meta(table)?;
         let requested = match &p.fields {
@@ -345,7 +345,7 @@ impl AirtableServer {
             ),
             None => None,
         };
-        let text_budget = self.budget().saturating_sub(4_000).max(1_000);
+        let text_budget = self.ctx.budget().saturating_sub(4_000).max(1_000);
         let (csv, csv_rows) = doc.bounded_text(text_budget);
         let truncated = csv_rows < doc.rows();
         let mut notes = Vec::new();
@@ -407,19 +407,19 @@ impl AirtableServer {
         Parameters(p): Parameters<CreateMetadataTableParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CreateMetadataTableResult>, ToolError> {
-        self.require_write("create_metadata_table")?;
-        let base = self.base(&p.base_id)?;
+        self.ctx.require_write("create_metadata_table")?;
+        let base = self.ctx.base(&p.base_id)?;
         let name = p.table_name.trim().to_owned();
         if name.is_empty() {
             return Err(ToolError::Invalid(
                 "table_name is empty: give a name such as \"Table Metadata\".".into(),
             ));
         }
-        let client = self.client()?;
+        let client = self.ctx.client()?;
         let mut progress = Progress::new(&ctx);
         progress.report(0, 0, "reading the base schema").await;
-        self.invalidate_schema(&base);
-        let schema = self.schema(&base).await?;
+        self.ctx.invalidate_schema(&base);
+        let schema = self.ctx.schema(&base).await?;
         let existing = schema.tables.iter().find(|t| t.name == name);
         let mut created_table = false;
         let mut columns_added = Vec::new();
@@ -489,9 +489,9 @@ impl AirtableServer {
             }
         };
         if created_table || !columns_added.is_empty() {
-            self.invalidate_schema(&base);
+            self.ctx.invalidate_schema(&base);
         }
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let tables = tables_meta(&schema)?;
         let desired = metadata::metadata_rows(&tables, Some(&table_id));
         let rows = desired.len();
@@ -597,10 +597,10 @@ impl AirtableServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SyncTablesResult>, ToolError> {
         if !p.dry_run {
-            self.require_write("sync_tables")?;
+            self.ctx.require_write("sync_tables")?;
         }
-        let source_base = self.base(&p.source_base_id)?;
-        let target_base = self.base(&p.target_base_id)?;
+        let source_base = self.ctx.base(&p.source_base_id)?;
+        let target_base = self.ctx.base(&p.target_base_id)?;
         if p.max_records == 0 || p.max_records > MAX_SYNC {
             return Err(ToolError::Invalid(format!(
                 "max_records must be between 1 and {MAX_SYNC} (got {}).",
@@ -608,8 +608,8 @@ impl AirtableServer {
             )));
         }
         let mut progress = Progress::new(&ctx);
-        let source_schema = self.schema(&source_base).await?;
-        let target_schema = self.schema(&target_base).await?;
+        let source_schema = self.ctx.schema(&source_base).await?;
+        let target_schema = self.ctx.schema(&target_base).await?;
         let source_table =
             validation::resolve_table(&source_schema, source_base.as_ref(), &p.source_table_id)?;
         let target_table =
@@ -676,7 +676,7 @@ impl AirtableServer {
         let applied = if p.dry_run {
             None
         } else {
-            let client = self.client()?;
+            let client = self.ctx.client()?;
             let callback = progress.callback("sync_tables");
             let opts = WriteOptions {
                 typecast: p.typecast,
@@ -739,7 +739,7 @@ impl AirtableServer {
         let create_count = plan.creates.len();
         let update_count = plan.updates.len();
         let unmatched_target_count = plan.unmatched_target.len();
-        let share = self.budget() / 4;
+        let share = self.ctx.budget() / 4;
         let (creates, cut_c) = fit_to_budget(plan.creates, share);
         let (updates, cut_u) = fit_to_budget(plan.updates, share);
         let (unmatched_target, cut_m) = fit_to_budget(plan.unmatched_target, share / 2);
