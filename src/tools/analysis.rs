@@ -6,23 +6,21 @@
 pub mod duplicates;
 pub mod stats;
 
-use futures::StreamExt;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::airtable::{self, BaseId, ListQuery};
+use crate::airtable::{self, ListQuery};
 use crate::tools::ToolError;
-use crate::tools::cells::{FieldMeta, TableMeta};
-pub(crate) use crate::tools::context::field_names;
+use crate::tools::context::{PageReport, field_names};
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     lenient_bool_default_true, lenient_opt_strings, lenient_strings, lenient_u32, opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::result::{fit_to_budget, scope};
+use crate::tools::result::fit_to_budget;
 use crate::tools::validation;
 
 use duplicates::DuplicateGroup;
@@ -133,54 +131,6 @@ pub struct FindDuplicatesResult {
     pub note: Option<String>,
 }
 
-/// The table's schema in the wire shape the pure cores read.
-pub(crate) fn table_meta(table: &airtable::Table) -> Result<TableMeta, ToolError> {
-    serde_json::to_value(table)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ToolError::Invalid(format!("unexpected table schema: {e}")))
-}
-
-/// Every table of a base, in the wire shape.
-pub(crate) fn tables_meta(schema: &airtable::BaseSchema) -> Result<Vec<TableMeta>, ToolError> {
-    schema.tables.iter().map(table_meta).collect()
-}
-
-/// Read up to `max` records page by page, reporting progress; also tells whether more exist.
-pub(crate) async fn read_records(
-    server: &AirtableServer,
-    base: &BaseId,
-    table: &str,
-    mut query: ListQuery,
-    max: usize,
-    progress: &Progress,
-    what: &str,
-) -> Result<(Vec<airtable::Record>, bool), ToolError> {
-    let client = server.ctx.client()?;
-    // Ask for one more than needed: its presence says whether there is more.
-    query.max_records = Some(max + 1);
-    query.page_size = Some(100);
-    let mut out: Vec<airtable::Record> = Vec::new();
-    let mut pages = Box::pin(client.list_records(base, table, query));
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| ToolError::api("list records", base.as_ref(), scope::RECORDS_READ, e))?;
-        out.extend(page.records);
-        progress
-            .report(
-                out.len().min(max),
-                max,
-                format!("{what}: {} records read", out.len().min(max)),
-            )
-            .await;
-        if out.len() > max {
-            break;
-        }
-    }
-    let has_more = out.len() > max;
-    out.truncate(max);
-    Ok((out, has_more))
-}
-
 #[tool_router(router = analysis_router, vis = "pub(crate)")]
 impl AirtableServer {
     /// analyze_table_data
@@ -211,32 +161,33 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        let meta = table_meta(table)?;
-        let wanted: Vec<FieldMeta> = match &p.fields {
+        let wanted: Vec<airtable::Field> = match &p.fields {
             Some(refs) if !refs.is_empty() => {
                 let names = field_names(table, refs, "fields")?;
                 names
                     .iter()
-                    .filter_map(|n| meta.fields.iter().find(|f| &f.name == n).cloned())
+                    .filter_map(|n| table.fields.iter().find(|f| &f.name == n).cloned())
                     .collect()
             }
-            _ => meta.fields.clone(),
+            _ => table.fields.clone(),
         };
         let query = ListQuery {
             view: p.view.clone(),
             fields: wanted.iter().map(|f| f.name.clone()).collect(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.sample_size as usize,
-            &progress,
-            "analyze_table_data",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.sample_size as usize,
+                PageReport::every_page(&progress, "analyze_table_data"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let s = stats::analyze(&wanted, &records);
         Ok(Json(AnalyzeTableDataResult {
             base_id: base.to_string(),
@@ -287,16 +238,18 @@ impl AirtableServer {
             fields: keys.clone(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.max_records as usize,
-            &progress,
-            "find_duplicates",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.max_records as usize,
+                PageReport::every_page(&progress, "find_duplicates"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let report = duplicates::find_duplicates(&records, &keys, p.ignore_empty);
         let (groups, cut) = fit_to_budget(report.groups, self.ctx.budget());
         let note = (cut > 0).then(|| {

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use crate::airtable::{BaseId, BaseSchema, Client, Table};
+use crate::airtable::{BaseId, BaseSchema, Client, ListQuery, Record, Table};
 use crate::tools::ToolError;
 use crate::tools::cache::SchemaCache;
 use crate::tools::handler::{ServerOptions, TokenProblem};
+use crate::tools::progress::Progress;
 use crate::tools::result::scope;
 use crate::tools::validation::{self, resolve_table};
 
@@ -163,6 +164,95 @@ impl ToolContext {
             table_ref,
             schema,
         })
+    }
+
+    /// The one pager: read up to `max` records of `table` page by page (at most 100 a
+    /// request), keeping Airtable's cursor exact, and report `what: N records read` as progress
+    /// as `report` says. `query.offset` continues a previous read.
+    pub(crate) async fn read_records(
+        &self,
+        base: &BaseId,
+        table: &str,
+        mut query: ListQuery,
+        max: usize,
+        report: PageReport<'_>,
+    ) -> Result<RecordsRead, ToolError> {
+        let PageReport {
+            progress,
+            what,
+            every_page,
+        } = report;
+        let client = self.client()?;
+        let mut records: Vec<Record> = Vec::new();
+        loop {
+            let remaining = max.saturating_sub(records.len()).max(1);
+            query.page_size = Some(remaining.min(100) as u32);
+            let page = client
+                .list_records_page(base, table, &query)
+                .await
+                .map_err(|e| {
+                    ToolError::api("list records", base.as_ref(), scope::RECORDS_READ, e)
+                })?;
+            records.extend(page.records);
+            let next = page.offset;
+            let done = next.is_none() || records.len() >= max;
+            if !done || every_page {
+                progress
+                    .report(
+                        records.len().min(max),
+                        max,
+                        format!("{what}: {} records read", records.len().min(max)),
+                    )
+                    .await;
+            }
+            if done {
+                return Ok(RecordsRead { records, next });
+            }
+            query.offset = next;
+        }
+    }
+}
+
+/// How [`ToolContext::read_records`] reports progress.
+#[derive(Clone, Copy)]
+pub(crate) struct PageReport<'a> {
+    progress: &'a Progress,
+    what: &'a str,
+    every_page: bool,
+}
+
+impl<'a> PageReport<'a> {
+    /// Between pages only: a read that fits in one request sends nothing (get_records).
+    pub(crate) fn between_pages(progress: &'a Progress, what: &'a str) -> Self {
+        PageReport {
+            progress,
+            what,
+            every_page: false,
+        }
+    }
+
+    /// After every page, the last included (scans: analysis, export, sync).
+    pub(crate) fn every_page(progress: &'a Progress, what: &'a str) -> Self {
+        PageReport {
+            progress,
+            what,
+            every_page: true,
+        }
+    }
+}
+
+/// What [`ToolContext::read_records`] read.
+pub(crate) struct RecordsRead {
+    /// The records, in Airtable's order.
+    pub records: Vec<Record>,
+    /// Airtable's cursor for the next record, when more exist.
+    pub next: Option<String>,
+}
+
+impl RecordsRead {
+    /// Whether the table (or view, or filter) holds more records than were read.
+    pub(crate) fn has_more(&self) -> bool {
+        self.next.is_some()
     }
 }
 

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod analysis;
 mod bases;
+pub(crate) mod batch;
 mod cache;
 pub mod cells;
 mod comments;

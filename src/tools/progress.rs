@@ -84,8 +84,9 @@ impl Progress {
     }
 
     /// Wait until every queued notification is sent. The callback must have been dropped
-    /// (the write finished) for this to return promptly.
-    pub async fn finish(mut self) {
+    /// (the write finished) for this to return promptly. A later [`Progress::callback`]
+    /// starts a new forwarder.
+    pub async fn flush(&mut self) {
         if let Some((tx, task)) = self.forwarder.take() {
             drop(tx);
             let _ = task.await;

@@ -1,9 +1,6 @@
 //! Records: get_records, get_record, search_records, create/update/delete_record and the batch
 //! tools (any number of records; the client sends them 10 at a time, in order).
 
-use std::sync::Arc;
-
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
@@ -13,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::airtable::{
-    BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection,
-    Table, UpdateMode, UpsertRecord, WriteOptions,
+    Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection, Table, UpdateMode,
+    UpsertRecord, WriteOptions,
 };
 use crate::formula;
 use crate::tools::ToolError;
-use crate::tools::context::{TableCtx, field_name};
+use crate::tools::batch::{BatchWrite, batch_schema};
+use crate::tools::context::{PageReport, RecordsRead, field_name};
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
@@ -254,94 +252,13 @@ pub struct DeletedOutput {
     pub deleted: bool,
 }
 
-/// An input record that was not written.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct FailedItem {
-    /// Position in the input list (0-based).
-    pub index: usize,
-    /// Record ID, for updates and deletes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Why it failed, and the fix.
-    pub error: String,
-    /// True when the outcome is unknown: Airtable may have written it. Check before resending.
-    pub may_have_been_written: bool,
-}
-
-/// The outcome of a batch write.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct BatchWriteOutput {
-    /// True when every record was written.
-    pub complete: bool,
-    /// Records given.
-    pub requested: usize,
-    /// Records written (created, updated or deleted) — the first `written` inputs, in order.
-    pub written: usize,
-    /// IDs of the written records, in input order (input i ↔ written_ids[i]).
-    pub written_ids: Vec<String>,
-    /// For upserts: IDs of records created.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub created_ids: Vec<String>,
-    /// For upserts: IDs of existing records updated.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub updated_ids: Vec<String>,
-    /// Inputs of the failed chunk, with the reason.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<FailedItem>,
-    /// Inputs (0-based positions) not sent because an earlier chunk failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_attempted: Vec<usize>,
-    /// A summary of what happened and what to do next.
-    pub note: String,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 impl AirtableServer {
-    /// Read up to `max` records page by page, keeping Airtable's cursor exact, with progress.
-    async fn read_pages(
-        &self,
-        ctx: &TableCtx,
-        mut query: ListQuery,
-        max: u32,
-        progress: &Progress,
-    ) -> Result<(Vec<OutRecord>, Option<String>), ToolError> {
-        let client = self.ctx.client()?;
-        let mut out = Vec::new();
-        let mut pages = 0usize;
-        loop {
-            let remaining = max as usize - out.len();
-            query.page_size = Some(remaining.min(100) as u32);
-            let page = client
-                .list_records_page(&ctx.base, &ctx.table_ref, &query)
-                .await
-                .map_err(|e| {
-                    ToolError::api("list records", ctx.base.as_ref(), scope::RECORDS_READ, e)
-                })?;
-            pages += 1;
-            out.extend(page.records.into_iter().map(OutRecord::compact));
-            let next = page.offset;
-            if next.is_none() || out.len() >= max as usize {
-                return Ok((out, next));
-            }
-            progress
-                .report(
-                    out.len(),
-                    max as usize,
-                    format!("read {} records ({pages} pages)", out.len()),
-                )
-                .await;
-            query.offset = next;
-        }
-    }
-
-    fn records_output(
-        &self,
-        records: Vec<OutRecord>,
-        next: Option<String>,
-        how: &str,
-    ) -> RecordsOutput {
+    fn records_output(&self, read: RecordsRead, how: &str) -> RecordsOutput {
+        let next = read.next;
+        let records: Vec<OutRecord> = read.records.into_iter().map(OutRecord::compact).collect();
         let budget = self.ctx.budget();
         let (records, cut) = fit_to_budget(records, budget);
         let truncated = cut > 0;
@@ -415,123 +332,6 @@ fn record_fields(
     Ok(obj)
 }
 
-fn write_opts(
-    typecast: bool,
-    on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
-) -> WriteOptions {
-    WriteOptions {
-        typecast,
-        on_progress,
-        ..WriteOptions::default()
-    }
-}
-
-fn range_text(v: &[usize]) -> String {
-    match (v.first(), v.last()) {
-        (Some(a), Some(b)) if a == b => format!("{a}"),
-        (Some(a), Some(b)) => format!("{a}-{b}"),
-        _ => String::new(),
-    }
-}
-
-/// Turn a client BatchOutcome into the tool output (ids: the record IDs of each input, for
-/// updates and deletes).
-fn batch_output(
-    verb: &str,
-    outcome: BatchOutcome,
-    ids: Option<&[String]>,
-    base: &str,
-    op_scope: &'static str,
-) -> BatchWriteOutput {
-    let requested = outcome.requested;
-    let mut written_ids: Vec<String> = if outcome.deleted.is_empty() {
-        outcome.written.iter().map(|r| r.id.to_string()).collect()
-    } else {
-        outcome.deleted.iter().map(|r| r.to_string()).collect()
-    };
-    written_ids.truncate(requested);
-    let written = written_ids.len();
-    let mut failed = Vec::new();
-    let mut failed_idx: Vec<usize> = Vec::new();
-    let mut ambiguous = false;
-    let mut error_text = String::new();
-    if let Some(f) = &outcome.failure {
-        ambiguous = f.ambiguous;
-        error_text = crate::tools::result::api_error_text(verb, Some(base), op_scope, &f.error);
-        failed_idx = f.input_indexes.clone();
-        for &i in &failed_idx {
-            failed.push(FailedItem {
-                index: i,
-                id: ids.and_then(|ids| ids.get(i).cloned()),
-                error: error_text.clone(),
-                may_have_been_written: f.ambiguous,
-            });
-        }
-    }
-    let last_failed = failed_idx.last().copied();
-    let not_attempted: Vec<usize> = match last_failed {
-        Some(l) => (l + 1..requested).collect(),
-        None if written < requested => (written..requested).collect(),
-        None => Vec::new(),
-    };
-    let complete = outcome.failure.is_none() && written == requested;
-    let note = if complete {
-        format!("All {requested} records were {verb}d.")
-    } else {
-        let mut n = format!(
-            "{written} of {requested} records were {verb}d{}.",
-            if written > 0 {
-                format!(" (inputs 0-{})", written - 1)
-            } else {
-                String::new()
-            }
-        );
-        if !failed_idx.is_empty() {
-            n.push_str(&format!(
-                " Inputs {} failed: {error_text}",
-                range_text(&failed_idx)
-            ));
-        }
-        if ambiguous {
-            n.push_str(" The failed inputs MAY have been written (the connection broke after sending): check the table (e.g. search_records) before sending them again, to avoid duplicates.");
-        }
-        if !not_attempted.is_empty() {
-            n.push_str(&format!(
-                " Inputs {} were not sent. Fix the problem, then resend only the failed and unsent inputs.",
-                range_text(&not_attempted)
-            ));
-        }
-        n
-    };
-    BatchWriteOutput {
-        complete,
-        requested,
-        written,
-        written_ids,
-        created_ids: outcome.created_ids.iter().map(|r| r.to_string()).collect(),
-        updated_ids: outcome.updated_ids.iter().map(|r| r.to_string()).collect(),
-        failed,
-        not_attempted,
-        note,
-    }
-}
-
-/// Structured result; isError when the batch did not complete.
-fn batch_result(out: BatchWriteOutput) -> Result<CallToolResult, ToolError> {
-    let complete = out.complete;
-    let value = serde_json::to_value(&out)
-        .map_err(|e| ToolError::Invalid(format!("internal error rendering the result: {e}")))?;
-    Ok(if complete {
-        CallToolResult::structured(value)
-    } else {
-        CallToolResult::structured_error(value)
-    })
-}
-
-fn batch_schema() -> Arc<rmcp::model::JsonObject> {
-    schema_for_output::<BatchWriteOutput>()
-}
-
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
     if n == 0 {
         return Err(ToolError::Invalid(
@@ -602,10 +402,18 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        let read = self
+            .ctx
+            .read_records(
+                &ctx.base,
+                &ctx.table_ref,
+                query,
+                max as usize,
+                PageReport::between_pages(&progress, "get_records"),
+            )
+            .await?;
         Ok(Json(self.records_output(
-            records,
-            next,
+            read,
             "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
         )))
     }
@@ -719,10 +527,18 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        let read = self
+            .ctx
+            .read_records(
+                &ctx.base,
+                &ctx.table_ref,
+                query,
+                max as usize,
+                PageReport::between_pages(&progress, "search_records"),
+            )
+            .await?;
         Ok(Json(self.records_output(
-            records,
-            next,
+            read,
             "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
         )))
     }
@@ -756,7 +572,10 @@ impl AirtableServer {
                 &ctx.base,
                 &ctx.table_ref,
                 fields,
-                &write_opts(p.typecast, None),
+                &WriteOptions {
+                    typecast: p.typecast,
+                    ..WriteOptions::default()
+                },
             )
             .await
             .map_err(|e| {
@@ -804,7 +623,10 @@ impl AirtableServer {
                 &id,
                 fields,
                 UpdateMode::Patch,
-                &write_opts(p.typecast, None),
+                &WriteOptions {
+                    typecast: p.typecast,
+                    ..WriteOptions::default()
+                },
             )
             .await
             .map_err(|e| {
@@ -887,22 +709,15 @@ impl AirtableServer {
             }
             records.push(f);
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("created"));
-        let outcome = self
-            .ctx
-            .client()?
-            .create_records(&ctx.base, &ctx.table_ref, records, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "create",
-            outcome,
-            None,
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Create(records),
+                p.typecast,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -927,35 +742,26 @@ impl AirtableServer {
         validate_batch_size(p.records.len())?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut updates = Vec::with_capacity(p.records.len());
-        let mut ids = Vec::with_capacity(p.records.len());
         for (i, r) in p.records.into_iter().enumerate() {
             let id = parse_record_id(&r.id)
                 .map_err(|e| ToolError::Invalid(format!("records[{i}]: {e}")))?;
             if let Some(t) = ctx.table() {
                 check_writable(t, &r.fields, &format!("records[{i}]"))?;
             }
-            ids.push(id.to_string());
             updates.push(RecordUpdate {
                 id,
                 fields: r.fields,
             });
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("updated"));
-        let outcome = self
-            .ctx
-            .client()?
-            .update_records(&ctx.base, &ctx.table_ref, updates, UpdateMode::Patch, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "update",
-            outcome,
-            Some(&ids),
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Update(updates),
+                p.typecast,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -986,23 +792,15 @@ impl AirtableServer {
                     .map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?,
             );
         }
-        let id_strings: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(false, progress.callback("deleted"));
-        let outcome = self
-            .ctx
-            .client()?
-            .delete_records(&ctx.base, &ctx.table_ref, ids, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "delete",
-            outcome,
-            Some(&id_strings),
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Delete(ids),
+                false,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -1062,28 +860,14 @@ impl AirtableServer {
                 fields: f,
             });
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("upserted"));
-        let outcome = self
-            .ctx
-            .client()?
-            .upsert_records(
+        self.ctx
+            .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
-                records,
-                merge_on,
-                UpdateMode::Patch,
-                &opts,
+                BatchWrite::Upsert { records, merge_on },
+                p.typecast,
+                Progress::new(&rctx),
             )
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "upsert",
-            outcome,
-            None,
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+            .await
     }
 }

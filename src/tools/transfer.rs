@@ -15,15 +15,14 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::airtable::{
-    self, BatchOutcome, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
-    UpdateMode, WriteOptions,
+    self, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
 };
 use crate::tools::ToolError;
-use crate::tools::analysis::{field_names, read_records, table_meta, tables_meta};
+use crate::tools::batch::{BatchWrite, failure_text};
 use crate::tools::cells::{CellMap, RecordLike};
+use crate::tools::context::{PageReport, field_names};
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
@@ -246,33 +245,13 @@ pub struct SyncTablesResult {
 
 // ---------------------------------------------------------------------------------------------
 
-/// A batch failure in words: what failed, what was written, and what to do.
-fn batch_failure_text(what: &str, outcome: &BatchOutcome) -> Option<String> {
-    let failure = outcome.failure.as_ref()?;
-    let written = outcome.written.len() + outcome.deleted.len();
-    let ambiguous = if failure.ambiguous {
-        " The failed request may have been applied: check those records before retrying."
-    } else {
-        ""
-    };
-    Some(format!(
-        "{what}: {written} of {} written, then a request failed: {}.{ambiguous} Calling the tool again resumes (it re-plans from the current data).",
-        outcome.requested, failure.error
-    ))
+fn record_id(id: &str) -> Result<RecordId, ToolError> {
+    RecordId::from_str(id)
+        .map_err(|e| ToolError::Invalid(format!("unexpected record ID {id:?}: {e}")))
 }
 
 fn record_ids(ids: &[String]) -> Result<Vec<RecordId>, ToolError> {
-    ids.iter()
-        .map(|id| {
-            RecordId::from_str(id)
-                .map_err(|e| ToolError::Invalid(format!("unexpected record ID {id:?}: {e}")))
-        })
-        .collect()
-}
-
-fn field_type(t: &str) -> Result<airtable::FieldType, ToolError> {
-    serde_json::from_value(Value::String(t.to_owned()))
-        .map_err(|e| ToolError::Invalid(format!("unknown field type {t}: {e}")))
+    ids.iter().map(|id| record_id(id)).collect()
 }
 
 #[tool_router(router = transfer_router, vis = "pub(crate)")]
@@ -311,29 +290,31 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        let meta = table_meta(table)?;
         let requested = match &p.fields {
             Some(refs) if !refs.is_empty() => field_names(table, refs, "fields")?,
             _ => Vec::new(),
         };
-        let columns = csv_export::resolve_columns(&meta.fields, &requested).map_err(|unknown| {
-            ToolError::Invalid(format!("unknown fields: {}", unknown.join(", ")))
-        })?;
+        let columns =
+            csv_export::resolve_columns(&table.fields, &requested).map_err(|unknown| {
+                ToolError::Invalid(format!("unknown fields: {}", unknown.join(", ")))
+            })?;
         let query = ListQuery {
             view: p.view.clone(),
             fields: columns.clone(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.max_records as usize,
-            &progress,
-            "export_table_csv",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.max_records as usize,
+                PageReport::every_page(&progress, "export_table_csv"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let doc = csv_export::to_csv(&columns, &records, p.include_record_id)
             .map_err(ToolError::Invalid)?;
         let written = match &path {
@@ -431,11 +412,10 @@ impl AirtableServer {
                         metadata::KEY
                     )));
                 }
-                let meta = table_meta(t)?;
-                for (col, t_name) in metadata::missing_columns(&meta) {
+                for (col, t_name) in metadata::missing_columns(t) {
                     let spec: CreateField = FieldSpec {
                         name: col.to_owned(),
-                        field_type: field_type(t_name)?,
+                        field_type: airtable::FieldType::from_wire(t_name),
                         description: None,
                         options: None,
                     };
@@ -463,7 +443,7 @@ impl AirtableServer {
                     .map(|(col, t)| {
                         Ok(FieldSpec {
                             name: (*col).to_owned(),
-                            field_type: field_type(t)?,
+                            field_type: airtable::FieldType::from_wire(t),
                             description: None,
                             options: None,
                         })
@@ -492,8 +472,8 @@ impl AirtableServer {
             self.ctx.invalidate_schema(&base);
         }
         let schema = self.ctx.schema(&base).await?;
-        let tables = tables_meta(&schema)?;
-        let desired = metadata::metadata_rows(&tables, Some(&table_id));
+        let tables = &schema.tables;
+        let desired = metadata::metadata_rows(tables, Some(&table_id));
         let rows = desired.len();
 
         progress.report(0, 0, "reading the metadata table").await;
@@ -521,18 +501,20 @@ impl AirtableServer {
         let mut deleted = 0;
         let mut updated = 0;
         let mut created = 0;
-        let callback = progress.callback("create_metadata_table");
-        let opts = WriteOptions {
-            typecast: false,
-            return_fields_by_field_id: false,
-            on_progress: callback,
-        };
         if !plan.deletes.is_empty() {
-            let out = client
-                .delete_records(&base, &table_id, record_ids(&plan.deletes)?, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Delete(record_ids(&plan.deletes)?),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: deleted",
+                )
+                .await?;
             deleted = out.deleted.len();
-            failure = batch_failure_text("deleting stale rows", &out);
+            failure = failure_text("deleting stale rows", &out);
         }
         if failure.is_none() && !plan.updates.is_empty() {
             let updates = plan
@@ -540,28 +522,40 @@ impl AirtableServer {
                 .into_iter()
                 .map(|(id, fields)| {
                     Ok(RecordUpdate {
-                        id: RecordId::from_str(&id).map_err(|e| {
-                            ToolError::Invalid(format!("unexpected record ID {id:?}: {e}"))
-                        })?,
+                        id: record_id(&id)?,
                         fields,
                     })
                 })
                 .collect::<Result<Vec<_>, ToolError>>()?;
-            let out = client
-                .update_records(&base, &table_id, updates, UpdateMode::Patch, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Update(updates),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: updated",
+                )
+                .await?;
             updated = out.written.len();
-            failure = batch_failure_text("updating rows", &out);
+            failure = failure_text("updating rows", &out);
         }
         if failure.is_none() && !plan.creates.is_empty() {
-            let out = client
-                .create_records(&base, &table_id, plan.creates, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Create(plan.creates),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: created",
+                )
+                .await?;
             created = out.written.len();
-            failure = batch_failure_text("creating rows", &out);
+            failure = failure_text("creating rows", &out);
         }
-        drop(opts);
-        progress.finish().await;
         Ok(Json(CreateMetadataTableResult {
             base_id: base.to_string(),
             table_id,
@@ -619,11 +613,9 @@ impl AirtableServer {
                 "source and target are the same table: give two different tables.".into(),
             ));
         }
-        let source_meta = table_meta(source_table)?;
-        let target_meta = table_meta(target_table)?;
         let mapping = sync::map_fields(
-            &source_meta.fields,
-            &target_meta.fields,
+            &source_table.fields,
+            &target_table.fields,
             p.key_field.trim(),
             source_base == target_base,
         )
@@ -632,32 +624,36 @@ impl AirtableServer {
         let target_fields: Vec<String> =
             mapping.synced.iter().map(|(_, f)| f.name.clone()).collect();
         let max = p.max_records as usize;
-        let (source, source_more) = read_records(
-            self,
-            &source_base,
-            source_table.id.as_ref(),
-            ListQuery {
-                fields: source_fields,
-                ..ListQuery::default()
-            },
-            max,
-            &progress,
-            "sync_tables: source",
-        )
-        .await?;
-        let (target, target_more) = read_records(
-            self,
-            &target_base,
-            target_table.id.as_ref(),
-            ListQuery {
-                fields: target_fields,
-                ..ListQuery::default()
-            },
-            max,
-            &progress,
-            "sync_tables: target",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &source_base,
+                source_table.id.as_ref(),
+                ListQuery {
+                    fields: source_fields,
+                    ..ListQuery::default()
+                },
+                max,
+                PageReport::every_page(&progress, "sync_tables: source"),
+            )
+            .await?;
+        let source_more = read.has_more();
+        let source = read.records;
+        let read = self
+            .ctx
+            .read_records(
+                &target_base,
+                target_table.id.as_ref(),
+                ListQuery {
+                    fields: target_fields,
+                    ..ListQuery::default()
+                },
+                max,
+                PageReport::every_page(&progress, "sync_tables: target"),
+            )
+            .await?;
+        let target_more = read.has_more();
+        let target = read.records;
         let mut plan = sync::plan(&mapping, &source, &target);
         if source_more || target_more {
             plan.warnings.insert(
@@ -676,13 +672,6 @@ impl AirtableServer {
         let applied = if p.dry_run {
             None
         } else {
-            let client = self.ctx.client()?;
-            let callback = progress.callback("sync_tables");
-            let opts = WriteOptions {
-                typecast: p.typecast,
-                return_fields_by_field_id: false,
-                on_progress: callback,
-            };
             let mut failure = None;
             let mut updated = 0;
             let mut created = 0;
@@ -692,12 +681,7 @@ impl AirtableServer {
                     .iter()
                     .map(|u| {
                         Ok(RecordUpdate {
-                            id: RecordId::from_str(&u.record_id).map_err(|e| {
-                                ToolError::Invalid(format!(
-                                    "unexpected record ID {:?}: {e}",
-                                    u.record_id
-                                ))
-                            })?,
+                            id: record_id(&u.record_id)?,
                             fields: u
                                 .changes
                                 .iter()
@@ -706,27 +690,36 @@ impl AirtableServer {
                         })
                     })
                     .collect::<Result<Vec<_>, ToolError>>()?;
-                let out = client
-                    .update_records(
+                let out = self
+                    .ctx
+                    .run_batch(
                         &target_base,
                         target_table.id.as_ref(),
-                        updates,
-                        UpdateMode::Patch,
-                        &opts,
+                        BatchWrite::Update(updates),
+                        p.typecast,
+                        &mut progress,
+                        "sync_tables: updated",
                     )
-                    .await;
+                    .await?;
                 updated = out.written.len();
-                failure = batch_failure_text("updating target records", &out);
+                failure = failure_text("updating target records", &out);
             }
             if failure.is_none() && !plan.creates.is_empty() {
                 let creates: Vec<CellMap> = plan.creates.iter().map(|c| c.fields.clone()).collect();
-                let out = client
-                    .create_records(&target_base, target_table.id.as_ref(), creates, &opts)
-                    .await;
+                let out = self
+                    .ctx
+                    .run_batch(
+                        &target_base,
+                        target_table.id.as_ref(),
+                        BatchWrite::Create(creates),
+                        p.typecast,
+                        &mut progress,
+                        "sync_tables: created",
+                    )
+                    .await?;
                 created = out.written.len();
-                failure = batch_failure_text("creating target records", &out);
+                failure = failure_text("creating target records", &out);
             }
-            drop(opts);
             Some(SyncApplied {
                 created,
                 updated,
@@ -734,7 +727,6 @@ impl AirtableServer {
                 failure,
             })
         };
-        progress.finish().await;
 
         let create_count = plan.creates.len();
         let update_count = plan.updates.len();

@@ -139,26 +139,24 @@ pub fn check_writable(
 
 /// The wire name of a field's type (e.g. "singleLineText").
 pub fn field_type_name(f: &Field) -> String {
-    match serde_json::to_value(&f.field_type) {
-        Ok(Value::String(s)) => s,
-        _ => "unknown".to_owned(),
-    }
+    f.field_type.as_str().to_owned()
 }
 
 /// Whether a field holds text worth searching (text, long text, email, url, phone, selects,
 /// and formulas/lookups whose values render as text).
 pub fn is_text_like(f: &Field) -> bool {
+    use crate::airtable::FieldType as T;
     matches!(
-        field_type_name(f).as_str(),
-        "singleLineText"
-            | "multilineText"
-            | "richText"
-            | "email"
-            | "url"
-            | "phoneNumber"
-            | "singleSelect"
-            | "multipleSelects"
-            | "barcode"
+        f.field_type,
+        T::SingleLineText
+            | T::MultilineText
+            | T::RichText
+            | T::Email
+            | T::Url
+            | T::PhoneNumber
+            | T::SingleSelect
+            | T::MultipleSelects
+            | T::Barcode
     )
 }
 

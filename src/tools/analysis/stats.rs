@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::tools::cells::{FieldMeta, Kind, RecordLike, is_empty, kind_of, render, truncate_chars};
+use crate::tools::cells::{Field, Kind, RecordLike, is_empty, kind_of, render, truncate_chars};
 
 /// How many top values are reported per field.
 pub const TOP_VALUES: usize = 5;
@@ -77,7 +77,7 @@ pub struct DateRange {
 }
 
 /// Analyse `records` field by field. `fields` gives the schema order.
-pub fn analyze<R: RecordLike>(fields: &[FieldMeta], records: &[R]) -> TableStats {
+pub fn analyze<R: RecordLike>(fields: &[Field], records: &[R]) -> TableStats {
     let n = records.len();
     let fields = fields
         .iter()
@@ -89,7 +89,7 @@ pub fn analyze<R: RecordLike>(fields: &[FieldMeta], records: &[R]) -> TableStats
     }
 }
 
-fn analyze_field<R: RecordLike>(field: &FieldMeta, records: &[R], n: usize) -> FieldStats {
+fn analyze_field<R: RecordLike>(field: &Field, records: &[R], n: usize) -> FieldStats {
     let values: Vec<&Value> = records
         .iter()
         .filter_map(|r| r.cells().get(&field.name))
@@ -155,8 +155,8 @@ fn analyze_field<R: RecordLike>(field: &FieldMeta, records: &[R], n: usize) -> F
 
     FieldStats {
         name: field.name.clone(),
-        id: field.id.clone(),
-        field_type: field.field_type.clone(),
+        id: field.id.to_string(),
+        field_type: field.field_type.to_string(),
         filled,
         fill_rate: if n == 0 {
             0.0
@@ -265,14 +265,8 @@ mod tests {
     use crate::tools::cells::PlainRecord;
     use serde_json::json;
 
-    fn field(name: &str, t: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: t.into(),
-            description: None,
-            options: None,
-        }
+    fn field(name: &str, t: &str) -> Field {
+        crate::tools::cells::test_field(name, t)
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -282,7 +276,7 @@ mod tests {
         }
     }
 
-    fn sample() -> (Vec<FieldMeta>, Vec<PlainRecord>) {
+    fn sample() -> (Vec<Field>, Vec<PlainRecord>) {
         let fields = vec![
             field("Name", "singleLineText"),
             field("Status", "singleSelect"),

@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::tools::cells::{FieldMeta, RecordLike, render};
+use crate::tools::cells::{Field, RecordLike, render};
 
 /// Header of the optional record ID column.
 pub const RECORD_ID_COLUMN: &str = "Record ID";
@@ -13,10 +13,7 @@ pub const RECORD_ID_COLUMN: &str = "Record ID";
 /// the requested fields (names or IDs) in the given order, as field names.
 ///
 /// Errors with the list of names that match no field.
-pub fn resolve_columns(
-    fields: &[FieldMeta],
-    requested: &[String],
-) -> Result<Vec<String>, Vec<String>> {
+pub fn resolve_columns(fields: &[Field], requested: &[String]) -> Result<Vec<String>, Vec<String>> {
     if requested.is_empty() {
         return Ok(fields.iter().map(|f| f.name.clone()).collect());
     }
@@ -26,7 +23,7 @@ pub fn resolve_columns(
         match fields
             .iter()
             .find(|f| &f.name == r)
-            .or_else(|| fields.iter().find(|f| &f.id == r))
+            .or_else(|| fields.iter().find(|f| f.id == r.as_str()))
         {
             Some(f) if !out.contains(&f.name) => out.push(f.name.clone()),
             Some(_) => {}
@@ -211,14 +208,8 @@ mod tests {
     use crate::tools::cells::PlainRecord;
     use serde_json::{Value, json};
 
-    fn field(name: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: "singleLineText".into(),
-            description: None,
-            options: None,
-        }
+    fn field(name: &str) -> Field {
+        crate::tools::cells::test_field(name, "singleLineText")
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -249,7 +240,7 @@ mod tests {
             vec!["Name", "Tags", "Files"]
         );
         assert_eq!(
-            resolve_columns(&fields, &["Files".into(), "fldName".into()]).unwrap(),
+            resolve_columns(&fields, &["Files".into(), fields[0].id.to_string()]).unwrap(),
             vec!["Files", "Name"]
         );
         assert_eq!(

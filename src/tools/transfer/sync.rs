@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::tools::cells::{
-    CellMap, FieldMeta, Kind, RecordLike, is_computed_type, is_empty, kind_of_type, render,
+    CellMap, Field, FieldType, Kind, RecordLike, is_empty, kind_of_type, render,
 };
 
 /// A field left out of the sync, and why.
@@ -26,12 +26,12 @@ pub struct FieldMapping {
     /// The key field's name (present in both tables).
     pub key_field: String,
     /// Source field name → target field, for every synced field (the key included).
-    pub synced: Vec<(String, FieldMeta)>,
+    pub synced: Vec<(String, Field)>,
     /// Source fields not synced.
     pub skipped: Vec<SkippedField>,
 }
 
-fn link_target(f: &FieldMeta) -> Option<&str> {
+fn link_target(f: &Field) -> Option<&str> {
     f.options
         .as_ref()
         .and_then(|o| o.get("linkedTableId"))
@@ -41,8 +41,8 @@ fn link_target(f: &FieldMeta) -> Option<&str> {
 /// Pair the fields both tables share by name. `key_field` is a field name (or a source
 /// field ID); it must exist in both tables and be writable in the target.
 pub fn map_fields(
-    source: &[FieldMeta],
-    target: &[FieldMeta],
+    source: &[Field],
+    target: &[Field],
     key_field: &str,
     same_base: bool,
 ) -> Result<FieldMapping, String> {
@@ -63,7 +63,7 @@ pub fn map_fields(
             names(target)
         )
     })?;
-    if is_computed_type(&target_key.field_type) {
+    if target_key.field_type.is_computed() {
         return Err(format!(
             "key_field {:?} is computed ({}) in the target table, so records cannot be created with it; choose a writable field present in both tables",
             key.name, target_key.field_type
@@ -79,16 +79,16 @@ pub fn map_fields(
             });
             continue;
         };
-        if is_computed_type(&t.field_type) {
+        if t.field_type.is_computed() {
             skipped.push(SkippedField {
                 field: s.name.clone(),
                 reason: format!("computed in the target ({})", t.field_type),
             });
             continue;
         }
-        if t.field_type == "multipleRecordLinks" {
+        if t.field_type == FieldType::MultipleRecordLinks {
             let same_links = same_base
-                && s.field_type == "multipleRecordLinks"
+                && s.field_type == FieldType::MultipleRecordLinks
                 && link_target(s).is_some()
                 && link_target(s) == link_target(t);
             if !same_links {
@@ -108,7 +108,7 @@ pub fn map_fields(
     })
 }
 
-fn names(fields: &[FieldMeta]) -> String {
+fn names(fields: &[Field]) -> String {
     fields
         .iter()
         .map(|f| f.name.as_str())
@@ -366,7 +366,7 @@ pub fn plan<S: RecordLike, T: RecordLike>(
                     .synced
                     .iter()
                     .filter_map(|(name, tf)| {
-                        let v = convert_for_target(&tf.field_type, s.cells().get(name));
+                        let v = convert_for_target(tf.field_type.as_str(), s.cells().get(name));
                         (!is_empty(Some(&v))).then(|| (tf.name.clone(), v))
                     })
                     .collect();
@@ -382,10 +382,10 @@ pub fn plan<S: RecordLike, T: RecordLike>(
                     .synced
                     .iter()
                     .filter_map(|(name, tf)| {
-                        let new = convert_for_target(&tf.field_type, s.cells().get(name));
+                        let new = convert_for_target(tf.field_type.as_str(), s.cells().get(name));
                         let old = t.cells().get(&tf.name);
-                        let differs = comparable(&tf.field_type, old)
-                            != comparable(&tf.field_type, Some(&new));
+                        let differs = comparable(tf.field_type.as_str(), old)
+                            != comparable(tf.field_type.as_str(), Some(&new));
                         differs.then(|| FieldChange {
                             field: tf.name.clone(),
                             old: old.cloned().unwrap_or(Value::Null),
@@ -439,14 +439,8 @@ mod tests {
     use super::*;
     use crate::tools::cells::PlainRecord;
 
-    fn f(name: &str, t: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: t.into(),
-            description: None,
-            options: None,
-        }
+    fn f(name: &str, t: &str) -> Field {
+        crate::tools::cells::test_field(name, t)
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -456,7 +450,7 @@ mod tests {
         }
     }
 
-    fn tables() -> (Vec<FieldMeta>, Vec<FieldMeta>) {
+    fn tables() -> (Vec<Field>, Vec<Field>) {
         let source = vec![
             f("Code", "singleLineText"),
             f("Name", "singleLineText"),
@@ -653,5 +647,57 @@ mod tests {
             convert_for_target("singleLineText", Some(&json!(""))),
             json!(null)
         );
+    }
+
+    #[test]
+    fn never_plans_a_write_that_validation_refuses() {
+        use crate::airtable::{Table, TableId};
+        use crate::tools::validation::check_writable;
+        // Every field type Airtable has, on both sides under the same names.
+        let fields: Vec<Field> = std::iter::once(f("Key", "singleLineText"))
+            .chain(
+                FieldType::ALL
+                    .iter()
+                    .map(|t| f(&format!("F {}", t.as_str()), t.as_str())),
+            )
+            .collect();
+        let target = Table {
+            id: TableId::new("tblTarget00000001").unwrap(),
+            name: "Target".into(),
+            primary_field_id: fields[0].id.clone(),
+            description: None,
+            fields: fields.clone(),
+            views: Vec::new(),
+        };
+        let m = map_fields(&fields, &target.fields, "Key", true).unwrap();
+        for computed in ["F manualSort", "F formula", "F autoNumber", "F aiText"] {
+            assert!(
+                m.synced.iter().all(|(n, _)| n != computed),
+                "{computed} must not be synced"
+            );
+        }
+        let mut cells = Map::new();
+        for fd in &fields {
+            cells.insert(fd.name.clone(), json!("x"));
+        }
+        cells.insert("Key".into(), json!("K1"));
+        let new = rec("recSource", Value::Object(cells.clone()));
+        cells.insert("Key".into(), json!("K2"));
+        let changed = rec("recSource2", Value::Object(cells));
+        let existing = rec("recTarget", json!({"Key": "K2"}));
+        let p = plan(&m, &[new, changed], &[existing]);
+        assert_eq!(p.creates.len(), 1);
+        assert_eq!(p.updates.len(), 1);
+        for c in &p.creates {
+            check_writable(&target, &c.fields, "a planned create").unwrap();
+        }
+        for u in &p.updates {
+            let fields: Map<String, Value> = u
+                .changes
+                .iter()
+                .map(|c| (c.field.clone(), c.new.clone()))
+                .collect();
+            check_writable(&target, &fields, "a planned update").unwrap();
+        }
     }
 }
