@@ -28,7 +28,6 @@ pub struct BaseOut {
     /// Base name.
     pub name: String,
     /// The token owner's permission: none, read, comment, edit or create.
-    #[serde(rename = "permissionLevel")]
     pub permission_level: String,
 }
 
@@ -131,10 +130,9 @@ pub struct TableOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Name of the primary field (the record's display name).
-    #[serde(rename = "primaryField", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_field: Option<String>,
     /// Number of fields.
-    #[serde(rename = "fieldCount")]
     pub field_count: usize,
     /// Fields (detail_level fields or full).
     #[serde(skip_serializing_if = "Option::is_none")]

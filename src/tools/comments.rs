@@ -48,7 +48,6 @@ pub struct CommentOut {
     /// The text.
     pub text: String,
     /// When it was written (ISO 8601).
-    #[serde(rename = "createdTime")]
     pub created_time: String,
 }
 

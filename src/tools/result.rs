@@ -24,7 +24,7 @@ pub struct OutRecord {
     /// Record ID (rec...).
     pub id: String,
     /// When the record was created (ISO 8601), only where asked for.
-    #[serde(rename = "createdTime", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_time: Option<String>,
     /// Cell values by field name. Empty cells are absent.
     pub fields: Map<String, Value>,

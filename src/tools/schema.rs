@@ -111,7 +111,7 @@ pub struct TableChanged {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Primary field name.
-    #[serde(rename = "primaryField", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_field: Option<String>,
     /// The table's fields.
     pub fields: Vec<FieldOut>,
