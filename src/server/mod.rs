@@ -40,7 +40,7 @@ pub enum ServerError {
 // Startup
 
 /// The Airtable token for `profile` (env, then keyring), or the problem every tool will report.
-pub async fn resolve_token(profile: &str) -> Result<SecretString, TokenProblem> {
+pub(crate) async fn resolve_token(profile: &str) -> Result<SecretString, TokenProblem> {
     match crate::auth::resolve_token(profile).await {
         Ok(t) => {
             tracing::info!(source = %t.source, "Airtable token found");
@@ -54,7 +54,7 @@ pub async fn resolve_token(profile: &str) -> Result<SecretString, TokenProblem> 
 }
 
 /// The client settings from the configuration (token supplied separately).
-pub fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> ClientConfig {
+pub(crate) fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> ClientConfig {
     let mut c = ClientConfig::new(api_url, token);
     c.per_base_rps = cfg.rate_limit_per_base.max(1);
     c.per_token_rps = cfg.rate_limit_per_token.max(1);
@@ -64,16 +64,16 @@ pub fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> Cl
 }
 
 /// What `serve` needs, built from its configuration; shared by the stdio and HTTP transports.
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The shared state.
-    pub state: Arc<ServerState>,
+    pub(crate) state: Arc<ServerState>,
     /// The in-process sandbox (with --sandbox); keep it alive while serving.
-    pub sandbox: Option<crate::sandbox::SandboxHandle>,
+    pub(crate) sandbox: Option<crate::sandbox::SandboxHandle>,
 }
 
 /// Build the state: options, token, client. With `sandbox`, spawn the demo sandbox in-process,
 /// point the client at it and print its URL and demo base ID on stderr.
-pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
+pub(crate) async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
     let options = ServerOptions::from_config(cfg).map_err(ServerError::Config)?;
     if cfg.sandbox {
         let sb_cfg = crate::sandbox::SandboxConfig {

@@ -3,8 +3,8 @@
 //! The pure cores (no MCP, no HTTP) live in [`stats`] and [`duplicates`]; this file reads
 //! the records (page by page, with progress) and shapes the results.
 
-pub mod duplicates;
-pub mod stats;
+pub(crate) mod duplicates;
+pub(crate) mod stats;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
@@ -27,9 +27,9 @@ use duplicates::DuplicateGroup;
 use stats::FieldStats;
 
 /// Most records analyze_table_data reads.
-pub const MAX_SAMPLE: u32 = 1000;
+pub(crate) const MAX_SAMPLE: u32 = 1000;
 /// Most records find_duplicates scans.
-pub const MAX_SCAN: u32 = 100_000;
+pub(crate) const MAX_SCAN: u32 = 100_000;
 
 fn default_sample_size() -> u32 {
     100
@@ -41,7 +41,7 @@ fn default_scan() -> u32 {
 
 /// Parameters of analyze_table_data.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct AnalyzeTableDataParams {
+pub(crate) struct AnalyzeTableDataParams {
     /// Base ID (starts with "app"), from list_bases.
     pub base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
@@ -60,7 +60,7 @@ pub struct AnalyzeTableDataParams {
 
 /// Result of analyze_table_data.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct AnalyzeTableDataResult {
+pub(crate) struct AnalyzeTableDataResult {
     /// Base ID.
     pub base_id: String,
     /// Table ID.
@@ -78,7 +78,7 @@ pub struct AnalyzeTableDataResult {
 
 /// Parameters of find_duplicates.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct FindDuplicatesParams {
+pub(crate) struct FindDuplicatesParams {
     /// Base ID (starts with "app"), from list_bases.
     pub base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
@@ -105,7 +105,7 @@ fn yes() -> bool {
 
 /// Result of find_duplicates.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FindDuplicatesResult {
+pub(crate) struct FindDuplicatesResult {
     /// Base ID.
     pub base_id: String,
     /// Table ID.
@@ -146,7 +146,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn analyze_table_data(
+    pub(crate) async fn analyze_table_data(
         &self,
         Parameters(p): Parameters<AnalyzeTableDataParams>,
         ctx: RequestContext<RoleServer>,
@@ -212,7 +212,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn find_duplicates(
+    pub(crate) async fn find_duplicates(
         &self,
         Parameters(p): Parameters<FindDuplicatesParams>,
         ctx: RequestContext<RoleServer>,

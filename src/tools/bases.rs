@@ -14,7 +14,7 @@ use crate::tools::{ToolError, params::opt_nonempty};
 
 /// Parameters of list_bases.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListBasesParams {
+pub(crate) struct ListBasesParams {
     /// Optional case-insensitive filter on the base name (substring), e.g. "crm".
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub query: Option<String>,
@@ -22,7 +22,7 @@ pub struct ListBasesParams {
 
 /// A base.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct BaseOut {
+pub(crate) struct BaseOut {
     /// Base ID (app...), the base_id of every other tool.
     pub id: String,
     /// Base name.
@@ -33,7 +33,7 @@ pub struct BaseOut {
 
 /// Result of list_bases.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListBasesOutput {
+pub(crate) struct ListBasesOutput {
     /// The bases (filtered by query and the server's allow-list).
     pub bases: Vec<BaseOut>,
     /// Number of bases returned.
@@ -43,7 +43,7 @@ pub struct ListBasesOutput {
 /// How much list_tables returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DetailLevel {
+pub(crate) enum DetailLevel {
     /// Table IDs, names, descriptions, primary field and field count (compact, the default).
     #[default]
     Names,
@@ -55,7 +55,7 @@ pub enum DetailLevel {
 
 /// Parameters of list_tables.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListTablesParams {
+pub(crate) struct ListTablesParams {
     /// Base ID (app...), from list_bases.
     pub base_id: String,
     /// "names" (default: compact), "fields" (adds field names and types) or "full" (adds
@@ -66,7 +66,7 @@ pub struct ListTablesParams {
 
 /// A field.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldOut {
+pub(crate) struct FieldOut {
     /// Field ID (fld...).
     pub id: String,
     /// Field name (what records use as keys).
@@ -109,7 +109,7 @@ impl FieldOut {
 
 /// A view.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ViewOut {
+pub(crate) struct ViewOut {
     /// View ID (viw...).
     pub id: String,
     /// View name (get_records accepts either as `view`).
@@ -121,7 +121,7 @@ pub struct ViewOut {
 
 /// A table.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TableOut {
+pub(crate) struct TableOut {
     /// Table ID (tbl...). table_id parameters accept the ID or the name.
     pub id: String,
     /// Table name.
@@ -162,7 +162,7 @@ pub(crate) fn primary_name(t: &Table) -> Option<String> {
 
 /// Result of list_tables.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListTablesOutput {
+pub(crate) struct ListTablesOutput {
     /// The base.
     pub base_id: String,
     /// Its tables.
@@ -171,7 +171,7 @@ pub struct ListTablesOutput {
 
 /// Parameters of get_field_info.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetFieldInfoParams {
+pub(crate) struct GetFieldInfoParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -180,7 +180,7 @@ pub struct GetFieldInfoParams {
 
 /// Result of get_field_info.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldInfoOutput {
+pub(crate) struct FieldInfoOutput {
     /// The base.
     pub base_id: String,
     /// Table ID.
@@ -210,7 +210,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_bases(
+    pub(crate) async fn list_bases(
         &self,
         Parameters(p): Parameters<ListBasesParams>,
     ) -> Result<Json<ListBasesOutput>, ToolError> {
@@ -253,7 +253,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_tables(
+    pub(crate) async fn list_tables(
         &self,
         Parameters(p): Parameters<ListTablesParams>,
     ) -> Result<Json<ListTablesOutput>, ToolError> {
@@ -295,7 +295,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_field_info(
+    pub(crate) async fn get_field_info(
         &self,
         Parameters(p): Parameters<GetFieldInfoParams>,
     ) -> Result<Json<FieldInfoOutput>, ToolError> {

@@ -120,7 +120,7 @@ impl ToolContext {
 
 /// An input record that was not written.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FailedItem {
+pub(crate) struct FailedItem {
     /// Position in the input list (0-based).
     pub index: usize,
     /// Record ID, for updates and deletes.
@@ -134,7 +134,7 @@ pub struct FailedItem {
 
 /// The outcome of a batch write.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct BatchWriteOutput {
+pub(crate) struct BatchWriteOutput {
     /// True when every record was written.
     pub complete: bool,
     /// Records given.

@@ -4,28 +4,28 @@
 //! [`Field`] (one field-type model: [`FieldType`], with `is_computed()`); records are anything
 //! [`RecordLike`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A record's cell values, keyed by field name (Airtable's wire shape).
-pub type CellMap = Map<String, Value>;
+pub(crate) type CellMap = Map<String, Value>;
 
 /// What the data tools need of a record.
-pub trait RecordLike {
+pub(crate) trait RecordLike {
     /// The record ID (`rec…`).
     fn record_id(&self) -> &str;
     /// The cell values by field name (empty cells are absent, as Airtable sends them).
     fn cells(&self) -> &CellMap;
 }
 
-/// A plain record, for tests and for adapting other shapes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlainRecord {
-    pub id: String,
-    #[serde(default)]
-    pub fields: CellMap,
+/// A plain record, for tests.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlainRecord {
+    pub(crate) id: String,
+    pub(crate) fields: CellMap,
 }
 
+#[cfg(test)]
 impl RecordLike for PlainRecord {
     fn record_id(&self) -> &str {
         &self.id
@@ -44,7 +44,7 @@ impl<T: RecordLike> RecordLike for &T {
     }
 }
 
-pub use crate::airtable::{Field, FieldType, Table};
+pub(crate) use crate::airtable::{Field, FieldType, Table};
 
 /// A field for unit tests: the ID is derived from the name.
 #[cfg(test)]
@@ -64,7 +64,7 @@ pub(crate) fn test_field(name: &str, field_type: &str) -> Field {
 
 /// How the data tools treat a field's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Short text: top values make sense.
     Text,
     /// Long text: distinct count only.
@@ -81,7 +81,7 @@ pub enum Kind {
 }
 
 /// The kind of an Airtable type string.
-pub fn kind_of_type(field_type: &str) -> Kind {
+pub(crate) fn kind_of_type(field_type: &str) -> Kind {
     match field_type {
         "singleLineText" | "email" | "url" | "phoneNumber" | "barcode" | "externalSyncSource" => {
             Kind::Text
@@ -104,7 +104,7 @@ pub fn kind_of_type(field_type: &str) -> Kind {
 }
 
 /// The kind of a field: computed fields (formula, rollup) take their result's type.
-pub fn kind_of(field: &Field) -> Kind {
+pub(crate) fn kind_of(field: &Field) -> Kind {
     match field.field_type.as_str() {
         "formula" | "rollup" | "multipleLookupValues" => {
             let result = field
@@ -125,7 +125,7 @@ pub fn kind_of(field: &Field) -> Kind {
 }
 
 /// Whether a cell is empty the way Airtable means it: absent, null, "", [], {} or false.
-pub fn is_empty(value: Option<&Value>) -> bool {
+pub(crate) fn is_empty(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) | Some(Value::Bool(false)) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
@@ -141,7 +141,7 @@ pub fn is_empty(value: Option<&Value>) -> bool {
 /// joined with ", "; attachments as `filename (url)`; collaborators by name, else email,
 /// else ID; barcodes by text; buttons by label; AI text by its value; other objects as
 /// compact JSON.
-pub fn render(value: &Value) -> String {
+pub(crate) fn render(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -211,7 +211,7 @@ fn render_object(obj: &Map<String, Value>) -> String {
 }
 
 /// Trim, collapse runs of whitespace into one space, and lowercase (Unicode).
-pub fn normalize_text(s: &str) -> String {
+pub(crate) fn normalize_text(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -219,7 +219,7 @@ pub fn normalize_text(s: &str) -> String {
 }
 
 /// Truncate to at most `max` characters, marking the cut with "…".
-pub fn truncate_chars(s: &str, max: usize) -> String {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

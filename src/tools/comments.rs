@@ -13,7 +13,7 @@ use crate::tools::result::scope;
 
 /// Parameters of list_comments.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListCommentsParams {
+pub(crate) struct ListCommentsParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -27,7 +27,7 @@ pub struct ListCommentsParams {
 
 /// Parameters of create_comment.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateCommentParams {
+pub(crate) struct CreateCommentParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -40,7 +40,7 @@ pub struct CreateCommentParams {
 
 /// A comment.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentOut {
+pub(crate) struct CommentOut {
     /// Comment ID (com...).
     pub id: String,
     /// Author's name or email.
@@ -71,7 +71,7 @@ impl CommentOut {
 
 /// Result of list_comments.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentsOutput {
+pub(crate) struct CommentsOutput {
     /// Comments, newest first.
     pub comments: Vec<CommentOut>,
     /// True when older comments exist: call again with `offset`.
@@ -83,7 +83,7 @@ pub struct CommentsOutput {
 
 /// Result of create_comment.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentCreated {
+pub(crate) struct CommentCreated {
     /// The new comment.
     pub comment: CommentOut,
 }
@@ -108,7 +108,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_comments(
+    pub(crate) async fn list_comments(
         &self,
         Parameters(p): Parameters<ListCommentsParams>,
     ) -> Result<Json<CommentsOutput>, ToolError> {
@@ -141,7 +141,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_comment(
+    pub(crate) async fn create_comment(
         &self,
         Parameters(p): Parameters<CreateCommentParams>,
     ) -> Result<Json<CommentCreated>, ToolError> {

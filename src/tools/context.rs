@@ -32,7 +32,7 @@ pub(crate) struct TableCtx {
 
 impl TableCtx {
     /// The table's schema, when the base schema could be read.
-    pub fn table(&self) -> Option<&Table> {
+    pub(crate) fn table(&self) -> Option<&Table> {
         let schema = self.schema.as_ref()?;
         schema
             .tables

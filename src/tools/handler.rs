@@ -125,7 +125,7 @@ impl ServerOptions {
 }
 
 /// Parse toolset names (`all` selects every toolset).
-pub fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ToolError> {
+pub(crate) fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ToolError> {
     let mut out = BTreeSet::new();
     for name in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         if name.eq_ignore_ascii_case("all") {
@@ -143,7 +143,7 @@ pub fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ToolError> {
 }
 
 /// Parse and check base IDs for `--bases`.
-pub fn parse_bases(list: &[String]) -> Result<BTreeSet<String>, ToolError> {
+pub(crate) fn parse_bases(list: &[String]) -> Result<BTreeSet<String>, ToolError> {
     let mut out = BTreeSet::new();
     for b in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let id = BaseId::from_str(b).map_err(|e| ToolError::Invalid(format!("--bases: {e}")))?;

@@ -10,28 +10,30 @@
 //! Adding a tool: write it in its group file, add one line to [`CATALOG`], and (for a new group)
 //! add the group's router to [`router`]. Then `UPDATE_SCHEMAS=1 cargo test --test schemas`.
 
+#![warn(unreachable_pub)]
+
 use std::fmt;
 use std::str::FromStr;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
-pub mod analysis;
+mod analysis;
 mod bases;
-pub(crate) mod batch;
+mod batch;
 mod cache;
-pub mod cells;
+mod cells;
 mod comments;
 mod context;
-pub mod handler;
-pub mod params;
-pub mod progress;
+mod handler;
+mod params;
+mod progress;
 mod records;
-pub mod result;
+mod result;
 mod schema;
-pub mod schema_cleanup;
-pub mod transfer;
-pub mod validation;
+mod schema_cleanup;
+mod transfer;
+mod validation;
 
 pub use handler::{
     AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,

@@ -30,14 +30,14 @@ use crate::tools::validation::{
 };
 
 /// The most records one get_records / search_records call reads.
-pub const MAX_READ_RECORDS: u32 = 1000;
+pub(crate) const MAX_READ_RECORDS: u32 = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
 /// Parameters of get_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetRecordsParams {
+pub(crate) struct GetRecordsParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -67,7 +67,7 @@ pub struct GetRecordsParams {
 
 /// Parameters of get_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetRecordParams {
+pub(crate) struct GetRecordParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -81,7 +81,7 @@ pub struct GetRecordParams {
 
 /// Parameters of search_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SearchRecordsParams {
+pub(crate) struct SearchRecordsParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -103,7 +103,7 @@ pub struct SearchRecordsParams {
 
 /// Parameters of create_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateRecordParams {
+pub(crate) struct CreateRecordParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -121,7 +121,7 @@ pub struct CreateRecordParams {
 
 /// Parameters of update_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateRecordParams {
+pub(crate) struct UpdateRecordParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -140,7 +140,7 @@ pub struct UpdateRecordParams {
 
 /// Parameters of delete_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DeleteRecordParams {
+pub(crate) struct DeleteRecordParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -151,7 +151,7 @@ pub struct DeleteRecordParams {
 
 /// Parameters of batch_create_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchCreateParams {
+pub(crate) struct BatchCreateParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -168,7 +168,7 @@ pub struct BatchCreateParams {
 
 /// Parameters of batch_update_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchUpdateParams {
+pub(crate) struct BatchUpdateParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -183,7 +183,7 @@ pub struct BatchUpdateParams {
 
 /// Parameters of batch_delete_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchDeleteParams {
+pub(crate) struct BatchDeleteParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -195,7 +195,7 @@ pub struct BatchDeleteParams {
 
 /// Parameters of batch_upsert_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchUpsertParams {
+pub(crate) struct BatchUpsertParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -219,7 +219,7 @@ pub struct BatchUpsertParams {
 
 /// A page of records.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RecordsOutput {
+pub(crate) struct RecordsOutput {
     /// The records: id and fields (empty fields are omitted).
     pub records: Vec<OutRecord>,
     /// Number of records in this result.
@@ -238,14 +238,14 @@ pub struct RecordsOutput {
 
 /// One record.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RecordOutput {
+pub(crate) struct RecordOutput {
     /// The record.
     pub record: OutRecord,
 }
 
 /// A deleted record.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct DeletedOutput {
+pub(crate) struct DeletedOutput {
     /// The ID of the deleted record.
     pub id: String,
     /// Always true.
@@ -358,7 +358,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_records(
+    pub(crate) async fn get_records(
         &self,
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
@@ -430,7 +430,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_record(
+    pub(crate) async fn get_record(
         &self,
         Parameters(p): Parameters<GetRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
@@ -468,7 +468,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn search_records(
+    pub(crate) async fn search_records(
         &self,
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
@@ -555,7 +555,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_record(
+    pub(crate) async fn create_record(
         &self,
         Parameters(p): Parameters<CreateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
@@ -603,7 +603,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_record(
+    pub(crate) async fn update_record(
         &self,
         Parameters(p): Parameters<UpdateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
@@ -654,7 +654,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn delete_record(
+    pub(crate) async fn delete_record(
         &self,
         Parameters(p): Parameters<DeleteRecordParams>,
     ) -> Result<Json<DeletedOutput>, ToolError> {
@@ -693,7 +693,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_create_records(
+    pub(crate) async fn batch_create_records(
         &self,
         Parameters(p): Parameters<BatchCreateParams>,
         rctx: RequestContext<RoleServer>,
@@ -733,7 +733,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_update_records(
+    pub(crate) async fn batch_update_records(
         &self,
         Parameters(p): Parameters<BatchUpdateParams>,
         rctx: RequestContext<RoleServer>,
@@ -777,7 +777,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_delete_records(
+    pub(crate) async fn batch_delete_records(
         &self,
         Parameters(p): Parameters<BatchDeleteParams>,
         rctx: RequestContext<RoleServer>,
@@ -816,7 +816,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_upsert_records(
+    pub(crate) async fn batch_upsert_records(
         &self,
         Parameters(p): Parameters<BatchUpsertParams>,
         rctx: RequestContext<RoleServer>,

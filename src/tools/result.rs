@@ -15,12 +15,12 @@ use serde_json::{Map, Value};
 use crate::airtable::{self, ApiErrorKind};
 
 /// Default byte budget for the JSON of one result (the text copy doubles it on the wire).
-pub const DEFAULT_RESULT_BUDGET: usize = 80_000;
+pub(crate) const DEFAULT_RESULT_BUDGET: usize = 80_000;
 
 /// A record as tools return it: ID and fields (names as keys; empty fields are omitted by
 /// Airtable).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct OutRecord {
+pub(crate) struct OutRecord {
     /// Record ID (rec...).
     pub id: String,
     /// When the record was created (ISO 8601), only where asked for.
@@ -32,7 +32,7 @@ pub struct OutRecord {
 
 impl OutRecord {
     /// Without the creation time (the compact form used by lists).
-    pub fn compact(r: airtable::Record) -> Self {
+    pub(crate) fn compact(r: airtable::Record) -> Self {
         OutRecord {
             id: r.id.to_string(),
             created_time: None,
@@ -41,7 +41,7 @@ impl OutRecord {
     }
 
     /// With the creation time.
-    pub fn full(r: airtable::Record) -> Self {
+    pub(crate) fn full(r: airtable::Record) -> Self {
         OutRecord {
             id: r.id.to_string(),
             created_time: Some(r.created_time),
@@ -53,7 +53,7 @@ impl OutRecord {
 /// Keep the longest prefix of `items` whose compact JSON fits in `budget` bytes (at least one
 /// item is always kept so that progress is possible). Returns the kept items and how many were
 /// cut.
-pub fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
+pub(crate) fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
     let mut used = 0usize;
     let mut keep = items.len();
     for (i, item) in items.iter().enumerate() {
@@ -70,7 +70,7 @@ pub fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>,
 }
 
 /// The note attached to a result cut for size.
-pub fn truncation_note(kept: usize, cut: usize, budget: usize, how: &str) -> String {
+pub(crate) fn truncation_note(kept: usize, cut: usize, budget: usize, how: &str) -> String {
     format!(
         "Result cut to {kept} records ({cut} more matched but were left out to stay under {} KB). {how}",
         budget / 1000
@@ -152,25 +152,30 @@ impl IntoContents for ToolError {
 }
 
 /// Scopes, for messages.
-pub mod scope {
+pub(crate) mod scope {
     /// Reading records.
-    pub const RECORDS_READ: &str = "data.records:read";
+    pub(crate) const RECORDS_READ: &str = "data.records:read";
     /// Writing records.
-    pub const RECORDS_WRITE: &str = "data.records:write";
+    pub(crate) const RECORDS_WRITE: &str = "data.records:write";
     /// Reading schemas.
-    pub const SCHEMA_READ: &str = "schema.bases:read";
+    pub(crate) const SCHEMA_READ: &str = "schema.bases:read";
     /// Changing schemas.
-    pub const SCHEMA_WRITE: &str = "schema.bases:write";
+    pub(crate) const SCHEMA_WRITE: &str = "schema.bases:write";
     /// Reading comments.
-    pub const COMMENTS_READ: &str = "data.recordComments:read";
+    pub(crate) const COMMENTS_READ: &str = "data.recordComments:read";
     /// Writing comments.
-    pub const COMMENTS_WRITE: &str = "data.recordComments:write";
+    pub(crate) const COMMENTS_WRITE: &str = "data.recordComments:write";
 }
 
 const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
 
 /// The message of an API failure: what failed, Airtable's own words, and the fix.
-pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable::Error) -> String {
+pub(crate) fn api_error_text(
+    op: &str,
+    base: Option<&str>,
+    scope: &str,
+    err: &airtable::Error,
+) -> String {
     let on_base = base.map(|b| format!(" in base {b}")).unwrap_or_default();
     let status = err.status();
     let kind = err.kind();
@@ -204,9 +209,6 @@ pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable:
     };
     format!("Could not {op}{on_base}: {err}. {fix}")
 }
-
-/// Shorthand: a Json result.
-pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use crate::tools::validation::{find_field, resolve_table};
 
 /// Parameters of create_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateTableParams {
+pub(crate) struct CreateTableParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Name of the new table (unique in the base).
@@ -32,7 +32,7 @@ pub struct CreateTableParams {
 
 /// Parameters of update_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateTableParams {
+pub(crate) struct UpdateTableParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or current table name.
@@ -47,7 +47,7 @@ pub struct UpdateTableParams {
 
 /// Parameters of create_field.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateFieldParams {
+pub(crate) struct CreateFieldParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -83,7 +83,7 @@ fn opt_object<'de, D: serde::Deserializer<'de>>(
 
 /// Parameters of update_field.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateFieldParams {
+pub(crate) struct UpdateFieldParams {
     /// Base ID (app...).
     pub base_id: String,
     /// Table ID (tbl...) or table name.
@@ -100,7 +100,7 @@ pub struct UpdateFieldParams {
 
 /// A table after a schema change.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TableChanged {
+pub(crate) struct TableChanged {
     /// The base.
     pub base_id: String,
     /// Table ID (tbl...).
@@ -139,7 +139,7 @@ impl TableChanged {
 
 /// A field after a schema change.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldChanged {
+pub(crate) struct FieldChanged {
     /// The base.
     pub base_id: String,
     /// The table ID.
@@ -170,7 +170,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_table(
+    pub(crate) async fn create_table(
         &self,
         Parameters(p): Parameters<CreateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
@@ -219,7 +219,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_table(
+    pub(crate) async fn update_table(
         &self,
         Parameters(p): Parameters<UpdateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
@@ -261,7 +261,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_field(
+    pub(crate) async fn create_field(
         &self,
         Parameters(p): Parameters<CreateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {
@@ -312,7 +312,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_field(
+    pub(crate) async fn update_field(
         &self,
         Parameters(p): Parameters<UpdateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {

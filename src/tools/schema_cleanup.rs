@@ -29,7 +29,7 @@ pub(crate) fn portable_router(router: ToolRouter<AirtableServer>) -> ToolRouter<
 }
 
 /// A portable copy of a schema (see the module docs).
-pub fn portable(schema: &JsonObject) -> JsonObject {
+pub(crate) fn portable(schema: &JsonObject) -> JsonObject {
     let defs = schema
         .get("$defs")
         .and_then(Value::as_object)

@@ -3,9 +3,9 @@
 //! The pure cores (no MCP, no HTTP) live in [`csv_export`], [`sync`] and [`metadata`]; this
 //! file reads and writes through the client, reports progress and shapes the results.
 
-pub mod csv_export;
-pub mod metadata;
-pub mod sync;
+pub(crate) mod csv_export;
+pub(crate) mod metadata;
+pub(crate) mod sync;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -32,9 +32,9 @@ use crate::tools::validation;
 use sync::{PlannedCreate, PlannedUpdate, SkippedField, UnmatchedRecord};
 
 /// Most records export_table_csv reads.
-pub const MAX_EXPORT: u32 = 100_000;
+pub(crate) const MAX_EXPORT: u32 = 100_000;
 /// Most records sync_tables reads from each table.
-pub const MAX_SYNC: u32 = 100_000;
+pub(crate) const MAX_SYNC: u32 = 100_000;
 
 fn default_export_max() -> u32 {
     1000
@@ -57,7 +57,7 @@ fn default_metadata_table() -> String {
 
 /// Parameters of export_table_csv.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ExportTableCsvParams {
+pub(crate) struct ExportTableCsvParams {
     /// Base ID (starts with "app"), from list_bases.
     pub base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
@@ -85,7 +85,7 @@ pub struct ExportTableCsvParams {
 
 /// Result of export_table_csv.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ExportTableCsvResult {
+pub(crate) struct ExportTableCsvResult {
     /// Base ID.
     pub base_id: String,
     /// Table ID.
@@ -119,7 +119,7 @@ pub struct ExportTableCsvResult {
 
 /// Parameters of create_metadata_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateMetadataTableParams {
+pub(crate) struct CreateMetadataTableParams {
     /// Base ID (starts with "app"), from list_bases.
     pub base_id: String,
     /// Name of the metadata table (default "Table Metadata"). Created when missing, updated in
@@ -130,7 +130,7 @@ pub struct CreateMetadataTableParams {
 
 /// Result of create_metadata_table.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CreateMetadataTableResult {
+pub(crate) struct CreateMetadataTableResult {
     /// Base ID.
     pub base_id: String,
     /// The metadata table's ID.
@@ -163,7 +163,7 @@ pub struct CreateMetadataTableResult {
 
 /// Parameters of sync_tables.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SyncTablesParams {
+pub(crate) struct SyncTablesParams {
     /// Base ID of the source table (starts with "app").
     pub source_base_id: String,
     /// Source table ID or name: the records are read from here and never changed.
@@ -190,7 +190,7 @@ pub struct SyncTablesParams {
 
 /// What an applied sync wrote.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SyncApplied {
+pub(crate) struct SyncApplied {
     /// Target records created.
     pub created: usize,
     /// Target records updated.
@@ -204,7 +204,7 @@ pub struct SyncApplied {
 
 /// Result of sync_tables.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SyncTablesResult {
+pub(crate) struct SyncTablesResult {
     /// True when nothing was written (the plan only).
     pub dry_run: bool,
     /// The key field matched on.
@@ -269,7 +269,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn export_table_csv(
+    pub(crate) async fn export_table_csv(
         &self,
         Parameters(p): Parameters<ExportTableCsvParams>,
         ctx: RequestContext<RoleServer>,
@@ -383,7 +383,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_metadata_table(
+    pub(crate) async fn create_metadata_table(
         &self,
         Parameters(p): Parameters<CreateMetadataTableParams>,
         ctx: RequestContext<RoleServer>,
@@ -585,7 +585,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn sync_tables(
+    pub(crate) async fn sync_tables(
         &self,
         Parameters(p): Parameters<SyncTablesParams>,
         ctx: RequestContext<RoleServer>,

@@ -11,13 +11,13 @@ use serde_json::Value;
 use crate::tools::cells::{Field, Kind, RecordLike, is_empty, kind_of, render, truncate_chars};
 
 /// How many top values are reported per field.
-pub const TOP_VALUES: usize = 5;
+pub(crate) const TOP_VALUES: usize = 5;
 /// Longest rendering of a top value, in characters.
 const TOP_VALUE_CHARS: usize = 80;
 
 /// The statistics of a table sample.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct TableStats {
+pub(crate) struct TableStats {
     /// Number of records analysed.
     pub records_analyzed: usize,
     /// One entry per field, in schema order.
@@ -26,7 +26,7 @@ pub struct TableStats {
 
 /// The statistics of one field over the sample.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct FieldStats {
+pub(crate) struct FieldStats {
     /// Field name.
     pub name: String,
     /// Field ID (`fld…`).
@@ -53,7 +53,7 @@ pub struct FieldStats {
 
 /// A value and how many records hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct ValueCount {
+pub(crate) struct ValueCount {
     /// The value as text (long values are cut with "…").
     pub value: String,
     /// Number of records holding it.
@@ -62,7 +62,7 @@ pub struct ValueCount {
 
 /// Minimum, maximum, mean and median of the numeric values.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct NumberStats {
+pub(crate) struct NumberStats {
     pub min: f64,
     pub max: f64,
     pub mean: f64,
@@ -71,13 +71,13 @@ pub struct NumberStats {
 
 /// The earliest and latest date, as Airtable wrote them.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct DateRange {
+pub(crate) struct DateRange {
     pub earliest: String,
     pub latest: String,
 }
 
 /// Analyse `records` field by field. `fields` gives the schema order.
-pub fn analyze<R: RecordLike>(fields: &[Field], records: &[R]) -> TableStats {
+pub(crate) fn analyze<R: RecordLike>(fields: &[Field], records: &[R]) -> TableStats {
     let n = records.len();
     let fields = fields
         .iter()
@@ -219,7 +219,7 @@ fn number_stats(values: &[&Value]) -> Option<NumberStats> {
 }
 
 /// Parse an Airtable date (`2024-05-01`) or date-time (`2024-05-01T07:00:00.000Z`).
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }

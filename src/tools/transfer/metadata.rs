@@ -3,23 +3,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::tools::cells::{CellMap, Field, RecordLike, Table, render, truncate_chars};
 
 /// The key column (primary field): `Table ID|Field ID`, or the table ID for a table's row.
-pub const KEY: &str = "Key";
-pub const TABLE: &str = "Table";
-pub const FIELD: &str = "Field";
-pub const TYPE: &str = "Type";
-pub const DESCRIPTION: &str = "Description";
-pub const OPTIONS: &str = "Options";
-pub const PRIMARY: &str = "Primary";
-pub const FIELD_ID: &str = "Field ID";
-pub const TABLE_ID: &str = "Table ID";
+pub(crate) const KEY: &str = "Key";
+pub(crate) const TABLE: &str = "Table";
+pub(crate) const FIELD: &str = "Field";
+pub(crate) const TYPE: &str = "Type";
+pub(crate) const DESCRIPTION: &str = "Description";
+pub(crate) const OPTIONS: &str = "Options";
+pub(crate) const PRIMARY: &str = "Primary";
+pub(crate) const FIELD_ID: &str = "Field ID";
+pub(crate) const TABLE_ID: &str = "Table ID";
 
 /// The metadata table's columns and their Airtable types, primary field first.
-pub const COLUMNS: &[(&str, &str)] = &[
+pub(crate) const COLUMNS: &[(&str, &str)] = &[
     (KEY, "singleLineText"),
     (TABLE, "singleLineText"),
     (FIELD, "singleLineText"),
@@ -31,16 +31,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     (TABLE_ID, "singleLineText"),
 ];
 
-/// The `fields` of a create-table request for the metadata table.
-pub fn table_fields_spec() -> Vec<Value> {
-    COLUMNS
-        .iter()
-        .map(|(name, t)| json!({"name": name, "type": t}))
-        .collect()
-}
-
 /// Columns missing from an existing metadata table (to be created before writing).
-pub fn missing_columns(table: &Table) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn missing_columns(table: &Table) -> Vec<(&'static str, &'static str)> {
     COLUMNS
         .iter()
         .filter(|(name, _)| table.fields.iter().all(|f| f.name != *name))
@@ -52,7 +44,7 @@ pub fn missing_columns(table: &Table) -> Vec<(&'static str, &'static str)> {
 const OPTIONS_CHARS: usize = 500;
 
 /// A short human summary of a field's options (choices, precision, linked table, formula…).
-pub fn options_summary(field: &Field, tables: &[Table]) -> String {
+pub(crate) fn options_summary(field: &Field, tables: &[Table]) -> String {
     let Some(Value::Object(o)) = &field.options else {
         return String::new();
     };
@@ -132,7 +124,7 @@ fn cells(pairs: &[(&str, String)]) -> CellMap {
 
 /// One row per table and one per field of every table but `exclude_table_id` (the
 /// metadata table itself), keyed `Table ID` and `Table ID|Field ID`.
-pub fn metadata_rows(tables: &[Table], exclude_table_id: Option<&str>) -> Vec<CellMap> {
+pub(crate) fn metadata_rows(tables: &[Table], exclude_table_id: Option<&str>) -> Vec<CellMap> {
     let mut rows = Vec::new();
     for t in tables
         .iter()
@@ -184,7 +176,7 @@ pub fn metadata_rows(tables: &[Table], exclude_table_id: Option<&str>) -> Vec<Ce
 
 /// What to write to bring the metadata table up to date.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetadataPlan {
+pub(crate) struct MetadataPlan {
     /// Rows for tables and fields that have none yet.
     pub creates: Vec<CellMap>,
     /// (record ID, the cells that changed).
@@ -196,7 +188,7 @@ pub struct MetadataPlan {
 }
 
 /// Compare the desired rows with the metadata table's records, matched by [`KEY`].
-pub fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPlan {
+pub(crate) fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPlan {
     let mut by_key: HashMap<String, &R> = HashMap::new();
     let mut plan = MetadataPlan::default();
     for r in existing {
@@ -245,6 +237,7 @@ pub fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPla
 mod tests {
     use super::*;
     use crate::tools::cells::PlainRecord;
+    use serde_json::json;
 
     fn schema() -> Vec<Table> {
         serde_json::from_value(json!([
@@ -342,6 +335,6 @@ mod tests {
         let missing = missing_columns(&tables[2]);
         assert_eq!(missing.len(), COLUMNS.len() - 1);
         assert!(missing.iter().all(|(n, _)| *n != KEY));
-        assert_eq!(table_fields_spec()[0]["name"], KEY);
+        assert_eq!(COLUMNS[0].0, KEY);
     }
 }

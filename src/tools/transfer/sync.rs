@@ -13,7 +13,7 @@ use crate::tools::cells::{
 
 /// A field left out of the sync, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct SkippedField {
+pub(crate) struct SkippedField {
     /// Field name.
     pub field: String,
     /// Why it is not synced.
@@ -22,7 +22,7 @@ pub struct SkippedField {
 
 /// Which fields the sync copies.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FieldMapping {
+pub(crate) struct FieldMapping {
     /// The key field's name (present in both tables).
     pub key_field: String,
     /// Source field name → target field, for every synced field (the key included).
@@ -40,7 +40,7 @@ fn link_target(f: &Field) -> Option<&str> {
 
 /// Pair the fields both tables share by name. `key_field` is a field name (or a source
 /// field ID); it must exist in both tables and be writable in the target.
-pub fn map_fields(
+pub(crate) fn map_fields(
     source: &[Field],
     target: &[Field],
     key_field: &str,
@@ -117,7 +117,7 @@ fn names(fields: &[Field]) -> String {
 }
 
 /// A source cell converted to what the target field accepts (`Null` clears the cell).
-pub fn convert_for_target(target_type: &str, value: Option<&Value>) -> Value {
+pub(crate) fn convert_for_target(target_type: &str, value: Option<&Value>) -> Value {
     let Some(v) = value.filter(|v| !is_empty(Some(v))) else {
         return if target_type == "checkbox" {
             Value::Bool(false)
@@ -224,7 +224,7 @@ fn comparable(target_type: &str, v: Option<&Value>) -> String {
 
 /// One field that differs.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct FieldChange {
+pub(crate) struct FieldChange {
     /// Field name.
     pub field: String,
     /// The target's current value (null when empty).
@@ -235,7 +235,7 @@ pub struct FieldChange {
 
 /// A target record the sync updates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PlannedUpdate {
+pub(crate) struct PlannedUpdate {
     /// Target record ID.
     pub record_id: String,
     /// Key value.
@@ -248,7 +248,7 @@ pub struct PlannedUpdate {
 
 /// A target record the sync creates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PlannedCreate {
+pub(crate) struct PlannedCreate {
     /// Key value.
     pub key: String,
     /// Source record ID the values come from.
@@ -259,7 +259,7 @@ pub struct PlannedCreate {
 
 /// A target record no source record matches (left as it is).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct UnmatchedRecord {
+pub(crate) struct UnmatchedRecord {
     /// Target record ID.
     pub record_id: String,
     /// Its key value (empty when it has none).
@@ -268,7 +268,7 @@ pub struct UnmatchedRecord {
 
 /// The full plan of a one-way sync.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct SyncPlan {
+pub(crate) struct SyncPlan {
     /// The key field matched on.
     pub key_field: String,
     /// Fields copied from source to target.
@@ -293,7 +293,7 @@ pub struct SyncPlan {
 
 /// The key of a record: its key cell rendered and trimmed (exact match, case-sensitive,
 /// as Airtable's own merge on a field).
-pub fn key_of(cells: &CellMap, key_field: &str) -> String {
+pub(crate) fn key_of(cells: &CellMap, key_field: &str) -> String {
     cells
         .get(key_field)
         .map(render)
@@ -303,7 +303,7 @@ pub fn key_of(cells: &CellMap, key_field: &str) -> String {
 }
 
 /// Plan the sync of `source` into `target` under `mapping`.
-pub fn plan<S: RecordLike, T: RecordLike>(
+pub(crate) fn plan<S: RecordLike, T: RecordLike>(
     mapping: &FieldMapping,
     source: &[S],
     target: &[T],
