@@ -252,8 +252,7 @@ impl BatchWriteOutput {
     /// Structured result; isError when the batch did not complete.
     pub(crate) fn into_result(self) -> Result<CallToolResult, ToolError> {
         let complete = self.complete;
-        let value = serde_json::to_value(&self)
-            .map_err(|e| ToolError::Invalid(format!("internal error rendering the result: {e}")))?;
+        let value = serde_json::to_value(&self).map_err(ToolError::Render)?;
         Ok(if complete {
             CallToolResult::structured(value)
         } else {

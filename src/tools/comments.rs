@@ -89,9 +89,10 @@ pub(crate) struct CommentCreated {
 }
 
 fn record_id(s: &str) -> Result<RecordId, ToolError> {
-    s.trim()
-        .parse::<RecordId>()
-        .map_err(|e| ToolError::Invalid(format!("{e}. Record IDs come from get_records.")))
+    s.trim().parse::<RecordId>().map_err(|e| {
+        let message = format!("{e}. Record IDs come from get_records.");
+        ToolError::invalid_id(e, message)
+    })
 }
 
 #[tool_router(router = comments_router, vis = "pub(crate)")]

@@ -69,9 +69,9 @@ impl ToolContext {
     /// Parse a base ID and check it against the allow-list.
     pub(crate) fn base(&self, base_id: &str) -> Result<BaseId, ToolError> {
         let base = base_id.trim().parse::<BaseId>().map_err(|e| {
-            ToolError::Invalid(format!(
-                "{e}. Call list_bases to get the IDs of the bases this token can see."
-            ))
+            let message =
+                format!("{e}. Call list_bases to get the IDs of the bases this token can see.");
+            ToolError::invalid_id(e, message)
         })?;
         if let Some(allowed) = &self.options.allowed_bases
             && !allowed.contains(base.as_ref())

@@ -131,7 +131,7 @@ pub(crate) fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ToolE
         if name.eq_ignore_ascii_case("all") {
             out.extend(Toolset::ALL);
         } else {
-            out.insert(Toolset::from_str(name).map_err(|e| ToolError::Invalid(e.to_string()))?);
+            out.insert(Toolset::from_str(name)?);
         }
     }
     if out.is_empty() {
@@ -146,7 +146,10 @@ pub(crate) fn parse_toolsets(list: &[String]) -> Result<BTreeSet<Toolset>, ToolE
 pub(crate) fn parse_bases(list: &[String]) -> Result<BTreeSet<String>, ToolError> {
     let mut out = BTreeSet::new();
     for b in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let id = BaseId::from_str(b).map_err(|e| ToolError::Invalid(format!("--bases: {e}")))?;
+        let id = BaseId::from_str(b).map_err(|e| {
+            let message = format!("--bases: {e}");
+            ToolError::invalid_id(e, message)
+        })?;
         out.insert(id.to_string());
     }
     if out.is_empty() {

@@ -303,9 +303,8 @@ fn check_max(max: u32) -> Result<u32, ToolError> {
 
 fn parse_record_id(s: &str) -> Result<RecordId, ToolError> {
     s.trim().parse::<RecordId>().map_err(|e| {
-        ToolError::Invalid(format!(
-            "{e}. Record IDs come from get_records or search_records."
-        ))
+        let message = format!("{e}. Record IDs come from get_records or search_records.");
+        ToolError::invalid_id(e, message)
     })
 }
 
@@ -743,8 +742,7 @@ impl AirtableServer {
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut updates = Vec::with_capacity(p.records.len());
         for (i, r) in p.records.into_iter().enumerate() {
-            let id = parse_record_id(&r.id)
-                .map_err(|e| ToolError::Invalid(format!("records[{i}]: {e}")))?;
+            let id = parse_record_id(&r.id).map_err(|e| e.prefixed(&format!("records[{i}]: ")))?;
             if let Some(t) = ctx.table() {
                 check_writable(t, &r.fields, &format!("records[{i}]"))?;
             }
@@ -787,10 +785,7 @@ impl AirtableServer {
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut ids = Vec::with_capacity(p.record_ids.len());
         for (i, r) in p.record_ids.iter().enumerate() {
-            ids.push(
-                parse_record_id(r)
-                    .map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?,
-            );
+            ids.push(parse_record_id(r).map_err(|e| e.prefixed(&format!("record_ids[{i}]: ")))?);
         }
         self.ctx
             .batch_tool(

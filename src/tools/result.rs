@@ -86,6 +86,20 @@ pub enum ToolError {
     /// Bad input caught before any request; the message says what to change.
     #[error("{0}")]
     Invalid(String),
+    /// A malformed ID in the input (base, record, comment); the message names it and the fix.
+    #[error("{message}")]
+    InvalidId {
+        /// What to change.
+        message: String,
+        /// What is wrong with the ID.
+        source: airtable::IdError,
+    },
+    /// An unknown toolset name (`--toolsets`).
+    #[error(transparent)]
+    UnknownToolset(#[from] crate::tools::UnknownToolset),
+    /// A result could not be rendered as JSON (a bug).
+    #[error("internal error rendering the result: {0}")]
+    Render(#[source] serde_json::Error),
     /// The base is not in the server's --bases allow-list.
     #[error(
         "Base {base} is not allowed by this server (it was started with --bases {allowed}). Use one of those bases, or ask the user to restart the server with this base in --bases / AIRTABLE_MCP_BASES."
@@ -136,6 +150,23 @@ impl ToolError {
             base: Some(base.to_owned()),
             scope,
             source: Box::new(source),
+        }
+    }
+
+    /// A malformed ID: `message` says what to change (it includes the ID error's text).
+    pub(crate) fn invalid_id(source: airtable::IdError, message: String) -> Self {
+        ToolError::InvalidId { message, source }
+    }
+
+    /// The same error with its message prefixed (e.g. with the input's position).
+    pub(crate) fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            ToolError::Invalid(m) => ToolError::Invalid(format!("{prefix}{m}")),
+            ToolError::InvalidId { message, source } => ToolError::InvalidId {
+                message: format!("{prefix}{message}"),
+                source,
+            },
+            other => other,
         }
     }
 
@@ -276,5 +307,23 @@ mod tests {
         assert_eq!(kept[..], items[..kept.len()]);
         let (kept, cut) = fit_to_budget(vec!["x".repeat(5000)], 10);
         assert_eq!((kept.len(), cut), (1, 0));
+    }
+
+    #[test]
+    fn malformed_ids_keep_their_source_error() {
+        use std::error::Error as _;
+        let err = crate::tools::handler::parse_bases(&["appNope".to_owned()]).unwrap_err();
+        assert!(matches!(err, ToolError::InvalidId { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("--bases: "), "{err}");
+        let source = err.source().expect("the IdError is kept");
+        assert!(source.is::<airtable::IdError>());
+        let prefixed = err.prefixed("records[3]: ");
+        assert!(prefixed.to_string().starts_with("records[3]: --bases: "));
+        assert!(prefixed.source().is_some());
+        let toolset = crate::tools::handler::parse_toolsets(&["nope".to_owned()]).unwrap_err();
+        assert!(
+            matches!(toolset, ToolError::UnknownToolset(_)),
+            "{toolset:?}"
+        );
     }
 }

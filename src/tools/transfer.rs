@@ -246,8 +246,10 @@ pub(crate) struct SyncTablesResult {
 // ---------------------------------------------------------------------------------------------
 
 fn record_id(id: &str) -> Result<RecordId, ToolError> {
-    RecordId::from_str(id)
-        .map_err(|e| ToolError::Invalid(format!("unexpected record ID {id:?}: {e}")))
+    RecordId::from_str(id).map_err(|e| {
+        let message = format!("unexpected record ID {id:?}: {e}");
+        ToolError::invalid_id(e, message)
+    })
 }
 
 fn record_ids(ids: &[String]) -> Result<Vec<RecordId>, ToolError> {
