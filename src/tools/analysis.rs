@@ -43,60 +43,60 @@ fn default_scan() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AnalyzeTableDataParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// How many records to analyse (1 to 1000, default 100): the first ones in the view's
     /// order (or the table's).
     #[serde(default = "default_sample_size", deserialize_with = "lenient_u32")]
-    pub sample_size: u32,
+    pub(crate) sample_size: u32,
     /// Only these fields (names or IDs); default every field.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// A view name or ID whose filter and order apply to the sample.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
 }
 
 /// Result of analyze_table_data.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct AnalyzeTableDataResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Table name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// Records analysed.
-    pub records_analyzed: usize,
+    pub(crate) records_analyzed: usize,
     /// True when the table (or view) holds more records than were analysed.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Per-field statistics, in schema order: fill rate, distinct count, top values
     /// (selects, short text), min/max/mean/median (numbers), earliest/latest (dates).
-    pub fields: Vec<FieldStats>,
+    pub(crate) fields: Vec<FieldStats>,
 }
 
 /// Parameters of find_duplicates.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct FindDuplicatesParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The fields whose values together make the key, e.g. ["Email"] or ["First name",
     /// "Last name"]. Values match after trimming, collapsing spaces and ignoring case.
     #[serde(deserialize_with = "lenient_strings")]
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Skip records where any key field is empty (default true); false groups empty values
     /// together.
     #[serde(default = "yes", deserialize_with = "lenient_bool_default_true")]
-    pub ignore_empty: bool,
+    pub(crate) ignore_empty: bool,
     /// Most records to scan (default 10000, at most 100000).
     #[serde(default = "default_scan", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// A view name or ID to scan instead of the whole table.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
 }
 
 fn yes() -> bool {
@@ -107,28 +107,28 @@ fn yes() -> bool {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct FindDuplicatesResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The key fields.
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Records scanned.
-    pub records_scanned: usize,
+    pub(crate) records_scanned: usize,
     /// True when the table holds more records than max_records (not all were scanned).
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Records skipped because a key field was empty.
-    pub skipped_empty: usize,
+    pub(crate) skipped_empty: usize,
     /// Number of duplicate groups found.
-    pub group_count: usize,
+    pub(crate) group_count: usize,
     /// Records in a group (every member counted).
-    pub duplicate_records: usize,
+    pub(crate) duplicate_records: usize,
     /// Groups, largest first: the shared (normalised) key and the record IDs.
-    pub groups: Vec<DuplicateGroup>,
+    pub(crate) groups: Vec<DuplicateGroup>,
     /// True when the groups list was cut to stay small (group_count still counts all).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut and how to see the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 #[tool_router(router = analysis_router, vis = "pub(crate)")]

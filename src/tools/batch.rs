@@ -122,41 +122,41 @@ impl ToolContext {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct FailedItem {
     /// Position in the input list (0-based).
-    pub index: usize,
+    pub(crate) index: usize,
     /// Record ID, for updates and deletes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Why it failed, and the fix.
-    pub error: String,
+    pub(crate) error: String,
     /// True when the outcome is unknown: Airtable may have written it. Check before resending.
-    pub may_have_been_written: bool,
+    pub(crate) may_have_been_written: bool,
 }
 
 /// The outcome of a batch write.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct BatchWriteOutput {
     /// True when every record was written.
-    pub complete: bool,
+    pub(crate) complete: bool,
     /// Records given.
-    pub requested: usize,
+    pub(crate) requested: usize,
     /// Records written (created, updated or deleted) — the first `written` inputs, in order.
-    pub written: usize,
+    pub(crate) written: usize,
     /// IDs of the written records, in input order (input i ↔ written_ids[i]).
-    pub written_ids: Vec<String>,
+    pub(crate) written_ids: Vec<String>,
     /// For upserts: IDs of records created.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub created_ids: Vec<String>,
+    pub(crate) created_ids: Vec<String>,
     /// For upserts: IDs of existing records updated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub updated_ids: Vec<String>,
+    pub(crate) updated_ids: Vec<String>,
     /// Inputs of the failed chunk, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<FailedItem>,
+    pub(crate) failed: Vec<FailedItem>,
     /// Inputs (0-based positions) not sent because an earlier chunk failed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_attempted: Vec<usize>,
+    pub(crate) not_attempted: Vec<usize>,
     /// A summary of what happened and what to do next.
-    pub note: String,
+    pub(crate) note: String,
 }
 
 fn range_text(v: &[usize]) -> String {

@@ -15,40 +15,40 @@ use crate::tools::result::scope;
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ListCommentsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The `offset` cursor from the previous result, for older comments.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Parameters of create_comment.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateCommentParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...) to comment on.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The comment text. Mention a user with @[usrXXXXXXXXXXXXXX].
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// A comment.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct CommentOut {
     /// Comment ID (com...).
-    pub id: String,
+    pub(crate) id: String,
     /// Author's name or email.
-    pub author: String,
+    pub(crate) author: String,
     /// The text.
-    pub text: String,
+    pub(crate) text: String,
     /// When it was written (ISO 8601).
-    pub created_time: String,
+    pub(crate) created_time: String,
 }
 
 impl CommentOut {
@@ -73,19 +73,19 @@ impl CommentOut {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct CommentsOutput {
     /// Comments, newest first.
-    pub comments: Vec<CommentOut>,
+    pub(crate) comments: Vec<CommentOut>,
     /// True when older comments exist: call again with `offset`.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Cursor for older comments.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Result of create_comment.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct CommentCreated {
     /// The new comment.
-    pub comment: CommentOut,
+    pub(crate) comment: CommentOut,
 }
 
 fn record_id(s: &str) -> Result<RecordId, ToolError> {

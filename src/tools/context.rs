@@ -25,9 +25,9 @@ pub(crate) struct ToolContext {
 
 /// A resolved table: the reference to send (ID when the schema is known) and the schema.
 pub(crate) struct TableCtx {
-    pub base: BaseId,
-    pub table_ref: String,
-    pub schema: Option<Arc<BaseSchema>>,
+    pub(crate) base: BaseId,
+    pub(crate) table_ref: String,
+    pub(crate) schema: Option<Arc<BaseSchema>>,
 }
 
 impl TableCtx {
@@ -244,9 +244,9 @@ impl<'a> PageReport<'a> {
 /// What [`ToolContext::read_records`] read.
 pub(crate) struct RecordsRead {
     /// The records, in Airtable's order.
-    pub records: Vec<Record>,
+    pub(crate) records: Vec<Record>,
     /// Airtable's cursor for the next record, when more exist.
-    pub next: Option<String>,
+    pub(crate) next: Option<String>,
 }
 
 impl RecordsRead {

@@ -25,38 +25,38 @@ pub(crate) enum Direction {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub(crate) struct SortParam {
     /// Field name (or field ID) to sort by.
-    pub field: String,
+    pub(crate) field: String,
     /// "asc" (default) or "desc".
     #[serde(default)]
-    pub direction: Direction,
+    pub(crate) direction: Direction,
 }
 
 /// A field definition for create_table.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub(crate) struct FieldSpecParam {
     /// Field name, unique in the table.
-    pub name: String,
+    pub(crate) name: String,
     /// Airtable field type, e.g. singleLineText, multilineText, number, checkbox, date,
     /// singleSelect, multipleSelects, email, url, currency, percent, multipleRecordLinks.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Optional description of the field.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Type options as Airtable expects them, e.g. {"precision": 2} for number,
     /// {"choices": [{"name": "Todo"}, {"name": "Done"}]} for singleSelect,
     /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
     #[serde(default)]
-    pub options: Option<serde_json::Map<String, Value>>,
+    pub(crate) options: Option<serde_json::Map<String, Value>>,
 }
 
 /// One record to update in batch_update_records.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub(crate) struct RecordUpdateParam {
     /// The record ID (rec...).
-    pub id: String,
+    pub(crate) id: String,
     /// The fields to change, as {"Field name": value}; fields not named are left unchanged.
-    pub fields: serde_json::Map<String, Value>,
+    pub(crate) fields: serde_json::Map<String, Value>,
 }
 
 /// Default number of records for get_records.

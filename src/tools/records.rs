@@ -39,179 +39,179 @@ pub(crate) const MAX_READ_RECORDS: u32 = 1000;
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct GetRecordsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Most records to return (default 100, at most 1000). Continue with `offset` when
     /// has_more is true.
     #[serde(default = "default_max_records", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// View name or ID: only its records, in its order (its filters apply).
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
     /// Airtable formula; a record is returned when it evaluates truthy, e.g.
     /// AND({Status}="Done", {Priority}>2) or FIND("acme", LOWER({Company})). Field names in
     /// braces, text in double quotes.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub filter_by_formula: Option<String>,
+    pub(crate) filter_by_formula: Option<String>,
     /// Only these fields (names or IDs) in each record; ask only for what you need.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// Sort order, e.g. [{"field": "Due", "direction": "asc"}]; overrides the view's order.
     #[serde(default)]
-    pub sort: Option<Vec<SortParam>>,
+    pub(crate) sort: Option<Vec<SortParam>>,
     /// The `offset` cursor from the previous result, to get the next page.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Parameters of get_record.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct GetRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Only these fields (names or IDs) in the result.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
 }
 
 /// Parameters of search_records.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SearchRecordsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Text to look for (case-insensitive substring). Taken literally: quotes and braces are
     /// safe.
-    pub query: String,
+    pub(crate) query: String,
     /// Fields to search in (names or IDs); default: every text-like field (text, long text,
     /// email, url, phone, selects).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// Most records to return (default 50, at most 1000).
     #[serde(default = "default_search_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// Only these fields in each returned record (default: all).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub return_fields: Option<Vec<String>>,
+    pub(crate) return_fields: Option<Vec<String>>,
 }
 
 /// Parameters of create_record.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Cell values by field name, e.g. {"Name": "Acme", "Status": "Todo", "Tags": ["a"]}.
     /// Linked records take arrays of record IDs; dates take "YYYY-MM-DD".
     #[serde(deserialize_with = "lenient_object")]
     #[schemars(with = "Map<String, Value>")]
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
     /// Let Airtable convert strings to the field types and create missing select options
     /// (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of update_record.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UpdateRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The fields to change, by name; other fields are left unchanged. Set a field to null to
     /// clear it.
     #[serde(deserialize_with = "lenient_object")]
     #[schemars(with = "Map<String, Value>")]
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of delete_record.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct DeleteRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...) to delete.
-    pub record_id: String,
+    pub(crate) record_id: String,
 }
 
 /// Parameters of batch_create_records.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct BatchCreateParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The records, any number: each item either {"Field": value, ...} or Airtable's
     /// {"fields": {"Field": value, ...}}.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
-    pub records: Vec<Value>,
+    pub(crate) records: Vec<Value>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of batch_update_records.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct BatchUpdateParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The updates, any number: [{"id": "rec...", "fields": {"Field": value}}]. Fields not
     /// named are left unchanged.
-    pub records: Vec<RecordUpdateParam>,
+    pub(crate) records: Vec<RecordUpdateParam>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of batch_delete_records.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct BatchDeleteParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record IDs (rec...) to delete, any number.
     #[serde(deserialize_with = "lenient_strings")]
-    pub record_ids: Vec<String>,
+    pub(crate) record_ids: Vec<String>,
 }
 
 /// Parameters of batch_upsert_records.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct BatchUpsertParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The records, any number: each item {"Field": value, ...} or {"fields": {...}}. Each
     /// must contain the fields_to_merge_on.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
-    pub records: Vec<Value>,
+    pub(crate) records: Vec<Value>,
     /// Field names (1 to 3) that identify a record: an existing record whose values match is
     /// updated, otherwise a new record is created.
     #[serde(deserialize_with = "lenient_strings")]
-    pub fields_to_merge_on: Vec<String>,
+    pub(crate) fields_to_merge_on: Vec<String>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,35 +221,35 @@ pub(crate) struct BatchUpsertParams {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct RecordsOutput {
     /// The records: id and fields (empty fields are omitted).
-    pub records: Vec<OutRecord>,
+    pub(crate) records: Vec<OutRecord>,
     /// Number of records in this result.
-    pub count: usize,
+    pub(crate) count: usize,
     /// True when more records match: call again with `offset`.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Cursor for the next page (pass it as `offset`); absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
     /// True when records were left out to keep the result small (see note).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// How to get what was left out, when truncated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// One record.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct RecordOutput {
     /// The record.
-    pub record: OutRecord,
+    pub(crate) record: OutRecord,
 }
 
 /// A deleted record.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct DeletedOutput {
     /// The ID of the deleted record.
-    pub id: String,
+    pub(crate) id: String,
     /// Always true.
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,12 +22,12 @@ pub(crate) const DEFAULT_RESULT_BUDGET: usize = 80_000;
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct OutRecord {
     /// Record ID (rec...).
-    pub id: String,
+    pub(crate) id: String,
     /// When the record was created (ISO 8601), only where asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_time: Option<String>,
+    pub(crate) created_time: Option<String>,
     /// Cell values by field name. Empty cells are absent.
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
 }
 
 impl OutRecord {
@@ -144,7 +144,12 @@ pub enum ToolError {
 
 impl ToolError {
     /// An API failure of `op` on `base`, needing `scope`.
-    pub fn api(op: &'static str, base: &str, scope: &'static str, source: airtable::Error) -> Self {
+    pub(crate) fn api(
+        op: &'static str,
+        base: &str,
+        scope: &'static str,
+        source: airtable::Error,
+    ) -> Self {
         ToolError::Api {
             op,
             base: Some(base.to_owned()),
@@ -171,7 +176,7 @@ impl ToolError {
     }
 
     /// The text shown to the model.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.to_string()
     }
 }

@@ -19,54 +19,54 @@ use crate::tools::validation::{find_field, resolve_table};
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateTableParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Name of the new table (unique in the base).
-    pub name: String,
+    pub(crate) name: String,
     /// The fields, at least one; the first becomes the primary field (use a text type for it).
     /// Each item: {"name": "...", "type": "singleLineText", "options": {...}, "description": "..."}.
-    pub fields: Vec<FieldSpecParam>,
+    pub(crate) fields: Vec<FieldSpecParam>,
     /// Optional table description.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// Parameters of update_table.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UpdateTableParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or current table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// New table name.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New table description.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// Parameters of create_field.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateFieldParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Name of the new field (unique in the table).
-    pub name: String,
+    pub(crate) name: String,
     /// Airtable field type, e.g. singleLineText, multilineText, number, currency, percent,
     /// checkbox, date, dateTime, singleSelect, multipleSelects, email, url, phoneNumber,
     /// rating, multipleRecordLinks.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Type options as Airtable expects them, e.g. {"precision": 0} for number,
     /// {"choices": [{"name": "Low"}, {"name": "High"}]} for selects,
     /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
     #[serde(default, deserialize_with = "opt_object")]
-    pub options: Option<serde_json::Map<String, Value>>,
+    pub(crate) options: Option<serde_json::Map<String, Value>>,
     /// Optional field description.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 fn opt_object<'de, D: serde::Deserializer<'de>>(
@@ -85,38 +85,38 @@ fn opt_object<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UpdateFieldParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Field ID (fld...) or current field name.
-    pub field_id: String,
+    pub(crate) field_id: String,
     /// New field name.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New field description.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// A table after a schema change.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct TableChanged {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...).
-    pub id: String,
+    pub(crate) id: String,
     /// Table name.
-    pub name: String,
+    pub(crate) name: String,
     /// Table description.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Primary field name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_field: Option<String>,
+    pub(crate) primary_field: Option<String>,
     /// The table's fields.
-    pub fields: Vec<FieldOut>,
+    pub(crate) fields: Vec<FieldOut>,
     /// The table's views.
-    pub views: Vec<ViewOut>,
+    pub(crate) views: Vec<ViewOut>,
 }
 
 impl TableChanged {
@@ -141,11 +141,11 @@ impl TableChanged {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct FieldChanged {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// The table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The field.
-    pub field: FieldOut,
+    pub(crate) field: FieldOut,
 }
 
 fn parse_type(t: &str) -> Result<FieldType, ToolError> {

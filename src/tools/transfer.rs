@@ -59,59 +59,59 @@ fn default_metadata_table() -> String {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ExportTableCsvParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Columns to export, in this order (names or IDs); default every field in schema order.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// A view name or ID: its filter and record order apply.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
     /// Most records to export (default 1000, at most 100000).
     #[serde(default = "default_export_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// Also write the whole CSV to this .csv file on the machine running the server (absolute,
     /// or relative to the server's working directory). The directory must exist.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// Replace the file at path if it exists (default false: an existing file is an error).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub overwrite: bool,
+    pub(crate) overwrite: bool,
     /// Add a first column "Record ID" with each record's ID (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub include_record_id: bool,
+    pub(crate) include_record_id: bool,
 }
 
 /// Result of export_table_csv.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct ExportTableCsvResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Table name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// The CSV header, in order.
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     /// Records exported (rows of the file, and of `csv` unless truncated).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// True when the table (or view) holds more than max_records records.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Size of the whole CSV in bytes.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
     /// Absolute path of the file written, when a path was given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The CSV text (RFC 4180, CRLF line ends), possibly cut at a row boundary (see truncated).
-    pub csv: String,
+    pub(crate) csv: String,
     /// Data rows in `csv`.
-    pub csv_rows: usize,
+    pub(crate) csv_rows: usize,
     /// True when `csv` holds fewer rows than were exported.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut and how to get everything.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,41 +121,41 @@ pub(crate) struct ExportTableCsvResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateMetadataTableParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Name of the metadata table (default "Table Metadata"). Created when missing, updated in
     /// place when it exists.
     #[serde(default = "default_metadata_table")]
-    pub table_name: String,
+    pub(crate) table_name: String,
 }
 
 /// Result of create_metadata_table.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct CreateMetadataTableResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// The metadata table's ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The metadata table's name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// True when the table was created by this call.
-    pub created_table: bool,
+    pub(crate) created_table: bool,
     /// Columns added to an existing table that lacked them.
-    pub columns_added: Vec<String>,
+    pub(crate) columns_added: Vec<String>,
     /// Rows describing the base (one per table and one per field).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Rows created.
-    pub created: usize,
+    pub(crate) created: usize,
     /// Rows updated (only changed cells are sent).
-    pub updated: usize,
+    pub(crate) updated: usize,
     /// Rows deleted (tables or fields that no longer exist, duplicate keys).
-    pub deleted: usize,
+    pub(crate) deleted: usize,
     /// Rows already up to date.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// True when every write succeeded.
-    pub complete: bool,
+    pub(crate) complete: bool,
     /// What failed, what was written before, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,82 +165,82 @@ pub(crate) struct CreateMetadataTableResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SyncTablesParams {
     /// Base ID of the source table (starts with "app").
-    pub source_base_id: String,
+    pub(crate) source_base_id: String,
     /// Source table ID or name: the records are read from here and never changed.
-    pub source_table_id: String,
+    pub(crate) source_table_id: String,
     /// Base ID of the target table (may equal source_base_id).
-    pub target_base_id: String,
+    pub(crate) target_base_id: String,
     /// Target table ID or name: records are created and updated here (never deleted).
-    pub target_table_id: String,
+    pub(crate) target_table_id: String,
     /// The field (same name in both tables) that identifies a record, e.g. "Email" or "SKU".
     /// Matching is exact after trimming. It must be writable in the target.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// true (default): only return the plan (creates, updates with old → new values,
     /// unmatched target records). false: apply it.
     #[serde(default = "default_true", deserialize_with = "lenient_bool")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Let Airtable convert values (e.g. add missing select options) when applying (default
     /// false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
     /// Most records read from each table (default 10000, at most 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
 }
 
 /// What an applied sync wrote.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct SyncApplied {
     /// Target records created.
-    pub created: usize,
+    pub(crate) created: usize,
     /// Target records updated.
-    pub updated: usize,
+    pub(crate) updated: usize,
     /// True when the whole plan was written.
-    pub complete: bool,
+    pub(crate) complete: bool,
     /// What failed, what was written before it, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 /// Result of sync_tables.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct SyncTablesResult {
     /// True when nothing was written (the plan only).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The key field matched on.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Fields copied from source to target.
-    pub fields_synced: Vec<String>,
+    pub(crate) fields_synced: Vec<String>,
     /// Source fields not copied, and why.
-    pub fields_skipped: Vec<SkippedField>,
+    pub(crate) fields_skipped: Vec<SkippedField>,
     /// Records read from the source.
-    pub source_records: usize,
+    pub(crate) source_records: usize,
     /// Records read from the target.
-    pub target_records: usize,
+    pub(crate) target_records: usize,
     /// Target records to create (dry run) or that the plan created.
-    pub create_count: usize,
+    pub(crate) create_count: usize,
     /// Target records to update.
-    pub update_count: usize,
+    pub(crate) update_count: usize,
     /// Matched records already equal.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Target records without a matching source record (left alone).
-    pub unmatched_target_count: usize,
+    pub(crate) unmatched_target_count: usize,
     /// The records to create (key and cells), possibly cut (see truncated).
-    pub creates: Vec<PlannedCreate>,
+    pub(crate) creates: Vec<PlannedCreate>,
     /// The records to update, each with its changes old → new, possibly cut.
-    pub updates: Vec<PlannedUpdate>,
+    pub(crate) updates: Vec<PlannedUpdate>,
     /// The unmatched target records, possibly cut.
-    pub unmatched_target: Vec<UnmatchedRecord>,
+    pub(crate) unmatched_target: Vec<UnmatchedRecord>,
     /// Duplicate or empty keys, and other things to know.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// True when a list above was cut to stay small (the counts are complete).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// What was written (only when dry_run is false).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<SyncApplied>,
+    pub(crate) applied: Option<SyncApplied>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,61 +19,61 @@ const TOP_VALUE_CHARS: usize = 80;
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct TableStats {
     /// Number of records analysed.
-    pub records_analyzed: usize,
+    pub(crate) records_analyzed: usize,
     /// One entry per field, in schema order.
-    pub fields: Vec<FieldStats>,
+    pub(crate) fields: Vec<FieldStats>,
 }
 
 /// The statistics of one field over the sample.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct FieldStats {
     /// Field name.
-    pub name: String,
+    pub(crate) name: String,
     /// Field ID (`fld…`).
-    pub id: String,
+    pub(crate) id: String,
     /// Airtable field type.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Records whose cell is not empty (for a checkbox: checked).
-    pub filled: usize,
+    pub(crate) filled: usize,
     /// `filled / records_analyzed`, from 0 to 1 (rounded to 3 decimals).
-    pub fill_rate: f64,
+    pub(crate) fill_rate: f64,
     /// Distinct non-empty values (for a multiple select or a link field: distinct items).
-    pub distinct_count: usize,
+    pub(crate) distinct_count: usize,
     /// Most frequent values with their counts (selects, short text, checkboxes, links, collaborators).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub top_values: Vec<ValueCount>,
+    pub(crate) top_values: Vec<ValueCount>,
     /// Numeric summary (number-like fields and formulas with a number result).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub numbers: Option<NumberStats>,
+    pub(crate) numbers: Option<NumberStats>,
     /// Earliest and latest value (date-like fields).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dates: Option<DateRange>,
+    pub(crate) dates: Option<DateRange>,
 }
 
 /// A value and how many records hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct ValueCount {
     /// The value as text (long values are cut with "…").
-    pub value: String,
+    pub(crate) value: String,
     /// Number of records holding it.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 /// Minimum, maximum, mean and median of the numeric values.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct NumberStats {
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) mean: f64,
+    pub(crate) median: f64,
 }
 
 /// The earliest and latest date, as Airtable wrote them.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct DateRange {
-    pub earliest: String,
-    pub latest: String,
+    pub(crate) earliest: String,
+    pub(crate) latest: String,
 }
 
 /// Analyse `records` field by field. `fields` gives the schema order.

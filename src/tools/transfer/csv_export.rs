@@ -43,11 +43,11 @@ pub(crate) fn resolve_columns(
 /// CSV bytes plus where each data row ends, so the text can be cut at a row boundary.
 #[derive(Debug, Clone)]
 pub(crate) struct CsvDoc {
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// Byte offset of the end of the header row.
-    pub header_end: usize,
+    pub(crate) header_end: usize,
     /// Byte offset of the end of each data row.
-    pub row_ends: Vec<usize>,
+    pub(crate) row_ends: Vec<usize>,
 }
 
 impl CsvDoc {

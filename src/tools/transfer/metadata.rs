@@ -178,13 +178,13 @@ pub(crate) fn metadata_rows(tables: &[Table], exclude_table_id: Option<&str>) ->
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct MetadataPlan {
     /// Rows for tables and fields that have none yet.
-    pub creates: Vec<CellMap>,
+    pub(crate) creates: Vec<CellMap>,
     /// (record ID, the cells that changed).
-    pub updates: Vec<(String, CellMap)>,
+    pub(crate) updates: Vec<(String, CellMap)>,
     /// Rows of tables or fields that no longer exist, and extra rows with a duplicate key.
-    pub deletes: Vec<String>,
+    pub(crate) deletes: Vec<String>,
     /// Rows already up to date.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
 }
 
 /// Compare the desired rows with the metadata table's records, matched by [`KEY`].

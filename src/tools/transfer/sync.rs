@@ -15,20 +15,20 @@ use crate::tools::cells::{
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct SkippedField {
     /// Field name.
-    pub field: String,
+    pub(crate) field: String,
     /// Why it is not synced.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Which fields the sync copies.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FieldMapping {
     /// The key field's name (present in both tables).
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Source field name → target field, for every synced field (the key included).
-    pub synced: Vec<(String, Field)>,
+    pub(crate) synced: Vec<(String, Field)>,
     /// Source fields not synced.
-    pub skipped: Vec<SkippedField>,
+    pub(crate) skipped: Vec<SkippedField>,
 }
 
 fn link_target(f: &Field) -> Option<&str> {
@@ -226,69 +226,69 @@ fn comparable(target_type: &str, v: Option<&Value>) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct FieldChange {
     /// Field name.
-    pub field: String,
+    pub(crate) field: String,
     /// The target's current value (null when empty).
-    pub old: Value,
+    pub(crate) old: Value,
     /// The value the sync writes (null clears the cell).
-    pub new: Value,
+    pub(crate) new: Value,
 }
 
 /// A target record the sync updates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct PlannedUpdate {
     /// Target record ID.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Key value.
-    pub key: String,
+    pub(crate) key: String,
     /// Source record ID the values come from.
-    pub source_record_id: String,
+    pub(crate) source_record_id: String,
     /// The differing fields, old → new.
-    pub changes: Vec<FieldChange>,
+    pub(crate) changes: Vec<FieldChange>,
 }
 
 /// A target record the sync creates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct PlannedCreate {
     /// Key value.
-    pub key: String,
+    pub(crate) key: String,
     /// Source record ID the values come from.
-    pub source_record_id: String,
+    pub(crate) source_record_id: String,
     /// The cells written.
-    pub fields: CellMap,
+    pub(crate) fields: CellMap,
 }
 
 /// A target record no source record matches (left as it is).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct UnmatchedRecord {
     /// Target record ID.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Its key value (empty when it has none).
-    pub key: String,
+    pub(crate) key: String,
 }
 
 /// The full plan of a one-way sync.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct SyncPlan {
     /// The key field matched on.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Fields copied from source to target.
-    pub fields_synced: Vec<String>,
+    pub(crate) fields_synced: Vec<String>,
     /// Source fields left out, with the reason.
-    pub fields_skipped: Vec<SkippedField>,
+    pub(crate) fields_skipped: Vec<SkippedField>,
     /// Records read from the source table.
-    pub source_records: usize,
+    pub(crate) source_records: usize,
     /// Records read from the target table.
-    pub target_records: usize,
+    pub(crate) target_records: usize,
     /// Target records to create.
-    pub creates: Vec<PlannedCreate>,
+    pub(crate) creates: Vec<PlannedCreate>,
     /// Target records to update, with per-field differences.
-    pub updates: Vec<PlannedUpdate>,
+    pub(crate) updates: Vec<PlannedUpdate>,
     /// Matched records already equal on every synced field.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Target records that no source record matches (never deleted).
-    pub unmatched_target: Vec<UnmatchedRecord>,
+    pub(crate) unmatched_target: Vec<UnmatchedRecord>,
     /// Duplicate and empty keys, and anything else worth knowing.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The key of a record: its key cell rendered and trimmed (exact match, case-sensitive,
