@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use airtable_mcp::airtable::{Client, ClientConfig};
 use airtable_mcp::sandbox::{self, DEMO_BASE_ID, SandboxConfig};
 use airtable_mcp::server::http::{self, BearerTokens, HandlerFactory, Hooks, HttpOptions};
-use airtable_mcp::server::{AirtableServer, ServerOptions, ServerState};
+use airtable_mcp::tools::{AirtableServer, ServerOptions, ServerState};
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ mod common;
 use airtable_mcp::airtable::{Client, ClientConfig, Fields, WriteOptions};
 use airtable_mcp::sandbox::{self, DEMO_BASE_ID, SandboxConfig, SandboxHandle};
 use airtable_mcp::server::http::{self, HttpOptions, HttpServer};
-use airtable_mcp::server::{ServerOptions, ServerState};
+use airtable_mcp::tools::{ServerOptions, ServerState};
 use common::*;
 use secrecy::SecretString;
 use serde_json::json;

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use airtable_mcp::server::{ServerOptions, ServerState, TokenProblem, catalogue_json, tool_json};
 use airtable_mcp::tools::{self, Access, CATALOG, Toolset};
+use airtable_mcp::tools::{ServerOptions, ServerState, TokenProblem, catalogue_json, tool_json};
 use serde_json::Value;
 
 fn root() -> PathBuf {

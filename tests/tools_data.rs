@@ -10,7 +10,7 @@ use std::str::FromStr;
 use airtable_mcp::airtable::{
     BaseId, Client, CreateField, CreateTable, FieldSpec, Fields, ListQuery, WriteOptions,
 };
-use airtable_mcp::server::ServerOptions;
+use airtable_mcp::tools::ServerOptions;
 use mcp_support::*;
 use serde_json::{Value, json};
 
@@ -76,20 +76,25 @@ async fn analyze_table_data_profiles_a_demo_table_with_progress() {
     let h = harness().await;
     let client = client_for(&h.sandbox);
     let schema = client.base_schema(&base()).await.expect("schema");
-    let table = &schema.tables[0];
+    // Tasks holds 168 records: a 150-record sample takes two pages.
+    let table = schema
+        .tables
+        .iter()
+        .find(|t| t.name == "Tasks")
+        .expect("Tasks table");
     let (r, progress) = call_with_progress(
         &h.client,
         "analyze_table_data",
-        json!({"base_id": DEMO, "table_id": table.name, "sample_size": 10}),
+        json!({"base_id": DEMO, "table_id": table.name, "sample_size": 150}),
     )
     .await;
     assert_ne!(r.is_error, Some(true), "{}", text(&r));
     let out = r.structured_content.clone().expect("structured");
     assert_eq!(out["table_id"], table.id.to_string());
-    assert_eq!(out["records_analyzed"], 10);
+    assert_eq!(out["records_analyzed"], 150);
     assert_eq!(
         out["has_more"], true,
-        "the demo tables hold more than 10 records"
+        "the Tasks table holds more than 150 records"
     );
     let fields = out["fields"].as_array().expect("fields");
     assert_eq!(fields.len(), table.fields.len());

@@ -5,7 +5,7 @@
 
 mod mcp_support;
 
-use airtable_mcp::server::{AirtableServer, ServerOptions, ServerState};
+use airtable_mcp::tools::{AirtableServer, ServerOptions, ServerState};
 use mcp_support::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -108,7 +108,7 @@ async fn get_records_pages_sorts_filters_and_validates() {
             keys.iter().all(|k| *k == "Name" || *k == "Status"),
             "{keys:?}"
         );
-        assert!(r.get("createdTime").is_none());
+        assert!(r.get("created_time").is_none());
     }
     let offset = p1["offset"].as_str().unwrap().to_owned();
     let p2 = ok(
@@ -233,7 +233,7 @@ async fn get_record_and_search() {
     )
     .await;
     assert_eq!(one["record"]["id"], id.as_str());
-    assert!(one["record"]["createdTime"].is_string());
+    assert!(one["record"]["created_time"].is_string());
     assert_eq!(one["record"]["fields"].as_object().unwrap().len(), 1);
     let e = err(
         c,
@@ -518,7 +518,7 @@ async fn schema_tools_invalidate_the_cache() {
     )
     .await;
     assert_eq!(t["name"], "Vendors");
-    assert_eq!(t["primaryField"], "Name");
+    assert_eq!(t["primary_field"], "Name");
     let tables = ok(c, "list_tables", json!({"base_id": DEMO})).await;
     assert!(
         tables["tables"]
@@ -737,7 +737,7 @@ async fn no_token_and_bad_token_say_how_to_fix() {
     );
     // A server without a token of its own still serves sessions that bring one.
     let tokenless = ServerState::without_token(
-        airtable_mcp::server::TokenProblem::missing(),
+        airtable_mcp::tools::TokenProblem::missing(),
         client_with_token(&sb, "placeholder"),
         ServerOptions::default(),
     );

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use super::errors::{ApiError, ApiResult};
 use super::fx;
 use super::util::{is_id, new_id};
+use crate::airtable::FieldType;
 
 #[derive(Debug, Clone)]
 pub struct Base {
@@ -50,17 +51,12 @@ pub const TEXT_TYPES: &[&str] = &[
     "phoneNumber",
 ];
 pub const NUMBER_TYPES: &[&str] = &["number", "currency", "percent", "rating", "duration"];
-pub const COMPUTED_TYPES: &[&str] = &[
-    "formula",
-    "rollup",
-    "multipleLookupValues",
-    "count",
-    "autoNumber",
-    "createdTime",
-    "lastModifiedTime",
-    "createdBy",
-    "lastModifiedBy",
-    "button",
+/// Computed types (the client's [`FieldType::is_computed`] decides) that the sandbox does not
+/// evaluate, so it refuses to create them.
+const UNEVALUATED_COMPUTED: &[FieldType] = &[
+    FieldType::AiText,
+    FieldType::ExternalSyncSource,
+    FieldType::ManualSort,
 ];
 const OTHER_EDITABLE: &[&str] = &[
     "checkbox",
@@ -93,10 +89,16 @@ const PRIMARY_TYPES: &[&str] = &[
     "barcode",
 ];
 
+/// A computed type the sandbox evaluates (formula, rollup, lookup, count, autoNumber, ...).
+fn is_evaluated_computed(t: &str) -> bool {
+    let ft = FieldType::from_wire(t);
+    ft.is_computed() && !UNEVALUATED_COMPUTED.contains(&ft)
+}
+
 pub fn known_type(t: &str) -> bool {
     TEXT_TYPES.contains(&t)
         || NUMBER_TYPES.contains(&t)
-        || COMPUTED_TYPES.contains(&t)
+        || is_evaluated_computed(t)
         || OTHER_EDITABLE.contains(&t)
 }
 
@@ -189,7 +191,7 @@ impl TableMeta {
 
 impl FieldMeta {
     pub fn is_computed(&self) -> bool {
-        COMPUTED_TYPES.contains(&self.ftype.as_str())
+        FieldType::from_wire(&self.ftype).is_computed()
     }
 
     pub fn opt(&self, key: &str) -> Option<&Value> {

@@ -3,34 +3,33 @@
 //! The pure cores (no MCP, no HTTP) live in [`stats`] and [`duplicates`]; this file reads
 //! the records (page by page, with progress) and shapes the results.
 
-pub mod duplicates;
-pub mod stats;
+pub(crate) mod duplicates;
+pub(crate) mod stats;
 
-use futures::StreamExt;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::airtable::{self, BaseId, ListQuery};
-use crate::server::AirtableServer;
+use crate::airtable::{self, ListQuery};
 use crate::tools::ToolError;
-use crate::tools::cells::{FieldMeta, TableMeta};
+use crate::tools::context::{PageReport, field_names};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     lenient_bool_default_true, lenient_opt_strings, lenient_strings, lenient_u32, opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::result::{fit_to_budget, scope};
+use crate::tools::result::fit_to_budget;
 use crate::tools::validation;
 
 use duplicates::DuplicateGroup;
 use stats::FieldStats;
 
 /// Most records analyze_table_data reads.
-pub const MAX_SAMPLE: u32 = 1000;
+pub(crate) const MAX_SAMPLE: u32 = 1000;
 /// Most records find_duplicates scans.
-pub const MAX_SCAN: u32 = 100_000;
+pub(crate) const MAX_SCAN: u32 = 100_000;
 
 fn default_sample_size() -> u32 {
     100
@@ -42,62 +41,62 @@ fn default_scan() -> u32 {
 
 /// Parameters of analyze_table_data.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct AnalyzeTableDataParams {
+pub(crate) struct AnalyzeTableDataParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// How many records to analyse (1 to 1000, default 100): the first ones in the view's
     /// order (or the table's).
     #[serde(default = "default_sample_size", deserialize_with = "lenient_u32")]
-    pub sample_size: u32,
+    pub(crate) sample_size: u32,
     /// Only these fields (names or IDs); default every field.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// A view name or ID whose filter and order apply to the sample.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
 }
 
 /// Result of analyze_table_data.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct AnalyzeTableDataResult {
+pub(crate) struct AnalyzeTableDataResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Table name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// Records analysed.
-    pub records_analyzed: usize,
+    pub(crate) records_analyzed: usize,
     /// True when the table (or view) holds more records than were analysed.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Per-field statistics, in schema order: fill rate, distinct count, top values
     /// (selects, short text), min/max/mean/median (numbers), earliest/latest (dates).
-    pub fields: Vec<FieldStats>,
+    pub(crate) fields: Vec<FieldStats>,
 }
 
 /// Parameters of find_duplicates.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct FindDuplicatesParams {
+pub(crate) struct FindDuplicatesParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The fields whose values together make the key, e.g. ["Email"] or ["First name",
     /// "Last name"]. Values match after trimming, collapsing spaces and ignoring case.
     #[serde(deserialize_with = "lenient_strings")]
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Skip records where any key field is empty (default true); false groups empty values
     /// together.
     #[serde(default = "yes", deserialize_with = "lenient_bool_default_true")]
-    pub ignore_empty: bool,
+    pub(crate) ignore_empty: bool,
     /// Most records to scan (default 10000, at most 100000).
     #[serde(default = "default_scan", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// A view name or ID to scan instead of the whole table.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
 }
 
 fn yes() -> bool {
@@ -106,96 +105,30 @@ fn yes() -> bool {
 
 /// Result of find_duplicates.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FindDuplicatesResult {
+pub(crate) struct FindDuplicatesResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The key fields.
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Records scanned.
-    pub records_scanned: usize,
+    pub(crate) records_scanned: usize,
     /// True when the table holds more records than max_records (not all were scanned).
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Records skipped because a key field was empty.
-    pub skipped_empty: usize,
+    pub(crate) skipped_empty: usize,
     /// Number of duplicate groups found.
-    pub group_count: usize,
+    pub(crate) group_count: usize,
     /// Records in a group (every member counted).
-    pub duplicate_records: usize,
+    pub(crate) duplicate_records: usize,
     /// Groups, largest first: the shared (normalised) key and the record IDs.
-    pub groups: Vec<DuplicateGroup>,
+    pub(crate) groups: Vec<DuplicateGroup>,
     /// True when the groups list was cut to stay small (group_count still counts all).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut and how to see the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// The table's schema in the wire shape the pure cores read.
-pub(crate) fn table_meta(table: &airtable::Table) -> Result<TableMeta, ToolError> {
-    serde_json::to_value(table)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ToolError::Invalid(format!("unexpected table schema: {e}")))
-}
-
-/// Every table of a base, in the wire shape.
-pub(crate) fn tables_meta(schema: &airtable::BaseSchema) -> Result<Vec<TableMeta>, ToolError> {
-    schema.tables.iter().map(table_meta).collect()
-}
-
-/// Resolve field references (names or IDs) to names, with "did you mean" on unknown ones.
-pub(crate) fn field_names(
-    table: &airtable::Table,
-    refs: &[String],
-    role: &str,
-) -> Result<Vec<String>, ToolError> {
-    validation::check_field_names(table, refs.iter(), role)?;
-    let mut out: Vec<String> = Vec::with_capacity(refs.len());
-    for r in refs {
-        if let Some(f) = validation::find_field(table, r)
-            && !out.contains(&f.name)
-        {
-            out.push(f.name.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Read up to `max` records page by page, reporting progress; also tells whether more exist.
-pub(crate) async fn read_records(
-    server: &AirtableServer,
-    base: &BaseId,
-    table: &str,
-    mut query: ListQuery,
-    max: usize,
-    progress: &Progress,
-    what: &str,
-) -> Result<(Vec<airtable::Record>, bool), ToolError> {
-    let client = server.client()?;
-    // Ask for one more than needed: its presence says whether there is more.
-    query.max_records = Some(max + 1);
-    query.page_size = Some(100);
-    let mut out: Vec<airtable::Record> = Vec::new();
-    let mut pages = Box::pin(client.list_records(base, table, query));
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| ToolError::api("list records", base.as_ref(), scope::RECORDS_READ, e))?;
-        out.extend(page.records);
-        progress
-            .report(
-                out.len().min(max),
-                max,
-                format!("{what}: {} records read", out.len().min(max)),
-            )
-            .await;
-        if out.len() > max {
-            break;
-        }
-    }
-    let has_more = out.len() > max;
-    out.truncate(max);
-    Ok((out, has_more))
+    pub(crate) note: Option<String>,
 }
 
 #[tool_router(router = analysis_router, vis = "pub(crate)")]
@@ -213,12 +146,12 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn analyze_table_data(
+    pub(crate) async fn analyze_table_data(
         &self,
         Parameters(p): Parameters<AnalyzeTableDataParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<AnalyzeTableDataResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.sample_size == 0 || p.sample_size > MAX_SAMPLE {
             return Err(ToolError::Invalid(format!(
                 "sample_size must be between 1 and {MAX_SAMPLE} (got {}).",
@@ -226,34 +159,35 @@ impl AirtableServer {
             )));
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        let meta = table_meta(table)?;
-        let wanted: Vec<FieldMeta> = match &p.fields {
+        let wanted: Vec<airtable::Field> = match &p.fields {
             Some(refs) if !refs.is_empty() => {
                 let names = field_names(table, refs, "fields")?;
                 names
                     .iter()
-                    .filter_map(|n| meta.fields.iter().find(|f| &f.name == n).cloned())
+                    .filter_map(|n| table.fields.iter().find(|f| &f.name == n).cloned())
                     .collect()
             }
-            _ => meta.fields.clone(),
+            _ => table.fields.clone(),
         };
         let query = ListQuery {
             view: p.view.clone(),
             fields: wanted.iter().map(|f| f.name.clone()).collect(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.sample_size as usize,
-            &progress,
-            "analyze_table_data",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.sample_size as usize,
+                PageReport::every_page(&progress, "analyze_table_data"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let s = stats::analyze(&wanted, &records);
         Ok(Json(AnalyzeTableDataResult {
             base_id: base.to_string(),
@@ -278,12 +212,12 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn find_duplicates(
+    pub(crate) async fn find_duplicates(
         &self,
         Parameters(p): Parameters<FindDuplicatesParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<FindDuplicatesResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.fields.is_empty() {
             return Err(ToolError::Invalid(
                 "fields is empty: give the field(s) that identify a duplicate, e.g. [\"Email\"] or [\"First name\", \"Last name\"]. get_field_info lists the field names.".into(),
@@ -296,7 +230,7 @@ impl AirtableServer {
             )));
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         let keys = field_names(table, &p.fields, "fields")?;
         let query = ListQuery {
@@ -304,18 +238,20 @@ impl AirtableServer {
             fields: keys.clone(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.max_records as usize,
-            &progress,
-            "find_duplicates",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.max_records as usize,
+                PageReport::every_page(&progress, "find_duplicates"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let report = duplicates::find_duplicates(&records, &keys, p.ignore_empty);
-        let (groups, cut) = fit_to_budget(report.groups, self.budget());
+        let (groups, cut) = fit_to_budget(report.groups, self.ctx.budget());
         let note = (cut > 0).then(|| {
             format!(
                 "Showing the {} largest of {} groups ({cut} left out to stay small). Narrow the scan with a view, or fix these groups and call again.",

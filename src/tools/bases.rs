@@ -7,44 +7,43 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::airtable::{Field, Table};
-use crate::server::AirtableServer;
+use crate::tools::handler::AirtableServer;
 use crate::tools::result::scope;
 use crate::tools::validation::{field_type_name, resolve_table};
 use crate::tools::{ToolError, params::opt_nonempty};
 
 /// Parameters of list_bases.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListBasesParams {
+pub(crate) struct ListBasesParams {
     /// Optional case-insensitive filter on the base name (substring), e.g. "crm".
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub query: Option<String>,
+    pub(crate) query: Option<String>,
 }
 
 /// A base.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct BaseOut {
+pub(crate) struct BaseOut {
     /// Base ID (app...), the base_id of every other tool.
-    pub id: String,
+    pub(crate) id: String,
     /// Base name.
-    pub name: String,
+    pub(crate) name: String,
     /// The token owner's permission: none, read, comment, edit or create.
-    #[serde(rename = "permissionLevel")]
-    pub permission_level: String,
+    pub(crate) permission_level: String,
 }
 
 /// Result of list_bases.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListBasesOutput {
+pub(crate) struct ListBasesOutput {
     /// The bases (filtered by query and the server's allow-list).
-    pub bases: Vec<BaseOut>,
+    pub(crate) bases: Vec<BaseOut>,
     /// Number of bases returned.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 /// How much list_tables returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DetailLevel {
+pub(crate) enum DetailLevel {
     /// Table IDs, names, descriptions, primary field and field count (compact, the default).
     #[default]
     Names,
@@ -56,35 +55,35 @@ pub enum DetailLevel {
 
 /// Parameters of list_tables.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListTablesParams {
+pub(crate) struct ListTablesParams {
     /// Base ID (app...), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// "names" (default: compact), "fields" (adds field names and types) or "full" (adds
     /// options and views).
     #[serde(default)]
-    pub detail_level: DetailLevel,
+    pub(crate) detail_level: DetailLevel,
 }
 
 /// A field.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldOut {
+pub(crate) struct FieldOut {
     /// Field ID (fld...).
-    pub id: String,
+    pub(crate) id: String,
     /// Field name (what records use as keys).
-    pub name: String,
+    pub(crate) name: String,
     /// Airtable field type, e.g. singleLineText, number, singleSelect, formula.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// True for computed fields (formula, rollup, lookup, count, autoNumber, created/modified
     /// time...), which cannot be written.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub computed: bool,
+    pub(crate) computed: bool,
     /// Field description.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Type options (select choices, number precision, linked table...).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub options: Option<Value>,
+    pub(crate) options: Option<Value>,
 }
 
 impl FieldOut {
@@ -110,38 +109,37 @@ impl FieldOut {
 
 /// A view.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ViewOut {
+pub(crate) struct ViewOut {
     /// View ID (viw...).
-    pub id: String,
+    pub(crate) id: String,
     /// View name (get_records accepts either as `view`).
-    pub name: String,
+    pub(crate) name: String,
     /// grid, form, calendar, gallery, kanban...
     #[serde(rename = "type")]
-    pub view_type: String,
+    pub(crate) view_type: String,
 }
 
 /// A table.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TableOut {
+pub(crate) struct TableOut {
     /// Table ID (tbl...). table_id parameters accept the ID or the name.
-    pub id: String,
+    pub(crate) id: String,
     /// Table name.
-    pub name: String,
+    pub(crate) name: String,
     /// Table description.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Name of the primary field (the record's display name).
-    #[serde(rename = "primaryField", skip_serializing_if = "Option::is_none")]
-    pub primary_field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) primary_field: Option<String>,
     /// Number of fields.
-    #[serde(rename = "fieldCount")]
-    pub field_count: usize,
+    pub(crate) field_count: usize,
     /// Fields (detail_level fields or full).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fields: Option<Vec<FieldOut>>,
+    pub(crate) fields: Option<Vec<FieldOut>>,
     /// Views (detail_level full).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub views: Option<Vec<ViewOut>>,
+    pub(crate) views: Option<Vec<ViewOut>>,
 }
 
 pub(crate) fn views_of(t: &Table) -> Vec<ViewOut> {
@@ -164,38 +162,38 @@ pub(crate) fn primary_name(t: &Table) -> Option<String> {
 
 /// Result of list_tables.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListTablesOutput {
+pub(crate) struct ListTablesOutput {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Its tables.
-    pub tables: Vec<TableOut>,
+    pub(crate) tables: Vec<TableOut>,
 }
 
 /// Parameters of get_field_info.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetFieldInfoParams {
+pub(crate) struct GetFieldInfoParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
 }
 
 /// Result of get_field_info.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldInfoOutput {
+pub(crate) struct FieldInfoOutput {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Table name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// Primary field name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_field: Option<String>,
+    pub(crate) primary_field: Option<String>,
     /// Every field with type, options and description.
-    pub fields: Vec<FieldOut>,
+    pub(crate) fields: Vec<FieldOut>,
     /// The table's views.
-    pub views: Vec<ViewOut>,
+    pub(crate) views: Vec<ViewOut>,
 }
 
 #[tool_router(router = bases_router, vis = "pub(crate)")]
@@ -212,11 +210,11 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_bases(
+    pub(crate) async fn list_bases(
         &self,
         Parameters(p): Parameters<ListBasesParams>,
     ) -> Result<Json<ListBasesOutput>, ToolError> {
-        let client = self.client()?;
+        let client = self.ctx.client()?;
         let bases = client.list_bases().await.map_err(|e| ToolError::Api {
             op: "list bases",
             base: None,
@@ -226,7 +224,7 @@ impl AirtableServer {
         let q = p.query.map(|q| q.to_lowercase());
         let bases: Vec<BaseOut> = bases
             .into_iter()
-            .filter(|b| self.base_visible(b.id.as_ref()))
+            .filter(|b| self.ctx.base_visible(b.id.as_ref()))
             .filter(|b| q.as_ref().is_none_or(|q| b.name.to_lowercase().contains(q)))
             .map(|b| BaseOut {
                 id: b.id.to_string(),
@@ -255,12 +253,12 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_tables(
+    pub(crate) async fn list_tables(
         &self,
         Parameters(p): Parameters<ListTablesParams>,
     ) -> Result<Json<ListTablesOutput>, ToolError> {
-        let base = self.base(&p.base_id)?;
-        let schema = self.schema(&base).await?;
+        let base = self.ctx.base(&p.base_id)?;
+        let schema = self.ctx.schema(&base).await?;
         let tables = schema
             .tables
             .iter()
@@ -297,12 +295,12 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_field_info(
+    pub(crate) async fn get_field_info(
         &self,
         Parameters(p): Parameters<GetFieldInfoParams>,
     ) -> Result<Json<FieldInfoOutput>, ToolError> {
-        let base = self.base(&p.base_id)?;
-        let schema = self.schema(&base).await?;
+        let base = self.ctx.base(&p.base_id)?;
+        let schema = self.ctx.schema(&base).await?;
         let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
         Ok(Json(FieldInfoOutput {
             base_id: base.to_string(),

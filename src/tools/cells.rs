@@ -1,31 +1,31 @@
 //! Cell values and field metadata as the data tools (analysis, transfer) see them.
 //!
-//! Everything here is pure: no MCP, no HTTP. The tools adapt the client's models to
-//! [`FieldMeta`] / [`TableMeta`] (through their wire JSON, so that this module does not
-//! depend on how the client spells its enums) and to [`RecordLike`].
+//! Everything here is pure: no MCP, no HTTP. Schemas are the client's own [`Table`] and
+//! [`Field`] (one field-type model: [`FieldType`], with `is_computed()`); records are anything
+//! [`RecordLike`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A record's cell values, keyed by field name (Airtable's wire shape).
-pub type CellMap = Map<String, Value>;
+pub(crate) type CellMap = Map<String, Value>;
 
 /// What the data tools need of a record.
-pub trait RecordLike {
+pub(crate) trait RecordLike {
     /// The record ID (`rec…`).
     fn record_id(&self) -> &str;
     /// The cell values by field name (empty cells are absent, as Airtable sends them).
     fn cells(&self) -> &CellMap;
 }
 
-/// A plain record, for tests and for adapting other shapes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlainRecord {
-    pub id: String,
-    #[serde(default)]
-    pub fields: CellMap,
+/// A plain record, for tests.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlainRecord {
+    pub(crate) id: String,
+    pub(crate) fields: CellMap,
 }
 
+#[cfg(test)]
 impl RecordLike for PlainRecord {
     fn record_id(&self) -> &str {
         &self.id
@@ -44,67 +44,27 @@ impl<T: RecordLike> RecordLike for &T {
     }
 }
 
-/// A field of a table schema, in Airtable's wire shape (`type` is the raw type string).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldMeta {
-    pub id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub field_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<Value>,
-}
+pub(crate) use crate::airtable::{Field, FieldType, Table};
 
-/// A table of a base schema, in Airtable's wire shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TableMeta {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub primary_field_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub fields: Vec<FieldMeta>,
-}
-
-impl TableMeta {
-    /// The field with this name, or else this ID.
-    pub fn field(&self, name_or_id: &str) -> Option<&FieldMeta> {
-        self.fields
-            .iter()
-            .find(|f| f.name == name_or_id)
-            .or_else(|| self.fields.iter().find(|f| f.id == name_or_id))
+/// A field for unit tests: the ID is derived from the name.
+#[cfg(test)]
+pub(crate) fn test_field(name: &str, field_type: &str) -> Field {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    name.hash(&mut h);
+    let id = format!("fld{:014x}", h.finish() & 0x00ff_ffff_ffff_ffff);
+    Field {
+        id: crate::airtable::FieldId::new(id).expect("a valid field ID"),
+        name: name.to_owned(),
+        field_type: FieldType::from_wire(field_type),
+        description: None,
+        options: None,
     }
-}
-
-/// Field types whose cells Airtable computes (a write to them is refused).
-pub const COMPUTED_TYPES: &[&str] = &[
-    "formula",
-    "rollup",
-    "multipleLookupValues",
-    "count",
-    "autoNumber",
-    "createdTime",
-    "lastModifiedTime",
-    "createdBy",
-    "lastModifiedBy",
-    "button",
-    "aiText",
-    "externalSyncSource",
-];
-
-/// Whether a field type is computed (read-only).
-pub fn is_computed_type(field_type: &str) -> bool {
-    COMPUTED_TYPES.contains(&field_type)
 }
 
 /// How the data tools treat a field's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Short text: top values make sense.
     Text,
     /// Long text: distinct count only.
@@ -121,7 +81,7 @@ pub enum Kind {
 }
 
 /// The kind of an Airtable type string.
-pub fn kind_of_type(field_type: &str) -> Kind {
+pub(crate) fn kind_of_type(field_type: &str) -> Kind {
     match field_type {
         "singleLineText" | "email" | "url" | "phoneNumber" | "barcode" | "externalSyncSource" => {
             Kind::Text
@@ -144,7 +104,7 @@ pub fn kind_of_type(field_type: &str) -> Kind {
 }
 
 /// The kind of a field: computed fields (formula, rollup) take their result's type.
-pub fn kind_of(field: &FieldMeta) -> Kind {
+pub(crate) fn kind_of(field: &Field) -> Kind {
     match field.field_type.as_str() {
         "formula" | "rollup" | "multipleLookupValues" => {
             let result = field
@@ -165,7 +125,7 @@ pub fn kind_of(field: &FieldMeta) -> Kind {
 }
 
 /// Whether a cell is empty the way Airtable means it: absent, null, "", [], {} or false.
-pub fn is_empty(value: Option<&Value>) -> bool {
+pub(crate) fn is_empty(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) | Some(Value::Bool(false)) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
@@ -181,7 +141,7 @@ pub fn is_empty(value: Option<&Value>) -> bool {
 /// joined with ", "; attachments as `filename (url)`; collaborators by name, else email,
 /// else ID; barcodes by text; buttons by label; AI text by its value; other objects as
 /// compact JSON.
-pub fn render(value: &Value) -> String {
+pub(crate) fn render(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -251,7 +211,7 @@ fn render_object(obj: &Map<String, Value>) -> String {
 }
 
 /// Trim, collapse runs of whitespace into one space, and lowercase (Unicode).
-pub fn normalize_text(s: &str) -> String {
+pub(crate) fn normalize_text(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -259,7 +219,7 @@ pub fn normalize_text(s: &str) -> String {
 }
 
 /// Truncate to at most `max` characters, marking the cut with "…".
-pub fn truncate_chars(s: &str, max: usize) -> String {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -320,16 +280,9 @@ mod tests {
 
     #[test]
     fn kinds_follow_formula_results() {
-        let f = FieldMeta {
-            id: "fld1".into(),
-            name: "F".into(),
-            field_type: "formula".into(),
-            description: None,
-            options: Some(json!({"formula": "1+1", "result": {"type": "number"}})),
-        };
+        let mut f = test_field("F", "formula");
+        f.options = Some(json!({"formula": "1+1", "result": {"type": "number"}}));
         assert_eq!(kind_of(&f), Kind::Number);
-        assert!(is_computed_type("formula"));
-        assert!(!is_computed_type("singleLineText"));
         assert_eq!(kind_of_type("dateTime"), Kind::Date);
     }
 }

@@ -6,50 +6,49 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::airtable::{Comment, RecordId};
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::opt_nonempty;
 use crate::tools::result::scope;
 
 /// Parameters of list_comments.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListCommentsParams {
+pub(crate) struct ListCommentsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The `offset` cursor from the previous result, for older comments.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Parameters of create_comment.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateCommentParams {
+pub(crate) struct CreateCommentParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...) to comment on.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The comment text. Mention a user with @[usrXXXXXXXXXXXXXX].
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// A comment.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentOut {
+pub(crate) struct CommentOut {
     /// Comment ID (com...).
-    pub id: String,
+    pub(crate) id: String,
     /// Author's name or email.
-    pub author: String,
+    pub(crate) author: String,
     /// The text.
-    pub text: String,
+    pub(crate) text: String,
     /// When it was written (ISO 8601).
-    #[serde(rename = "createdTime")]
-    pub created_time: String,
+    pub(crate) created_time: String,
 }
 
 impl CommentOut {
@@ -72,27 +71,28 @@ impl CommentOut {
 
 /// Result of list_comments.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentsOutput {
+pub(crate) struct CommentsOutput {
     /// Comments, newest first.
-    pub comments: Vec<CommentOut>,
+    pub(crate) comments: Vec<CommentOut>,
     /// True when older comments exist: call again with `offset`.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Cursor for older comments.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Result of create_comment.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CommentCreated {
+pub(crate) struct CommentCreated {
     /// The new comment.
-    pub comment: CommentOut,
+    pub(crate) comment: CommentOut,
 }
 
 fn record_id(s: &str) -> Result<RecordId, ToolError> {
-    s.trim()
-        .parse::<RecordId>()
-        .map_err(|e| ToolError::Invalid(format!("{e}. Record IDs come from get_records.")))
+    s.trim().parse::<RecordId>().map_err(|e| {
+        let message = format!("{e}. Record IDs come from get_records.");
+        ToolError::invalid_id(e, message)
+    })
 }
 
 #[tool_router(router = comments_router, vis = "pub(crate)")]
@@ -109,13 +109,14 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn list_comments(
+    pub(crate) async fn list_comments(
         &self,
         Parameters(p): Parameters<ListCommentsParams>,
     ) -> Result<Json<CommentsOutput>, ToolError> {
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
         let page = self
+            .ctx
             .client()?
             .list_comments(&ctx.base, &ctx.table_ref, &rec, Some(100), p.offset)
             .await
@@ -141,19 +142,20 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_comment(
+    pub(crate) async fn create_comment(
         &self,
         Parameters(p): Parameters<CreateCommentParams>,
     ) -> Result<Json<CommentCreated>, ToolError> {
-        self.require_write("create_comment")?;
+        self.ctx.require_write("create_comment")?;
         if p.text.trim().is_empty() {
             return Err(ToolError::Invalid(
                 "text is empty: give the comment text.".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let rec = record_id(&p.record_id)?;
         let c = self
+            .ctx
             .client()?
             .create_comment(&ctx.base, &ctx.table_ref, &rec, &p.text)
             .await

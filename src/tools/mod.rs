@@ -1,4 +1,5 @@
-//! The MCP tools, one file per tool group. Knows nothing of HTTP.
+//! The MCP tools, one file per tool group, and the rmcp handler that serves them
+//! ([`handler`]). Knows nothing of transports (stdio, HTTP: the `server` module).
 //!
 //! Each group file (`bases.rs`, `schema.rs`, `records.rs`, `comments.rs`, ...) holds one
 //! `#[tool_router(router = <group>_router, vis = "pub(crate)")] impl AirtableServer` block.
@@ -9,25 +10,34 @@
 //! Adding a tool: write it in its group file, add one line to [`CATALOG`], and (for a new group)
 //! add the group's router to [`router`]. Then `UPDATE_SCHEMAS=1 cargo test --test schemas`.
 
+#![warn(unreachable_pub)]
+
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
-use crate::server::AirtableServer;
-
-pub mod analysis;
+mod analysis;
 mod bases;
-pub mod cells;
+mod batch;
+mod cache;
+mod cells;
 mod comments;
+/// Records as columns and rows (public for the benchmark's byte comparison).
 pub mod compact;
-pub mod params;
-pub mod progress;
+mod context;
+mod handler;
+mod params;
+mod progress;
 mod records;
-pub mod result;
+mod result;
 mod schema;
-pub mod schema_cleanup;
-pub mod transfer;
-pub mod validation;
+mod schema_cleanup;
+mod transfer;
+mod validation;
 
+pub use handler::{
+    AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,
+    ServerState, TokenProblem,
+};
 pub use result::ToolError;
 
 /// Toolsets are configuration values: defined (and parsed) once, in [`crate::config`].
@@ -145,4 +155,25 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
 /// tool, sorted by name, unfiltered. Used by `tools schema` and the schema snapshot test.
 pub fn all_tools() -> Vec<rmcp::model::Tool> {
     router().list_all()
+}
+
+/// The JSON description of tools (what `schemas/` holds, as one array).
+pub fn catalogue_json(tools: &[rmcp::model::Tool]) -> serde_json::Value {
+    serde_json::Value::Array(tools.iter().map(tool_json).collect())
+}
+
+/// One tool's canonical JSON: name, title, description, toolset, access, annotations,
+/// inputSchema, outputSchema.
+pub fn tool_json(t: &rmcp::model::Tool) -> serde_json::Value {
+    let spec = find_spec(&t.name);
+    serde_json::json!({
+        "name": t.name,
+        "title": t.title,
+        "description": t.description,
+        "toolset": spec.map(|s| s.toolset.as_str()),
+        "access": spec.map(|s| s.access.as_str()),
+        "annotations": t.annotations,
+        "inputSchema": t.input_schema,
+        "outputSchema": t.output_schema,
+    })
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Ascending (A→Z, 0→9, oldest first).
     #[default]
     Asc,
@@ -23,66 +23,56 @@ pub enum Direction {
 
 /// One sort criterion.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-pub struct SortParam {
+pub(crate) struct SortParam {
     /// Field name (or field ID) to sort by.
-    pub field: String,
+    pub(crate) field: String,
     /// "asc" (default) or "desc".
     #[serde(default)]
-    pub direction: Direction,
+    pub(crate) direction: Direction,
 }
 
 /// A field definition for create_table.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-pub struct FieldSpecParam {
+pub(crate) struct FieldSpecParam {
     /// Field name, unique in the table.
-    pub name: String,
+    pub(crate) name: String,
     /// Airtable field type, e.g. singleLineText, multilineText, number, checkbox, date,
     /// singleSelect, multipleSelects, email, url, currency, percent, multipleRecordLinks.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Optional description of the field.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Type options as Airtable expects them, e.g. {"precision": 2} for number,
     /// {"choices": [{"name": "Todo"}, {"name": "Done"}]} for singleSelect,
     /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
     #[serde(default)]
-    pub options: Option<serde_json::Map<String, Value>>,
+    pub(crate) options: Option<serde_json::Map<String, Value>>,
 }
 
 /// One record to update in batch_update_records.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-pub struct RecordUpdateParam {
+pub(crate) struct RecordUpdateParam {
     /// The record ID (rec...).
-    pub id: String,
+    pub(crate) id: String,
     /// The fields to change, as {"Field name": value}; fields not named are left unchanged.
-    pub fields: serde_json::Map<String, Value>,
+    pub(crate) fields: serde_json::Map<String, Value>,
 }
 
 /// Default number of records for get_records.
-pub fn default_max_records() -> u32 {
+pub(crate) fn default_max_records() -> u32 {
     100
 }
 
 /// Default number of records for search_records.
-pub fn default_search_max() -> u32 {
+pub(crate) fn default_search_max() -> u32 {
     50
 }
 
 /// Deserialize a u32 from a number or a numeric string.
-pub fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = Value::deserialize(d)?;
     value_to_u32(&v).map_err(de::Error::custom)
-}
-
-/// Deserialize an optional u32 from a number, a numeric string, null or "".
-pub fn lenient_opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let v = Value::deserialize(d)?;
-    match &v {
-        Value::Null => Ok(None),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        _ => value_to_u32(&v).map(Some).map_err(de::Error::custom),
-    }
 }
 
 fn value_to_u32(v: &Value) -> Result<u32, String> {
@@ -103,7 +93,7 @@ fn value_to_u32(v: &Value) -> Result<u32, String> {
 }
 
 /// Deserialize a bool from a boolean or "true"/"false" (also "1"/"0", "yes"/"no").
-pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = Value::deserialize(d)?;
     match &v {
         Value::Bool(b) => Ok(*b),
@@ -124,7 +114,7 @@ pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// Deserialize a bool defaulting to true when null.
-pub fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = Value::deserialize(d)?;
     if v.is_null() {
         return Ok(true);
@@ -134,7 +124,7 @@ pub fn lenient_bool_default_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool
 
 /// Deserialize an optional list of strings from an array, a single string, a JSON array in a
 /// string (`"[\"a\",\"b\"]"`), or a comma-separated string (`"a, b"`).
-pub fn lenient_opt_strings<'de, D: Deserializer<'de>>(
+pub(crate) fn lenient_opt_strings<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Vec<String>>, D::Error> {
     let v = Value::deserialize(d)?;
@@ -174,18 +164,18 @@ pub fn lenient_opt_strings<'de, D: Deserializer<'de>>(
 }
 
 /// Deserialize a required list of strings leniently (see [`lenient_opt_strings`]).
-pub fn lenient_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn lenient_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(lenient_opt_strings(d)?.unwrap_or_default())
 }
 
 /// Deserialize an optional string, treating "" as absent.
-pub fn opt_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn opt_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v: Option<String> = Option::deserialize(d)?;
     Ok(v.filter(|s| !s.trim().is_empty()))
 }
 
 /// Deserialize an object that may arrive as a JSON string (some clients stringify objects).
-pub fn lenient_object<'de, D: Deserializer<'de>>(
+pub(crate) fn lenient_object<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<serde_json::Map<String, Value>, D::Error> {
     let v = Value::deserialize(d)?;
@@ -204,7 +194,7 @@ pub fn lenient_object<'de, D: Deserializer<'de>>(
 }
 
 /// Deserialize an array that may arrive as a JSON string.
-pub fn lenient_array<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+pub(crate) fn lenient_array<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
     let v = Value::deserialize(d)?;
     match v {
         Value::Array(a) => Ok(a),

@@ -16,14 +16,14 @@ use tokio::task::JoinHandle;
 type Forwarder = (mpsc::UnboundedSender<(usize, usize)>, JoinHandle<()>);
 
 /// Sends `notifications/progress` for one request, if it asked for them.
-pub struct Progress {
+pub(crate) struct Progress {
     target: Option<(Peer<RoleServer>, ProgressToken)>,
     forwarder: Option<Forwarder>,
 }
 
 impl Progress {
     /// From a tool call's context.
-    pub fn new(ctx: &RequestContext<RoleServer>) -> Self {
+    pub(crate) fn new(ctx: &RequestContext<RoleServer>) -> Self {
         let target = ctx.meta.get_progress_token().map(|t| (ctx.peer.clone(), t));
         Progress {
             target,
@@ -31,21 +31,8 @@ impl Progress {
         }
     }
 
-    /// A progress reporter that never sends anything.
-    pub fn none() -> Self {
-        Progress {
-            target: None,
-            forwarder: None,
-        }
-    }
-
-    /// Whether the client asked for progress.
-    pub fn enabled(&self) -> bool {
-        self.target.is_some()
-    }
-
     /// Report `done` of `total` (total 0 = unknown) with a message.
-    pub async fn report(&self, done: usize, total: usize, message: impl Into<String>) {
+    pub(crate) async fn report(&self, done: usize, total: usize, message: impl Into<String>) {
         if let Some((peer, token)) = &self.target {
             let mut p = ProgressNotificationParam::new(token.clone(), done as f64)
                 .with_message(message.into());
@@ -60,7 +47,7 @@ impl Progress {
 
     /// A synchronous callback `(done, total)` for `airtable::WriteOptions::on_progress`.
     /// Returns None when the client did not ask for progress.
-    pub fn callback(
+    pub(crate) fn callback(
         &mut self,
         what: &'static str,
     ) -> Option<Arc<dyn Fn(usize, usize) + Send + Sync>> {
@@ -84,8 +71,9 @@ impl Progress {
     }
 
     /// Wait until every queued notification is sent. The callback must have been dropped
-    /// (the write finished) for this to return promptly.
-    pub async fn finish(mut self) {
+    /// (the write finished) for this to return promptly. A later [`Progress::callback`]
+    /// starts a new forwarder.
+    pub(crate) async fn flush(&mut self) {
         if let Some((tx, task)) = self.forwarder.take() {
             drop(tx);
             let _ = task.await;

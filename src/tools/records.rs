@@ -1,9 +1,6 @@
 //! Records: get_records, get_record, search_records, create/update/delete_record and the batch
 //! tools (any number of records; the client sends them 10 at a time, in order).
 
-use std::sync::Arc;
-
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
@@ -13,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::airtable::{
-    BaseId, BaseSchema, BatchOutcome, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort,
-    SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
+    Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection, Table, UpdateMode,
+    UpsertRecord, WriteOptions,
 };
 use crate::formula;
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
+use crate::tools::batch::{BatchWrite, batch_schema};
+use crate::tools::context::{PageReport, RecordsRead, field_name};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
     lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings, lenient_u32,
@@ -27,192 +26,192 @@ use crate::tools::params::{
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
 use crate::tools::validation::{
-    check_field_names, check_formula, check_writable, find_field, is_text_like, resolve_table,
+    check_field_names, check_formula, check_writable, find_field, is_text_like,
 };
 
 /// The most records one get_records / search_records call reads.
-pub const MAX_READ_RECORDS: u32 = 1000;
+pub(crate) const MAX_READ_RECORDS: u32 = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
 /// Parameters of get_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetRecordsParams {
+pub(crate) struct GetRecordsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Most records to return (default 100, at most 1000). Continue with `offset` when
     /// has_more is true.
     #[serde(default = "default_max_records", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// View name or ID: only its records, in its order (its filters apply).
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
     /// Airtable formula; a record is returned when it evaluates truthy, e.g.
     /// AND({Status}="Done", {Priority}>2) or FIND("acme", LOWER({Company})). Field names in
     /// braces, text in double quotes.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub filter_by_formula: Option<String>,
+    pub(crate) filter_by_formula: Option<String>,
     /// Only these fields (names or IDs) in each record; ask only for what you need.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// Sort order, e.g. [{"field": "Due", "direction": "asc"}]; overrides the view's order.
     #[serde(default)]
-    pub sort: Option<Vec<SortParam>>,
+    pub(crate) sort: Option<Vec<SortParam>>,
     /// The `offset` cursor from the previous result, to get the next page.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
 }
 
 /// Parameters of get_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct GetRecordParams {
+pub(crate) struct GetRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Only these fields (names or IDs) in the result.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
 }
 
 /// Parameters of search_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SearchRecordsParams {
+pub(crate) struct SearchRecordsParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Text to look for (case-insensitive substring). Taken literally: quotes and braces are
     /// safe.
-    pub query: String,
+    pub(crate) query: String,
     /// Fields to search in (names or IDs); default: every text-like field (text, long text,
     /// email, url, phone, selects).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// Most records to return (default 50, at most 1000).
     #[serde(default = "default_search_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// Only these fields in each returned record (default: all).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub return_fields: Option<Vec<String>>,
+    pub(crate) return_fields: Option<Vec<String>>,
 }
 
 /// Parameters of create_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateRecordParams {
+pub(crate) struct CreateRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Cell values by field name, e.g. {"Name": "Acme", "Status": "Todo", "Tags": ["a"]}.
     /// Linked records take arrays of record IDs; dates take "YYYY-MM-DD".
     #[serde(deserialize_with = "lenient_object")]
     #[schemars(with = "Map<String, Value>")]
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
     /// Let Airtable convert strings to the field types and create missing select options
     /// (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of update_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateRecordParams {
+pub(crate) struct UpdateRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...).
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// The fields to change, by name; other fields are left unchanged. Set a field to null to
     /// clear it.
     #[serde(deserialize_with = "lenient_object")]
     #[schemars(with = "Map<String, Value>")]
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of delete_record.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DeleteRecordParams {
+pub(crate) struct DeleteRecordParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record ID (rec...) to delete.
-    pub record_id: String,
+    pub(crate) record_id: String,
 }
 
 /// Parameters of batch_create_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchCreateParams {
+pub(crate) struct BatchCreateParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The records, any number: each item either {"Field": value, ...} or Airtable's
     /// {"fields": {"Field": value, ...}}.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
-    pub records: Vec<Value>,
+    pub(crate) records: Vec<Value>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of batch_update_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchUpdateParams {
+pub(crate) struct BatchUpdateParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The updates, any number: [{"id": "rec...", "fields": {"Field": value}}]. Fields not
     /// named are left unchanged.
-    pub records: Vec<RecordUpdateParam>,
+    pub(crate) records: Vec<RecordUpdateParam>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 /// Parameters of batch_delete_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchDeleteParams {
+pub(crate) struct BatchDeleteParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Record IDs (rec...) to delete, any number.
     #[serde(deserialize_with = "lenient_strings")]
-    pub record_ids: Vec<String>,
+    pub(crate) record_ids: Vec<String>,
 }
 
 /// Parameters of batch_upsert_records.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct BatchUpsertParams {
+pub(crate) struct BatchUpsertParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The records, any number: each item {"Field": value, ...} or {"fields": {...}}. Each
     /// must contain the fields_to_merge_on.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
-    pub records: Vec<Value>,
+    pub(crate) records: Vec<Value>,
     /// Field names (1 to 3) that identify a record: an existing record whose values match is
     /// updated, otherwise a new record is created.
     #[serde(deserialize_with = "lenient_strings")]
-    pub fields_to_merge_on: Vec<String>,
+    pub(crate) fields_to_merge_on: Vec<String>,
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,171 +219,47 @@ pub struct BatchUpsertParams {
 
 /// A page of records.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RecordsOutput {
+pub(crate) struct RecordsOutput {
     /// The records: id and fields (empty fields are omitted).
-    pub records: Vec<OutRecord>,
+    pub(crate) records: Vec<OutRecord>,
     /// Number of records in this result.
-    pub count: usize,
+    pub(crate) count: usize,
     /// True when more records match: call again with `offset`.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Cursor for the next page (pass it as `offset`); absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub(crate) offset: Option<String>,
     /// True when records were left out to keep the result small (see note).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// How to get what was left out, when truncated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// One record.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RecordOutput {
+pub(crate) struct RecordOutput {
     /// The record.
-    pub record: OutRecord,
+    pub(crate) record: OutRecord,
 }
 
 /// A deleted record.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct DeletedOutput {
+pub(crate) struct DeletedOutput {
     /// The ID of the deleted record.
-    pub id: String,
+    pub(crate) id: String,
     /// Always true.
-    pub deleted: bool,
-}
-
-/// An input record that was not written.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct FailedItem {
-    /// Position in the input list (0-based).
-    pub index: usize,
-    /// Record ID, for updates and deletes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Why it failed, and the fix.
-    pub error: String,
-    /// True when the outcome is unknown: Airtable may have written it. Check before resending.
-    pub may_have_been_written: bool,
-}
-
-/// The outcome of a batch write.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct BatchWriteOutput {
-    /// True when every record was written.
-    pub complete: bool,
-    /// Records given.
-    pub requested: usize,
-    /// Records written (created, updated or deleted) — the first `written` inputs, in order.
-    pub written: usize,
-    /// IDs of the written records, in input order (input i ↔ written_ids[i]).
-    pub written_ids: Vec<String>,
-    /// For upserts: IDs of records created.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub created_ids: Vec<String>,
-    /// For upserts: IDs of existing records updated.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub updated_ids: Vec<String>,
-    /// Inputs of the failed chunk, with the reason.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<FailedItem>,
-    /// Inputs (0-based positions) not sent because an earlier chunk failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_attempted: Vec<usize>,
-    /// A summary of what happened and what to do next.
-    pub note: String,
+    pub(crate) deleted: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A resolved table: the reference to send (ID when the schema is known) and the schema.
-pub(crate) struct TableCtx {
-    pub base: BaseId,
-    pub table_ref: String,
-    pub schema: Option<Arc<BaseSchema>>,
-}
-
-impl TableCtx {
-    pub fn table(&self) -> Option<&Table> {
-        let schema = self.schema.as_ref()?;
-        schema
-            .tables
-            .iter()
-            .find(|t| t.id.as_ref() == self.table_ref)
-    }
-}
-
 impl AirtableServer {
-    /// Check the base, read its schema (cached) and resolve the table by ID or name.
-    pub(crate) async fn table_ctx(
-        &self,
-        base_id: &str,
-        table_id: &str,
-    ) -> Result<TableCtx, ToolError> {
-        let base = self.base(base_id)?;
-        self.client()?;
-        if table_id.trim().is_empty() {
-            return Err(ToolError::Invalid(
-                "table_id is empty: give a table ID (tbl...) or name; list_tables shows them."
-                    .into(),
-            ));
-        }
-        let schema = self.schema_opt(&base).await?;
-        let table_ref = match &schema {
-            Some(s) => resolve_table(s, base.as_ref(), table_id)?.id.to_string(),
-            None => table_id.trim().to_owned(),
-        };
-        Ok(TableCtx {
-            base,
-            table_ref,
-            schema,
-        })
-    }
-
-    /// Read up to `max` records page by page, keeping Airtable's cursor exact, with progress.
-    async fn read_pages(
-        &self,
-        ctx: &TableCtx,
-        mut query: ListQuery,
-        max: u32,
-        progress: &Progress,
-    ) -> Result<(Vec<OutRecord>, Option<String>), ToolError> {
-        let client = self.client()?;
-        let mut out = Vec::new();
-        let mut pages = 0usize;
-        loop {
-            let remaining = max as usize - out.len();
-            query.page_size = Some(remaining.min(100) as u32);
-            let page = client
-                .list_records_page(&ctx.base, &ctx.table_ref, &query)
-                .await
-                .map_err(|e| {
-                    ToolError::api("list records", ctx.base.as_ref(), scope::RECORDS_READ, e)
-                })?;
-            pages += 1;
-            out.extend(page.records.into_iter().map(OutRecord::compact));
-            let next = page.offset;
-            if next.is_none() || out.len() >= max as usize {
-                return Ok((out, next));
-            }
-            progress
-                .report(
-                    out.len(),
-                    max as usize,
-                    format!("read {} records ({pages} pages)", out.len()),
-                )
-                .await;
-            query.offset = next;
-        }
-    }
-
-    fn records_output(
-        &self,
-        records: Vec<OutRecord>,
-        next: Option<String>,
-        how: &str,
-    ) -> RecordsOutput {
-        let budget = self.budget();
+    fn records_output(&self, read: RecordsRead, how: &str) -> RecordsOutput {
+        let next = read.next;
+        let records: Vec<OutRecord> = read.records.into_iter().map(OutRecord::compact).collect();
+        let budget = self.ctx.budget();
         let (records, cut) = fit_to_budget(records, budget);
         let truncated = cut > 0;
         let note = truncated.then(|| truncation_note(records.len(), cut, budget, how));
@@ -428,9 +303,8 @@ fn check_max(max: u32) -> Result<u32, ToolError> {
 
 fn parse_record_id(s: &str) -> Result<RecordId, ToolError> {
     s.trim().parse::<RecordId>().map_err(|e| {
-        ToolError::Invalid(format!(
-            "{e}. Record IDs come from get_records or search_records."
-        ))
+        let message = format!("{e}. Record IDs come from get_records or search_records.");
+        ToolError::invalid_id(e, message)
     })
 }
 
@@ -455,123 +329,6 @@ fn record_fields(
         }
     }
     Ok(obj)
-}
-
-fn write_opts(
-    typecast: bool,
-    on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
-) -> WriteOptions {
-    WriteOptions {
-        typecast,
-        on_progress,
-        ..WriteOptions::default()
-    }
-}
-
-fn range_text(v: &[usize]) -> String {
-    match (v.first(), v.last()) {
-        (Some(a), Some(b)) if a == b => format!("{a}"),
-        (Some(a), Some(b)) => format!("{a}-{b}"),
-        _ => String::new(),
-    }
-}
-
-/// Turn a client BatchOutcome into the tool output (ids: the record IDs of each input, for
-/// updates and deletes).
-fn batch_output(
-    verb: &str,
-    outcome: BatchOutcome,
-    ids: Option<&[String]>,
-    base: &str,
-    op_scope: &'static str,
-) -> BatchWriteOutput {
-    let requested = outcome.requested;
-    let mut written_ids: Vec<String> = if outcome.deleted.is_empty() {
-        outcome.written.iter().map(|r| r.id.to_string()).collect()
-    } else {
-        outcome.deleted.iter().map(|r| r.to_string()).collect()
-    };
-    written_ids.truncate(requested);
-    let written = written_ids.len();
-    let mut failed = Vec::new();
-    let mut failed_idx: Vec<usize> = Vec::new();
-    let mut ambiguous = false;
-    let mut error_text = String::new();
-    if let Some(f) = &outcome.failure {
-        ambiguous = f.ambiguous;
-        error_text = crate::tools::result::api_error_text(verb, Some(base), op_scope, &f.error);
-        failed_idx = f.input_indexes.clone();
-        for &i in &failed_idx {
-            failed.push(FailedItem {
-                index: i,
-                id: ids.and_then(|ids| ids.get(i).cloned()),
-                error: error_text.clone(),
-                may_have_been_written: f.ambiguous,
-            });
-        }
-    }
-    let last_failed = failed_idx.last().copied();
-    let not_attempted: Vec<usize> = match last_failed {
-        Some(l) => (l + 1..requested).collect(),
-        None if written < requested => (written..requested).collect(),
-        None => Vec::new(),
-    };
-    let complete = outcome.failure.is_none() && written == requested;
-    let note = if complete {
-        format!("All {requested} records were {verb}d.")
-    } else {
-        let mut n = format!(
-            "{written} of {requested} records were {verb}d{}.",
-            if written > 0 {
-                format!(" (inputs 0-{})", written - 1)
-            } else {
-                String::new()
-            }
-        );
-        if !failed_idx.is_empty() {
-            n.push_str(&format!(
-                " Inputs {} failed: {error_text}",
-                range_text(&failed_idx)
-            ));
-        }
-        if ambiguous {
-            n.push_str(" The failed inputs MAY have been written (the connection broke after sending): check the table (e.g. search_records) before sending them again, to avoid duplicates.");
-        }
-        if !not_attempted.is_empty() {
-            n.push_str(&format!(
-                " Inputs {} were not sent. Fix the problem, then resend only the failed and unsent inputs.",
-                range_text(&not_attempted)
-            ));
-        }
-        n
-    };
-    BatchWriteOutput {
-        complete,
-        requested,
-        written,
-        written_ids,
-        created_ids: outcome.created_ids.iter().map(|r| r.to_string()).collect(),
-        updated_ids: outcome.updated_ids.iter().map(|r| r.to_string()).collect(),
-        failed,
-        not_attempted,
-        note,
-    }
-}
-
-/// Structured result; isError when the batch did not complete.
-fn batch_result(out: BatchWriteOutput) -> Result<CallToolResult, ToolError> {
-    let complete = out.complete;
-    let value = serde_json::to_value(&out)
-        .map_err(|e| ToolError::Invalid(format!("internal error rendering the result: {e}")))?;
-    Ok(if complete {
-        CallToolResult::structured(value)
-    } else {
-        CallToolResult::structured_error(value)
-    })
-}
-
-fn batch_schema() -> Arc<rmcp::model::JsonObject> {
-    schema_for_output::<BatchWriteOutput>()
 }
 
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
@@ -600,13 +357,13 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_records(
+    pub(crate) async fn get_records(
         &self,
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<Json<RecordsOutput>, ToolError> {
         let max = check_max(p.max_records)?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = p.fields.unwrap_or_default();
         let sort = p.sort.unwrap_or_default();
         if let Some(t) = ctx.table() {
@@ -644,10 +401,18 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        let read = self
+            .ctx
+            .read_records(
+                &ctx.base,
+                &ctx.table_ref,
+                query,
+                max as usize,
+                PageReport::between_pages(&progress, "get_records"),
+            )
+            .await?;
         Ok(Json(self.records_output(
-            records,
-            next,
+            read,
             "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
         )))
     }
@@ -664,17 +429,18 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn get_record(
+    pub(crate) async fn get_record(
         &self,
         Parameters(p): Parameters<GetRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let fields = p.fields.unwrap_or_default();
         if let Some(t) = ctx.table() {
             check_field_names(t, &fields, "fields")?;
         }
         let rec = self
+            .ctx
             .client()?
             .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
             .await
@@ -683,16 +449,7 @@ impl AirtableServer {
             })?;
         let mut out = OutRecord::full(rec);
         if !fields.is_empty() {
-            let table = ctx.table();
-            let wanted: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    table
-                        .and_then(|t| find_field(t, f))
-                        .map(|fd| fd.name.clone())
-                        .unwrap_or_else(|| f.clone())
-                })
-                .collect();
+            let wanted: Vec<String> = fields.iter().map(|f| field_name(ctx.table(), f)).collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
         Ok(Json(RecordOutput { record: out }))
@@ -710,7 +467,7 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn search_records(
+    pub(crate) async fn search_records(
         &self,
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
@@ -721,18 +478,12 @@ impl AirtableServer {
                 "query is empty: give the text to search for.".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let return_fields = p.return_fields.unwrap_or_default();
         let search_fields: Vec<String> = match (p.fields.filter(|f| !f.is_empty()), ctx.table()) {
             (Some(f), Some(t)) => {
                 check_field_names(t, &f, "fields")?;
-                f.iter()
-                    .map(|n| {
-                        find_field(t, n)
-                            .map(|fd| fd.name.clone())
-                            .unwrap_or_else(|| n.clone())
-                    })
-                    .collect()
+                f.iter().map(|n| field_name(Some(t), n)).collect()
             }
             (Some(f), None) => f,
             (None, Some(t)) => {
@@ -775,10 +526,18 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let (records, next) = self.read_pages(&ctx, query, max, &progress).await?;
+        let read = self
+            .ctx
+            .read_records(
+                &ctx.base,
+                &ctx.table_ref,
+                query,
+                max as usize,
+                PageReport::between_pages(&progress, "search_records"),
+            )
+            .await?;
         Ok(Json(self.records_output(
-            records,
-            next,
+            read,
             "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
         )))
     }
@@ -795,23 +554,27 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_record(
+    pub(crate) async fn create_record(
         &self,
         Parameters(p): Parameters<CreateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        self.require_write("create_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("create_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
         if let Some(t) = ctx.table() {
             check_writable(t, &fields, "the record")?;
         }
         let rec = self
+            .ctx
             .client()?
             .create_record(
                 &ctx.base,
                 &ctx.table_ref,
                 fields,
-                &write_opts(p.typecast, None),
+                &WriteOptions {
+                    typecast: p.typecast,
+                    ..WriteOptions::default()
+                },
             )
             .await
             .map_err(|e| {
@@ -839,18 +602,19 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_record(
+    pub(crate) async fn update_record(
         &self,
         Parameters(p): Parameters<UpdateRecordParams>,
     ) -> Result<Json<RecordOutput>, ToolError> {
-        self.require_write("update_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("update_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
         if let Some(t) = ctx.table() {
             check_writable(t, &fields, "the record")?;
         }
         let rec = self
+            .ctx
             .client()?
             .update_record(
                 &ctx.base,
@@ -858,7 +622,10 @@ impl AirtableServer {
                 &id,
                 fields,
                 UpdateMode::Patch,
-                &write_opts(p.typecast, None),
+                &WriteOptions {
+                    typecast: p.typecast,
+                    ..WriteOptions::default()
+                },
             )
             .await
             .map_err(|e| {
@@ -886,14 +653,15 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn delete_record(
+    pub(crate) async fn delete_record(
         &self,
         Parameters(p): Parameters<DeleteRecordParams>,
     ) -> Result<Json<DeletedOutput>, ToolError> {
-        self.require_write("delete_record")?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        self.ctx.require_write("delete_record")?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let id = parse_record_id(&p.record_id)?;
         let deleted = self
+            .ctx
             .client()?
             .delete_record(&ctx.base, &ctx.table_ref, &id)
             .await
@@ -924,14 +692,14 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_create_records(
+    pub(crate) async fn batch_create_records(
         &self,
         Parameters(p): Parameters<BatchCreateParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_create_records")?;
+        self.ctx.require_write("batch_create_records")?;
         validate_batch_size(p.records.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
             let f = record_fields(item, i, ctx.table())?;
@@ -940,21 +708,15 @@ impl AirtableServer {
             }
             records.push(f);
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("created"));
-        let outcome = self
-            .client()?
-            .create_records(&ctx.base, &ctx.table_ref, records, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "create",
-            outcome,
-            None,
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Create(records),
+                p.typecast,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -970,43 +732,34 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_update_records(
+    pub(crate) async fn batch_update_records(
         &self,
         Parameters(p): Parameters<BatchUpdateParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_update_records")?;
+        self.ctx.require_write("batch_update_records")?;
         validate_batch_size(p.records.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut updates = Vec::with_capacity(p.records.len());
-        let mut ids = Vec::with_capacity(p.records.len());
         for (i, r) in p.records.into_iter().enumerate() {
-            let id = parse_record_id(&r.id)
-                .map_err(|e| ToolError::Invalid(format!("records[{i}]: {e}")))?;
+            let id = parse_record_id(&r.id).map_err(|e| e.prefixed(&format!("records[{i}]: ")))?;
             if let Some(t) = ctx.table() {
                 check_writable(t, &r.fields, &format!("records[{i}]"))?;
             }
-            ids.push(id.to_string());
             updates.push(RecordUpdate {
                 id,
                 fields: r.fields,
             });
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("updated"));
-        let outcome = self
-            .client()?
-            .update_records(&ctx.base, &ctx.table_ref, updates, UpdateMode::Patch, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "update",
-            outcome,
-            Some(&ids),
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Update(updates),
+                p.typecast,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -1022,37 +775,27 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_delete_records(
+    pub(crate) async fn batch_delete_records(
         &self,
         Parameters(p): Parameters<BatchDeleteParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_delete_records")?;
+        self.ctx.require_write("batch_delete_records")?;
         validate_batch_size(p.record_ids.len())?;
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let mut ids = Vec::with_capacity(p.record_ids.len());
         for (i, r) in p.record_ids.iter().enumerate() {
-            ids.push(
-                parse_record_id(r)
-                    .map_err(|e| ToolError::Invalid(format!("record_ids[{i}]: {e}")))?,
-            );
+            ids.push(parse_record_id(r).map_err(|e| e.prefixed(&format!("record_ids[{i}]: ")))?);
         }
-        let id_strings: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(false, progress.callback("deleted"));
-        let outcome = self
-            .client()?
-            .delete_records(&ctx.base, &ctx.table_ref, ids, &opts)
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "delete",
-            outcome,
-            Some(&id_strings),
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+        self.ctx
+            .batch_tool(
+                &ctx.base,
+                &ctx.table_ref,
+                BatchWrite::Delete(ids),
+                false,
+                Progress::new(&rctx),
+            )
+            .await
     }
 
     #[tool(
@@ -1068,29 +811,25 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn batch_upsert_records(
+    pub(crate) async fn batch_upsert_records(
         &self,
         Parameters(p): Parameters<BatchUpsertParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        self.require_write("batch_upsert_records")?;
+        self.ctx.require_write("batch_upsert_records")?;
         validate_batch_size(p.records.len())?;
         if p.fields_to_merge_on.is_empty() || p.fields_to_merge_on.len() > 3 {
             return Err(ToolError::Invalid(
                 "fields_to_merge_on must name 1 to 3 fields that identify a record, e.g. [\"Email\"].".into(),
             ));
         }
-        let ctx = self.table_ctx(&p.base_id, &p.table_id).await?;
+        let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let merge_on: Vec<String> = match ctx.table() {
             Some(t) => {
                 check_field_names(t, &p.fields_to_merge_on, "fields_to_merge_on")?;
                 p.fields_to_merge_on
                     .iter()
-                    .map(|n| {
-                        find_field(t, n)
-                            .map(|f| f.name.clone())
-                            .unwrap_or_else(|| n.clone())
-                    })
+                    .map(|n| field_name(Some(t), n))
                     .collect()
             }
             None => p.fields_to_merge_on.clone(),
@@ -1116,27 +855,14 @@ impl AirtableServer {
                 fields: f,
             });
         }
-        let mut progress = Progress::new(&rctx);
-        let opts = write_opts(p.typecast, progress.callback("upserted"));
-        let outcome = self
-            .client()?
-            .upsert_records(
+        self.ctx
+            .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
-                records,
-                merge_on,
-                UpdateMode::Patch,
-                &opts,
+                BatchWrite::Upsert { records, merge_on },
+                p.typecast,
+                Progress::new(&rctx),
             )
-            .await;
-        drop(opts);
-        progress.finish().await;
-        batch_result(batch_output(
-            "upsert",
-            outcome,
-            None,
-            ctx.base.as_ref(),
-            scope::RECORDS_WRITE,
-        ))
+            .await
     }
 }

@@ -15,24 +15,24 @@ use serde_json::{Map, Value};
 use crate::airtable::{self, ApiErrorKind};
 
 /// Default byte budget for the JSON of one result (the text copy doubles it on the wire).
-pub const DEFAULT_RESULT_BUDGET: usize = 80_000;
+pub(crate) const DEFAULT_RESULT_BUDGET: usize = 80_000;
 
 /// A record as tools return it: ID and fields (names as keys; empty fields are omitted by
 /// Airtable).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct OutRecord {
+pub(crate) struct OutRecord {
     /// Record ID (rec...).
-    pub id: String,
+    pub(crate) id: String,
     /// When the record was created (ISO 8601), only where asked for.
-    #[serde(rename = "createdTime", skip_serializing_if = "Option::is_none")]
-    pub created_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) created_time: Option<String>,
     /// Cell values by field name. Empty cells are absent.
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
 }
 
 impl OutRecord {
     /// Without the creation time (the compact form used by lists).
-    pub fn compact(r: airtable::Record) -> Self {
+    pub(crate) fn compact(r: airtable::Record) -> Self {
         OutRecord {
             id: r.id.to_string(),
             created_time: None,
@@ -41,7 +41,7 @@ impl OutRecord {
     }
 
     /// With the creation time.
-    pub fn full(r: airtable::Record) -> Self {
+    pub(crate) fn full(r: airtable::Record) -> Self {
         OutRecord {
             id: r.id.to_string(),
             created_time: Some(r.created_time),
@@ -53,7 +53,7 @@ impl OutRecord {
 /// Keep the longest prefix of `items` whose compact JSON fits in `budget` bytes (at least one
 /// item is always kept so that progress is possible). Returns the kept items and how many were
 /// cut.
-pub fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
+pub(crate) fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
     let mut used = 0usize;
     let mut keep = items.len();
     for (i, item) in items.iter().enumerate() {
@@ -70,7 +70,7 @@ pub fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>,
 }
 
 /// The note attached to a result cut for size.
-pub fn truncation_note(kept: usize, cut: usize, budget: usize, how: &str) -> String {
+pub(crate) fn truncation_note(kept: usize, cut: usize, budget: usize, how: &str) -> String {
     format!(
         "Result cut to {kept} records ({cut} more matched but were left out to stay under {} KB). {how}",
         budget / 1000
@@ -86,6 +86,17 @@ pub enum ToolError {
     /// Bad input caught before any request; the message says what to change.
     #[error("{0}")]
     Invalid(String),
+    /// A malformed ID in the input (base, record, comment); the message names it and the fix.
+    #[error("{message}")]
+    InvalidId {
+        /// What to change.
+        message: String,
+        /// What is wrong with the ID.
+        source: airtable::IdError,
+    },
+    /// A result could not be rendered as JSON (a bug).
+    #[error("internal error rendering the result: {0}")]
+    Render(#[source] serde_json::Error),
     /// The base is not in the server's --bases allow-list.
     #[error(
         "Base {base} is not allowed by this server (it was started with --bases {allowed}). Use one of those bases, or ask the user to restart the server with this base in --bases / AIRTABLE_MCP_BASES."
@@ -130,7 +141,12 @@ pub enum ToolError {
 
 impl ToolError {
     /// An API failure of `op` on `base`, needing `scope`.
-    pub fn api(op: &'static str, base: &str, scope: &'static str, source: airtable::Error) -> Self {
+    pub(crate) fn api(
+        op: &'static str,
+        base: &str,
+        scope: &'static str,
+        source: airtable::Error,
+    ) -> Self {
         ToolError::Api {
             op,
             base: Some(base.to_owned()),
@@ -139,8 +155,25 @@ impl ToolError {
         }
     }
 
+    /// A malformed ID: `message` says what to change (it includes the ID error's text).
+    pub(crate) fn invalid_id(source: airtable::IdError, message: String) -> Self {
+        ToolError::InvalidId { message, source }
+    }
+
+    /// The same error with its message prefixed (e.g. with the input's position).
+    pub(crate) fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            ToolError::Invalid(m) => ToolError::Invalid(format!("{prefix}{m}")),
+            ToolError::InvalidId { message, source } => ToolError::InvalidId {
+                message: format!("{prefix}{message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The text shown to the model.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.to_string()
     }
 }
@@ -152,29 +185,34 @@ impl IntoContents for ToolError {
 }
 
 /// Scopes, for messages.
-pub mod scope {
+pub(crate) mod scope {
     /// Reading records.
-    pub const RECORDS_READ: &str = "data.records:read";
+    pub(crate) const RECORDS_READ: &str = "data.records:read";
     /// Writing records.
-    pub const RECORDS_WRITE: &str = "data.records:write";
+    pub(crate) const RECORDS_WRITE: &str = "data.records:write";
     /// Reading schemas.
-    pub const SCHEMA_READ: &str = "schema.bases:read";
+    pub(crate) const SCHEMA_READ: &str = "schema.bases:read";
     /// Changing schemas.
-    pub const SCHEMA_WRITE: &str = "schema.bases:write";
+    pub(crate) const SCHEMA_WRITE: &str = "schema.bases:write";
     /// Reading comments.
-    pub const COMMENTS_READ: &str = "data.recordComments:read";
+    pub(crate) const COMMENTS_READ: &str = "data.recordComments:read";
     /// Writing comments.
-    pub const COMMENTS_WRITE: &str = "data.recordComments:write";
+    pub(crate) const COMMENTS_WRITE: &str = "data.recordComments:write";
 }
 
 /// Over HTTP, for a session that brought its own token: what to do instead of [`TOKEN_FIX`].
-pub const HEADER_TOKEN_FIX: &str = "Send a valid Airtable personal access token in the X-Airtable-Token header of your HTTP requests (this server uses the token each client sends; open a new session with the new token). Create one at https://airtable.com/create/tokens.";
+pub(crate) const HEADER_TOKEN_FIX: &str = "Send a valid Airtable personal access token in the X-Airtable-Token header of your HTTP requests (this server uses the token each client sends; open a new session with the new token). Create one at https://airtable.com/create/tokens.";
 
 /// How to fix a missing or rejected token when the server's own token is used.
-pub const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
+pub(crate) const TOKEN_FIX: &str = "Set a valid Airtable personal access token with `airtable-mcp auth login` (stored in the OS keyring) or the AIRTABLE_API_KEY environment variable, then restart the MCP server. Create one at https://airtable.com/create/tokens.";
 
 /// The message of an API failure: what failed, Airtable's own words, and the fix.
-pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable::Error) -> String {
+pub(crate) fn api_error_text(
+    op: &str,
+    base: Option<&str>,
+    scope: &str,
+    err: &airtable::Error,
+) -> String {
     let on_base = base.map(|b| format!(" in base {b}")).unwrap_or_default();
     let status = err.status();
     let kind = err.kind();
@@ -208,9 +246,6 @@ pub fn api_error_text(op: &str, base: Option<&str>, scope: &str, err: &airtable:
     };
     format!("Could not {op}{on_base}: {err}. {fix}")
 }
-
-/// Shorthand: a Json result.
-pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
 
 #[cfg(test)]
 mod tests {
@@ -278,5 +313,22 @@ mod tests {
         assert_eq!(kept[..], items[..kept.len()]);
         let (kept, cut) = fit_to_budget(vec!["x".repeat(5000)], 10);
         assert_eq!((kept.len(), cut), (1, 0));
+    }
+
+    #[test]
+    fn malformed_ids_keep_their_source_error() {
+        use std::error::Error as _;
+        let id_err = "appNope"
+            .parse::<airtable::BaseId>()
+            .expect_err("a malformed base ID");
+        let message = format!("--bases: {id_err}");
+        let err = ToolError::invalid_id(id_err, message);
+        assert!(matches!(err, ToolError::InvalidId { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("--bases: "), "{err}");
+        let source = err.source().expect("the IdError is kept");
+        assert!(source.is::<airtable::IdError>());
+        let prefixed = err.prefixed("records[3]: ");
+        assert!(prefixed.to_string().starts_with("records[3]: --bases: "));
+        assert!(prefixed.source().is_some());
     }
 }

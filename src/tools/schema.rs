@@ -8,65 +8,65 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::airtable::{CreateTable, FieldSpec, FieldType, Table, UpdateField, UpdateTable};
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
 use crate::tools::bases::{FieldOut, ViewOut, primary_name, views_of};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{FieldSpecParam, lenient_object, opt_nonempty};
 use crate::tools::result::scope;
 use crate::tools::validation::{find_field, resolve_table};
 
 /// Parameters of create_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateTableParams {
+pub(crate) struct CreateTableParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Name of the new table (unique in the base).
-    pub name: String,
+    pub(crate) name: String,
     /// The fields, at least one; the first becomes the primary field (use a text type for it).
     /// Each item: {"name": "...", "type": "singleLineText", "options": {...}, "description": "..."}.
-    pub fields: Vec<FieldSpecParam>,
+    pub(crate) fields: Vec<FieldSpecParam>,
     /// Optional table description.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// Parameters of update_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateTableParams {
+pub(crate) struct UpdateTableParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or current table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// New table name.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New table description.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// Parameters of create_field.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateFieldParams {
+pub(crate) struct CreateFieldParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Name of the new field (unique in the table).
-    pub name: String,
+    pub(crate) name: String,
     /// Airtable field type, e.g. singleLineText, multilineText, number, currency, percent,
     /// checkbox, date, dateTime, singleSelect, multipleSelects, email, url, phoneNumber,
     /// rating, multipleRecordLinks.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Type options as Airtable expects them, e.g. {"precision": 0} for number,
     /// {"choices": [{"name": "Low"}, {"name": "High"}]} for selects,
     /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
     #[serde(default, deserialize_with = "opt_object")]
-    pub options: Option<serde_json::Map<String, Value>>,
+    pub(crate) options: Option<serde_json::Map<String, Value>>,
     /// Optional field description.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 fn opt_object<'de, D: serde::Deserializer<'de>>(
@@ -83,40 +83,40 @@ fn opt_object<'de, D: serde::Deserializer<'de>>(
 
 /// Parameters of update_field.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct UpdateFieldParams {
+pub(crate) struct UpdateFieldParams {
     /// Base ID (app...).
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Field ID (fld...) or current field name.
-    pub field_id: String,
+    pub(crate) field_id: String,
     /// New field name.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New field description.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// A table after a schema change.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TableChanged {
+pub(crate) struct TableChanged {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (tbl...).
-    pub id: String,
+    pub(crate) id: String,
     /// Table name.
-    pub name: String,
+    pub(crate) name: String,
     /// Table description.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Primary field name.
-    #[serde(rename = "primaryField", skip_serializing_if = "Option::is_none")]
-    pub primary_field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) primary_field: Option<String>,
     /// The table's fields.
-    pub fields: Vec<FieldOut>,
+    pub(crate) fields: Vec<FieldOut>,
     /// The table's views.
-    pub views: Vec<ViewOut>,
+    pub(crate) views: Vec<ViewOut>,
 }
 
 impl TableChanged {
@@ -139,13 +139,13 @@ impl TableChanged {
 
 /// A field after a schema change.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FieldChanged {
+pub(crate) struct FieldChanged {
     /// The base.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// The table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The field.
-    pub field: FieldOut,
+    pub(crate) field: FieldOut,
 }
 
 fn parse_type(t: &str) -> Result<FieldType, ToolError> {
@@ -170,13 +170,13 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_table(
+    pub(crate) async fn create_table(
         &self,
         Parameters(p): Parameters<CreateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
-        self.require_write("create_table")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("create_table")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.trim().is_empty() {
             return Err(ToolError::Invalid("name must not be empty".into()));
         }
@@ -200,7 +200,7 @@ impl AirtableServer {
             fields,
         };
         let result = client.create_table(&base, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let table = result.map_err(|e| {
             ToolError::api("create the table", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -219,19 +219,19 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_table(
+    pub(crate) async fn update_table(
         &self,
         Parameters(p): Parameters<UpdateTableParams>,
     ) -> Result<Json<TableChanged>, ToolError> {
-        self.require_write("update_table")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("update_table")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.is_none() && p.description.is_none() {
             return Err(ToolError::Invalid(
                 "Nothing to change: give name and/or description.".into(),
             ));
         }
-        let table_ref = match self.schema_opt(&base).await? {
+        let table_ref = match self.ctx.schema_opt(&base).await? {
             Some(schema) => resolve_table(&schema, base.as_ref(), &p.table_id)?
                 .id
                 .to_string(),
@@ -242,7 +242,7 @@ impl AirtableServer {
             description: p.description,
         };
         let result = client.update_table(&base, &table_ref, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let table = result.map_err(|e| {
             ToolError::api("update the table", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -261,15 +261,15 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_field(
+    pub(crate) async fn create_field(
         &self,
         Parameters(p): Parameters<CreateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {
-        self.require_write("create_field")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("create_field")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         let field_type = parse_type(&p.field_type)?;
-        let table_ref = match self.schema_opt(&base).await? {
+        let table_ref = match self.ctx.schema_opt(&base).await? {
             Some(schema) => {
                 let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
                 if let Some(existing) = find_field(t, p.name.trim()) {
@@ -289,7 +289,7 @@ impl AirtableServer {
             options: p.options.map(Value::Object),
         };
         let result = client.create_field(&base, &table_ref, &req).await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let field = result.map_err(|e| {
             ToolError::api("create the field", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;
@@ -312,19 +312,19 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn update_field(
+    pub(crate) async fn update_field(
         &self,
         Parameters(p): Parameters<UpdateFieldParams>,
     ) -> Result<Json<FieldChanged>, ToolError> {
-        self.require_write("update_field")?;
-        let base = self.base(&p.base_id)?;
-        let client = self.client()?;
+        self.ctx.require_write("update_field")?;
+        let base = self.ctx.base(&p.base_id)?;
+        let client = self.ctx.client()?;
         if p.name.is_none() && p.description.is_none() {
             return Err(ToolError::Invalid(
                 "Nothing to change: give name and/or description.".into(),
             ));
         }
-        let (table_ref, field_ref) = match self.schema_opt(&base).await? {
+        let (table_ref, field_ref) = match self.ctx.schema_opt(&base).await? {
             Some(schema) => {
                 let t = resolve_table(&schema, base.as_ref(), &p.table_id)?;
                 let f = find_field(t, p.field_id.trim()).ok_or_else(|| {
@@ -348,7 +348,7 @@ impl AirtableServer {
         let result = client
             .update_field(&base, &table_ref, &field_ref, &req)
             .await;
-        self.invalidate_schema(&base);
+        self.ctx.invalidate_schema(&base);
         let field = result.map_err(|e| {
             ToolError::api("update the field", base.as_ref(), scope::SCHEMA_WRITE, e)
         })?;

@@ -13,7 +13,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::JsonObject;
 use serde_json::{Map, Value};
 
-use crate::server::AirtableServer;
+use crate::tools::handler::AirtableServer;
 
 /// Rewrite every input and output schema of a router with [`portable`].
 pub(crate) fn portable_router(router: ToolRouter<AirtableServer>) -> ToolRouter<AirtableServer> {
@@ -29,7 +29,7 @@ pub(crate) fn portable_router(router: ToolRouter<AirtableServer>) -> ToolRouter<
 }
 
 /// A portable copy of a schema (see the module docs).
-pub fn portable(schema: &JsonObject) -> JsonObject {
+pub(crate) fn portable(schema: &JsonObject) -> JsonObject {
     let defs = schema
         .get("$defs")
         .and_then(Value::as_object)

@@ -3,9 +3,9 @@
 //! The pure cores (no MCP, no HTTP) live in [`csv_export`], [`sync`] and [`metadata`]; this
 //! file reads and writes through the client, reports progress and shapes the results.
 
-pub mod csv_export;
-pub mod metadata;
-pub mod sync;
+pub(crate) mod csv_export;
+pub(crate) mod metadata;
+pub(crate) mod sync;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -15,16 +15,15 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::airtable::{
-    self, BatchOutcome, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
-    UpdateMode, WriteOptions,
+    self, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
 };
-use crate::server::AirtableServer;
 use crate::tools::ToolError;
-use crate::tools::analysis::{field_names, read_records, table_meta, tables_meta};
+use crate::tools::batch::{BatchWrite, failure_text};
 use crate::tools::cells::{CellMap, RecordLike};
+use crate::tools::context::{PageReport, field_names};
+use crate::tools::handler::AirtableServer;
 use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, scope};
@@ -33,9 +32,9 @@ use crate::tools::validation;
 use sync::{PlannedCreate, PlannedUpdate, SkippedField, UnmatchedRecord};
 
 /// Most records export_table_csv reads.
-pub const MAX_EXPORT: u32 = 100_000;
+pub(crate) const MAX_EXPORT: u32 = 100_000;
 /// Most records sync_tables reads from each table.
-pub const MAX_SYNC: u32 = 100_000;
+pub(crate) const MAX_SYNC: u32 = 100_000;
 
 fn default_export_max() -> u32 {
     1000
@@ -58,61 +57,61 @@ fn default_metadata_table() -> String {
 
 /// Parameters of export_table_csv.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ExportTableCsvParams {
+pub(crate) struct ExportTableCsvParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID (starts with "tbl") or exact table name, from list_tables.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Columns to export, in this order (names or IDs); default every field in schema order.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
-    pub fields: Option<Vec<String>>,
+    pub(crate) fields: Option<Vec<String>>,
     /// A view name or ID: its filter and record order apply.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub view: Option<String>,
+    pub(crate) view: Option<String>,
     /// Most records to export (default 1000, at most 100000).
     #[serde(default = "default_export_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
     /// Also write the whole CSV to this .csv file on the machine running the server (absolute,
     /// or relative to the server's working directory). The directory must exist.
     #[serde(default, deserialize_with = "opt_nonempty")]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// Replace the file at path if it exists (default false: an existing file is an error).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub overwrite: bool,
+    pub(crate) overwrite: bool,
     /// Add a first column "Record ID" with each record's ID (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub include_record_id: bool,
+    pub(crate) include_record_id: bool,
 }
 
 /// Result of export_table_csv.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ExportTableCsvResult {
+pub(crate) struct ExportTableCsvResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Table ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// Table name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// The CSV header, in order.
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     /// Records exported (rows of the file, and of `csv` unless truncated).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// True when the table (or view) holds more than max_records records.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Size of the whole CSV in bytes.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
     /// Absolute path of the file written, when a path was given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The CSV text (RFC 4180, CRLF line ends), possibly cut at a row boundary (see truncated).
-    pub csv: String,
+    pub(crate) csv: String,
     /// Data rows in `csv`.
-    pub csv_rows: usize,
+    pub(crate) csv_rows: usize,
     /// True when `csv` holds fewer rows than were exported.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut and how to get everything.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,43 +119,43 @@ pub struct ExportTableCsvResult {
 
 /// Parameters of create_metadata_table.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateMetadataTableParams {
+pub(crate) struct CreateMetadataTableParams {
     /// Base ID (starts with "app"), from list_bases.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// Name of the metadata table (default "Table Metadata"). Created when missing, updated in
     /// place when it exists.
     #[serde(default = "default_metadata_table")]
-    pub table_name: String,
+    pub(crate) table_name: String,
 }
 
 /// Result of create_metadata_table.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct CreateMetadataTableResult {
+pub(crate) struct CreateMetadataTableResult {
     /// Base ID.
-    pub base_id: String,
+    pub(crate) base_id: String,
     /// The metadata table's ID.
-    pub table_id: String,
+    pub(crate) table_id: String,
     /// The metadata table's name.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// True when the table was created by this call.
-    pub created_table: bool,
+    pub(crate) created_table: bool,
     /// Columns added to an existing table that lacked them.
-    pub columns_added: Vec<String>,
+    pub(crate) columns_added: Vec<String>,
     /// Rows describing the base (one per table and one per field).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Rows created.
-    pub created: usize,
+    pub(crate) created: usize,
     /// Rows updated (only changed cells are sent).
-    pub updated: usize,
+    pub(crate) updated: usize,
     /// Rows deleted (tables or fields that no longer exist, duplicate keys).
-    pub deleted: usize,
+    pub(crate) deleted: usize,
     /// Rows already up to date.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// True when every write succeeded.
-    pub complete: bool,
+    pub(crate) complete: bool,
     /// What failed, what was written before, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,115 +163,97 @@ pub struct CreateMetadataTableResult {
 
 /// Parameters of sync_tables.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SyncTablesParams {
+pub(crate) struct SyncTablesParams {
     /// Base ID of the source table (starts with "app").
-    pub source_base_id: String,
+    pub(crate) source_base_id: String,
     /// Source table ID or name: the records are read from here and never changed.
-    pub source_table_id: String,
+    pub(crate) source_table_id: String,
     /// Base ID of the target table (may equal source_base_id).
-    pub target_base_id: String,
+    pub(crate) target_base_id: String,
     /// Target table ID or name: records are created and updated here (never deleted).
-    pub target_table_id: String,
+    pub(crate) target_table_id: String,
     /// The field (same name in both tables) that identifies a record, e.g. "Email" or "SKU".
     /// Matching is exact after trimming. It must be writable in the target.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// true (default): only return the plan (creates, updates with old → new values,
     /// unmatched target records). false: apply it.
     #[serde(default = "default_true", deserialize_with = "lenient_bool")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Let Airtable convert values (e.g. add missing select options) when applying (default
     /// false).
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub typecast: bool,
+    pub(crate) typecast: bool,
     /// Most records read from each table (default 10000, at most 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
-    pub max_records: u32,
+    pub(crate) max_records: u32,
 }
 
 /// What an applied sync wrote.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SyncApplied {
+pub(crate) struct SyncApplied {
     /// Target records created.
-    pub created: usize,
+    pub(crate) created: usize,
     /// Target records updated.
-    pub updated: usize,
+    pub(crate) updated: usize,
     /// True when the whole plan was written.
-    pub complete: bool,
+    pub(crate) complete: bool,
     /// What failed, what was written before it, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 /// Result of sync_tables.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SyncTablesResult {
+pub(crate) struct SyncTablesResult {
     /// True when nothing was written (the plan only).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The key field matched on.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Fields copied from source to target.
-    pub fields_synced: Vec<String>,
+    pub(crate) fields_synced: Vec<String>,
     /// Source fields not copied, and why.
-    pub fields_skipped: Vec<SkippedField>,
+    pub(crate) fields_skipped: Vec<SkippedField>,
     /// Records read from the source.
-    pub source_records: usize,
+    pub(crate) source_records: usize,
     /// Records read from the target.
-    pub target_records: usize,
+    pub(crate) target_records: usize,
     /// Target records to create (dry run) or that the plan created.
-    pub create_count: usize,
+    pub(crate) create_count: usize,
     /// Target records to update.
-    pub update_count: usize,
+    pub(crate) update_count: usize,
     /// Matched records already equal.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Target records without a matching source record (left alone).
-    pub unmatched_target_count: usize,
+    pub(crate) unmatched_target_count: usize,
     /// The records to create (key and cells), possibly cut (see truncated).
-    pub creates: Vec<PlannedCreate>,
+    pub(crate) creates: Vec<PlannedCreate>,
     /// The records to update, each with its changes old → new, possibly cut.
-    pub updates: Vec<PlannedUpdate>,
+    pub(crate) updates: Vec<PlannedUpdate>,
     /// The unmatched target records, possibly cut.
-    pub unmatched_target: Vec<UnmatchedRecord>,
+    pub(crate) unmatched_target: Vec<UnmatchedRecord>,
     /// Duplicate or empty keys, and other things to know.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// True when a list above was cut to stay small (the counts are complete).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What was cut.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// What was written (only when dry_run is false).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<SyncApplied>,
+    pub(crate) applied: Option<SyncApplied>,
 }
 
 // ---------------------------------------------------------------------------------------------
 
-/// A batch failure in words: what failed, what was written, and what to do.
-fn batch_failure_text(what: &str, outcome: &BatchOutcome) -> Option<String> {
-    let failure = outcome.failure.as_ref()?;
-    let written = outcome.written.len() + outcome.deleted.len();
-    let ambiguous = if failure.ambiguous {
-        " The failed request may have been applied: check those records before retrying."
-    } else {
-        ""
-    };
-    Some(format!(
-        "{what}: {written} of {} written, then a request failed: {}.{ambiguous} Calling the tool again resumes (it re-plans from the current data).",
-        outcome.requested, failure.error
-    ))
+fn record_id(id: &str) -> Result<RecordId, ToolError> {
+    RecordId::from_str(id).map_err(|e| {
+        let message = format!("unexpected record ID {id:?}: {e}");
+        ToolError::invalid_id(e, message)
+    })
 }
 
 fn record_ids(ids: &[String]) -> Result<Vec<RecordId>, ToolError> {
-    ids.iter()
-        .map(|id| {
-            RecordId::from_str(id)
-                .map_err(|e| ToolError::Invalid(format!("unexpected record ID {id:?}: {e}")))
-        })
-        .collect()
-}
-
-fn field_type(t: &str) -> Result<airtable::FieldType, ToolError> {
-    serde_json::from_value(Value::String(t.to_owned()))
-        .map_err(|e| ToolError::Invalid(format!("unknown field type {t}: {e}")))
+    ids.iter().map(|id| record_id(id)).collect()
 }
 
 #[tool_router(router = transfer_router, vis = "pub(crate)")]
@@ -290,12 +271,12 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn export_table_csv(
+    pub(crate) async fn export_table_csv(
         &self,
         Parameters(p): Parameters<ExportTableCsvParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ExportTableCsvResult>, ToolError> {
-        let base = self.base(&p.base_id)?;
+        let base = self.ctx.base(&p.base_id)?;
         if p.max_records == 0 || p.max_records > MAX_EXPORT {
             return Err(ToolError::Invalid(format!(
                 "max_records must be between 1 and {MAX_EXPORT} (got {}).",
@@ -309,31 +290,33 @@ impl AirtableServer {
                 .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
         }
         let progress = Progress::new(&ctx);
-        let schema = self.schema(&base).await?;
+        let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        let meta = table_meta(table)?;
         let requested = match &p.fields {
             Some(refs) if !refs.is_empty() => field_names(table, refs, "fields")?,
             _ => Vec::new(),
         };
-        let columns = csv_export::resolve_columns(&meta.fields, &requested).map_err(|unknown| {
-            ToolError::Invalid(format!("unknown fields: {}", unknown.join(", ")))
-        })?;
+        let columns =
+            csv_export::resolve_columns(&table.fields, &requested).map_err(|unknown| {
+                ToolError::Invalid(format!("unknown fields: {}", unknown.join(", ")))
+            })?;
         let query = ListQuery {
             view: p.view.clone(),
             fields: columns.clone(),
             ..ListQuery::default()
         };
-        let (records, has_more) = read_records(
-            self,
-            &base,
-            table.id.as_ref(),
-            query,
-            p.max_records as usize,
-            &progress,
-            "export_table_csv",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &base,
+                table.id.as_ref(),
+                query,
+                p.max_records as usize,
+                PageReport::every_page(&progress, "export_table_csv"),
+            )
+            .await?;
+        let has_more = read.has_more();
+        let records = read.records;
         let doc = csv_export::to_csv(&columns, &records, p.include_record_id)
             .map_err(ToolError::Invalid)?;
         let written = match &path {
@@ -345,7 +328,7 @@ impl AirtableServer {
             ),
             None => None,
         };
-        let text_budget = self.budget().saturating_sub(4_000).max(1_000);
+        let text_budget = self.ctx.budget().saturating_sub(4_000).max(1_000);
         let (csv, csv_rows) = doc.bounded_text(text_budget);
         let truncated = csv_rows < doc.rows();
         let mut notes = Vec::new();
@@ -402,24 +385,24 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn create_metadata_table(
+    pub(crate) async fn create_metadata_table(
         &self,
         Parameters(p): Parameters<CreateMetadataTableParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CreateMetadataTableResult>, ToolError> {
-        self.require_write("create_metadata_table")?;
-        let base = self.base(&p.base_id)?;
+        self.ctx.require_write("create_metadata_table")?;
+        let base = self.ctx.base(&p.base_id)?;
         let name = p.table_name.trim().to_owned();
         if name.is_empty() {
             return Err(ToolError::Invalid(
                 "table_name is empty: give a name such as \"Table Metadata\".".into(),
             ));
         }
-        let client = self.client()?;
+        let client = self.ctx.client()?;
         let mut progress = Progress::new(&ctx);
         progress.report(0, 0, "reading the base schema").await;
-        self.invalidate_schema(&base);
-        let schema = self.schema(&base).await?;
+        self.ctx.invalidate_schema(&base);
+        let schema = self.ctx.schema(&base).await?;
         let existing = schema.tables.iter().find(|t| t.name == name);
         let mut created_table = false;
         let mut columns_added = Vec::new();
@@ -431,11 +414,10 @@ impl AirtableServer {
                         metadata::KEY
                     )));
                 }
-                let meta = table_meta(t)?;
-                for (col, t_name) in metadata::missing_columns(&meta) {
+                for (col, t_name) in metadata::missing_columns(t) {
                     let spec: CreateField = FieldSpec {
                         name: col.to_owned(),
-                        field_type: field_type(t_name)?,
+                        field_type: airtable::FieldType::from_wire(t_name),
                         description: None,
                         options: None,
                     };
@@ -463,7 +445,7 @@ impl AirtableServer {
                     .map(|(col, t)| {
                         Ok(FieldSpec {
                             name: (*col).to_owned(),
-                            field_type: field_type(t)?,
+                            field_type: airtable::FieldType::from_wire(t),
                             description: None,
                             options: None,
                         })
@@ -489,11 +471,11 @@ impl AirtableServer {
             }
         };
         if created_table || !columns_added.is_empty() {
-            self.invalidate_schema(&base);
+            self.ctx.invalidate_schema(&base);
         }
-        let schema = self.schema(&base).await?;
-        let tables = tables_meta(&schema)?;
-        let desired = metadata::metadata_rows(&tables, Some(&table_id));
+        let schema = self.ctx.schema(&base).await?;
+        let tables = &schema.tables;
+        let desired = metadata::metadata_rows(tables, Some(&table_id));
         let rows = desired.len();
 
         progress.report(0, 0, "reading the metadata table").await;
@@ -521,18 +503,20 @@ impl AirtableServer {
         let mut deleted = 0;
         let mut updated = 0;
         let mut created = 0;
-        let callback = progress.callback("create_metadata_table");
-        let opts = WriteOptions {
-            typecast: false,
-            return_fields_by_field_id: false,
-            on_progress: callback,
-        };
         if !plan.deletes.is_empty() {
-            let out = client
-                .delete_records(&base, &table_id, record_ids(&plan.deletes)?, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Delete(record_ids(&plan.deletes)?),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: deleted",
+                )
+                .await?;
             deleted = out.deleted.len();
-            failure = batch_failure_text("deleting stale rows", &out);
+            failure = failure_text("deleting stale rows", &out);
         }
         if failure.is_none() && !plan.updates.is_empty() {
             let updates = plan
@@ -540,28 +524,40 @@ impl AirtableServer {
                 .into_iter()
                 .map(|(id, fields)| {
                     Ok(RecordUpdate {
-                        id: RecordId::from_str(&id).map_err(|e| {
-                            ToolError::Invalid(format!("unexpected record ID {id:?}: {e}"))
-                        })?,
+                        id: record_id(&id)?,
                         fields,
                     })
                 })
                 .collect::<Result<Vec<_>, ToolError>>()?;
-            let out = client
-                .update_records(&base, &table_id, updates, UpdateMode::Patch, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Update(updates),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: updated",
+                )
+                .await?;
             updated = out.written.len();
-            failure = batch_failure_text("updating rows", &out);
+            failure = failure_text("updating rows", &out);
         }
         if failure.is_none() && !plan.creates.is_empty() {
-            let out = client
-                .create_records(&base, &table_id, plan.creates, &opts)
-                .await;
+            let out = self
+                .ctx
+                .run_batch(
+                    &base,
+                    &table_id,
+                    BatchWrite::Create(plan.creates),
+                    false,
+                    &mut progress,
+                    "create_metadata_table: created",
+                )
+                .await?;
             created = out.written.len();
-            failure = batch_failure_text("creating rows", &out);
+            failure = failure_text("creating rows", &out);
         }
-        drop(opts);
-        progress.finish().await;
         Ok(Json(CreateMetadataTableResult {
             base_id: base.to_string(),
             table_id,
@@ -591,16 +587,16 @@ impl AirtableServer {
             open_world_hint = true
         )
     )]
-    pub async fn sync_tables(
+    pub(crate) async fn sync_tables(
         &self,
         Parameters(p): Parameters<SyncTablesParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SyncTablesResult>, ToolError> {
         if !p.dry_run {
-            self.require_write("sync_tables")?;
+            self.ctx.require_write("sync_tables")?;
         }
-        let source_base = self.base(&p.source_base_id)?;
-        let target_base = self.base(&p.target_base_id)?;
+        let source_base = self.ctx.base(&p.source_base_id)?;
+        let target_base = self.ctx.base(&p.target_base_id)?;
         if p.max_records == 0 || p.max_records > MAX_SYNC {
             return Err(ToolError::Invalid(format!(
                 "max_records must be between 1 and {MAX_SYNC} (got {}).",
@@ -608,8 +604,8 @@ impl AirtableServer {
             )));
         }
         let mut progress = Progress::new(&ctx);
-        let source_schema = self.schema(&source_base).await?;
-        let target_schema = self.schema(&target_base).await?;
+        let source_schema = self.ctx.schema(&source_base).await?;
+        let target_schema = self.ctx.schema(&target_base).await?;
         let source_table =
             validation::resolve_table(&source_schema, source_base.as_ref(), &p.source_table_id)?;
         let target_table =
@@ -619,11 +615,9 @@ impl AirtableServer {
                 "source and target are the same table: give two different tables.".into(),
             ));
         }
-        let source_meta = table_meta(source_table)?;
-        let target_meta = table_meta(target_table)?;
         let mapping = sync::map_fields(
-            &source_meta.fields,
-            &target_meta.fields,
+            &source_table.fields,
+            &target_table.fields,
             p.key_field.trim(),
             source_base == target_base,
         )
@@ -632,32 +626,36 @@ impl AirtableServer {
         let target_fields: Vec<String> =
             mapping.synced.iter().map(|(_, f)| f.name.clone()).collect();
         let max = p.max_records as usize;
-        let (source, source_more) = read_records(
-            self,
-            &source_base,
-            source_table.id.as_ref(),
-            ListQuery {
-                fields: source_fields,
-                ..ListQuery::default()
-            },
-            max,
-            &progress,
-            "sync_tables: source",
-        )
-        .await?;
-        let (target, target_more) = read_records(
-            self,
-            &target_base,
-            target_table.id.as_ref(),
-            ListQuery {
-                fields: target_fields,
-                ..ListQuery::default()
-            },
-            max,
-            &progress,
-            "sync_tables: target",
-        )
-        .await?;
+        let read = self
+            .ctx
+            .read_records(
+                &source_base,
+                source_table.id.as_ref(),
+                ListQuery {
+                    fields: source_fields,
+                    ..ListQuery::default()
+                },
+                max,
+                PageReport::every_page(&progress, "sync_tables: source"),
+            )
+            .await?;
+        let source_more = read.has_more();
+        let source = read.records;
+        let read = self
+            .ctx
+            .read_records(
+                &target_base,
+                target_table.id.as_ref(),
+                ListQuery {
+                    fields: target_fields,
+                    ..ListQuery::default()
+                },
+                max,
+                PageReport::every_page(&progress, "sync_tables: target"),
+            )
+            .await?;
+        let target_more = read.has_more();
+        let target = read.records;
         let mut plan = sync::plan(&mapping, &source, &target);
         if source_more || target_more {
             plan.warnings.insert(
@@ -676,13 +674,6 @@ impl AirtableServer {
         let applied = if p.dry_run {
             None
         } else {
-            let client = self.client()?;
-            let callback = progress.callback("sync_tables");
-            let opts = WriteOptions {
-                typecast: p.typecast,
-                return_fields_by_field_id: false,
-                on_progress: callback,
-            };
             let mut failure = None;
             let mut updated = 0;
             let mut created = 0;
@@ -692,12 +683,7 @@ impl AirtableServer {
                     .iter()
                     .map(|u| {
                         Ok(RecordUpdate {
-                            id: RecordId::from_str(&u.record_id).map_err(|e| {
-                                ToolError::Invalid(format!(
-                                    "unexpected record ID {:?}: {e}",
-                                    u.record_id
-                                ))
-                            })?,
+                            id: record_id(&u.record_id)?,
                             fields: u
                                 .changes
                                 .iter()
@@ -706,27 +692,36 @@ impl AirtableServer {
                         })
                     })
                     .collect::<Result<Vec<_>, ToolError>>()?;
-                let out = client
-                    .update_records(
+                let out = self
+                    .ctx
+                    .run_batch(
                         &target_base,
                         target_table.id.as_ref(),
-                        updates,
-                        UpdateMode::Patch,
-                        &opts,
+                        BatchWrite::Update(updates),
+                        p.typecast,
+                        &mut progress,
+                        "sync_tables: updated",
                     )
-                    .await;
+                    .await?;
                 updated = out.written.len();
-                failure = batch_failure_text("updating target records", &out);
+                failure = failure_text("updating target records", &out);
             }
             if failure.is_none() && !plan.creates.is_empty() {
                 let creates: Vec<CellMap> = plan.creates.iter().map(|c| c.fields.clone()).collect();
-                let out = client
-                    .create_records(&target_base, target_table.id.as_ref(), creates, &opts)
-                    .await;
+                let out = self
+                    .ctx
+                    .run_batch(
+                        &target_base,
+                        target_table.id.as_ref(),
+                        BatchWrite::Create(creates),
+                        p.typecast,
+                        &mut progress,
+                        "sync_tables: created",
+                    )
+                    .await?;
                 created = out.written.len();
-                failure = batch_failure_text("creating target records", &out);
+                failure = failure_text("creating target records", &out);
             }
-            drop(opts);
             Some(SyncApplied {
                 created,
                 updated,
@@ -734,12 +729,11 @@ impl AirtableServer {
                 failure,
             })
         };
-        progress.finish().await;
 
         let create_count = plan.creates.len();
         let update_count = plan.updates.len();
         let unmatched_target_count = plan.unmatched_target.len();
-        let share = self.budget() / 4;
+        let share = self.ctx.budget() / 4;
         let (creates, cut_c) = fit_to_budget(plan.creates, share);
         let (updates, cut_u) = fit_to_budget(plan.updates, share);
         let (unmatched_target, cut_m) = fit_to_budget(plan.unmatched_target, share / 2);

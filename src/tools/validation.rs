@@ -9,7 +9,10 @@ use crate::formula;
 use crate::tools::ToolError;
 
 /// The closest candidate to `name` when it is close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = name.to_lowercase();
     let mut best: Option<(&str, f64)> = None;
     for c in candidates {
@@ -43,7 +46,7 @@ fn list_names(names: &[&str]) -> String {
 }
 
 /// Find a table by ID, exact name, or case-insensitive name.
-pub fn resolve_table<'a>(
+pub(crate) fn resolve_table<'a>(
     schema: &'a BaseSchema,
     base_id: &str,
     table_ref: &str,
@@ -73,7 +76,7 @@ pub fn resolve_table<'a>(
 }
 
 /// A field by name or ID (exact).
-pub fn find_field<'a>(table: &'a Table, name: &str) -> Option<&'a Field> {
+pub(crate) fn find_field<'a>(table: &'a Table, name: &str) -> Option<&'a Field> {
     table
         .fields
         .iter()
@@ -95,7 +98,7 @@ fn unknown_field_error(table: &Table, name: &str, role: &str) -> ToolError {
 }
 
 /// Check that every name is a field of the table (names or IDs).
-pub fn check_field_names<'a>(
+pub(crate) fn check_field_names<'a>(
     table: &Table,
     names: impl IntoIterator<Item = &'a String>,
     role: &str,
@@ -110,7 +113,7 @@ pub fn check_field_names<'a>(
 
 /// Check the keys of a write: every field exists and is writable (not computed).
 /// `which` names the record in messages (e.g. "record 3").
-pub fn check_writable(
+pub(crate) fn check_writable(
     table: &Table,
     fields: &Map<String, Value>,
     which: &str,
@@ -138,34 +141,32 @@ pub fn check_writable(
 }
 
 /// The wire name of a field's type (e.g. "singleLineText").
-pub fn field_type_name(f: &Field) -> String {
-    match serde_json::to_value(&f.field_type) {
-        Ok(Value::String(s)) => s,
-        _ => "unknown".to_owned(),
-    }
+pub(crate) fn field_type_name(f: &Field) -> String {
+    f.field_type.as_str().to_owned()
 }
 
 /// Whether a field holds text worth searching (text, long text, email, url, phone, selects,
 /// and formulas/lookups whose values render as text).
-pub fn is_text_like(f: &Field) -> bool {
+pub(crate) fn is_text_like(f: &Field) -> bool {
+    use crate::airtable::FieldType as T;
     matches!(
-        field_type_name(f).as_str(),
-        "singleLineText"
-            | "multilineText"
-            | "richText"
-            | "email"
-            | "url"
-            | "phoneNumber"
-            | "singleSelect"
-            | "multipleSelects"
-            | "barcode"
+        f.field_type,
+        T::SingleLineText
+            | T::MultilineText
+            | T::RichText
+            | T::Email
+            | T::Url
+            | T::PhoneNumber
+            | T::SingleSelect
+            | T::MultipleSelects
+            | T::Barcode
     )
 }
 
 /// Check a filterByFormula against the table before it is sent, with our formula engine:
 /// syntax (with the position and a caret under it), unknown fields (with a suggestion),
 /// unknown functions and wrong argument counts.
-pub fn check_formula(table: &Table, src: &str) -> Result<(), ToolError> {
+pub(crate) fn check_formula(table: &Table, src: &str) -> Result<(), ToolError> {
     let names = field_names(table);
     formula::check(src, &names).map_err(|e| {
         ToolError::Invalid(format!(

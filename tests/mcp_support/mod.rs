@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use airtable_mcp::airtable::{Client, ClientConfig};
 use airtable_mcp::sandbox::{self, SandboxConfig, SandboxHandle};
-use airtable_mcp::server::{AirtableServer, ServerOptions, ServerState, TokenProblem};
+use airtable_mcp::tools::{AirtableServer, ServerOptions, ServerState, TokenProblem};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
 };

@@ -98,7 +98,7 @@ async def run_everything(mode: str, tmp: Path) -> None:
         demo = tables[0]
         info = await s.call("get_field_info", {"base_id": base, "table_id": demo["id"]})
         field_names = [f["name"] for f in info["fields"]]
-        primary = info.get("primary_field") or field_names[0]
+        primary = info["primary_field"]
 
         # --- record reads -------------------------------------------------------------------
         page = await s.call("get_records", {"base_id": base, "table_id": demo["id"], "max_records": 5})
@@ -115,7 +115,8 @@ async def run_everything(mode: str, tmp: Path) -> None:
         assert "formula" in bad["error"].lower()
 
         # --- analysis -----------------------------------------------------------------------
-        biggest = max(tables, key=lambda t: t.get("field_count", 0))
+        assert all("field_count" in t for t in tables), f"list_tables lacks field_count: {tables}"
+        biggest = max(tables, key=lambda t: t["field_count"])
         analysis = await s.call(
             "analyze_table_data", {"base_id": base, "table_id": biggest["id"], "sample_size": 50}
         )

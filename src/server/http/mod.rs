@@ -807,35 +807,6 @@ pub async fn run(
         .await
 }
 
-/// A tool result of a session that brought its own Airtable token (`X-Airtable-Token`): a
-/// rejected token is fixed by sending another in that header, not by reconfiguring and
-/// restarting the server (the stdio advice), so the advice is swapped in text and structured
-/// content.
-pub(crate) fn header_token_advice(result: &mut rmcp::model::CallToolResult) {
-    use crate::tools::result::{HEADER_TOKEN_FIX, TOKEN_FIX};
-    fn swap(s: &mut String) {
-        if s.contains(TOKEN_FIX) {
-            *s = s.replace(TOKEN_FIX, HEADER_TOKEN_FIX);
-        }
-    }
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::String(s) => swap(s),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            serde_json::Value::Object(m) => m.values_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    for c in &mut result.content {
-        if let rmcp::model::ContentBlock::Text(t) = c {
-            swap(&mut t.text);
-        }
-    }
-    if let Some(v) = &mut result.structured_content {
-        walk(v);
-    }
-}
-
 /// Cancel `token` on SIGINT (Ctrl-C) or SIGTERM.
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {

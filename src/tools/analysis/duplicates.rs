@@ -10,31 +10,31 @@ use crate::tools::cells::{RecordLike, is_empty, normalize_text, render};
 
 /// The duplicate groups found in a set of records.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct DuplicateReport {
+pub(crate) struct DuplicateReport {
     /// Records examined.
-    pub records_scanned: usize,
+    pub(crate) records_scanned: usize,
     /// Records skipped because a key field was empty (with ignore_empty).
-    pub skipped_empty: usize,
+    pub(crate) skipped_empty: usize,
     /// Number of groups with two or more records.
-    pub group_count: usize,
+    pub(crate) group_count: usize,
     /// Records that belong to a group (all members, the first one included).
-    pub duplicate_records: usize,
+    pub(crate) duplicate_records: usize,
     /// The groups, largest first (then in order of first appearance).
-    pub groups: Vec<DuplicateGroup>,
+    pub(crate) groups: Vec<DuplicateGroup>,
 }
 
 /// Records sharing one normalised key.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct DuplicateGroup {
+pub(crate) struct DuplicateGroup {
     /// The shared key, one normalised value per key field, in the order the fields were given.
-    pub key: Vec<String>,
+    pub(crate) key: Vec<String>,
     /// The records, in the order they were read.
-    pub record_ids: Vec<String>,
+    pub(crate) record_ids: Vec<String>,
 }
 
 /// The normalised form of one cell for matching: rendered as text, trimmed, whitespace
 /// collapsed, lowercased; the items of a multi-valued cell sorted (order does not matter).
-pub fn normalize_cell(value: Option<&Value>) -> String {
+pub(crate) fn normalize_cell(value: Option<&Value>) -> String {
     match value {
         None => String::new(),
         Some(Value::Array(items)) => {
@@ -55,7 +55,7 @@ pub fn normalize_cell(value: Option<&Value>) -> String {
 /// With `ignore_empty`, a record whose key has any empty field is skipped (it is not a
 /// duplicate of another record that merely lacks the same values); without it, empty
 /// values match each other.
-pub fn find_duplicates<R: RecordLike>(
+pub(crate) fn find_duplicates<R: RecordLike>(
     records: &[R],
     key_fields: &[String],
     ignore_empty: bool,

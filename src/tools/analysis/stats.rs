@@ -8,76 +8,76 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::tools::cells::{FieldMeta, Kind, RecordLike, is_empty, kind_of, render, truncate_chars};
+use crate::tools::cells::{Field, Kind, RecordLike, is_empty, kind_of, render, truncate_chars};
 
 /// How many top values are reported per field.
-pub const TOP_VALUES: usize = 5;
+pub(crate) const TOP_VALUES: usize = 5;
 /// Longest rendering of a top value, in characters.
 const TOP_VALUE_CHARS: usize = 80;
 
 /// The statistics of a table sample.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct TableStats {
+pub(crate) struct TableStats {
     /// Number of records analysed.
-    pub records_analyzed: usize,
+    pub(crate) records_analyzed: usize,
     /// One entry per field, in schema order.
-    pub fields: Vec<FieldStats>,
+    pub(crate) fields: Vec<FieldStats>,
 }
 
 /// The statistics of one field over the sample.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct FieldStats {
+pub(crate) struct FieldStats {
     /// Field name.
-    pub name: String,
+    pub(crate) name: String,
     /// Field ID (`fld…`).
-    pub id: String,
+    pub(crate) id: String,
     /// Airtable field type.
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Records whose cell is not empty (for a checkbox: checked).
-    pub filled: usize,
+    pub(crate) filled: usize,
     /// `filled / records_analyzed`, from 0 to 1 (rounded to 3 decimals).
-    pub fill_rate: f64,
+    pub(crate) fill_rate: f64,
     /// Distinct non-empty values (for a multiple select or a link field: distinct items).
-    pub distinct_count: usize,
+    pub(crate) distinct_count: usize,
     /// Most frequent values with their counts (selects, short text, checkboxes, links, collaborators).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub top_values: Vec<ValueCount>,
+    pub(crate) top_values: Vec<ValueCount>,
     /// Numeric summary (number-like fields and formulas with a number result).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub numbers: Option<NumberStats>,
+    pub(crate) numbers: Option<NumberStats>,
     /// Earliest and latest value (date-like fields).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dates: Option<DateRange>,
+    pub(crate) dates: Option<DateRange>,
 }
 
 /// A value and how many records hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct ValueCount {
+pub(crate) struct ValueCount {
     /// The value as text (long values are cut with "…").
-    pub value: String,
+    pub(crate) value: String,
     /// Number of records holding it.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 /// Minimum, maximum, mean and median of the numeric values.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct NumberStats {
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub median: f64,
+pub(crate) struct NumberStats {
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) mean: f64,
+    pub(crate) median: f64,
 }
 
 /// The earliest and latest date, as Airtable wrote them.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct DateRange {
-    pub earliest: String,
-    pub latest: String,
+pub(crate) struct DateRange {
+    pub(crate) earliest: String,
+    pub(crate) latest: String,
 }
 
 /// Analyse `records` field by field. `fields` gives the schema order.
-pub fn analyze<R: RecordLike>(fields: &[FieldMeta], records: &[R]) -> TableStats {
+pub(crate) fn analyze<R: RecordLike>(fields: &[Field], records: &[R]) -> TableStats {
     let n = records.len();
     let fields = fields
         .iter()
@@ -89,7 +89,7 @@ pub fn analyze<R: RecordLike>(fields: &[FieldMeta], records: &[R]) -> TableStats
     }
 }
 
-fn analyze_field<R: RecordLike>(field: &FieldMeta, records: &[R], n: usize) -> FieldStats {
+fn analyze_field<R: RecordLike>(field: &Field, records: &[R], n: usize) -> FieldStats {
     let values: Vec<&Value> = records
         .iter()
         .filter_map(|r| r.cells().get(&field.name))
@@ -155,8 +155,8 @@ fn analyze_field<R: RecordLike>(field: &FieldMeta, records: &[R], n: usize) -> F
 
     FieldStats {
         name: field.name.clone(),
-        id: field.id.clone(),
-        field_type: field.field_type.clone(),
+        id: field.id.to_string(),
+        field_type: field.field_type.to_string(),
         filled,
         fill_rate: if n == 0 {
             0.0
@@ -219,7 +219,7 @@ fn number_stats(values: &[&Value]) -> Option<NumberStats> {
 }
 
 /// Parse an Airtable date (`2024-05-01`) or date-time (`2024-05-01T07:00:00.000Z`).
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
@@ -265,14 +265,8 @@ mod tests {
     use crate::tools::cells::PlainRecord;
     use serde_json::json;
 
-    fn field(name: &str, t: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: t.into(),
-            description: None,
-            options: None,
-        }
+    fn field(name: &str, t: &str) -> Field {
+        crate::tools::cells::test_field(name, t)
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -282,7 +276,7 @@ mod tests {
         }
     }
 
-    fn sample() -> (Vec<FieldMeta>, Vec<PlainRecord>) {
+    fn sample() -> (Vec<Field>, Vec<PlainRecord>) {
         let fields = vec![
             field("Name", "singleLineText"),
             field("Status", "singleSelect"),

@@ -4,17 +4,17 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::tools::cells::{FieldMeta, RecordLike, render};
+use crate::tools::cells::{Field, RecordLike, render};
 
 /// Header of the optional record ID column.
-pub const RECORD_ID_COLUMN: &str = "Record ID";
+pub(crate) const RECORD_ID_COLUMN: &str = "Record ID";
 
 /// The columns to export: every field in schema order when `requested` is empty, else
 /// the requested fields (names or IDs) in the given order, as field names.
 ///
 /// Errors with the list of names that match no field.
-pub fn resolve_columns(
-    fields: &[FieldMeta],
+pub(crate) fn resolve_columns(
+    fields: &[Field],
     requested: &[String],
 ) -> Result<Vec<String>, Vec<String>> {
     if requested.is_empty() {
@@ -26,7 +26,7 @@ pub fn resolve_columns(
         match fields
             .iter()
             .find(|f| &f.name == r)
-            .or_else(|| fields.iter().find(|f| &f.id == r))
+            .or_else(|| fields.iter().find(|f| f.id == r.as_str()))
         {
             Some(f) if !out.contains(&f.name) => out.push(f.name.clone()),
             Some(_) => {}
@@ -42,23 +42,23 @@ pub fn resolve_columns(
 
 /// CSV bytes plus where each data row ends, so the text can be cut at a row boundary.
 #[derive(Debug, Clone)]
-pub struct CsvDoc {
-    pub bytes: Vec<u8>,
+pub(crate) struct CsvDoc {
+    pub(crate) bytes: Vec<u8>,
     /// Byte offset of the end of the header row.
-    pub header_end: usize,
+    pub(crate) header_end: usize,
     /// Byte offset of the end of each data row.
-    pub row_ends: Vec<usize>,
+    pub(crate) row_ends: Vec<usize>,
 }
 
 impl CsvDoc {
     /// Number of data rows.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.row_ends.len()
     }
 
     /// The CSV as text, cut after the last whole row that fits in `max_bytes` (the header
     /// is always kept). Returns the text and the number of data rows it holds.
-    pub fn bounded_text(&self, max_bytes: usize) -> (String, usize) {
+    pub(crate) fn bounded_text(&self, max_bytes: usize) -> (String, usize) {
         let keep = self
             .row_ends
             .iter()
@@ -79,7 +79,7 @@ impl CsvDoc {
 /// Write `records` as RFC 4180 CSV (CRLF line ends, quotes where needed) with the given
 /// columns, cells rendered readably (arrays joined with ", ", attachments as
 /// `filename (url)`, collaborators by name).
-pub fn to_csv<R: RecordLike>(
+pub(crate) fn to_csv<R: RecordLike>(
     columns: &[String],
     records: &[R],
     include_record_id: bool,
@@ -128,7 +128,7 @@ pub fn to_csv<R: RecordLike>(
 /// Check a destination before anything is read: a `.csv` file name (so that no other kind of
 /// file can be replaced), in an existing directory, not an existing file unless `overwrite`.
 /// Returns the parent directory.
-pub fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, String> {
+pub(crate) fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, String> {
     if path.as_os_str().is_empty() {
         return Err("path is empty: give a file path such as ./export.csv".into());
     }
@@ -170,7 +170,7 @@ pub fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, String
 
 /// Write the CSV to `path` (see [`check_destination`] for the rules). Returns the absolute
 /// path written.
-pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
     let parent = check_destination(path, overwrite)?;
     let file_name = path.file_name().ok_or_else(|| {
         format!(
@@ -211,14 +211,8 @@ mod tests {
     use crate::tools::cells::PlainRecord;
     use serde_json::{Value, json};
 
-    fn field(name: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: "singleLineText".into(),
-            description: None,
-            options: None,
-        }
+    fn field(name: &str) -> Field {
+        crate::tools::cells::test_field(name, "singleLineText")
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -249,7 +243,7 @@ mod tests {
             vec!["Name", "Tags", "Files"]
         );
         assert_eq!(
-            resolve_columns(&fields, &["Files".into(), "fldName".into()]).unwrap(),
+            resolve_columns(&fields, &["Files".into(), fields[0].id.to_string()]).unwrap(),
             vec!["Files", "Name"]
         );
         assert_eq!(

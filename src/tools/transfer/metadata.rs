@@ -3,23 +3,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::tools::cells::{CellMap, FieldMeta, RecordLike, TableMeta, render, truncate_chars};
+use crate::tools::cells::{CellMap, Field, RecordLike, Table, render, truncate_chars};
 
 /// The key column (primary field): `Table ID|Field ID`, or the table ID for a table's row.
-pub const KEY: &str = "Key";
-pub const TABLE: &str = "Table";
-pub const FIELD: &str = "Field";
-pub const TYPE: &str = "Type";
-pub const DESCRIPTION: &str = "Description";
-pub const OPTIONS: &str = "Options";
-pub const PRIMARY: &str = "Primary";
-pub const FIELD_ID: &str = "Field ID";
-pub const TABLE_ID: &str = "Table ID";
+pub(crate) const KEY: &str = "Key";
+pub(crate) const TABLE: &str = "Table";
+pub(crate) const FIELD: &str = "Field";
+pub(crate) const TYPE: &str = "Type";
+pub(crate) const DESCRIPTION: &str = "Description";
+pub(crate) const OPTIONS: &str = "Options";
+pub(crate) const PRIMARY: &str = "Primary";
+pub(crate) const FIELD_ID: &str = "Field ID";
+pub(crate) const TABLE_ID: &str = "Table ID";
 
 /// The metadata table's columns and their Airtable types, primary field first.
-pub const COLUMNS: &[(&str, &str)] = &[
+pub(crate) const COLUMNS: &[(&str, &str)] = &[
     (KEY, "singleLineText"),
     (TABLE, "singleLineText"),
     (FIELD, "singleLineText"),
@@ -31,16 +31,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     (TABLE_ID, "singleLineText"),
 ];
 
-/// The `fields` of a create-table request for the metadata table.
-pub fn table_fields_spec() -> Vec<Value> {
-    COLUMNS
-        .iter()
-        .map(|(name, t)| json!({"name": name, "type": t}))
-        .collect()
-}
-
 /// Columns missing from an existing metadata table (to be created before writing).
-pub fn missing_columns(table: &TableMeta) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn missing_columns(table: &Table) -> Vec<(&'static str, &'static str)> {
     COLUMNS
         .iter()
         .filter(|(name, _)| table.fields.iter().all(|f| f.name != *name))
@@ -52,7 +44,7 @@ pub fn missing_columns(table: &TableMeta) -> Vec<(&'static str, &'static str)> {
 const OPTIONS_CHARS: usize = 500;
 
 /// A short human summary of a field's options (choices, precision, linked table, formula…).
-pub fn options_summary(field: &FieldMeta, tables: &[TableMeta]) -> String {
+pub(crate) fn options_summary(field: &Field, tables: &[Table]) -> String {
     let Some(Value::Object(o)) = &field.options else {
         return String::new();
     };
@@ -132,7 +124,7 @@ fn cells(pairs: &[(&str, String)]) -> CellMap {
 
 /// One row per table and one per field of every table but `exclude_table_id` (the
 /// metadata table itself), keyed `Table ID` and `Table ID|Field ID`.
-pub fn metadata_rows(tables: &[TableMeta], exclude_table_id: Option<&str>) -> Vec<CellMap> {
+pub(crate) fn metadata_rows(tables: &[Table], exclude_table_id: Option<&str>) -> Vec<CellMap> {
     let mut rows = Vec::new();
     for t in tables
         .iter()
@@ -145,7 +137,7 @@ pub fn metadata_rows(tables: &[TableMeta], exclude_table_id: Option<&str>) -> Ve
             .map(|f| f.name.clone())
             .unwrap_or_default();
         rows.push(cells(&[
-            (KEY, t.id.clone()),
+            (KEY, t.id.to_string()),
             (TABLE, t.name.clone()),
             (FIELD, String::new()),
             (TYPE, "table".into()),
@@ -156,14 +148,14 @@ pub fn metadata_rows(tables: &[TableMeta], exclude_table_id: Option<&str>) -> Ve
             ),
             (PRIMARY, String::new()),
             (FIELD_ID, String::new()),
-            (TABLE_ID, t.id.clone()),
+            (TABLE_ID, t.id.to_string()),
         ]));
         for f in &t.fields {
             rows.push(cells(&[
                 (KEY, format!("{}|{}", t.id, f.id)),
                 (TABLE, t.name.clone()),
                 (FIELD, f.name.clone()),
-                (TYPE, f.field_type.clone()),
+                (TYPE, f.field_type.to_string()),
                 (DESCRIPTION, f.description.clone().unwrap_or_default()),
                 (OPTIONS, options_summary(f, tables)),
                 (
@@ -174,8 +166,8 @@ pub fn metadata_rows(tables: &[TableMeta], exclude_table_id: Option<&str>) -> Ve
                         String::new()
                     },
                 ),
-                (FIELD_ID, f.id.clone()),
-                (TABLE_ID, t.id.clone()),
+                (FIELD_ID, f.id.to_string()),
+                (TABLE_ID, t.id.to_string()),
             ]));
         }
     }
@@ -184,19 +176,19 @@ pub fn metadata_rows(tables: &[TableMeta], exclude_table_id: Option<&str>) -> Ve
 
 /// What to write to bring the metadata table up to date.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetadataPlan {
+pub(crate) struct MetadataPlan {
     /// Rows for tables and fields that have none yet.
-    pub creates: Vec<CellMap>,
+    pub(crate) creates: Vec<CellMap>,
     /// (record ID, the cells that changed).
-    pub updates: Vec<(String, CellMap)>,
+    pub(crate) updates: Vec<(String, CellMap)>,
     /// Rows of tables or fields that no longer exist, and extra rows with a duplicate key.
-    pub deletes: Vec<String>,
+    pub(crate) deletes: Vec<String>,
     /// Rows already up to date.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
 }
 
 /// Compare the desired rows with the metadata table's records, matched by [`KEY`].
-pub fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPlan {
+pub(crate) fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPlan {
     let mut by_key: HashMap<String, &R> = HashMap::new();
     let mut plan = MetadataPlan::default();
     for r in existing {
@@ -245,25 +237,26 @@ pub fn plan<R: RecordLike>(desired: Vec<CellMap>, existing: &[R]) -> MetadataPla
 mod tests {
     use super::*;
     use crate::tools::cells::PlainRecord;
+    use serde_json::json;
 
-    fn schema() -> Vec<TableMeta> {
+    fn schema() -> Vec<Table> {
         serde_json::from_value(json!([
-            {"id": "tblProjects00001", "name": "Projects", "primaryFieldId": "fldName000000001",
+            {"id": "tblProjects000001", "name": "Projects", "primaryFieldId": "fldName0000000001",
              "description": "All projects",
              "fields": [
-                {"id": "fldName000000001", "name": "Name", "type": "singleLineText"},
-                {"id": "fldStatus0000001", "name": "Status", "type": "singleSelect",
+                {"id": "fldName0000000001", "name": "Name", "type": "singleLineText"},
+                {"id": "fldStatus00000001", "name": "Status", "type": "singleSelect",
                  "options": {"choices": [{"id": "sel1", "name": "Active"}, {"id": "sel2", "name": "Done"}]}},
-                {"id": "fldTasks00000001", "name": "Tasks", "type": "multipleRecordLinks",
-                 "description": "Work items", "options": {"linkedTableId": "tblTasks00000001"}}
+                {"id": "fldTasks000000001", "name": "Tasks", "type": "multipleRecordLinks",
+                 "description": "Work items", "options": {"linkedTableId": "tblTasks000000001"}}
              ]},
-            {"id": "tblTasks00000001", "name": "Tasks", "primaryFieldId": "fldTitle00000001",
+            {"id": "tblTasks000000001", "name": "Tasks", "primaryFieldId": "fldTitle000000001",
              "fields": [
-                {"id": "fldTitle00000001", "name": "Title", "type": "singleLineText"},
-                {"id": "fldHours00000001", "name": "Hours", "type": "number", "options": {"precision": 1}}
+                {"id": "fldTitle000000001", "name": "Title", "type": "singleLineText"},
+                {"id": "fldHours000000001", "name": "Hours", "type": "number", "options": {"precision": 1}}
              ]},
-            {"id": "tblMeta000000001", "name": "Table Metadata", "primaryFieldId": "fldKey0000000001",
-             "fields": [{"id": "fldKey0000000001", "name": "Key", "type": "singleLineText"}]}
+            {"id": "tblMeta0000000001", "name": "Table Metadata", "primaryFieldId": "fldKey00000000001",
+             "fields": [{"id": "fldKey00000000001", "name": "Key", "type": "singleLineText"}]}
         ]))
         .unwrap()
     }
@@ -271,7 +264,7 @@ mod tests {
     #[test]
     fn rows_describe_tables_and_fields() {
         let tables = schema();
-        let rows = metadata_rows(&tables, Some("tblMeta000000001"));
+        let rows = metadata_rows(&tables, Some("tblMeta0000000001"));
         assert_eq!(
             rows.len(),
             2 + 5,
@@ -279,7 +272,7 @@ mod tests {
         );
         let status = rows
             .iter()
-            .find(|r| r[KEY] == "tblProjects00001|fldStatus0000001")
+            .find(|r| r[KEY] == "tblProjects000001|fldStatus00000001")
             .unwrap();
         assert_eq!(status[OPTIONS], "choices: Active, Done");
         assert_eq!(status[TYPE], "singleSelect");
@@ -288,7 +281,7 @@ mod tests {
         assert_eq!(link[DESCRIPTION], "Work items");
         let name = rows.iter().find(|r| r[FIELD] == "Name").unwrap();
         assert_eq!(name[PRIMARY], "yes");
-        let table = rows.iter().find(|r| r[KEY] == "tblProjects00001").unwrap();
+        let table = rows.iter().find(|r| r[KEY] == "tblProjects000001").unwrap();
         assert_eq!(table[TYPE], "table");
         assert_eq!(table[OPTIONS], "3 fields; primary field Name");
     }
@@ -296,7 +289,7 @@ mod tests {
     #[test]
     fn plan_upserts_by_key_and_deletes_vanished_rows() {
         let tables = schema();
-        let desired = metadata_rows(&tables, Some("tblMeta000000001"));
+        let desired = metadata_rows(&tables, Some("tblMeta0000000001"));
         let mut existing: Vec<PlainRecord> = desired
             .iter()
             .enumerate()
@@ -316,7 +309,7 @@ mod tests {
             .insert(DESCRIPTION.into(), Value::String("stale".into()));
         existing.push(PlainRecord {
             id: "recGone000000001".into(),
-            fields: cells(&[(KEY, "tblProjects00001|fldGone00000001".into())]),
+            fields: cells(&[(KEY, "tblProjects000001|fldGone00000001".into())]),
         });
         existing.push(PlainRecord {
             id: "recDup0000000001".into(),
@@ -342,6 +335,6 @@ mod tests {
         let missing = missing_columns(&tables[2]);
         assert_eq!(missing.len(), COLUMNS.len() - 1);
         assert!(missing.iter().all(|(n, _)| *n != KEY));
-        assert_eq!(table_fields_spec()[0]["name"], KEY);
+        assert_eq!(COLUMNS[0].0, KEY);
     }
 }

@@ -8,30 +8,30 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::tools::cells::{
-    CellMap, FieldMeta, Kind, RecordLike, is_computed_type, is_empty, kind_of_type, render,
+    CellMap, Field, FieldType, Kind, RecordLike, is_empty, kind_of_type, render,
 };
 
 /// A field left out of the sync, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct SkippedField {
+pub(crate) struct SkippedField {
     /// Field name.
-    pub field: String,
+    pub(crate) field: String,
     /// Why it is not synced.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Which fields the sync copies.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FieldMapping {
+pub(crate) struct FieldMapping {
     /// The key field's name (present in both tables).
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Source field name → target field, for every synced field (the key included).
-    pub synced: Vec<(String, FieldMeta)>,
+    pub(crate) synced: Vec<(String, Field)>,
     /// Source fields not synced.
-    pub skipped: Vec<SkippedField>,
+    pub(crate) skipped: Vec<SkippedField>,
 }
 
-fn link_target(f: &FieldMeta) -> Option<&str> {
+fn link_target(f: &Field) -> Option<&str> {
     f.options
         .as_ref()
         .and_then(|o| o.get("linkedTableId"))
@@ -40,9 +40,9 @@ fn link_target(f: &FieldMeta) -> Option<&str> {
 
 /// Pair the fields both tables share by name. `key_field` is a field name (or a source
 /// field ID); it must exist in both tables and be writable in the target.
-pub fn map_fields(
-    source: &[FieldMeta],
-    target: &[FieldMeta],
+pub(crate) fn map_fields(
+    source: &[Field],
+    target: &[Field],
     key_field: &str,
     same_base: bool,
 ) -> Result<FieldMapping, String> {
@@ -63,7 +63,7 @@ pub fn map_fields(
             names(target)
         )
     })?;
-    if is_computed_type(&target_key.field_type) {
+    if target_key.field_type.is_computed() {
         return Err(format!(
             "key_field {:?} is computed ({}) in the target table, so records cannot be created with it; choose a writable field present in both tables",
             key.name, target_key.field_type
@@ -79,16 +79,16 @@ pub fn map_fields(
             });
             continue;
         };
-        if is_computed_type(&t.field_type) {
+        if t.field_type.is_computed() {
             skipped.push(SkippedField {
                 field: s.name.clone(),
                 reason: format!("computed in the target ({})", t.field_type),
             });
             continue;
         }
-        if t.field_type == "multipleRecordLinks" {
+        if t.field_type == FieldType::MultipleRecordLinks {
             let same_links = same_base
-                && s.field_type == "multipleRecordLinks"
+                && s.field_type == FieldType::MultipleRecordLinks
                 && link_target(s).is_some()
                 && link_target(s) == link_target(t);
             if !same_links {
@@ -108,7 +108,7 @@ pub fn map_fields(
     })
 }
 
-fn names(fields: &[FieldMeta]) -> String {
+fn names(fields: &[Field]) -> String {
     fields
         .iter()
         .map(|f| f.name.as_str())
@@ -117,7 +117,7 @@ fn names(fields: &[FieldMeta]) -> String {
 }
 
 /// A source cell converted to what the target field accepts (`Null` clears the cell).
-pub fn convert_for_target(target_type: &str, value: Option<&Value>) -> Value {
+pub(crate) fn convert_for_target(target_type: &str, value: Option<&Value>) -> Value {
     let Some(v) = value.filter(|v| !is_empty(Some(v))) else {
         return if target_type == "checkbox" {
             Value::Bool(false)
@@ -224,76 +224,76 @@ fn comparable(target_type: &str, v: Option<&Value>) -> String {
 
 /// One field that differs.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct FieldChange {
+pub(crate) struct FieldChange {
     /// Field name.
-    pub field: String,
+    pub(crate) field: String,
     /// The target's current value (null when empty).
-    pub old: Value,
+    pub(crate) old: Value,
     /// The value the sync writes (null clears the cell).
-    pub new: Value,
+    pub(crate) new: Value,
 }
 
 /// A target record the sync updates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PlannedUpdate {
+pub(crate) struct PlannedUpdate {
     /// Target record ID.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Key value.
-    pub key: String,
+    pub(crate) key: String,
     /// Source record ID the values come from.
-    pub source_record_id: String,
+    pub(crate) source_record_id: String,
     /// The differing fields, old → new.
-    pub changes: Vec<FieldChange>,
+    pub(crate) changes: Vec<FieldChange>,
 }
 
 /// A target record the sync creates.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PlannedCreate {
+pub(crate) struct PlannedCreate {
     /// Key value.
-    pub key: String,
+    pub(crate) key: String,
     /// Source record ID the values come from.
-    pub source_record_id: String,
+    pub(crate) source_record_id: String,
     /// The cells written.
-    pub fields: CellMap,
+    pub(crate) fields: CellMap,
 }
 
 /// A target record no source record matches (left as it is).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct UnmatchedRecord {
+pub(crate) struct UnmatchedRecord {
     /// Target record ID.
-    pub record_id: String,
+    pub(crate) record_id: String,
     /// Its key value (empty when it has none).
-    pub key: String,
+    pub(crate) key: String,
 }
 
 /// The full plan of a one-way sync.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct SyncPlan {
+pub(crate) struct SyncPlan {
     /// The key field matched on.
-    pub key_field: String,
+    pub(crate) key_field: String,
     /// Fields copied from source to target.
-    pub fields_synced: Vec<String>,
+    pub(crate) fields_synced: Vec<String>,
     /// Source fields left out, with the reason.
-    pub fields_skipped: Vec<SkippedField>,
+    pub(crate) fields_skipped: Vec<SkippedField>,
     /// Records read from the source table.
-    pub source_records: usize,
+    pub(crate) source_records: usize,
     /// Records read from the target table.
-    pub target_records: usize,
+    pub(crate) target_records: usize,
     /// Target records to create.
-    pub creates: Vec<PlannedCreate>,
+    pub(crate) creates: Vec<PlannedCreate>,
     /// Target records to update, with per-field differences.
-    pub updates: Vec<PlannedUpdate>,
+    pub(crate) updates: Vec<PlannedUpdate>,
     /// Matched records already equal on every synced field.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Target records that no source record matches (never deleted).
-    pub unmatched_target: Vec<UnmatchedRecord>,
+    pub(crate) unmatched_target: Vec<UnmatchedRecord>,
     /// Duplicate and empty keys, and anything else worth knowing.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The key of a record: its key cell rendered and trimmed (exact match, case-sensitive,
 /// as Airtable's own merge on a field).
-pub fn key_of(cells: &CellMap, key_field: &str) -> String {
+pub(crate) fn key_of(cells: &CellMap, key_field: &str) -> String {
     cells
         .get(key_field)
         .map(render)
@@ -303,7 +303,7 @@ pub fn key_of(cells: &CellMap, key_field: &str) -> String {
 }
 
 /// Plan the sync of `source` into `target` under `mapping`.
-pub fn plan<S: RecordLike, T: RecordLike>(
+pub(crate) fn plan<S: RecordLike, T: RecordLike>(
     mapping: &FieldMapping,
     source: &[S],
     target: &[T],
@@ -366,7 +366,7 @@ pub fn plan<S: RecordLike, T: RecordLike>(
                     .synced
                     .iter()
                     .filter_map(|(name, tf)| {
-                        let v = convert_for_target(&tf.field_type, s.cells().get(name));
+                        let v = convert_for_target(tf.field_type.as_str(), s.cells().get(name));
                         (!is_empty(Some(&v))).then(|| (tf.name.clone(), v))
                     })
                     .collect();
@@ -382,10 +382,10 @@ pub fn plan<S: RecordLike, T: RecordLike>(
                     .synced
                     .iter()
                     .filter_map(|(name, tf)| {
-                        let new = convert_for_target(&tf.field_type, s.cells().get(name));
+                        let new = convert_for_target(tf.field_type.as_str(), s.cells().get(name));
                         let old = t.cells().get(&tf.name);
-                        let differs = comparable(&tf.field_type, old)
-                            != comparable(&tf.field_type, Some(&new));
+                        let differs = comparable(tf.field_type.as_str(), old)
+                            != comparable(tf.field_type.as_str(), Some(&new));
                         differs.then(|| FieldChange {
                             field: tf.name.clone(),
                             old: old.cloned().unwrap_or(Value::Null),
@@ -439,14 +439,8 @@ mod tests {
     use super::*;
     use crate::tools::cells::PlainRecord;
 
-    fn f(name: &str, t: &str) -> FieldMeta {
-        FieldMeta {
-            id: format!("fld{name}"),
-            name: name.into(),
-            field_type: t.into(),
-            description: None,
-            options: None,
-        }
+    fn f(name: &str, t: &str) -> Field {
+        crate::tools::cells::test_field(name, t)
     }
 
     fn rec(id: &str, fields: Value) -> PlainRecord {
@@ -456,7 +450,7 @@ mod tests {
         }
     }
 
-    fn tables() -> (Vec<FieldMeta>, Vec<FieldMeta>) {
+    fn tables() -> (Vec<Field>, Vec<Field>) {
         let source = vec![
             f("Code", "singleLineText"),
             f("Name", "singleLineText"),
@@ -653,5 +647,57 @@ mod tests {
             convert_for_target("singleLineText", Some(&json!(""))),
             json!(null)
         );
+    }
+
+    #[test]
+    fn never_plans_a_write_that_validation_refuses() {
+        use crate::airtable::{Table, TableId};
+        use crate::tools::validation::check_writable;
+        // Every field type Airtable has, on both sides under the same names.
+        let fields: Vec<Field> = std::iter::once(f("Key", "singleLineText"))
+            .chain(
+                FieldType::ALL
+                    .iter()
+                    .map(|t| f(&format!("F {}", t.as_str()), t.as_str())),
+            )
+            .collect();
+        let target = Table {
+            id: TableId::new("tblTarget00000001").unwrap(),
+            name: "Target".into(),
+            primary_field_id: fields[0].id.clone(),
+            description: None,
+            fields: fields.clone(),
+            views: Vec::new(),
+        };
+        let m = map_fields(&fields, &target.fields, "Key", true).unwrap();
+        for computed in ["F manualSort", "F formula", "F autoNumber", "F aiText"] {
+            assert!(
+                m.synced.iter().all(|(n, _)| n != computed),
+                "{computed} must not be synced"
+            );
+        }
+        let mut cells = Map::new();
+        for fd in &fields {
+            cells.insert(fd.name.clone(), json!("x"));
+        }
+        cells.insert("Key".into(), json!("K1"));
+        let new = rec("recSource", Value::Object(cells.clone()));
+        cells.insert("Key".into(), json!("K2"));
+        let changed = rec("recSource2", Value::Object(cells));
+        let existing = rec("recTarget", json!({"Key": "K2"}));
+        let p = plan(&m, &[new, changed], &[existing]);
+        assert_eq!(p.creates.len(), 1);
+        assert_eq!(p.updates.len(), 1);
+        for c in &p.creates {
+            check_writable(&target, &c.fields, "a planned create").unwrap();
+        }
+        for u in &p.updates {
+            let fields: Map<String, Value> = u
+                .changes
+                .iter()
+                .map(|c| (c.field.clone(), c.new.clone()))
+                .collect();
+            check_writable(&target, &fields, "a planned update").unwrap();
+        }
     }
 }

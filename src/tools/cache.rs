@@ -8,14 +8,14 @@ use crate::airtable::{self, BaseId, BaseSchema, Client};
 
 /// A per-client cache of base schemas.
 #[derive(Debug)]
-pub struct SchemaCache {
+pub(crate) struct SchemaCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, Arc<BaseSchema>)>>,
 }
 
 impl SchemaCache {
     /// An empty cache whose entries live `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         SchemaCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
@@ -29,7 +29,7 @@ impl SchemaCache {
     }
 
     /// The schema of `base`, fetched when absent or stale.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         client: &Client,
         base: &BaseId,
@@ -45,7 +45,7 @@ impl SchemaCache {
     }
 
     /// Drop a base's entry.
-    pub fn invalidate(&self, base: &str) {
+    pub(crate) fn invalidate(&self, base: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(base);
         }
