@@ -1,8 +1,8 @@
 //! The pooled client: configuration, request execution with rate limits and retries, stats.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -169,7 +169,9 @@ impl StatsInner {
 }
 
 struct Shared {
-    http: reqwest::Client,
+    /// Built on first use: building loads the system's root certificates (~140 PEM files on
+    /// Debian), the largest single step of a cold start, which tools/list does not need.
+    http: OnceLock<Result<reqwest::Client, String>>,
     cfg: ClientConfig,
     limiters: Limiters,
     stats: StatsInner,
@@ -352,17 +354,6 @@ impl Client {
                 "the Airtable token is empty; set one with `airtable-mcp auth login` or AIRTABLE_API_KEY".into(),
             ));
         }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60));
-        if is_loopback(&cfg.api_url) {
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         let key = token_key(&cfg.token);
         let token = Arc::new(TokenState {
             token: cfg.token.clone(),
@@ -376,7 +367,7 @@ impl Client {
         );
         Ok(Client {
             shared: Arc::new(Shared {
-                http,
+                http: OnceLock::new(),
                 cfg,
                 limiters,
                 stats: StatsInner::default(),
@@ -392,6 +383,26 @@ impl Client {
             shared: self.shared.clone(),
             token: Arc::new(TokenState { token, key }),
         }
+    }
+
+    /// The pooled HTTP client, built on first use.
+    fn http(&self) -> Result<&reqwest::Client, Error> {
+        let cfg = &self.shared.cfg;
+        self.shared
+            .http
+            .get_or_init(|| {
+                let mut builder = reqwest::Client::builder()
+                    .user_agent(USER_AGENT)
+                    .timeout(cfg.timeout)
+                    .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+                    .pool_idle_timeout(Duration::from_secs(60));
+                if is_loopback(&cfg.api_url) {
+                    builder = builder.no_proxy();
+                }
+                builder.build().map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))
     }
 
     /// The API root.
@@ -464,6 +475,8 @@ impl Client {
         req: &ApiRequest<'_>,
         url: String,
     ) -> Result<(u16, bytes::Bytes), Error> {
+        // Build the HTTP client now if this is the first request (a failure is not retried).
+        self.http()?;
         let shared = &*self.shared;
         let cfg = &shared.cfg;
         let stats = &shared.stats;
@@ -590,8 +603,11 @@ impl Client {
     async fn attempt(&self, req: &ApiRequest<'_>, url: &str) -> Attempt {
         let shared = &*self.shared;
         let timeout = shared.cfg.timeout;
-        let mut rb = shared
-            .http
+        let http = match self.http() {
+            Ok(h) => h,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let mut rb = http
             .request(req.method.clone(), url)
             .bearer_auth(self.token.token.expose_secret())
             .timeout(timeout);
