@@ -18,8 +18,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> std::io:
 
 /// Create `path` with `bytes`, atomically, only if nothing is there yet (else `AlreadyExists`,
 /// checked at the rename itself, so no race): for exports that must not overwrite.
-// Meant for the CSV export of src/tools/transfer (switched over when the branches merge).
-#[allow(dead_code)]
 pub(crate) fn create_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     write(path, bytes, mode, false)
 }

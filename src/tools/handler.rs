@@ -33,8 +33,16 @@ use crate::tools::{self, Access, ToolError, Toolset};
 /// How long a base schema stays cached (schema tools invalidate it at once).
 pub const DEFAULT_SCHEMA_TTL: Duration = Duration::from_secs(300);
 
-/// Observes every tool call (for metrics): tool name, outcome, duration.
-pub type CallObserver = Arc<dyn Fn(&str, CallOutcome, Duration) + Send + Sync>;
+/// Watches the tool calls of a handler for its transport (metrics, graceful shutdown), so that
+/// the transport needs no wrapper around the handler. Installed with [`AirtableServer::observed`].
+pub trait CallObserver: Send + Sync {
+    /// A call begins. `tool` is the tool's name, or `"unknown"` for a name this session does not
+    /// expose (so clients cannot grow label sets without bound). The returned guard is dropped
+    /// when the call ends (e.g. a task-tracker token that shutdown waits for).
+    fn started(&self, tool: &str) -> Box<dyn Send>;
+    /// The call ended with `outcome` after `elapsed`.
+    fn finished(&self, tool: &str, outcome: CallOutcome, elapsed: Duration);
+}
 
 /// How a tool call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +56,15 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
+    /// How a tool call's response ended.
+    pub fn of(result: &Result<CallToolResponse, ErrorData>) -> Self {
+        match result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => CallOutcome::ToolError,
+            Ok(_) => CallOutcome::Ok,
+            Err(_) => CallOutcome::ProtocolError,
+        }
+    }
+
     /// "ok", "tool_error" or "protocol_error".
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,8 +88,6 @@ pub struct ServerOptions {
     pub schema_ttl: Duration,
     /// Byte budget of one tool result's JSON.
     pub result_budget: usize,
-    /// Optional observer of tool calls (metrics).
-    pub on_call: Option<CallObserver>,
 }
 
 impl Default for ServerOptions {
@@ -83,7 +98,6 @@ impl Default for ServerOptions {
             allowed_bases: None,
             schema_ttl: DEFAULT_SCHEMA_TTL,
             result_budget: tools::result::DEFAULT_RESULT_BUDGET,
-            on_call: None,
         }
     }
 }
@@ -232,6 +246,8 @@ pub struct AirtableServer {
     pub(crate) ctx: ToolContext,
     /// The token came from the client's X-Airtable-Token header (token advice is about it).
     header_token: bool,
+    /// The transport's watcher of tool calls, if any.
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for AirtableServer {
@@ -256,6 +272,7 @@ impl AirtableServer {
             ),
             state,
             header_token: false,
+            observer: None,
         }
     }
 
@@ -275,7 +292,15 @@ impl AirtableServer {
             ),
             state,
             header_token: true,
+            observer: None,
         }
+    }
+
+    /// This handler with `observer` watching its tool calls (what a transport installs for
+    /// metrics and graceful shutdown).
+    pub fn observed(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The shared state.
@@ -324,7 +349,10 @@ impl ServerHandler for AirtableServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let name = request.name.to_string();
-        let mut result = if self.state.router.has_route(&name) {
+        let exposed = self.state.router.has_route(&name);
+        let label = if exposed { name.as_str() } else { "unknown" };
+        let guard = self.observer.as_ref().map(|o| o.started(label));
+        let mut result = if exposed {
             let tcc = ToolCallContext::new(self, request, context);
             self.state.router.call(tcc).await
         } else if let Some(refusal) = self.refusal(&name) {
@@ -340,16 +368,10 @@ impl ServerHandler for AirtableServer {
         {
             header_token_advice(r);
         }
-        if let Some(observer) = &self.state.options.on_call {
-            let outcome = match &result {
-                Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                    CallOutcome::ToolError
-                }
-                Ok(_) => CallOutcome::Ok,
-                Err(_) => CallOutcome::ProtocolError,
-            };
-            observer(&name, outcome, started.elapsed());
+        if let Some(observer) = &self.observer {
+            observer.finished(label, CallOutcome::of(&result), started.elapsed());
         }
+        drop(guard);
         result
     }
 }

@@ -4,13 +4,18 @@
 
 use std::sync::Arc;
 
-use airtable_mcp::server::http::HandlerFactory;
+use airtable_mcp::server::http::{HandlerFactory, Observable};
+use airtable_mcp::tools::{CallObserver, CallOutcome};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig,
+};
 use rmcp::schemars::JsonSchema;
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -18,6 +23,7 @@ use serde::Deserialize;
 pub struct EchoServer {
     token: Option<String>,
     tool_router: ToolRouter<Self>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,6 +47,7 @@ impl EchoServer {
         Self {
             token: token.map(|t| t.expose_secret().to_owned()),
             tool_router: Self::tool_router(),
+            observer: None,
         }
     }
 
@@ -83,6 +90,37 @@ impl ServerHandler for EchoServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("echo-test", "0.0.0"))
+    }
+
+    /// Reports to the observer like the Airtable handler does ("unknown" for unknown names).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = std::time::Instant::now();
+        let label = if self.tool_router.has_route(&request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        let guard = self.observer.as_ref().map(|o| o.started(&label));
+        let result = self
+            .tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await;
+        if let Some(o) = &self.observer {
+            o.finished(&label, CallOutcome::of(&result), started.elapsed());
+        }
+        drop(guard);
+        result
+    }
+}
+
+impl Observable for EchoServer {
+    fn observed(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 }
 

@@ -19,15 +19,14 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use rmcp::ServerHandler;
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::auth::{self, Principal, SessionBinding};
-use super::metrics::{Metered, Metrics};
-use super::{AirtableTokenOverride, HandlerFactory};
+use super::metrics::Metrics;
+use super::{AirtableTokenOverride, HandlerFactory, Observable};
 
 /// Messages buffered per direction and session.
 const CHANNEL_CAPACITY: usize = 64;
@@ -63,7 +62,7 @@ impl<H> Clone for LegacySse<H> {
     }
 }
 
-impl<H: ServerHandler> LegacySse<H> {
+impl<H: Observable> LegacySse<H> {
     pub fn new(
         factory: HandlerFactory<H>,
         metrics: Arc<Metrics>,
@@ -118,7 +117,7 @@ impl Drop for SessionGuard {
     }
 }
 
-async fn open_sse<H: ServerHandler>(State(st): State<LegacySse<H>>, req: Request) -> Response {
+async fn open_sse<H: Observable>(State(st): State<LegacySse<H>>, req: Request) -> Response {
     let airtable_token = req
         .extensions()
         .get::<AirtableTokenOverride>()
@@ -144,7 +143,7 @@ async fn open_sse<H: ServerHandler>(State(st): State<LegacySse<H>>, req: Request
         ct: ct.clone(),
     };
 
-    let handler = Metered::new((st.factory)(airtable_token), st.metrics.clone());
+    let handler = (st.factory)(airtable_token).observed(st.metrics.clone());
     let transport = (PollSender::new(out_tx), ReceiverStream::new(in_rx));
     let task_ct = ct.clone();
     let session = id.clone();
@@ -190,7 +189,7 @@ fn plain(status: StatusCode, msg: &str) -> Response {
     (status, format!("{msg}\n")).into_response()
 }
 
-async fn post_message<H: ServerHandler>(
+async fn post_message<H: Observable>(
     State(st): State<LegacySse<H>>,
     Query(query): Query<HashMap<String, String>>,
     req: Request,

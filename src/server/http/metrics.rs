@@ -1,11 +1,11 @@
-//! Prometheus metrics (`/metrics`, text format) and [`Metered`], the handler wrapper that
-//! counts and times tool calls without the tools code knowing about it.
+//! Prometheus metrics (`/metrics`, text format). [`Metrics`] is the [`CallObserver`] the
+//! transports install on every session's handler, so tool calls are counted, timed and tracked
+//! for graceful shutdown without the tools code knowing about metrics.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{
@@ -17,13 +17,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use rmcp::ErrorData as McpError;
-use rmcp::ServerHandler;
-use rmcp::model::*;
-use rmcp::service::{
-    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
-};
 use tokio_util::task::TaskTracker;
+
+use crate::tools::{CallObserver, CallOutcome};
 
 /// How a tool call ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -267,292 +263,24 @@ impl Metrics {
     }
 }
 
-/// Wraps any rmcp handler: every method is delegated; `call_tool` is counted and timed.
-pub struct Metered<H> {
-    inner: H,
-    metrics: Arc<Metrics>,
-}
-
-impl<H> Metered<H> {
-    pub fn new(inner: H, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
-    }
-
-    /// The wrapped handler.
-    pub fn inner(&self) -> &H {
-        &self.inner
+impl From<CallOutcome> for Outcome {
+    fn from(o: CallOutcome) -> Self {
+        match o {
+            CallOutcome::Ok => Outcome::ok,
+            CallOutcome::ToolError => Outcome::tool_error,
+            CallOutcome::ProtocolError => Outcome::protocol_error,
+        }
     }
 }
 
-impl<H: ServerHandler> Metered<H> {
-    fn metered_call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
-        // Unknown names share one label so clients cannot grow the label set without bound.
-        let tool = if self.inner.get_tool(&request.name).is_some() {
-            request.name.to_string()
-        } else {
-            "unknown".to_owned()
-        };
-        let metrics = self.metrics.clone();
-        let fut = self.inner.call_tool(request, context);
-        self.metrics.in_flight.track_future(async move {
-            let start = Instant::now();
-            let result = fut.await;
-            let outcome = match &result {
-                Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                    Outcome::tool_error
-                }
-                Ok(_) => Outcome::ok,
-                Err(_) => Outcome::protocol_error,
-            };
-            metrics.record_call(&tool, outcome, start.elapsed());
-            result
-        })
-    }
-}
-
-// Delegation of every method, deprecated ones included (copied from rmcp's Box/Arc impl).
-#[allow(deprecated, clippy::manual_async_fn)]
-impl<H: ServerHandler> ServerHandler for Metered<H> {
-    fn ping(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.ping(context)
+/// The metrics watch every session's tool calls: counted and timed by tool and outcome, and
+/// tracked while running (graceful shutdown waits for them).
+impl CallObserver for Metrics {
+    fn started(&self, _tool: &str) -> Box<dyn Send> {
+        Box::new(self.in_flight.token())
     }
 
-    fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<InitializeResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.initialize(request, context)
-    }
-
-    fn negotiate_initialize(
-        &self,
-        request: &InitializeRequestParams,
-    ) -> Result<InitializeResult, McpError> {
-        self.inner.negotiate_initialize(request)
-    }
-
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.inner.supported_protocol_versions()
-    }
-
-    fn discover(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<DiscoverResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.discover(context)
-    }
-
-    fn complete(
-        &self,
-        request: CompleteRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.complete(request, context)
-    }
-
-    fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.set_level(request, context)
-    }
-
-    fn get_prompt(
-        &self,
-        request: GetPromptRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.get_prompt(request, context)
-    }
-
-    fn list_prompts(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_prompts(request, context)
-    }
-
-    fn list_resources(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListResourcesResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_resources(request, context)
-    }
-
-    fn list_resource_templates(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListResourceTemplatesResult, McpError>> + MaybeSendFuture + '_
-    {
-        self.inner.list_resource_templates(request, context)
-    }
-
-    fn read_resource(
-        &self,
-        request: ReadResourceRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ReadResourceResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.read_resource(request, context)
-    }
-
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        self.inner.accepted_subscription_filter(requested)
-    }
-
-    fn listen(
-        &self,
-        context: SubscriptionContext,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.listen(context)
-    }
-
-    fn subscribe(
-        &self,
-        request: SubscribeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.subscribe(request, context)
-    }
-
-    fn unsubscribe(
-        &self,
-        request: UnsubscribeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.unsubscribe(request, context)
-    }
-
-    fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
-        self.metered_call_tool(request, context)
-    }
-
-    fn list_tools(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_tools(request, context)
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.inner.get_tool(name)
-    }
-
-    fn on_custom_request(
-        &self,
-        request: CustomRequest,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CustomResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.on_custom_request(request, context)
-    }
-
-    fn on_cancelled(
-        &self,
-        notification: CancelledNotificationParam,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_cancelled(notification, context)
-    }
-
-    fn on_progress(
-        &self,
-        notification: ProgressNotificationParam,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_progress(notification, context)
-    }
-
-    fn on_initialized(
-        &self,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_initialized(context)
-    }
-
-    fn on_roots_list_changed(
-        &self,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_roots_list_changed(context)
-    }
-
-    fn on_custom_notification(
-        &self,
-        notification: CustomNotification,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.on_custom_notification(notification, context)
-    }
-
-    fn get_info(&self) -> ServerConfig {
-        self.inner.get_info()
-    }
-
-    fn get_task(
-        &self,
-        request: GetTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetTaskResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.get_task(request, context)
-    }
-
-    fn update_task(
-        &self,
-        request: UpdateTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.update_task(request, context)
-    }
-
-    fn cancel_task(
-        &self,
-        request: CancelTaskParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.cancel_task(request, context)
-    }
-
-    fn list_skills(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_skills(request, context)
-    }
-
-    fn get_skill(
-        &self,
-        request: GetSkillRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetSkillResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.get_skill(request, context)
-    }
-
-    fn read_resource_directory(
-        &self,
-        request: ReadResourceDirectoryRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
-    {
-        self.inner.read_resource_directory(request, context)
+    fn finished(&self, tool: &str, outcome: CallOutcome, elapsed: Duration) {
+        self.record_call(tool, outcome.into(), elapsed);
     }
 }

@@ -8,7 +8,7 @@
 //! Every MCP endpoint (and `/metrics`) needs a bearer token unless the server is bound to
 //! loopback and started with `--no-auth`. Each client may bring its own Airtable token in
 //! `X-Airtable-Token`: the session's handler is built for that token ([`HandlerFactory`]).
-//! The transport is generic over any rmcp [`ServerHandler`]; [`run`] plugs in the Airtable one.
+//! The transport is generic over any rmcp [`ServerHandler`] that is [`Observable`]; [`run`] plugs in the Airtable one.
 
 pub mod auth;
 pub mod legacy_sse;
@@ -32,6 +32,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rmcp::ServerHandler;
+
+use crate::tools::CallObserver;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -46,7 +48,7 @@ use tracing::Instrument;
 
 use crate::cli::HttpArgs;
 pub use auth::{BearerTokens, Principal, SessionBinding};
-pub use metrics::{AirtableStatsSnapshot, Metered, Metrics, StatsSource};
+pub use metrics::{AirtableStatsSnapshot, Metrics, StatsSource};
 use security::{ClientRateLimit, Guard, PeerAddr};
 
 /// Default address of `serve --http`.
@@ -479,10 +481,23 @@ async fn metrics_endpoint(State(st): State<MetricsState>) -> Response {
     }
 }
 
+/// A handler the transports can serve: an rmcp `ServerHandler` that accepts a
+/// [`CallObserver`] (the metrics and the shutdown tracker watch its tool calls through it).
+pub trait Observable: ServerHandler {
+    /// This handler with `observer` watching its tool calls.
+    fn observed(self, observer: Arc<dyn CallObserver>) -> Self;
+}
+
+impl Observable for super::AirtableServer {
+    fn observed(self, observer: Arc<dyn CallObserver>) -> Self {
+        super::AirtableServer::observed(self, observer)
+    }
+}
+
 /// Build the app and start serving on `opts.addr`. Returns once listening.
 /// Cancelling `shutdown` stops accepting, lets in-flight tool calls finish within
 /// `opts.shutdown_grace`, then closes every session.
-pub async fn start<H: ServerHandler>(
+pub async fn start<H: Observable>(
     factory: HandlerFactory<H>,
     hooks: Hooks,
     opts: HttpOptions,
@@ -514,7 +529,7 @@ pub async fn start<H: ServerHandler>(
         let metrics = metrics.clone();
         move || {
             let token = REQUEST_AIRTABLE_TOKEN.try_with(Clone::clone).ok().flatten();
-            Ok(Metered::new(factory(token), metrics.clone()))
+            Ok(factory(token).observed(metrics.clone()))
         }
     };
     let owners = SessionOwners::default();

@@ -1,7 +1,5 @@
 //! export_table_csv's pure core: records to RFC 4180 CSV, bounded text, and the file write.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::tools::cells::{Field, RecordLike, render};
@@ -168,6 +166,9 @@ pub(crate) fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf,
     Ok(parent)
 }
 
+/// Mode of a new export file: record data, readable by its owner only.
+const EXPORT_MODE: u32 = 0o600;
+
 /// Write the CSV to `path` (see [`check_destination`] for the rules). Returns the absolute
 /// path written.
 pub(crate) fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
@@ -182,14 +183,14 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<P
         .canonicalize()
         .map_err(|e| format!("cannot resolve directory {}: {e}", parent.display()))?
         .join(file_name);
-    let mut opts = OpenOptions::new();
-    opts.write(true);
-    if overwrite {
-        opts.create(true).truncate(true);
+    // Through the project's one file writer: an exclusive temp file in the same directory,
+    // renamed into place, so a symlink at the destination is replaced, never followed.
+    let written = if overwrite {
+        crate::fsutil::write_atomic(&abs, bytes, EXPORT_MODE)
     } else {
-        opts.create_new(true);
-    }
-    let mut file = opts.open(&abs).map_err(|e| {
+        crate::fsutil::create_atomic(&abs, bytes, EXPORT_MODE)
+    };
+    written.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             format!(
                 "{} already exists: pass overwrite=true to replace it, or choose another path",
@@ -199,9 +200,6 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<P
             format!("cannot write {}: {e}", abs.display())
         }
     })?;
-    file.write_all(bytes)
-        .and_then(|()| file.flush())
-        .map_err(|e| format!("cannot write {}: {e}", abs.display()))?;
     Ok(abs)
 }
 
