@@ -24,6 +24,7 @@ mod batch;
 mod cache;
 mod cells;
 mod comments;
+mod compact;
 mod context;
 mod handler;
 mod params;
