@@ -327,7 +327,7 @@ async fn main() -> Result<()> {
     let compact = serde_json::to_string(structured)?;
     let raw = direct_once().await?;
     let raw_pretty = serde_json::to_string_pretty(&raw)?;
-    let n = structured["records"].as_array().map_or(0, Vec::len);
+    let n = structured["rows"].as_array().map_or(0, Vec::len);
     println!("\n3. bytes of a get_records result ({n} records of {table_name:?})");
     println!(
         "   text content (what the model reads, compact JSON): {} bytes",
