@@ -137,7 +137,8 @@ pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode
         "serving MCP over stdio"
     );
     let service = server
-        .serve(rmcp::transport::stdio())
+        // Non-blocking pipes on the IO reactor (no blocking-pool hand-off per message).
+        .serve(rmcp::transport::stdio_pipes())
         .await
         .map_err(|e| ServerError::Transport(Box::new(e)))?;
     service
