@@ -6,11 +6,13 @@
 //! 2. per-call overhead: get_records (100 records) through MCP stdio vs the same list-records
 //!    request sent directly with reqwest to the same sandbox (median of 200 each);
 //! 3. the bytes of a get_records result for 100 records of the demo base: the compact text the
-//!    model reads, vs the same structured content pretty-printed.
+//!    model reads, vs the same structured content pretty-printed;
+//! 4. the stdio server's peak resident set (VmHWM from /proc) over that session.
 //!
 //! Run: `cargo build --release --bin airtable-mcp && cargo run --release --example bench_server`
 //! (or `tools/bench-server.sh`). Env: AIRTABLE_MCP_BIN (default target/release/airtable-mcp),
-//! BENCH_CALLS (default 200), BENCH_STARTS (default 10).
+//! BENCH_CALLS (default 200), BENCH_STARTS (default 10), BENCH_GAP_MS (pause before each call,
+//! default 0; issue 12 uses 250).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,6 +115,16 @@ impl StdioPeer {
         Ok(r)
     }
 
+    /// The child's peak resident set (VmHWM) in kB, from /proc (Linux).
+    fn peak_rss_kb(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     async fn close(mut self) {
         drop(self.stdin);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
@@ -180,6 +192,8 @@ async fn main() -> Result<()> {
         );
     }
     let calls = env_usize("BENCH_CALLS", 200);
+    // Pause between calls (issue 12 measures calls 250 ms apart: an idle server between calls).
+    let gap = Duration::from_millis(env_usize("BENCH_GAP_MS", 0) as u64);
     let starts = env_usize("BENCH_STARTS", 10);
 
     // A sandbox with the demo base, its rate limit out of the way: we measure overhead here,
@@ -288,6 +302,9 @@ async fn main() -> Result<()> {
     let mut t_direct = Vec::with_capacity(calls);
     // Interleave so that both paths see the same machine load.
     for _ in 0..calls {
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
         let t0 = Instant::now();
         peer.call("get_records", args.clone()).await?;
         t_mcp.push(t0.elapsed());
@@ -298,7 +315,8 @@ async fn main() -> Result<()> {
     let m_mcp = median(t_mcp.clone());
     let m_direct = median(t_direct.clone());
     println!(
-        "\n2. per call: get_records of {n_records} records from {table_name:?} (median of {calls}, interleaved)"
+        "\n2. per call: get_records of {n_records} records from {table_name:?} (median of {calls}, interleaved, {} ms apart)",
+        gap.as_millis()
     );
     println!(
         "   MCP stdio tools/call get_records: median {}  p90 {}  p99 {}",
@@ -347,6 +365,15 @@ async fn main() -> Result<()> {
         "   Airtable API response (pretty-printed, for peers that pass it through): {} bytes",
         raw_pretty.len()
     );
+
+    // 4. Memory: the stdio server's peak resident set over this whole session.
+    match peer.peak_rss_kb() {
+        Some(kb) => println!(
+            "\n4. peak RSS (VmHWM) of the stdio server over the session: {:.1} MB",
+            kb as f64 / 1024.0
+        ),
+        None => println!("\n4. peak RSS: not available (no /proc)"),
+    }
 
     peer.close().await;
     sb.shutdown().await;

@@ -242,6 +242,42 @@ pub(crate) struct RecordsOutput {
     pub rows: Vec<Vec<Value>>,
 }
 
+impl RecordsOutput {
+    /// The structured content, built by moving the rows (no serialise-and-parse copy); the
+    /// same JSON, key for key and in the same order, as serialising `self`.
+    fn into_value(self) -> Value {
+        let mut m = Map::with_capacity(7);
+        m.insert("count".to_owned(), Value::from(self.count));
+        m.insert("has_more".to_owned(), Value::Bool(self.has_more));
+        if let Some(offset) = self.offset {
+            m.insert("offset".to_owned(), Value::String(offset));
+        }
+        m.insert("truncated".to_owned(), Value::Bool(self.truncated));
+        if let Some(note) = self.note {
+            m.insert("note".to_owned(), Value::String(note));
+        }
+        m.insert(
+            "columns".to_owned(),
+            Value::Array(self.columns.into_iter().map(Value::String).collect()),
+        );
+        m.insert(
+            "rows".to_owned(),
+            Value::Array(self.rows.into_iter().map(Value::Array).collect()),
+        );
+        Value::Object(m)
+    }
+
+    /// As a tool result: the structured content and its compact JSON text.
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::structured(self.into_value())
+    }
+}
+
+/// The output schema of get_records and search_records.
+fn records_schema() -> std::sync::Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<RecordsOutput>()
+}
+
 /// One record.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct RecordOutput {
@@ -380,6 +416,7 @@ impl AirtableServer {
         name = "get_records",
         title = "Get records",
         description = "Read records from a table (ID or name). Returns {count, has_more, offset, columns, rows}: columns names the fields once (\"id\" first); each row is one record's values in column order (null = empty; missing trailing values = empty; fullest fields first). When has_more is true, call again with the same arguments plus offset to get the next page. Keep results small: pass fields=[...] with only the fields you need, and max_records (default 100, max 1000). filter_by_formula uses Airtable formulas, e.g. AND({Status}=\"Done\", IS_AFTER({Due}, TODAY())) or FIND(\"acme\", LOWER({Name})); it is checked (syntax and field names) before sending. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
+        output_schema = records_schema(),
         annotations(
             title = "Get records",
             read_only_hint = true,
@@ -392,7 +429,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> Result<Json<RecordsOutput>, ToolError> {
+    ) -> Result<CallToolResult, ToolError> {
         let max = check_max(p.max_records)?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = p.fields.unwrap_or_default();
@@ -442,11 +479,13 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "get_records"),
             )
             .await?;
-        Ok(Json(self.records_output(
-            read,
-            ctx.table(),
-            "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
-        )))
+        Ok(self
+            .records_output(
+                read,
+                ctx.table(),
+                "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
+            )
+            .into_result())
     }
 
     #[tool(
@@ -491,6 +530,7 @@ impl AirtableServer {
         name = "search_records",
         title = "Search records",
         description = "Find records containing a text (case-insensitive substring) in the given fields, or by default in every text-like field (text, long text, email, url, phone, selects). The query is taken literally (no formula injection). Returns {count, has_more, columns, rows} as get_records does (each row: the record's values in column order, \"id\" first); max_records defaults to 50. For exact conditions use get_records with filter_by_formula.",
+        output_schema = records_schema(),
         annotations(
             title = "Search records",
             read_only_hint = true,
@@ -503,7 +543,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> Result<Json<RecordsOutput>, ToolError> {
+    ) -> Result<CallToolResult, ToolError> {
         let max = check_max(p.max_records)?;
         if p.query.trim().is_empty() {
             return Err(ToolError::Invalid(
@@ -568,11 +608,13 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "search_records"),
             )
             .await?;
-        Ok(Json(self.records_output(
-            read,
-            ctx.table(),
-            "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
-        )))
+        Ok(self
+            .records_output(
+                read,
+                ctx.table(),
+                "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
+            )
+            .into_result())
     }
 
     #[tool(
@@ -901,5 +943,32 @@ impl AirtableServer {
                 Progress::new(&rctx),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_built_value_is_the_serialised_output() {
+        for (offset, note) in [
+            (None, None),
+            (Some("itr1/rec1".to_owned()), Some("cut".to_owned())),
+        ] {
+            let out = || RecordsOutput {
+                count: 2,
+                has_more: offset.is_some(),
+                offset: offset.clone(),
+                truncated: note.is_some(),
+                note: note.clone(),
+                columns: vec!["id".into(), "Name".into()],
+                rows: vec![vec![json!("rec1"), json!("a")], vec![json!("rec2")]],
+            };
+            let want = serde_json::to_string(&out()).unwrap();
+            assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);
+        }
     }
 }
