@@ -210,49 +210,6 @@ async fn cold_start(bin: &PathBuf, args: &[&str], env: &[(&str, String)]) -> Res
     Ok(elapsed)
 }
 
-/// The bytes of `records` (a get_records structured result) in the columns/rows form of
-/// `tools::compact`, columns in the table's schema order, with the result's other keys.
-async fn compact_size(
-    result: &Value,
-    http: &reqwest::Client,
-    api_url: &str,
-    token: &str,
-    base_id: &str,
-    table_id: &str,
-) -> Result<usize> {
-    let schema: Value = http
-        .get(format!("{api_url}/v0/meta/bases/{base_id}/tables"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let order: Vec<&str> = schema["tables"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["id"] == table_id))
-        .and_then(|t| t["fields"].as_array())
-        .map(|f| f.iter().filter_map(|f| f["name"].as_str()).collect())
-        .unwrap_or_default();
-    let empty = serde_json::Map::new();
-    let records = result["records"].as_array().context("no records")?;
-    let compact = airtable_mcp::tools::compact::compact_records(
-        &order,
-        records.iter().map(|r| {
-            (
-                r["id"].as_str().unwrap_or_default(),
-                r["fields"].as_object().unwrap_or(&empty),
-            )
-        }),
-    );
-    let mut out = result.clone();
-    if let Some(o) = out.as_object_mut() {
-        o.remove("records");
-        o.insert("records".into(), serde_json::to_value(&compact)?);
-    }
-    Ok(serde_json::to_string(&out)?.len())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -307,7 +264,6 @@ async fn main() -> Result<()> {
     let mut t_direct = Vec::new();
     let mut rss = Vec::new();
     let mut text_bytes = 0usize;
-    let mut compact_bytes = 0usize;
     let mut n_records = 0usize;
     let mut table_name = String::new();
     for _ in 0..sessions {
@@ -353,21 +309,9 @@ async fn main() -> Result<()> {
         // 2. Text bytes (also warms the schema cache and the connection).
         let r = peer.call("get_records", args.clone()).await?;
         text_bytes = r["content"][0]["text"].as_str().unwrap_or_default().len();
-        n_records = r["structuredContent"]["records"]
+        n_records = r["structuredContent"]["rows"]
             .as_array()
             .map_or(0, Vec::len);
-        // The benchmark's own direct requests share the base's 5/s with the server's: keep
-        // them a window apart.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        compact_bytes = compact_size(
-            &r["structuredContent"],
-            &http,
-            &api_url,
-            &token,
-            &base_id,
-            &table_id,
-        )
-        .await?;
 
         // 1. Parallel reads after a quiet second.
         for _ in 0..parallel_runs {
@@ -415,7 +359,7 @@ async fn main() -> Result<()> {
         ms(*t_parallel.iter().max().unwrap_or(&Duration::ZERO)),
     );
     println!(
-        "2. text content of a get_records result of {n_records} records: {text_bytes} bytes (the same records as tools::compact columns/rows, not wired yet: {compact_bytes} bytes)"
+        "2. text content of a get_records result of {n_records} records: {text_bytes} bytes (records as columns + rows)"
     );
     println!(
         "3. overhead over the direct API call ({n_records} records, calls 250 ms apart, {} pairs): median {:.3} ms (MCP median {}, direct median {})",
@@ -445,7 +389,6 @@ async fn main() -> Result<()> {
     );
     println!("FIGURE rate_limited {rate_limited}");
     println!("FIGURE text_bytes {text_bytes}");
-    println!("FIGURE compact_bytes {compact_bytes}");
     println!("FIGURE overhead_ms {:.3}", overhead * 1000.0);
     println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
     println!("FIGURE peak_rss_mb {:.1}", m_rss as f64 / 1e6);

@@ -66,9 +66,14 @@ async def main() -> None:
         if records.is_error:
             sys.exit(f"get_records failed: {records.content[0].text}")
         data = records.structured_content or {}
-        print(f"{table['name']}: {len(data.get('records', []))} records, has_more={data.get('has_more')}")
-        for r in data.get("records", []):
-            print(" ", r["id"], json.dumps(r["fields"], ensure_ascii=False)[:160])
+        # Lists are compact: field names once in "columns" ("id" first), one array per record in
+        # "rows" (null = empty cell; missing trailing values = empty).
+        columns = data.get("columns", ["id"])
+        rows = data.get("rows", [])
+        print(f"{table['name']}: {len(rows)} records, has_more={data.get('has_more')}")
+        for row in rows:
+            fields = {c: v for c, v in zip(columns[1:], row[1:]) if v is not None}
+            print(" ", row[0], json.dumps(fields, ensure_ascii=False)[:160])
 
 
 if __name__ == "__main__":

@@ -18,10 +18,28 @@ fn main() -> ExitCode {
         eprintln!("airtable-mcp: cannot start logging: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One stdio client (and the short CLI commands) need no worker pool: a current-thread
+    // runtime starts sooner and keeps less memory. HTTP (--http, or [http] listen in the config
+    // file) and the sandbox serve many clients at once: multi-thread. A config that does not load
+    // gets multi-thread here and its error from `serve` itself.
+    let multi_thread = match &cli.command {
+        Command::Serve(args) => {
+            args.http.is_some()
+                || Config::load(args, &cli.global).map_or(true, |c| c.http.is_some())
+        }
+        Command::Sandbox(_) => true,
+        _ => false,
+    };
+    let built = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("airtable-mcp: cannot start the async runtime: {e}");

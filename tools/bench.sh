@@ -24,7 +24,7 @@ echo
 echo "| figure | value | goal |"
 echo "|---|---|---|"
 echo "| 5 parallel reads after a quiet second (median) | $(fig parallel_reads_ms) ms, $(fig rate_limited) x 429 | <= 60 ms, 0 x 429 |"
-echo "| text bytes of a 100-record get_records result | $(fig text_bytes) B (columns/rows form, not wired yet: $(fig compact_bytes) B) | <= 21,794 B |"
+echo "| text bytes of a 100-record get_records result | $(fig text_bytes) B | <= 21,794 B |"
 echo "| overhead over the direct API call, 100 records, calls 250 ms apart (median) | $(fig overhead_ms) ms | <= 0.5 ms |"
 echo "| cold start, spawn -> tools/list answered (median) | $(fig cold_start_ms) ms | <= 5 ms |"
 echo "| peak RSS over a session (VmHWM, median) | $(fig peak_rss_mb) MB | <= 14 MB |"

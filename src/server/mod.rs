@@ -137,7 +137,9 @@ pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode
         read_only = prepared.state.options().read_only,
         "serving MCP over stdio"
     );
-    let (stdin, stdout) = rmcp::transport::stdio();
+    // Non-blocking pipes on the IO reactor (no blocking-pool hand-off per message), framed by our
+    // own line transport (size cap, JSON-RPC errors for bad input).
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let service = server
         .serve(stdio::StdioTransport::new(stdin, stdout))
         .await

@@ -13,10 +13,14 @@
 //! The encoding, exactly:
 //! - `columns[0]` is always `"id"` and `row[0]` is always the record ID (a field that happens to
 //!   be named "id" still gets its own later column; positions, not names, are authoritative).
-//! - The other columns are the fields that have a value in at least one of the rows: first the
-//!   fields of the schema order given, then any other field in the order first seen.
+//! - The other columns are the fields that have a value in at least one of the rows, the fields
+//!   with the most values first (ties in the schema order given, then in the order first seen),
+//!   so that sparse fields come last and their empty cells are mostly trailing ones.
 //!   Fields empty in every row are left out.
-//! - `row[j]` is the value of `columns[j]`, exactly as Airtable sends it (nothing is lossy);
+//! - `row[j]` is the value of `columns[j]` as Airtable sends it, with two lossless
+//!   shortenings: a number with no fraction is written as an integer (`7`, not `7.0`, as
+//!   Airtable's own JSON does), and in the instant fields named by the caller (created/modified
+//!   time, date-time) a zero millisecond part is left out (`...T12:51:00Z`, the same instant).
 //!   `null` means the cell is empty. Empty strings and empty arrays count as empty (Airtable
 //!   itself omits empty cells).
 //! - Trailing empty cells are dropped, so a row may be shorter than `columns`: a missing
@@ -26,14 +30,16 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 /// The name of the first column (the record ID).
-pub const ID_COLUMN: &str = "id";
+pub(crate) const ID_COLUMN: &str = "id";
 
 /// Records as columns and rows (see the module documentation for the encoding).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct CompactRecords {
+pub(crate) struct CompactRecords {
     /// Column names: "id" (the record ID) first, then every field that has a value in at
     /// least one row, in schema order.
     pub columns: Vec<String>,
@@ -43,7 +49,7 @@ pub struct CompactRecords {
 }
 
 /// Whether a cell counts as empty (and is sent as null or left out).
-pub fn is_empty_cell(v: &Value) -> bool {
+pub(crate) fn is_empty_cell(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -54,56 +60,130 @@ pub fn is_empty_cell(v: &Value) -> bool {
 
 /// Turn records (ID, cells by field name) into columns and rows. `schema_order` lists the
 /// table's field names in schema order; fields not in it follow in the order first seen.
-pub fn compact_records<'a, I>(schema_order: &[&str], records: I) -> CompactRecords
+/// `instants` names the fields holding timestamps (their `.000Z` becomes `Z`). The cells are
+/// moved into the rows, never copied.
+pub(crate) fn compact_records<I>(
+    schema_order: &[&str],
+    instants: &[&str],
+    records: I,
+) -> CompactRecords
 where
-    I: IntoIterator<Item = (&'a str, &'a Map<String, Value>)>,
+    I: IntoIterator<Item = (String, Map<String, Value>)>,
 {
-    let records: Vec<(&str, &Map<String, Value>)> = records.into_iter().collect();
-    // Fields with at least one non-empty cell.
+    let records: Vec<(String, Map<String, Value>)> = records.into_iter().collect();
+    // Non-empty cells per field; fields in the order first seen.
+    let mut filled: HashMap<&str, usize> = HashMap::new();
     let mut used: Vec<&str> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
     for (_, cells) in &records {
-        for (name, v) in cells.iter() {
-            if !is_empty_cell(v) && seen.insert(name.as_str()) {
-                used.push(name.as_str());
+        for (name, v) in cells {
+            if !is_empty_cell(v) {
+                let n = filled.entry(name.as_str()).or_insert(0);
+                if *n == 0 {
+                    used.push(name.as_str());
+                }
+                *n += 1;
             }
         }
     }
-    let mut order: Vec<&str> = schema_order
-        .iter()
-        .copied()
-        .filter(|n| seen.contains(n))
-        .collect();
-    let in_schema: std::collections::HashSet<&str> = order.iter().copied().collect();
-    order.extend(used.into_iter().filter(|n| !in_schema.contains(n)));
-
-    let mut columns = Vec::with_capacity(order.len() + 1);
+    let mut order: Vec<&str> = Vec::with_capacity(used.len());
+    let mut placed: HashSet<&str> = HashSet::with_capacity(used.len());
+    for name in schema_order.iter().copied().chain(used.iter().copied()) {
+        if filled.contains_key(name) && placed.insert(name) {
+            order.push(name);
+        }
+    }
+    // Densest first; the sort is stable, so ties keep the schema order.
+    order.sort_by_key(|n| std::cmp::Reverse(filled.get(n).copied().unwrap_or(0)));
+    let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
     columns.push(ID_COLUMN.to_owned());
     columns.extend(order.iter().map(|n| (*n).to_owned()));
-
-    let rows = records
+    let instant_columns: Vec<bool> = columns
         .iter()
-        .map(|(id, cells)| {
-            let mut row = Vec::with_capacity(order.len() + 1);
-            row.push(Value::String((*id).to_owned()));
-            for name in &order {
-                match cells.get(*name) {
-                    Some(v) if !is_empty_cell(v) => row.push(v.clone()),
-                    _ => row.push(Value::Null),
+        .enumerate()
+        .map(|(i, n)| i > 0 && instants.contains(&n.as_str()))
+        .collect();
+    // Column position by field name (skipping the ID column, which a field may also be named).
+    let position: HashMap<&str, usize> = columns
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut rows = Vec::with_capacity(records.len());
+    for (id, cells) in records {
+        let mut row = vec![Value::Null; columns.len()];
+        row[0] = Value::String(id);
+        for (name, v) in cells {
+            if is_empty_cell(&v) {
+                continue;
+            }
+            if let Some(&i) = position.get(name.as_str()) {
+                row[i] = shorten(v, instant_columns[i]);
+            }
+        }
+        trim_trailing_empties(&mut row);
+        rows.push(row);
+    }
+    CompactRecords { columns, rows }
+}
+
+/// The lossless shortenings: integral numbers as integers, zero milliseconds of instants.
+fn shorten(v: Value, instant: bool) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            // Below 2^53 every integral f64 is exactly an i64.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::String(mut s) if instant && s.len() == 24 && s.ends_with(".000Z") => {
+            s.truncate(19);
+            s.push('Z');
+            Value::String(s)
+        }
+        other => other,
+    }
+}
+
+fn trim_trailing_empties(row: &mut Vec<Value>) {
+    while row.len() > 1 && row.last().is_some_and(Value::is_null) {
+        row.pop();
+    }
+}
+
+impl CompactRecords {
+    /// Drop the columns that no row has a value in (after rows were cut, e.g. for size).
+    pub(crate) fn retain_used_columns(&mut self) {
+        let mut used = vec![false; self.columns.len()];
+        if let Some(first) = used.first_mut() {
+            *first = true;
+        }
+        for row in &self.rows {
+            for (i, v) in row.iter().enumerate().skip(1) {
+                if !v.is_null() {
+                    used[i] = true;
                 }
             }
-            while row.len() > 1 && row.last().is_some_and(Value::is_null) {
-                row.pop();
-            }
-            row
-        })
-        .collect();
-    CompactRecords { columns, rows }
+        }
+        if used.iter().all(|u| *u) {
+            return;
+        }
+        let mut keep = used.iter();
+        self.columns
+            .retain(|_| keep.next().copied().unwrap_or(true));
+        for row in &mut self.rows {
+            let mut keep = used.iter();
+            row.retain(|_| keep.next().copied().unwrap_or(true));
+            trim_trailing_empties(row);
+        }
+    }
 }
 
 /// The inverse: records as (ID, cells by field name), empty cells absent. Rows whose first
 /// element is not a string get an empty ID.
-pub fn expand_records(c: &CompactRecords) -> Vec<(String, Map<String, Value>)> {
+#[cfg(test)]
+pub(crate) fn expand_records(c: &CompactRecords) -> Vec<(String, Map<String, Value>)> {
     c.rows
         .iter()
         .map(|row| {
@@ -131,6 +211,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const NO_INSTANTS: &[&str] = &[];
+
+    fn own<const N: usize>(
+        recs: [(&str, &Map<String, Value>); N],
+    ) -> Vec<(String, Map<String, Value>)> {
+        recs.iter()
+            .map(|(id, c)| ((*id).to_owned(), (*c).clone()))
+            .collect()
+    }
+
     fn cells(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
@@ -142,16 +232,30 @@ mod tests {
         let c = cells(json!({"Name": "Ship", "Tags": []}));
         let out = compact_records(
             &["Name", "Notes", "Status", "Due", "Tags"],
-            [("rec1", &a), ("rec2", &b), ("rec3", &c)],
+            NO_INSTANTS,
+            own([("rec1", &a), ("rec2", &b), ("rec3", &c)]),
         );
-        assert_eq!(out.columns, ["id", "Name", "Status", "Due"]);
+        // Densest first (Name 3, Due 2, Status 1), so Status's empty cells are trailing.
+        assert_eq!(out.columns, ["id", "Name", "Due", "Status"]);
         assert_eq!(
             serde_json::to_value(&out.rows).unwrap(),
             json!([
-                ["rec1", "Write spec", "Done", "2026-01-05"],
-                ["rec2", "Review", null, "2026-01-09"],
+                ["rec1", "Write spec", "2026-01-05", "Done"],
+                ["rec2", "Review", "2026-01-09"],
                 ["rec3", "Ship"]
             ])
+        );
+    }
+
+    #[test]
+    fn ties_keep_schema_order_and_shortenings_are_lossless() {
+        let a = cells(json!({"B": 7.0, "A": 7.5, "At": "2026-01-02T12:51:00.000Z",
+                             "Text": "2026-01-02T12:51:00.000Z", "Big": 1e300}));
+        let out = compact_records(&["A", "B", "At", "Text", "Big"], &["At"], own([("r1", &a)]));
+        assert_eq!(out.columns, ["id", "A", "B", "At", "Text", "Big"]);
+        assert_eq!(
+            serde_json::to_string(&out.rows[0]).unwrap(),
+            r#"["r1",7.5,7,"2026-01-02T12:51:00Z","2026-01-02T12:51:00.000Z",1e+300]"#
         );
     }
 
@@ -159,18 +263,18 @@ mod tests {
     fn fields_outside_the_schema_follow_in_first_seen_order() {
         let a = cells(json!({"Zeta": 1, "Name": "a"}));
         let b = cells(json!({"Alpha": true, "Zeta": 2}));
-        let out = compact_records(&["Name"], [("r1", &a), ("r2", &b)]);
-        assert_eq!(out.columns, ["id", "Name", "Zeta", "Alpha"]);
+        let out = compact_records(&["Name"], NO_INSTANTS, own([("r1", &a), ("r2", &b)]));
+        assert_eq!(out.columns, ["id", "Zeta", "Name", "Alpha"]);
         assert_eq!(
             out.rows[1],
-            vec![json!("r2"), Value::Null, json!(2), json!(true)]
+            vec![json!("r2"), json!(2), Value::Null, json!(true)]
         );
     }
 
     #[test]
     fn a_field_named_id_keeps_its_own_column() {
         let a = cells(json!({"id": "custom", "Name": "x"}));
-        let out = compact_records(&["id", "Name"], [("rec1", &a)]);
+        let out = compact_records(&["id", "Name"], NO_INSTANTS, own([("rec1", &a)]));
         assert_eq!(out.columns, ["id", "id", "Name"]);
         assert_eq!(
             out.rows[0],
@@ -188,7 +292,11 @@ mod tests {
             "Links": ["recX"], "Empty": "", "None": null, "NoTags": []
         }));
         let b = cells(json!({}));
-        let out = compact_records(&["Name", "Count"], [("r1", &a), ("r2", &b)]);
+        let out = compact_records(
+            &["Name", "Count"],
+            NO_INSTANTS,
+            own([("r1", &a), ("r2", &b)]),
+        );
         let back = expand_records(&out);
         let mut want = a.clone();
         for k in ["Empty", "None", "NoTags"] {
@@ -200,8 +308,32 @@ mod tests {
     }
 
     #[test]
+    fn unused_columns_are_dropped_after_a_cut() {
+        let a = cells(json!({"Name": "a"}));
+        let b = cells(json!({"Name": "b", "Notes": "long"}));
+        let mut out = compact_records(
+            &["Name", "Notes"],
+            NO_INSTANTS,
+            own([("r1", &a), ("r2", &b)]),
+        );
+        assert_eq!(out.columns, ["id", "Name", "Notes"]);
+        out.rows.truncate(1);
+        out.retain_used_columns();
+        assert_eq!(out.columns, ["id", "Name"]);
+        assert_eq!(out.rows, vec![vec![json!("r1"), json!("a")]]);
+        let mut empty = compact_records(
+            &["Name"],
+            NO_INSTANTS,
+            own([("r1", &cells(json!({"Name": ""})))]),
+        );
+        empty.retain_used_columns();
+        assert_eq!(empty.columns, ["id"]);
+        assert_eq!(empty.rows, vec![vec![json!("r1")]]);
+    }
+
+    #[test]
     fn no_records_no_fields() {
-        let out = compact_records(&["Name"], std::iter::empty());
+        let out = compact_records(&["Name"], NO_INSTANTS, std::iter::empty());
         assert_eq!(out.columns, ["id"]);
         assert!(out.rows.is_empty());
         assert_eq!(
@@ -227,10 +359,7 @@ mod tests {
             .map(|(id, f)| json!({"id": id, "fields": f}))
             .collect();
         let keyed = serde_json::to_string(&keyed).unwrap().len();
-        let out = compact_records(
-            &["Name", "Status", "Priority"],
-            recs.iter().map(|(id, f)| (id.as_str(), f)),
-        );
+        let out = compact_records(&["Name", "Status", "Priority"], NO_INSTANTS, recs.clone());
         let compact = serde_json::to_string(&out).unwrap().len();
         assert!(compact * 10 < keyed * 7, "{compact} vs {keyed}");
     }

@@ -12,6 +12,8 @@
 
 #![warn(unreachable_pub)]
 
+use std::sync::LazyLock;
+
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +23,7 @@ mod batch;
 mod cache;
 mod cells;
 mod comments;
-/// Records as columns and rows (public for the benchmark's byte comparison).
-pub mod compact;
+mod compact;
 mod context;
 mod handler;
 mod params;
@@ -142,13 +143,18 @@ pub fn find_spec(name: &str) -> Option<&'static ToolSpec> {
 
 /// Every tool implemented, unfiltered, with portable schemas (see [`schema_cleanup`]).
 pub(crate) fn router() -> ToolRouter<AirtableServer> {
-    let raw = AirtableServer::bases_router()
-        + AirtableServer::schema_router()
-        + AirtableServer::records_router()
-        + AirtableServer::comments_router()
-        + AirtableServer::analysis_router()
-        + AirtableServer::transfer_router();
-    schema_cleanup::portable_router(raw)
+    // Built once per process (schemas generated and rewritten portable once); each server
+    // state clones it (the tools' schemas are shared `Arc`s).
+    static CATALOGUE: LazyLock<ToolRouter<AirtableServer>> = LazyLock::new(|| {
+        let raw = AirtableServer::bases_router()
+            + AirtableServer::schema_router()
+            + AirtableServer::records_router()
+            + AirtableServer::comments_router()
+            + AirtableServer::analysis_router()
+            + AirtableServer::transfer_router();
+        schema_cleanup::portable_router(raw)
+    });
+    CATALOGUE.clone()
 }
 
 /// The MCP description (name, title, description, annotations, schemas) of every implemented

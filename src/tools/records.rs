@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::airtable::{
-    Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection, Table, UpdateMode,
-    UpsertRecord, WriteOptions,
+    FieldType, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection, Table,
+    UpdateMode, UpsertRecord, WriteOptions,
 };
 use crate::formula;
 use crate::tools::ToolError;
 use crate::tools::batch::{BatchWrite, batch_schema};
+use crate::tools::compact::compact_records;
 use crate::tools::context::{PageReport, RecordsRead, field_name};
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{
@@ -24,7 +25,7 @@ use crate::tools::params::{
     opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::result::{OutRecord, fit_to_budget, scope, truncation_note};
+use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
 use crate::tools::validation::{
     check_field_names, check_formula, check_writable, find_field, is_text_like,
 };
@@ -217,12 +218,10 @@ pub(crate) struct BatchUpsertParams {
 // ---------------------------------------------------------------------------------------------
 // Outputs
 
-/// A page of records.
+/// A page of records, compact: field names once in `columns`, one array per record in `rows`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct RecordsOutput {
-    /// The records: id and fields (empty fields are omitted).
-    pub(crate) records: Vec<OutRecord>,
-    /// Number of records in this result.
+    /// Number of records (rows) in this result.
     pub(crate) count: usize,
     /// True when more records match: call again with `offset`.
     pub(crate) has_more: bool,
@@ -234,6 +233,49 @@ pub(crate) struct RecordsOutput {
     /// How to get what was left out, when truncated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// Column names: "id" (the record ID) first, then each field that has a value in at least
+    /// one row, in schema order.
+    pub(crate) columns: Vec<String>,
+    /// One array per record, aligned to `columns`: the record ID, then the cell values. null
+    /// is an empty cell; trailing empty cells are left out, so a row may be shorter than
+    /// `columns`.
+    pub(crate) rows: Vec<Vec<Value>>,
+}
+
+impl RecordsOutput {
+    /// The structured content, built by moving the rows (no serialise-and-parse copy); the
+    /// same JSON, key for key and in the same order, as serialising `self`.
+    fn into_value(self) -> Value {
+        let mut m = Map::with_capacity(7);
+        m.insert("count".to_owned(), Value::from(self.count));
+        m.insert("has_more".to_owned(), Value::Bool(self.has_more));
+        if let Some(offset) = self.offset {
+            m.insert("offset".to_owned(), Value::String(offset));
+        }
+        m.insert("truncated".to_owned(), Value::Bool(self.truncated));
+        if let Some(note) = self.note {
+            m.insert("note".to_owned(), Value::String(note));
+        }
+        m.insert(
+            "columns".to_owned(),
+            Value::Array(self.columns.into_iter().map(Value::String).collect()),
+        );
+        m.insert(
+            "rows".to_owned(),
+            Value::Array(self.rows.into_iter().map(Value::Array).collect()),
+        );
+        Value::Object(m)
+    }
+
+    /// As a tool result: the structured content and its compact JSON text.
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::structured(self.into_value())
+    }
+}
+
+/// The output schema of get_records and search_records.
+fn records_schema() -> std::sync::Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<RecordsOutput>()
 }
 
 /// One record.
@@ -256,20 +298,44 @@ pub(crate) struct DeletedOutput {
 // Helpers
 
 impl AirtableServer {
-    fn records_output(&self, read: RecordsRead, how: &str) -> RecordsOutput {
+    fn records_output(&self, read: RecordsRead, table: Option<&Table>, how: &str) -> RecordsOutput {
         let next = read.next;
-        let records: Vec<OutRecord> = read.records.into_iter().map(OutRecord::compact).collect();
+        let fields = table.map(|t| t.fields.as_slice()).unwrap_or_default();
+        let order: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        let instants: Vec<&str> = fields
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.field_type,
+                    FieldType::DateTime | FieldType::CreatedTime | FieldType::LastModifiedTime
+                )
+            })
+            .map(|f| f.name.as_str())
+            .collect();
+        let mut compact = compact_records(
+            &order,
+            &instants,
+            read.records
+                .into_iter()
+                .map(|r| (r.id.to_string(), r.fields)),
+        );
         let budget = self.ctx.budget();
-        let (records, cut) = fit_to_budget(records, budget);
+        let rows_budget = budget.saturating_sub(json_len(&compact.columns));
+        let (rows, cut) = fit_to_budget(std::mem::take(&mut compact.rows), rows_budget);
+        compact.rows = rows;
         let truncated = cut > 0;
-        let note = truncated.then(|| truncation_note(records.len(), cut, budget, how));
+        if truncated {
+            compact.retain_used_columns();
+        }
+        let note = truncated.then(|| truncation_note(compact.rows.len(), cut, budget, how));
         RecordsOutput {
-            count: records.len(),
+            count: compact.rows.len(),
             has_more: truncated || next.is_some(),
             offset: if truncated { None } else { next },
             truncated,
             note,
-            records,
+            columns: compact.columns,
+            rows: compact.rows,
         }
     }
 }
@@ -348,7 +414,8 @@ impl AirtableServer {
     #[tool(
         name = "get_records",
         title = "Get records",
-        description = "Read records from a table (ID or name). Returns {records:[{id, fields}], count, has_more, offset}: when has_more is true, call again with the same arguments plus offset to get the next page. Keep results small: pass fields=[...] with only the fields you need, and max_records (default 100, max 1000). filter_by_formula uses Airtable formulas, e.g. AND({Status}=\"Done\", IS_AFTER({Due}, TODAY())) or FIND(\"acme\", LOWER({Name})); it is checked (syntax and field names) before sending. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
+        description = "Read records from a table (ID or name). Returns {count, has_more, offset, columns, rows}: columns names the fields once (\"id\" first); each row is one record's values in column order (null = empty; missing trailing values = empty; fullest fields first). When has_more is true, call again with the same arguments plus offset to get the next page. Keep results small: pass fields=[...] with only the fields you need, and max_records (default 100, max 1000). filter_by_formula uses Airtable formulas, e.g. AND({Status}=\"Done\", IS_AFTER({Due}, TODAY())) or FIND(\"acme\", LOWER({Name})); it is checked (syntax and field names) before sending. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
+        output_schema = records_schema(),
         annotations(
             title = "Get records",
             read_only_hint = true,
@@ -361,7 +428,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> Result<Json<RecordsOutput>, ToolError> {
+    ) -> Result<CallToolResult, ToolError> {
         let max = check_max(p.max_records)?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let fields = p.fields.unwrap_or_default();
@@ -411,10 +478,13 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "get_records"),
             )
             .await?;
-        Ok(Json(self.records_output(
-            read,
-            "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
-        )))
+        Ok(self
+            .records_output(
+                read,
+                ctx.table(),
+                "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
+            )
+            .into_result())
     }
 
     #[tool(
@@ -458,7 +528,8 @@ impl AirtableServer {
     #[tool(
         name = "search_records",
         title = "Search records",
-        description = "Find records containing a text (case-insensitive substring) in the given fields, or by default in every text-like field (text, long text, email, url, phone, selects). The query is taken literally (no formula injection). Returns {records, count, has_more}; max_records defaults to 50. For exact conditions use get_records with filter_by_formula.",
+        description = "Find records containing a text (case-insensitive substring) in the given fields, or by default in every text-like field (text, long text, email, url, phone, selects). The query is taken literally (no formula injection). Returns {count, has_more, columns, rows} as get_records does (each row: the record's values in column order, \"id\" first); max_records defaults to 50. For exact conditions use get_records with filter_by_formula.",
+        output_schema = records_schema(),
         annotations(
             title = "Search records",
             read_only_hint = true,
@@ -471,7 +542,7 @@ impl AirtableServer {
         &self,
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
-    ) -> Result<Json<RecordsOutput>, ToolError> {
+    ) -> Result<CallToolResult, ToolError> {
         let max = check_max(p.max_records)?;
         if p.query.trim().is_empty() {
             return Err(ToolError::Invalid(
@@ -536,10 +607,13 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "search_records"),
             )
             .await?;
-        Ok(Json(self.records_output(
-            read,
-            "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
-        )))
+        Ok(self
+            .records_output(
+                read,
+                ctx.table(),
+                "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
+            )
+            .into_result())
     }
 
     #[tool(
@@ -864,5 +938,32 @@ impl AirtableServer {
                 Progress::new(&rctx),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_built_value_is_the_serialised_output() {
+        for (offset, note) in [
+            (None, None),
+            (Some("itr1/rec1".to_owned()), Some("cut".to_owned())),
+        ] {
+            let out = || RecordsOutput {
+                count: 2,
+                has_more: offset.is_some(),
+                offset: offset.clone(),
+                truncated: note.is_some(),
+                note: note.clone(),
+                columns: vec!["id".into(), "Name".into()],
+                rows: vec![vec![json!("rec1"), json!("a")], vec![json!("rec2")]],
+            };
+            let want = serde_json::to_string(&out()).unwrap();
+            assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);
+        }
     }
 }

@@ -31,15 +31,6 @@ pub(crate) struct OutRecord {
 }
 
 impl OutRecord {
-    /// Without the creation time (the compact form used by lists).
-    pub(crate) fn compact(r: airtable::Record) -> Self {
-        OutRecord {
-            id: r.id.to_string(),
-            created_time: None,
-            fields: r.fields,
-        }
-    }
-
     /// With the creation time.
     pub(crate) fn full(r: airtable::Record) -> Self {
         OutRecord {
@@ -50,6 +41,29 @@ impl OutRecord {
     }
 }
 
+/// Counts the bytes written to it (measures JSON without building it).
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `v`'s compact JSON, without allocating it.
+pub(crate) fn json_len<T: Serialize + ?Sized>(v: &T) -> usize {
+    let mut count = ByteCount(0);
+    match serde_json::to_writer(&mut count, v) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// Keep the longest prefix of `items` whose compact JSON fits in `budget` bytes (at least one
 /// item is always kept so that progress is possible). Returns the kept items and how many were
 /// cut.
@@ -57,7 +71,7 @@ pub(crate) fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (
     let mut used = 0usize;
     let mut keep = items.len();
     for (i, item) in items.iter().enumerate() {
-        let size = serde_json::to_vec(item).map(|v| v.len()).unwrap_or(0) + 1;
+        let size = json_len(item) + 1;
         if i > 0 && used + size > budget {
             keep = i;
             break;

@@ -102,8 +102,13 @@ async def run_everything(mode: str, tmp: Path) -> None:
 
         # --- record reads -------------------------------------------------------------------
         page = await s.call("get_records", {"base_id": base, "table_id": demo["id"], "max_records": 5})
-        assert 0 < len(page["records"]) <= 5
-        rec_id = page["records"][0]["id"]
+        # Compact lists: field names once in "columns" ("id" first), one array per record in "rows".
+        assert page["columns"][0] == "id"
+        assert 0 < len(page["rows"]) <= 5 and page["count"] == len(page["rows"])
+        rows = [dict(zip(page["columns"], row)) for row in page["rows"]]
+        assert all(len(row) <= len(page["columns"]) for row in page["rows"])
+        assert primary in page["columns"], page["columns"]
+        rec_id = rows[0]["id"]
         one = await s.call("get_record", {"base_id": base, "table_id": demo["id"], "record_id": rec_id})
         assert one["record"]["id"] == rec_id
         await s.call("search_records", {"base_id": base, "table_id": demo["id"], "query": "a"})
