@@ -18,15 +18,22 @@ fn main() -> ExitCode {
         eprintln!("airtable-mcp: cannot start logging: {e}");
         return ExitCode::from(2);
     }
+    // `serve` loads its configuration once, here: it also picks the runtime.
+    let serve_cfg = match &cli.command {
+        Command::Serve(args) => match Config::load(args, &cli.global) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                eprintln!("airtable-mcp: {}", report(&e.into()));
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     // One stdio client (and the short CLI commands) need no worker pool: a current-thread
     // runtime starts sooner and keeps less memory. HTTP (--http, or [http] listen in the config
-    // file) and the sandbox serve many clients at once: multi-thread. A config that does not load
-    // gets multi-thread here and its error from `serve` itself.
+    // file) and the sandbox serve many clients at once: multi-thread.
     let multi_thread = match &cli.command {
-        Command::Serve(args) => {
-            args.http.is_some()
-                || Config::load(args, &cli.global).map_or(true, |c| c.http.is_some())
-        }
+        Command::Serve(_) => serve_cfg.as_ref().is_some_and(|c| c.http.is_some()),
         Command::Sandbox(_) => true,
         _ => false,
     };
@@ -49,7 +56,13 @@ fn main() -> ExitCode {
     let global = cli.global;
     let result: anyhow::Result<ExitCode> = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => airtable_mcp::server::run(args, global).await,
+            Command::Serve(args) => {
+                let cfg = match serve_cfg {
+                    Some(cfg) => cfg,
+                    None => Config::load(&args, &global)?,
+                };
+                airtable_mcp::server::run(cfg, args).await
+            }
             Command::Sandbox(args) => airtable_mcp::sandbox::run_cli(args).await,
             Command::Auth(AuthCommand::HttpToken(cmd)) => auth::cli::http_token(cmd).await,
             Command::Auth(cmd) => {

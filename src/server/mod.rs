@@ -16,7 +16,7 @@ use rmcp::ServiceExt;
 use secrecy::SecretString;
 
 use crate::airtable::{self, Client, ClientConfig};
-use crate::cli::{GlobalArgs, ServeArgs, ToolsCommand};
+use crate::cli::{ServeArgs, ToolsCommand};
 use crate::config::Config;
 use crate::tools::{self, AirtableServer, ServerOptions, ServerState, TokenProblem};
 
@@ -114,8 +114,9 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
 }
 
 /// `airtable-mcp serve`.
-pub async fn run(args: ServeArgs, global: GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(&args, &global)?;
+/// `cfg` is `Config::load(&args, ..)`, loaded once by the caller (which also picks the runtime
+/// from it).
+pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(h) = &cfg.http {
         // Validate the HTTP options (auth, TLS policy) before touching the token or the API.
         let opts = http::HttpOptions::from_config(h, &args.http_opts)?;
