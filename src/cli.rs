@@ -115,8 +115,52 @@ pub struct ServeArgs {
     #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_BASES)]
     pub bases: Option<Vec<String>>,
 
+    /// When to ask before a risky write (deletes, undo, sync apply, field type changes, batches
+    /// over --confirm-threshold): auto = through the client (MCP elicitation) when it can ask,
+    /// always = also without elicitation (the call must repeat with the confirm_token of a
+    /// dry run), never = do not ask.
+    #[arg(long, value_enum, env = env::AIRTABLE_MCP_CONFIRM)]
+    pub confirm: Option<ConfirmMode>,
+
+    /// Batch writes of more records than this ask for confirmation (default 50).
+    #[arg(long, value_name = "N", env = env::AIRTABLE_MCP_CONFIRM_THRESHOLD)]
+    pub confirm_threshold: Option<usize>,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
     #[command(flatten)]
     pub http_opts: HttpArgs,
+}
+
+/// When risky writes ask for confirmation (`--confirm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfirmMode {
+    /// Ask through the client (MCP elicitation) when it supports it; otherwise go on.
+    #[default]
+    Auto,
+    /// Always confirm: through elicitation, else a dry run's confirm_token is required.
+    Always,
+    /// Never ask.
+    Never,
+}
+
+/// The write journal (undo): `serve` and `writes`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JournalArgs {
+    /// SQLite file of the write journal (default: the platform data dir, e.g.
+    /// ~/.local/share/airtable-mcp/journal.sqlite3; in memory with --sandbox).
+    #[arg(long, value_name = "FILE", env = env::AIRTABLE_MCP_JOURNAL)]
+    pub journal: Option<PathBuf>,
+
+    /// Keep no write journal (writes cannot be listed or undone).
+    #[arg(long, conflicts_with = "journal")]
+    pub no_journal: bool,
+
+    /// Days a journal entry is kept (default 30).
+    #[arg(long, value_name = "DAYS", env = env::AIRTABLE_MCP_JOURNAL_RETENTION_DAYS)]
+    pub journal_retention_days: Option<u32>,
 }
 
 /// HTTP transport options (only with --http).

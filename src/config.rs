@@ -54,7 +54,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::airtable::{BaseId, IdError};
-use crate::cli::{ApiArgs, GlobalArgs, LogFormat, ServeArgs};
+pub use crate::cli::ConfirmMode;
+use crate::cli::{ApiArgs, GlobalArgs, JournalArgs, LogFormat, ServeArgs};
 use crate::env;
 use crate::profile::{Profile, ProfileError};
 
@@ -450,6 +451,13 @@ pub struct FileConfig {
     pub max_retries: Option<u32>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// When risky writes ask first: "auto", "always", "never".
+    pub confirm: Option<ConfirmMode>,
+    pub confirm_threshold: Option<usize>,
+    /// SQLite file of the write journal.
+    pub journal: Option<PathBuf>,
+    pub no_journal: Option<bool>,
+    pub journal_retention_days: Option<u32>,
     pub http: Option<FileHttpConfig>,
 }
 
@@ -502,12 +510,89 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Use an in-process sandbox instead of the API (`serve --sandbox`).
     pub sandbox: bool,
+    /// When risky writes ask first (`--confirm`, `AIRTABLE_MCP_CONFIRM`, `confirm`; default auto).
+    pub confirm: ConfirmMode,
+    /// Batch writes of more records than this ask first (default 50).
+    pub confirm_threshold: usize,
+    /// Where the write journal lives (`--journal`, `--no-journal`; default the data dir, in
+    /// memory with `--sandbox`).
+    pub journal: JournalLocation,
+    /// How long journal entries are kept (`--journal-retention-days`; default 30 days).
+    pub journal_retention: Duration,
     /// `Some` when serving over HTTP (`--http [ADDR]` or `[http] listen` in the file).
     pub http: Option<HttpConfig>,
     /// HTTP options; also filled when `http` is `None` (for `doctor` and tests).
     pub http_options: HttpConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// Where the write journal is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalLocation {
+    /// A SQLite file (created with its directory when missing).
+    File(PathBuf),
+    /// In memory, for this process only (`serve --sandbox` without `--journal`).
+    Memory,
+    /// No journal (`--no-journal`): writes cannot be listed or undone.
+    Off,
+}
+
+/// Default batch size above which writes ask for confirmation.
+pub const DEFAULT_CONFIRM_THRESHOLD: usize = 50;
+/// Default days a journal entry is kept.
+pub const DEFAULT_JOURNAL_RETENTION_DAYS: u32 = 30;
+
+/// The default journal file (`<data dir>/airtable-mcp/journal.sqlite3`).
+pub fn default_journal_path() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("airtable-mcp").join("journal.sqlite3"))
+}
+
+/// Layer the journal settings: flag (and env), then file, then the default.
+pub fn journal_settings(
+    args: &JournalArgs,
+    file: &FileConfig,
+    sandbox: bool,
+) -> Result<(JournalLocation, Duration), ConfigError> {
+    let days = args
+        .journal_retention_days
+        .or(file.journal_retention_days)
+        .unwrap_or(DEFAULT_JOURNAL_RETENTION_DAYS);
+    if days == 0 || days > 3650 {
+        return Err(ConfigError::Invalid {
+            key: "journal_retention_days",
+            value: days.to_string(),
+            reason: "give a number of days from 1 to 3650".to_owned(),
+        });
+    }
+    let off = args.no_journal || (args.journal.is_none() && file.no_journal.unwrap_or(false));
+    let location = if off {
+        JournalLocation::Off
+    } else if let Some(p) = args.journal.clone().or(file.journal.clone()) {
+        if p.as_os_str().is_empty() || p.is_dir() {
+            return Err(ConfigError::Invalid {
+                key: "journal",
+                value: p.display().to_string(),
+                reason: "give the path of a SQLite file (it is created when missing)".to_owned(),
+            });
+        }
+        JournalLocation::File(p)
+    } else if sandbox {
+        JournalLocation::Memory
+    } else {
+        match default_journal_path() {
+            Some(p) => JournalLocation::File(p),
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: "journal",
+                    value: String::new(),
+                    reason: "no platform data directory (HOME unset?): give --journal FILE or --no-journal"
+                        .to_owned(),
+                });
+            }
+        }
+    };
+    Ok((location, Duration::from_secs(u64::from(days) * 86_400)))
 }
 
 /// HTTP transport settings (validated: TLS files come in pairs, `no_auth` only on loopback, a
@@ -615,6 +700,7 @@ impl Config {
         config_file: Option<PathBuf>,
     ) -> Result<Config, ConfigError> {
         let api = &args.api;
+        let (journal, journal_retention) = journal_settings(&args.journal, &file, args.sandbox)?;
         let api_url_src = api
             .api_url
             .clone()
@@ -683,6 +769,12 @@ impl Config {
         }
         let log_format = global.log_format.or(file.log_format).unwrap_or_default();
 
+        let confirm = args.confirm.or(file.confirm).unwrap_or_default();
+        let confirm_threshold = args
+            .confirm_threshold
+            .or(file.confirm_threshold)
+            .unwrap_or(DEFAULT_CONFIRM_THRESHOLD);
+
         let fh = file.http.unwrap_or_default();
         let h = &args.http_opts;
         let listen_src = args.http.clone().or(fh.listen.clone());
@@ -725,6 +817,10 @@ impl Config {
             log_level,
             log_format,
             sandbox: args.sandbox,
+            confirm,
+            confirm_threshold,
+            journal,
+            journal_retention,
             http,
             http_options,
             config_file,

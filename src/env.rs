@@ -37,6 +37,14 @@ pub const AIRTABLE_MCP_REQUEST_TIMEOUT: &str = "AIRTABLE_MCP_REQUEST_TIMEOUT";
 pub const AIRTABLE_MCP_KEYRING_SERVICE: &str = "AIRTABLE_MCP_KEYRING_SERVICE";
 /// Tests only: `1` makes the Secret Service tests mandatory (set by tools/with-secret-service.sh).
 pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SERVICE";
+/// When risky writes ask for confirmation: `auto` (default), `always`, `never`.
+pub const AIRTABLE_MCP_CONFIRM: &str = "AIRTABLE_MCP_CONFIRM";
+/// Batch writes of more records than this ask for confirmation (default 50).
+pub const AIRTABLE_MCP_CONFIRM_THRESHOLD: &str = "AIRTABLE_MCP_CONFIRM_THRESHOLD";
+/// SQLite file of the write journal.
+pub const AIRTABLE_MCP_JOURNAL: &str = "AIRTABLE_MCP_JOURNAL";
+/// Days a journal entry is kept (default 30).
+pub const AIRTABLE_MCP_JOURNAL_RETENTION_DAYS: &str = "AIRTABLE_MCP_JOURNAL_RETENTION_DAYS";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
@@ -76,6 +84,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_MCP_BASES,
         "base IDs the server may touch, comma-separated",
+    ),
+    (
+        AIRTABLE_MCP_CONFIRM,
+        "ask before risky writes: auto (default), always, never",
+    ),
+    (
+        AIRTABLE_MCP_CONFIRM_THRESHOLD,
+        "batch writes above this many records ask first (default 50)",
+    ),
+    (
+        AIRTABLE_MCP_JOURNAL,
+        "SQLite file of the write journal (undo)",
+    ),
+    (
+        AIRTABLE_MCP_JOURNAL_RETENTION_DAYS,
+        "days journal entries are kept (default 30)",
     ),
     (
         AIRTABLE_MCP_AUTH_TOKENS,

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use crate::airtable::{BaseId, BaseSchema, Client, ListQuery, Record, Table};
 use crate::tools::ToolError;
 use crate::tools::cache::SchemaCache;
-use crate::tools::handler::{ServerOptions, TokenProblem};
+use crate::tools::handler::{JournalSlot, ServerOptions, TokenProblem};
+use crate::tools::journal::{Journal, JournalError, principal_of};
 use crate::tools::progress::Progress;
 use crate::tools::result::scope;
 use crate::tools::validation::{self, resolve_table};
+use secrecy::ExposeSecret;
 
 /// What the tools use: client, options and schema cache (one per session token).
 #[derive(Clone)]
@@ -21,6 +23,9 @@ pub(crate) struct ToolContext {
     client: Result<Client, TokenProblem>,
     options: Arc<ServerOptions>,
     cache: Arc<SchemaCache>,
+    journal: JournalSlot,
+    /// Whose writes these are in the journal: the fingerprint of the Airtable token.
+    principal: Arc<str>,
 }
 
 /// A resolved table: the reference to send (ID when the schema is known) and the schema.
@@ -46,12 +51,37 @@ impl ToolContext {
         client: Result<Client, TokenProblem>,
         options: Arc<ServerOptions>,
         cache: Arc<SchemaCache>,
+        journal: JournalSlot,
     ) -> Self {
+        let principal = match &client {
+            Ok(c) => principal_of(c.config().token.expose_secret()),
+            Err(_) => String::new(),
+        };
         ToolContext {
             client,
             options,
             cache,
+            journal,
+            principal: principal.into(),
         }
+    }
+
+    /// The server options.
+    pub(crate) fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// The write journal: `Ok(None)` when off (`--no-journal`), `Err` when it failed to open.
+    pub(crate) fn journal(&self) -> Result<Option<&Arc<Journal>>, &JournalError> {
+        match &self.journal {
+            Ok(j) => Ok(j.as_ref()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The principal (token fingerprint) this context journals writes for.
+    pub(crate) fn principal(&self) -> &str {
+        &self.principal
     }
 
     /// The client, or the token problem as a tool error.

@@ -25,9 +25,10 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use secrecy::SecretString;
 
 use crate::airtable::Client;
-use crate::config::Config;
+use crate::config::{Config, ConfirmMode, JournalLocation};
 use crate::tools::cache::SchemaCache;
 use crate::tools::context::ToolContext;
+use crate::tools::journal::{Journal, JournalError};
 use crate::tools::{self, Access, ToolError, Toolset};
 
 /// How long a base schema stays cached (schema tools invalidate it at once).
@@ -88,6 +89,14 @@ pub struct ServerOptions {
     pub schema_ttl: Duration,
     /// Byte budget of one tool result's JSON.
     pub result_budget: usize,
+    /// When risky writes ask for confirmation.
+    pub confirm: ConfirmMode,
+    /// Batch writes of more records than this ask for confirmation.
+    pub confirm_threshold: usize,
+    /// Where the write journal lives.
+    pub journal: JournalLocation,
+    /// How long journal entries are kept.
+    pub journal_retention: Duration,
 }
 
 impl Default for ServerOptions {
@@ -98,6 +107,12 @@ impl Default for ServerOptions {
             allowed_bases: None,
             schema_ttl: DEFAULT_SCHEMA_TTL,
             result_budget: tools::result::DEFAULT_RESULT_BUDGET,
+            confirm: ConfirmMode::default(),
+            confirm_threshold: crate::config::DEFAULT_CONFIRM_THRESHOLD,
+            journal: JournalLocation::Memory,
+            journal_retention: Duration::from_secs(
+                u64::from(crate::config::DEFAULT_JOURNAL_RETENTION_DAYS) * 86_400,
+            ),
         }
     }
 }
@@ -110,6 +125,10 @@ impl std::fmt::Debug for ServerOptions {
             .field("allowed_bases", &self.allowed_bases)
             .field("schema_ttl", &self.schema_ttl)
             .field("result_budget", &self.result_budget)
+            .field("confirm", &self.confirm)
+            .field("confirm_threshold", &self.confirm_threshold)
+            .field("journal", &self.journal)
+            .field("journal_retention", &self.journal_retention)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +140,10 @@ impl ServerOptions {
             toolsets: cfg.toolsets.as_set().clone(),
             read_only: cfg.read_only,
             allowed_bases: cfg.bases.as_ref().map(|b| b.to_strings()),
+            confirm: cfg.confirm,
+            confirm_threshold: cfg.confirm_threshold,
+            journal: cfg.journal.clone(),
+            journal_retention: cfg.journal_retention,
             ..ServerOptions::default()
         }
     }
@@ -174,7 +197,12 @@ pub struct ServerState {
     options: Arc<ServerOptions>,
     cache: Arc<SchemaCache>,
     router: ToolRouter<AirtableServer>,
+    /// The write journal (None = `--no-journal`), or why it could not be opened.
+    journal: JournalSlot,
 }
+
+/// The process's write journal: open (or off), or the reason it could not be opened.
+pub(crate) type JournalSlot = Result<Option<Arc<Journal>>, Arc<JournalError>>;
 
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,9 +223,11 @@ impl ServerState {
                 router.add_route(route);
             }
         }
+        let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
         Arc::new(ServerState {
             client,
             pool: None,
+            journal,
             cache: Arc::new(SchemaCache::new(options.schema_ttl)),
             options: Arc::new(options),
             router,
@@ -221,6 +251,11 @@ impl ServerState {
     /// The resolved options.
     pub fn options(&self) -> &ServerOptions {
         &self.options
+    }
+
+    /// Why the write journal could not be opened (`serve` refuses to start then).
+    pub fn journal_problem(&self) -> Option<String> {
+        self.journal.as_ref().err().map(|e| e.to_string())
     }
 
     /// The process-wide client, or why there is none.
@@ -269,6 +304,7 @@ impl AirtableServer {
                 state.client.clone(),
                 state.options.clone(),
                 state.cache.clone(),
+                state.journal.clone(),
             ),
             state,
             header_token: false,
@@ -289,6 +325,7 @@ impl AirtableServer {
                 client,
                 state.options.clone(),
                 Arc::new(SchemaCache::new(state.options.schema_ttl)),
+                state.journal.clone(),
             ),
             state,
             header_token: true,

@@ -24,8 +24,10 @@ mod cache;
 mod cells;
 mod comments;
 mod compact;
+mod confirm;
 mod context;
 mod handler;
+mod journal;
 mod params;
 mod progress;
 mod records;
@@ -34,6 +36,7 @@ mod schema;
 mod schema_cleanup;
 mod transfer;
 mod validation;
+mod writes;
 
 pub use handler::{
     AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,

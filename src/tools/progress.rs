@@ -22,6 +22,14 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
+    /// One that reports nothing (internal reads of a write's plan).
+    pub(crate) fn disabled() -> Self {
+        Progress {
+            target: None,
+            forwarder: None,
+        }
+    }
+
     /// From a tool call's context.
     pub(crate) fn new(ctx: &RequestContext<RoleServer>) -> Self {
         let target = ctx.meta.get_progress_token().map(|t| (ctx.peer.clone(), t));

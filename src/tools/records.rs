@@ -15,10 +15,13 @@ use crate::airtable::{
 };
 use crate::formula;
 use crate::tools::ToolError;
+use crate::tools::bases::primary_name;
 use crate::tools::batch::{BatchWrite, batch_schema};
 use crate::tools::compact::compact_records;
+use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, RecordsRead, field_name};
 use crate::tools::handler::AirtableServer;
+use crate::tools::journal::{Change, NewWrite};
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
     lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings, lenient_u32,
@@ -28,6 +31,9 @@ use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
 use crate::tools::validation::{
     check_field_names, check_formula, check_writable, find_field, is_text_like,
+};
+use crate::tools::writes::{
+    JournalNote, RecordPreview, WriteControl, WritePreview, diff_fields, primary_label,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -137,6 +143,8 @@ pub(crate) struct UpdateRecordParams {
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of delete_record.
@@ -148,6 +156,8 @@ pub(crate) struct DeleteRecordParams {
     pub(crate) table_id: String,
     /// Record ID (rec...) to delete.
     pub(crate) record_id: String,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of batch_create_records.
@@ -285,13 +295,31 @@ pub(crate) struct RecordOutput {
     pub(crate) record: OutRecord,
 }
 
-/// A deleted record.
+/// A written record, or (dry_run) what would change.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RecordWriteOutput {
+    /// The record as Airtable returned it after the write (absent on dry_run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) record: Option<OutRecord>,
+    /// dry_run only: what the call would change. Nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<WritePreview>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
+}
+
+/// A deleted record, or (dry_run) what would be deleted.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct DeletedOutput {
-    /// The ID of the deleted record.
+    /// The ID of the record.
     pub(crate) id: String,
-    /// Always true.
+    /// True when it was deleted (false on dry_run).
     pub(crate) deleted: bool,
+    /// dry_run only: the record that would be deleted. Nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<WritePreview>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,6 +423,14 @@ fn record_fields(
         }
     }
     Ok(obj)
+}
+
+/// The `names` fields of `fields` that have a value.
+fn pick(fields: &Fields, names: &[String]) -> Fields {
+    names
+        .iter()
+        .filter_map(|n| fields.get(n).map(|v| (n.clone(), v.clone())))
+        .collect()
 }
 
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
@@ -679,14 +715,78 @@ impl AirtableServer {
     pub(crate) async fn update_record(
         &self,
         Parameters(p): Parameters<UpdateRecordParams>,
-    ) -> Result<Json<RecordOutput>, ToolError> {
+        rc: RequestContext<RoleServer>,
+    ) -> Result<Json<RecordWriteOutput>, ToolError> {
         self.ctx.require_write("update_record")?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let id = parse_record_id(&p.record_id)?;
-        let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
-        if let Some(t) = ctx.table() {
-            check_writable(t, &fields, "the record")?;
+        let given = record_fields(Value::Object(p.fields), 0, table)?;
+        if let Some(t) = table {
+            check_writable(t, &given, "the record")?;
         }
+        // Keyed by field name, as Airtable returns records (the journal and diffs compare them).
+        let fields: Fields = given
+            .into_iter()
+            .map(|(k, v)| (field_name(table, &k), v))
+            .collect();
+        let mut read: Vec<String> = fields.keys().cloned().collect();
+        read.extend(table.and_then(primary_name));
+        let current = self
+            .ctx
+            .fetch_records(
+                &ctx.base,
+                &ctx.table_ref,
+                std::slice::from_ref(&id),
+                Some(&read),
+            )
+            .await?;
+        let Some(before) = current.get(id.as_ref()) else {
+            return Err(ToolError::Invalid(format!(
+                "Record {id} does not exist in table {}: check the ID with get_records or search_records.",
+                table.map_or(ctx.table_ref.as_str(), |t| t.name.as_str())
+            )));
+        };
+        let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
+        let label = primary_label(table, &before.fields);
+        let changes = diff_fields(&before.fields, &fields);
+        let ask = ConfirmAsk {
+            tool: "update_record",
+            summary: format!(
+                "Update record {id} in {table_name}: {} field(s) change",
+                changes.len()
+            ),
+            count: 1,
+            sample: vec![label.clone().unwrap_or_else(|| id.to_string())],
+            reason: None,
+        };
+        if p.control.dry_run {
+            let unchanged = usize::from(changes.is_empty());
+            let preview = WritePreview {
+                dry_run: true,
+                summary: ask.summary.clone(),
+                record_count: 1,
+                records: vec![RecordPreview {
+                    action: "update",
+                    id: Some(id.to_string()),
+                    label,
+                    changes,
+                    fields: None,
+                }],
+                unchanged,
+                truncated: false,
+                confirm_token: self.ctx.confirm_token(&rc, &ask),
+                note: "Nothing was sent. Call again without dry_run to apply.".to_owned(),
+            };
+            return Ok(Json(RecordWriteOutput {
+                record: None,
+                preview: Some(preview),
+                journal: JournalNote::default(),
+            }));
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
+        let names: Vec<String> = fields.keys().cloned().collect();
+        let before_fields = pick(&before.fields, &names);
         let rec = self
             .ctx
             .client()?
@@ -710,15 +810,35 @@ impl AirtableServer {
                     e,
                 )
             })?;
-        Ok(Json(RecordOutput {
-            record: OutRecord::full(rec),
+        let journal = self
+            .ctx
+            .journal_write(NewWrite {
+                tool: "update_record".to_owned(),
+                base_id: ctx.base.to_string(),
+                table_id: Some(ctx.table_ref.clone()),
+                table_name: Some(table_name.clone()),
+                summary: format!("updated record {id} in {table_name}"),
+                changes: vec![Change::RecordUpdated {
+                    table_id: ctx.table_ref.clone(),
+                    record_id: id.to_string(),
+                    before: before_fields,
+                    after: pick(&rec.fields, &names),
+                }],
+                complete: true,
+                undo_of: None,
+            })
+            .await;
+        Ok(Json(RecordWriteOutput {
+            record: Some(OutRecord::full(rec)),
+            preview: None,
+            journal,
         }))
     }
 
     #[tool(
         name = "delete_record",
         title = "Delete record",
-        description = "Delete one record by ID (rec...). This cannot be undone through the API. For many records use batch_delete_records.",
+        description = "Delete one record by ID (rec...). dry_run=true shows the record first. The write is journaled: undo_write recreates the record (with a new ID). For many records use batch_delete_records.",
         annotations(
             title = "Delete record",
             read_only_hint = false,
@@ -730,10 +850,56 @@ impl AirtableServer {
     pub(crate) async fn delete_record(
         &self,
         Parameters(p): Parameters<DeleteRecordParams>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<Json<DeletedOutput>, ToolError> {
         self.ctx.require_write("delete_record")?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let id = parse_record_id(&p.record_id)?;
+        // The whole record: undo recreates it from these values.
+        let current = self
+            .ctx
+            .fetch_records(&ctx.base, &ctx.table_ref, std::slice::from_ref(&id), None)
+            .await?;
+        let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
+        let Some(before) = current.get(id.as_ref()) else {
+            return Err(ToolError::Invalid(format!(
+                "Record {id} does not exist in table {table_name}: check the ID with get_records or search_records."
+            )));
+        };
+        let label = primary_label(table, &before.fields);
+        let ask = ConfirmAsk {
+            tool: "delete_record",
+            summary: format!("Delete record {id} from {table_name}"),
+            count: 1,
+            sample: vec![label.clone().unwrap_or_else(|| id.to_string())],
+            reason: Some(ConfirmReason::Delete),
+        };
+        if p.control.dry_run {
+            let preview = WritePreview {
+                dry_run: true,
+                summary: ask.summary.clone(),
+                record_count: 1,
+                records: vec![RecordPreview {
+                    action: "delete",
+                    id: Some(id.to_string()),
+                    label,
+                    changes: Vec::new(),
+                    fields: Some(before.fields.clone()),
+                }],
+                unchanged: 0,
+                truncated: false,
+                confirm_token: self.ctx.confirm_token(&rc, &ask),
+                note: "Nothing was sent. Call again without dry_run to delete; undo_write can recreate it afterwards.".to_owned(),
+            };
+            return Ok(Json(DeletedOutput {
+                id: id.to_string(),
+                deleted: false,
+                preview: Some(preview),
+                journal: JournalNote::default(),
+            }));
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         let deleted = self
             .ctx
             .client()?
@@ -747,9 +913,28 @@ impl AirtableServer {
                     e,
                 )
             })?;
+        let journal = self
+            .ctx
+            .journal_write(NewWrite {
+                tool: "delete_record".to_owned(),
+                base_id: ctx.base.to_string(),
+                table_id: Some(ctx.table_ref.clone()),
+                table_name: Some(table_name.clone()),
+                summary: format!("deleted record {id} from {table_name}"),
+                changes: vec![Change::RecordDeleted {
+                    table_id: ctx.table_ref.clone(),
+                    record_id: id.to_string(),
+                    before: before.fields.clone(),
+                }],
+                complete: true,
+                undo_of: None,
+            })
+            .await;
         Ok(Json(DeletedOutput {
             id: deleted.id.to_string(),
             deleted: true,
+            preview: None,
+            journal,
         }))
     }
 

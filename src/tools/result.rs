@@ -100,6 +100,10 @@ pub enum ToolError {
     /// Bad input caught before any request; the message says what to change.
     #[error("{0}")]
     Invalid(String),
+    /// A write that was not confirmed (declined, cancelled, or no valid confirm_token):
+    /// nothing was sent. The message says why and how to proceed.
+    #[error("{0}")]
+    NotConfirmed(String),
     /// A malformed ID in the input (base, record, comment); the message names it and the fix.
     #[error("{message}")]
     InvalidId {

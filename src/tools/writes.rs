@@ -1,0 +1,244 @@
+//! The write pipeline every write tool follows:
+//!
+//! 1. validate and **plan**: what would change, with the current values of the records an
+//!    update or delete touches ([`ToolContext::fetch_records`]: `RECORD_ID()` formulas, 100
+//!    records a request);
+//! 2. `dry_run` ([`WriteControl`]): return the plan as a [`WritePreview`] and send nothing;
+//! 3. **confirm** (`tools::confirm`): ask the user when the policy wants it;
+//! 4. **apply** (the batch runner, or the client);
+//! 5. **journal** ([`ToolContext::journal_write`]): the before-images and resulting IDs, so the
+//!    write can be listed and undone. The result carries the `write_id`.
+
+// Parts are used by the write tools as they move onto the pipeline (issue #10).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::airtable::{BaseId, Fields, ListQuery, Record, RecordId, Table};
+use crate::formula;
+use crate::tools::ToolError;
+use crate::tools::context::{PageReport, ToolContext};
+use crate::tools::journal::NewWrite;
+use crate::tools::params::{lenient_bool, opt_nonempty};
+use crate::tools::progress::Progress;
+
+/// The controls every write tool takes (flattened into its parameters).
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub(crate) struct WriteControl {
+    /// true: send nothing and return exactly what this call would change (per record: each
+    /// field's value before and after; the records that would be created or deleted).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) dry_run: bool,
+    /// The confirm_token a dry run of this same call returned. Needed only when the server
+    /// asks for confirmation and the client cannot show a confirmation dialog.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) confirm_token: Option<String>,
+}
+
+/// One field that a write would change.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct FieldDiff {
+    /// Field name.
+    pub(crate) field: String,
+    /// Value now (null = empty).
+    pub(crate) before: Value,
+    /// Value after the write (null = empty).
+    pub(crate) after: Value,
+}
+
+/// One record in a preview.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct RecordPreview {
+    /// "create", "update" or "delete".
+    pub(crate) action: &'static str,
+    /// Record ID (updates, deletes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    /// The record's primary field value, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) label: Option<String>,
+    /// Updates: the fields that would change (fields already equal are left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) changes: Vec<FieldDiff>,
+    /// Creates: the fields of the new record. Deletes: the fields the record has now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    pub(crate) fields: Option<Fields>,
+}
+
+/// What a dry run returns: exactly what the call would change. Nothing was sent.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub(crate) struct WritePreview {
+    /// Always true: nothing was written.
+    pub(crate) dry_run: bool,
+    /// One line: what would happen.
+    pub(crate) summary: String,
+    /// Records the call would create, change or delete.
+    pub(crate) record_count: usize,
+    /// Per record (the first ones, when there are many: see `truncated`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) records: Vec<RecordPreview>,
+    /// Updates whose values already equal the new ones (nothing would change for them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) unchanged: usize,
+    /// True when `records` lists only the first ones.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) truncated: bool,
+    /// Pass it back with the same arguments (and dry_run false) to apply, when the server
+    /// asks for confirmation and the client cannot show a dialog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) confirm_token: Option<String>,
+    /// What to do next.
+    pub(crate) note: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most records a preview lists one by one.
+pub(crate) const PREVIEW_RECORDS: usize = 100;
+
+/// What journaling an applied write gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct JournalNote {
+    /// The journal entry: give it to undo_write to take this write back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) write_id: Option<String>,
+    /// Why the write was not journaled (it was still applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) journal_warning: Option<String>,
+}
+
+impl ToolContext {
+    /// The current values of records `ids` of `table`, by ID (only `fields` when given;
+    /// records that do not exist are absent). `RECORD_ID()` formulas, 100 records a request.
+    pub(crate) async fn fetch_records(
+        &self,
+        base: &BaseId,
+        table: &str,
+        ids: &[RecordId],
+        fields: Option<&[String]>,
+    ) -> Result<HashMap<String, Record>, ToolError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let progress = Progress::disabled();
+        for chunk in ids.chunks(100) {
+            let terms: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("RECORD_ID()={}", formula::string_literal(id.as_ref())))
+                .collect();
+            let query = ListQuery {
+                filter_by_formula: Some(format!("OR({})", terms.join(","))),
+                fields: fields.map(<[String]>::to_vec).unwrap_or_default(),
+                ..ListQuery::default()
+            };
+            let read = self
+                .read_records(
+                    base,
+                    table,
+                    query,
+                    chunk.len(),
+                    PageReport::between_pages(&progress, "reading current values"),
+                )
+                .await?;
+            for r in read.records {
+                out.insert(r.id.to_string(), r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Journal an applied write (after it was sent, also when it stopped part way: then
+    /// `write.changes` holds what was confirmed written and `write.complete` is false).
+    pub(crate) async fn journal_write(&self, write: NewWrite) -> JournalNote {
+        match self.journal() {
+            Ok(None) => JournalNote::default(),
+            Ok(Some(j)) => match j.append(self.principal(), write).await {
+                Ok(id) => JournalNote {
+                    write_id: Some(id),
+                    journal_warning: None,
+                },
+                Err(e) => {
+                    tracing::warn!("write not journaled: {e}");
+                    JournalNote {
+                        write_id: None,
+                        journal_warning: Some(format!(
+                            "The write was applied but not journaled ({e}): it cannot be undone with undo_write."
+                        )),
+                    }
+                }
+            },
+            Err(e) => JournalNote {
+                write_id: None,
+                journal_warning: Some(format!(
+                    "The write was applied but not journaled ({e}): it cannot be undone with undo_write."
+                )),
+            },
+        }
+    }
+}
+
+/// The fields of `update` whose value differs from `current` (absent = empty), as diffs.
+pub(crate) fn diff_fields(current: &Fields, update: &Fields) -> Vec<FieldDiff> {
+    update
+        .iter()
+        .filter_map(|(name, after)| {
+            let before = current.get(name).cloned().unwrap_or(Value::Null);
+            if same_value(&before, after) {
+                None
+            } else {
+                Some(FieldDiff {
+                    field: name.clone(),
+                    before,
+                    after: after.clone(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Whether two cell values are the same for a person: empty values (null, "", [], false)
+/// are equal, and so are numbers of equal value.
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Bool(b) => !b,
+            _ => false,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ if empty(a) && empty(b) => true,
+        _ => a == b,
+    }
+}
+
+/// The primary field's value of a record as one line (None when empty or unknown).
+pub(crate) fn primary_label(table: Option<&Table>, fields: &Fields) -> Option<String> {
+    let table = table?;
+    let name = &table
+        .fields
+        .iter()
+        .find(|f| f.id == table.primary_field_id)?
+        .name;
+    let text = match fields.get(name)? {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    (!line.is_empty()).then_some(line)
+}
