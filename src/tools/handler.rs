@@ -352,7 +352,11 @@ impl ServerHandler for AirtableServer {
         let exposed = self.state.router.has_route(&name);
         let label = if exposed { name.as_str() } else { "unknown" };
         let guard = self.observer.as_ref().map(|o| o.started(label));
-        let mut result = if exposed {
+        let unknown = (self.state.router.get(&name))
+            .and_then(|t| tools::arguments::check(t, request.arguments.as_ref()).err());
+        let mut result = if let Some(e) = unknown {
+            Ok(CallToolResult::error(vec![ContentBlock::text(e.text())]).into())
+        } else if exposed {
             let tcc = ToolCallContext::new(self, request, context);
             self.state.router.call(tcc).await
         } else if let Some(refusal) = self.refusal(&name) {

@@ -18,6 +18,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
 mod analysis;
+mod arguments;
 mod bases;
 mod batch;
 mod cache;
