@@ -85,3 +85,134 @@ async fn every_input_schema_refuses_additional_properties() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Record contents are data: hidden characters are stripped from results (--sanitize on).
+
+/// Zero-width space, right-to-left override, a bidi isolate, a BOM, a C0 control and the
+/// Unicode tags spelling "ignore" (invisible "ASCII smuggling").
+fn dirty_name() -> String {
+    let tags: String = "ignore"
+        .chars()
+        .map(|c| char::from_u32(0xE0000 + c as u32).expect("tag char"))
+        .collect();
+    format!("Smug\u{200b}gler \u{202e}evil\u{2066}\u{feff}\u{1}{tags}!")
+}
+
+const CLEAN_NAME: &str = "Smuggler evil!";
+
+/// Creates the dirty record (and a dirty comment on it) through the client; returns its ID.
+async fn dirty_record(h: &Harness) -> String {
+    let client = client_for(&h.sandbox);
+    let base = DEMO.parse().expect("base");
+    let fields = json!({"Name": dirty_name(), "Email": "smug@example.com"});
+    let rec = client
+        .create_record(
+            &base,
+            "People",
+            fields.as_object().cloned().expect("object"),
+            &Default::default(),
+        )
+        .await
+        .expect("create");
+    client
+        .create_comment(&base, "People", &rec.id, &format!("note: {}", dirty_name()))
+        .await
+        .expect("comment");
+    rec.id.to_string()
+}
+
+/// Every string in the structured content and the text of a result.
+fn all_text(r: &rmcp::model::CallToolResult) -> String {
+    format!(
+        "{}\n{}",
+        r.structured_content
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        text(r)
+    )
+}
+
+async fn reads(h: &Harness, rec: &str) -> Vec<(&'static str, rmcp::model::CallToolResult)> {
+    let mut out = Vec::new();
+    for (tool, args) in [
+        (
+            "get_record",
+            json!({"base_id": DEMO, "table_id": "People", "record_id": rec}),
+        ),
+        (
+            "get_records",
+            json!({"base_id": DEMO, "table_id": "People", "filter_by_formula": "FIND(\"Smug\", {Name})"}),
+        ),
+        (
+            "search_records",
+            json!({"base_id": DEMO, "table_id": "People", "query": "smug"}),
+        ),
+        (
+            "list_comments",
+            json!({"base_id": DEMO, "table_id": "People", "record_id": rec}),
+        ),
+        (
+            "export_table_csv",
+            json!({"base_id": DEMO, "table_id": "People", "fields": ["Name"]}),
+        ),
+    ] {
+        let r = call(&h.client, tool, args).await;
+        assert_ne!(r.is_error, Some(true), "{tool}: {}", text(&r));
+        out.push((tool, r));
+    }
+    out
+}
+
+#[tokio::test]
+async fn hidden_characters_are_stripped_from_every_read() {
+    let h = harness().await;
+    let rec = dirty_record(&h).await;
+    for (tool, r) in reads(&h, &rec).await {
+        let all = all_text(&r);
+        assert!(all.contains("Smuggler"), "{tool}: {all}");
+        assert!(
+            !all.chars().any(|c| matches!(
+                c,
+                '\u{200b}' | '\u{202e}' | '\u{2066}' | '\u{feff}' | '\u{e0000}'..='\u{e007f}'
+            )),
+            "{tool}: {all:?}"
+        );
+        assert!(!all.contains("\\u0001"), "{tool}: {all}");
+        // The text copy is still the structured content, serialized.
+        let parsed: Value = serde_json::from_str(&text(&r)).expect("text is JSON");
+        assert_eq!(Some(parsed), r.structured_content, "{tool}");
+    }
+    let got = ok(
+        &h.client,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "People", "record_id": rec}),
+    )
+    .await;
+    assert_eq!(got["record"]["fields"]["Name"], CLEAN_NAME);
+}
+
+#[tokio::test]
+async fn sanitize_off_returns_cells_as_stored() {
+    let h = harness_with(airtable_mcp::tools::ServerOptions {
+        sanitize: false,
+        ..Default::default()
+    })
+    .await;
+    let rec = dirty_record(&h).await;
+    for (tool, r) in reads(&h, &rec).await {
+        let all = all_text(&r);
+        assert!(
+            all.contains('\u{202e}') && all.contains('\u{e0069}'),
+            "{tool}: {all:?}"
+        );
+    }
+    let got = ok(
+        &h.client,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "People", "record_id": rec}),
+    )
+    .await;
+    assert_eq!(got["record"]["fields"]["Name"], dirty_name());
+}

@@ -31,6 +31,7 @@ mod params;
 mod progress;
 mod records;
 mod result;
+mod sanitize;
 mod schema;
 mod schema_cleanup;
 mod transfer;
