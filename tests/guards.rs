@@ -216,3 +216,145 @@ async fn sanitize_off_returns_cells_as_stored() {
     .await;
     assert_eq!(got["record"]["fields"]["Name"], dirty_name());
 }
+
+// ---------------------------------------------------------------------------------------------
+// No host file access unless configured: export_table_csv writes only inside --export-dir.
+
+/// Every file name under `dir`, recursively (symlinks not followed), sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let e = e.expect("entry");
+            let p = e.path();
+            out.push(p.strip_prefix(dir).expect("prefix").display().to_string());
+            if e.file_type().expect("type").is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn export(path: &str) -> Value {
+    json!({"base_id": DEMO, "table_id": "People", "fields": ["Name"], "path": path})
+}
+
+#[tokio::test]
+async fn export_paths_are_confined_to_the_export_dir() {
+    let outer = tempfile::tempdir().expect("tempdir");
+    let outer_path = outer.path().canonicalize().expect("canonical");
+    let root = outer_path.join("exports");
+    std::fs::create_dir_all(root.join("sub")).expect("dirs");
+    let elsewhere = outer_path.join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("dir");
+    std::fs::write(elsewhere.join("x.csv"), "precious").expect("victim");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(elsewhere.join("x.csv"), root.join("x.csv")).expect("link");
+        std::os::unix::fs::symlink(&elsewhere, root.join("linked")).expect("dir link");
+    }
+    let h = harness_with(airtable_mcp::tools::ServerOptions {
+        export_dir: Some(root.clone()),
+        ..Default::default()
+    })
+    .await;
+    let before = tree(&outer_path);
+
+    let outside = outer_path.join("outside.csv");
+    let mut hostile = vec![
+        ("../x.csv".to_owned(), "\"..\""),
+        ("sub/../../x.csv".to_owned(), "\"..\""),
+        ("/etc/x.csv".to_owned(), "outside the export directory"),
+        (
+            outside.display().to_string(),
+            "outside the export directory",
+        ),
+        ("missing/x.csv".to_owned(), "does not exist"),
+        ("notes.txt".to_owned(), ".csv"),
+    ];
+    if cfg!(unix) {
+        hostile.push(("x.csv".to_owned(), "symbolic link"));
+        hostile.push(("linked/new.csv".to_owned(), "symbolic link"));
+    }
+    for (path, why) in &hostile {
+        let e = err(&h.client, "export_table_csv", export(path)).await;
+        assert!(e.contains(why), "{path}: {e}");
+        let e = err(
+            &h.client,
+            "export_table_csv",
+            json!({"base_id": DEMO, "table_id": "People", "path": path, "overwrite": true}),
+        )
+        .await;
+        assert!(e.contains(why), "{path} (overwrite): {e}");
+    }
+    assert_eq!(tree(&outer_path), before, "nothing was written");
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("x.csv")).expect("victim"),
+        "precious"
+    );
+
+    // A normal path inside works, relative or absolute inside.
+    let out = ok(&h.client, "export_table_csv", export("sub/people.csv")).await;
+    let written = root.join("sub/people.csv");
+    assert_eq!(out["path"], written.display().to_string());
+    let text = std::fs::read_to_string(&written).expect("written");
+    assert!(text.starts_with("Name\r\n"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&written)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let abs = root.join("people.csv");
+    ok(
+        &h.client,
+        "export_table_csv",
+        export(&abs.display().to_string()),
+    )
+    .await;
+    assert!(abs.is_file());
+}
+
+#[tokio::test]
+async fn without_export_dir_or_under_read_only_no_file_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical");
+    let target = root.join("out.csv");
+
+    let h = harness().await;
+    let e = err(
+        &h.client,
+        "export_table_csv",
+        export(&target.display().to_string()),
+    )
+    .await;
+    assert!(e.contains("--export-dir DIR"), "{e}");
+    let e = err(&h.client, "export_table_csv", export("out.csv")).await;
+    assert!(e.contains("--export-dir DIR"), "{e}");
+
+    let h = harness_with(airtable_mcp::tools::ServerOptions {
+        export_dir: Some(root.clone()),
+        read_only: true,
+        ..Default::default()
+    })
+    .await;
+    let e = err(&h.client, "export_table_csv", export("out.csv")).await;
+    assert!(e.contains("read-only"), "{e}");
+    // Inline CSV still works.
+    let out = ok(
+        &h.client,
+        "export_table_csv",
+        json!({"base_id": DEMO, "table_id": "People", "fields": ["Name"]}),
+    )
+    .await;
+    assert!(out["csv"].as_str().expect("csv").starts_with("Name\r\n"));
+    assert!(out.get("path").is_none());
+    assert!(tree(&root).is_empty(), "{:?}", tree(&root));
+}

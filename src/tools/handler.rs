@@ -90,6 +90,8 @@ pub struct ServerOptions {
     pub result_budget: usize,
     /// Strip invisible and bidi control characters from every tool result (`--sanitize`).
     pub sanitize: bool,
+    /// The only directory tools may read or write files in (`--export-dir`; canonical).
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -101,6 +103,7 @@ impl Default for ServerOptions {
             schema_ttl: DEFAULT_SCHEMA_TTL,
             result_budget: tools::result::DEFAULT_RESULT_BUDGET,
             sanitize: true,
+            export_dir: None,
         }
     }
 }
@@ -114,6 +117,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("schema_ttl", &self.schema_ttl)
             .field("result_budget", &self.result_budget)
             .field("sanitize", &self.sanitize)
+            .field("export_dir", &self.export_dir)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +130,7 @@ impl ServerOptions {
             read_only: cfg.read_only,
             allowed_bases: cfg.bases.as_ref().map(|b| b.to_strings()),
             sanitize: cfg.sanitize,
+            export_dir: cfg.export_dir.clone(),
             ..ServerOptions::default()
         }
     }

@@ -26,6 +26,7 @@ mod cells;
 mod comments;
 mod compact;
 mod context;
+mod files;
 mod handler;
 mod params;
 mod progress;
