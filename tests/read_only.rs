@@ -243,6 +243,15 @@ async fn every_client_write_is_refused_before_sending() {
             .await
             .unwrap_err(),
     );
+    // A client for another token (an HTTP session's) shares the pool and stays read-only.
+    let session = ro.with_token(SecretString::from("another-token".to_owned()));
+    assert_read_only(
+        "with_token",
+        &session
+            .delete_record(&base, &t.table, &rec)
+            .await
+            .unwrap_err(),
+    );
     // Nothing reached the sandbox, and the client sent nothing.
     assert_eq!(sb.stats(), before, "the sandbox saw a request");
     assert_eq!(ro.stats().requests, 0);
