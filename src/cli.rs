@@ -45,6 +45,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// A switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOff {
+    #[default]
+    On,
+    Off,
+}
+
 // Parsed once per process: the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
@@ -128,6 +137,13 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub journal: JournalArgs,
+    /// Directory export_table_csv may write files into (its `path` is relative to it); without it no tool touches the host's files.
+    #[arg(long, value_name = "DIR", env = env::AIRTABLE_MCP_EXPORT_DIR)]
+    pub export_dir: Option<PathBuf>,
+
+    /// Strip invisible and bidi control characters (zero-width, bidi overrides, Unicode tags) from the text tools return (default on).
+    #[arg(long, value_enum, value_name = "on|off", env = env::AIRTABLE_MCP_SANITIZE)]
+    pub sanitize: Option<OnOff>,
 
     #[command(flatten)]
     pub http_opts: HttpArgs,

@@ -20,6 +20,8 @@
 //! toolsets = ["records", "schema"]
 //! read_only = false
 //! bases = ["appXXXXXXXXXXXXXX"]
+//! export_dir = "/srv/airtable-exports"   # where export_table_csv may write (default: nowhere)
+//! sanitize = "on"             # strip invisible/bidi characters from results ("off" keeps them)
 //! rate_limit_per_base = 5
 //! rate_limit_per_token = 50
 //! request_timeout = 30        # seconds
@@ -55,7 +57,7 @@ use url::Url;
 
 use crate::airtable::{BaseId, IdError};
 pub use crate::cli::ConfirmMode;
-use crate::cli::{ApiArgs, GlobalArgs, JournalArgs, LogFormat, ServeArgs};
+use crate::cli::{ApiArgs, GlobalArgs, JournalArgs, LogFormat, OnOff, ServeArgs};
 use crate::env;
 use crate::profile::{Profile, ProfileError};
 
@@ -444,6 +446,8 @@ pub struct FileConfig {
     pub toolsets: Option<Vec<String>>,
     pub read_only: Option<bool>,
     pub bases: Option<Vec<String>>,
+    pub export_dir: Option<PathBuf>,
+    pub sanitize: Option<OnOff>,
     pub rate_limit_per_base: Option<u32>,
     pub rate_limit_per_token: Option<u32>,
     /// Seconds.
@@ -496,6 +500,12 @@ pub struct Config {
     pub read_only: bool,
     /// Bases the server may touch; `None` = every base the token sees.
     pub bases: Option<BaseAllowList>,
+    /// The directory export_table_csv may write into, canonical (`--export-dir`,
+    /// `AIRTABLE_MCP_EXPORT_DIR`, `export_dir`); `None` = no tool touches the host's files.
+    pub export_dir: Option<PathBuf>,
+    /// Strip invisible and bidi control characters from tool results (`--sanitize`,
+    /// `AIRTABLE_MCP_SANITIZE`, `sanitize`; default on).
+    pub sanitize: bool,
     /// Requests per second per base (at least 1).
     pub rate_limit_per_base: u32,
     /// Requests per second per token (at least 1).
@@ -722,6 +732,11 @@ impl Config {
             None => None,
         };
         let read_only = args.read_only || file.read_only.unwrap_or(false);
+        let export_dir = match args.export_dir.clone().or(file.export_dir) {
+            Some(dir) => Some(existing_dir("export_dir", &dir)?),
+            None => None,
+        };
+        let sanitize = args.sanitize.or(file.sanitize).unwrap_or_default() == OnOff::On;
 
         let rate_limit_per_base = positive(
             "rate_limit_per_base",
@@ -810,6 +825,8 @@ impl Config {
             toolsets,
             read_only,
             bases,
+            export_dir,
+            sanitize,
             rate_limit_per_base,
             rate_limit_per_token,
             request_timeout: Duration::from_secs(timeout_secs),
@@ -870,6 +887,30 @@ impl HttpConfig {
             );
         }
         Ok(())
+    }
+}
+
+/// An existing directory, made absolute and canonical (symlinks in the configured path itself
+/// are the operator's choice and resolved here, once).
+fn existing_dir(key: &'static str, dir: &Path) -> Result<PathBuf, ConfigError> {
+    let value = dir.display().to_string();
+    match std::fs::canonicalize(dir) {
+        Ok(abs) if abs.is_dir() => Ok(abs),
+        Ok(_) => Err(ConfigError::Invalid {
+            key,
+            value,
+            reason: "not a directory".to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Invalid {
+            key,
+            value,
+            reason: "the directory does not exist; create it first".to_owned(),
+        }),
+        Err(source) => Err(ConfigError::Value {
+            key,
+            value,
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -934,6 +975,36 @@ mod tests {
         assert!(c.http.is_none());
         assert_eq!(c.http_options.listen.to_string(), "127.0.0.1:8787");
         assert!(c.toolsets.is_all() && c.bases.is_none());
+    }
+
+    #[test]
+    fn export_dir_must_be_an_existing_directory_and_sanitize_is_on_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(&ServeArgs::default(), "").unwrap();
+        assert!(c.export_dir.is_none() && c.sanitize);
+        let text = format!("export_dir = {:?}\nsanitize = \"off\"", dir.path());
+        let c = load(&ServeArgs::default(), &text).unwrap();
+        assert_eq!(c.export_dir, Some(dir.path().canonicalize().unwrap()));
+        assert!(!c.sanitize);
+        let args = ServeArgs {
+            export_dir: Some(dir.path().join("missing")),
+            sanitize: Some(OnOff::On),
+            ..ServeArgs::default()
+        };
+        let e = load(&args, &text).unwrap_err().to_string();
+        assert!(
+            e.contains("export_dir") && e.contains("does not exist"),
+            "{e}"
+        );
+        let file = dir.path().join("f.txt");
+        std::fs::write(&file, "x").unwrap();
+        let args = ServeArgs {
+            export_dir: Some(file),
+            ..ServeArgs::default()
+        };
+        let e = load(&args, "").unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        assert!(load(&ServeArgs::default(), "sanitize = \"maybe\"").is_err());
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub const AIRTABLE_MCP_TOOLSETS: &str = "AIRTABLE_MCP_TOOLSETS";
 pub const AIRTABLE_MCP_READ_ONLY: &str = "AIRTABLE_MCP_READ_ONLY";
 /// Comma-separated base IDs the server may touch.
 pub const AIRTABLE_MCP_BASES: &str = "AIRTABLE_MCP_BASES";
+/// Directory export_table_csv may write into (unset: no tool touches the host's files).
+pub const AIRTABLE_MCP_EXPORT_DIR: &str = "AIRTABLE_MCP_EXPORT_DIR";
+/// `on` (default) or `off`: strip invisible and bidi control characters from tool results.
+pub const AIRTABLE_MCP_SANITIZE: &str = "AIRTABLE_MCP_SANITIZE";
 /// Bearer tokens accepted by the HTTP transport (comma-separated).
 pub const AIRTABLE_MCP_AUTH_TOKENS: &str = "AIRTABLE_MCP_AUTH_TOKENS";
 /// Log filter (tracing `EnvFilter` syntax, e.g. `info`, `airtable_mcp=debug`).
@@ -100,6 +104,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_MCP_JOURNAL_RETENTION_DAYS,
         "days journal entries are kept (default 30)",
+    ),
+    (
+        AIRTABLE_MCP_EXPORT_DIR,
+        "directory export_table_csv may write into (default: none)",
+    ),
+    (
+        AIRTABLE_MCP_SANITIZE,
+        "on|off: strip invisible/bidi characters (default on)",
     ),
     (
         AIRTABLE_MCP_AUTH_TOKENS,

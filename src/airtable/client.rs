@@ -52,6 +52,9 @@ pub struct ClientConfig {
     /// `per_base_rps` requests per base (and `per_token_rps` per token) in any 1.03 s, the
     /// first ones at once (see `rate_limit`).
     pub limiter_margin: f64,
+    /// Refuse every write before it is sent ([`Error::ReadOnly`]): any method but GET, except
+    /// `POST .../listRecords` (a read). The one choke point of `--read-only`; default false.
+    pub read_only: bool,
 }
 
 impl ClientConfig {
@@ -68,6 +71,7 @@ impl ClientConfig {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             limiter_margin: WINDOW_MARGIN,
+            read_only: false,
         }
     }
 
@@ -277,6 +281,14 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Whether a request only reads: GET, HEAD, or `POST .../listRecords` (a listing sent as POST
+/// because its URL would be too long).
+fn is_read(method: &Method, path: &str) -> bool {
+    *method == Method::GET
+        || *method == Method::HEAD
+        || (*method == Method::POST && path.ends_with("/listRecords"))
+}
+
 /// What one attempt produced.
 enum Attempt {
     Answer {
@@ -475,6 +487,12 @@ impl Client {
         req: &ApiRequest<'_>,
         url: String,
     ) -> Result<(u16, bytes::Bytes), Error> {
+        if self.shared.cfg.read_only && !is_read(&req.method, &req.path) {
+            return Err(Error::ReadOnly {
+                method: req.method.to_string(),
+                path: req.path.clone(),
+            });
+        }
         // Build the HTTP client now if this is the first request (a failure is not retried).
         self.http()?;
         let shared = &*self.shared;

@@ -241,6 +241,17 @@ pub enum Error {
     /// Bad client configuration or bad input caught before sending.
     #[error("{0}")]
     Config(String),
+    /// A write refused before sending: the client is read-only (the server runs with
+    /// `--read-only`).
+    #[error(
+        "refused {method} {path}: this server is read-only (--read-only), so nothing is written to Airtable"
+    )]
+    ReadOnly {
+        /// The HTTP method refused.
+        method: String,
+        /// The API path (no query).
+        path: String,
+    },
     /// A create failed in a way that does not tell whether Airtable applied it; it was not retried.
     #[error(
         "the write may or may not have been applied by Airtable ({source}); it was not retried to avoid duplicates — check the table before writing again"
@@ -322,6 +333,9 @@ impl Error {
                 "Use the exact ID from list_bases / list_tables / a record listing (prefix + 14 letters or digits), or the table name where names are accepted."
             }
             Error::Config(_) => "Fix the configuration or the input named in the message.",
+            Error::ReadOnly { .. } => {
+                "The server runs with --read-only: only reads are allowed. Ask the user to restart it without --read-only (or AIRTABLE_MCP_READ_ONLY) to write."
+            }
             Error::Ambiguous { .. } => {
                 "List the table (e.g. filter on a unique field) to see whether the records exist before writing them again; never blindly retry."
             }

@@ -157,6 +157,8 @@ pub struct SandboxStats {
     pub dropped: u64,
     /// Requests per HTTP method.
     pub by_method: BTreeMap<String, u64>,
+    /// Requests that may change data: any method but GET and HEAD, except `POST .../listRecords`.
+    pub writes: u64,
     /// Requests stopped because their formulas spent the evaluation budget.
     pub over_budget: u64,
     /// Evaluations stopped because their request was dropped (the client left).
@@ -458,9 +460,12 @@ async fn drop_connection(state: &SandboxState, kill: Option<ConnKill>) -> Respon
 
 async fn gate(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    let write = !matches!(method, Method::GET | Method::HEAD)
+        && !req.uri().path().ends_with("/listRecords");
     state.bump(|s| {
         s.requests += 1;
         *s.by_method.entry(method.to_string()).or_default() += 1;
+        s.writes += u64::from(write);
     });
     let faults = state.inner.cfg.faults.clone();
     if !faults.latency.is_zero() {

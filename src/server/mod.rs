@@ -60,6 +60,7 @@ pub(crate) fn client_config(cfg: &Config, api_url: url::Url, token: SecretString
     c.per_token_rps = cfg.rate_limit_per_token.max(1);
     c.timeout = cfg.request_timeout;
     c.max_retries = cfg.max_retries;
+    c.read_only = cfg.read_only;
     c
 }
 

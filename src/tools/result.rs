@@ -112,6 +112,15 @@ pub enum ToolError {
         /// What is wrong with the ID.
         source: airtable::IdError,
     },
+    /// A host file could not be read or written (inside `--export-dir`); the message names it.
+    #[error("{message}")]
+    File {
+        /// What failed and the path.
+        message: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A result could not be rendered as JSON (a bug).
     #[error("internal error rendering the result: {0}")]
     Render(#[source] serde_json::Error),

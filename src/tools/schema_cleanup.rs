@@ -19,7 +19,7 @@ use crate::tools::handler::AirtableServer;
 pub(crate) fn portable_router(router: ToolRouter<AirtableServer>) -> ToolRouter<AirtableServer> {
     let mut out = ToolRouter::new();
     for mut route in router {
-        route.attr.input_schema = Arc::new(portable(&route.attr.input_schema));
+        route.attr.input_schema = Arc::new(closed(portable(&route.attr.input_schema)));
         if let Some(schema) = &route.attr.output_schema {
             route.attr.output_schema = Some(Arc::new(portable(schema)));
         }
@@ -45,6 +45,22 @@ pub(crate) fn portable(schema: &JsonObject) -> JsonObject {
         Value::Object(obj) => obj,
         _ => JsonObject::new(),
     }
+}
+
+/// An input schema that says unknown arguments are refused (`"additionalProperties": false`,
+/// which `tools::arguments` enforces): on an object schema whose properties are all at the root
+/// (with `allOf` / `anyOf` / `oneOf` branches, the keyword would also refuse their properties).
+pub(crate) fn closed(mut schema: JsonObject) -> JsonObject {
+    let combined = ["allOf", "anyOf", "oneOf"]
+        .iter()
+        .any(|k| schema.contains_key(*k));
+    let object = schema.get("type").and_then(Value::as_str) == Some("object");
+    if object && !combined && !schema.contains_key("patternProperties") {
+        schema
+            .entry("additionalProperties")
+            .or_insert(Value::Bool(false));
+    }
+    schema
 }
 
 const MAX_DEPTH: usize = 32;

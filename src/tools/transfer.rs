@@ -7,7 +7,6 @@ pub(crate) mod csv_export;
 pub(crate) mod metadata;
 pub(crate) mod sync;
 
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use rmcp::handler::server::wrapper::Parameters;
@@ -23,6 +22,7 @@ use crate::tools::ToolError;
 use crate::tools::batch::{BatchWrite, failure_text};
 use crate::tools::cells::{CellMap, RecordLike};
 use crate::tools::context::{PageReport, field_names};
+use crate::tools::files::ExportDir;
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
@@ -71,8 +71,10 @@ pub(crate) struct ExportTableCsvParams {
     /// Most records to export (default 1000, at most 100000).
     #[serde(default = "default_export_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
-    /// Also write the whole CSV to this .csv file on the machine running the server (absolute,
-    /// or relative to the server's working directory). The directory must exist.
+    /// Also write the whole CSV to this .csv file inside the server's export directory
+    /// (--export-dir): relative to it, e.g. "export.csv" or "reports/export.csv" (the directory
+    /// must exist; no "..", no symbolic links). Refused when the server has no export directory
+    /// or runs read-only; leave it out to get the CSV inline only.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) path: Option<String>,
     /// Replace the file at path if it exists (default false: an existing file is an error).
@@ -100,7 +102,7 @@ pub(crate) struct ExportTableCsvResult {
     pub(crate) has_more: bool,
     /// Size of the whole CSV in bytes.
     pub(crate) bytes: usize,
-    /// Absolute path of the file written, when a path was given.
+    /// Absolute path of the file written (inside the export directory), when a path was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) path: Option<String>,
     /// The CSV text (RFC 4180, CRLF line ends), possibly cut at a row boundary (see truncated).
@@ -262,7 +264,7 @@ impl AirtableServer {
     #[tool(
         name = "export_table_csv",
         title = "Export table as CSV",
-        description = "Export a table's records as RFC 4180 CSV: header = the fields (schema order, or the order given in fields), one row per record, cells made readable (lists joined with \", \", attachments as \"file.pdf (url)\", collaborators by name, linked records as record IDs). Returns the CSV text (cut at a row boundary when large; truncated says so) and, with path, also writes the whole file on the server's machine (the directory must exist; overwrite=true replaces a file). Reads up to max_records (default 1000) in the view's order.",
+        description = "Export a table's records as RFC 4180 CSV: header = the fields (schema order, or the order given in fields), one row per record, cells made readable (lists joined with \", \", attachments as \"file.pdf (url)\", collaborators by name, linked records as record IDs). Returns the CSV text (cut at a row boundary when large; truncated says so). Writes a file only with `path`, inside the server's --export-dir (path relative to it; overwrite=true replaces a file); no other tool touches the server's files. Reads up to max_records (default 1000) in the view's order.",
         annotations(
             title = "Export table as CSV",
             read_only_hint = true,
@@ -284,11 +286,16 @@ impl AirtableServer {
             )));
         }
         // Check the destination before reading anything.
-        let path = p.path.as_ref().map(PathBuf::from);
-        if let Some(path) = &path {
-            csv_export::check_destination(path, p.overwrite)
-                .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
-        }
+        let export = match &p.path {
+            Some(path) => {
+                csv_export::check_csv_name(path)
+                    .map_err(|e| ToolError::Invalid(format!("{e}.")))?;
+                let dir = ExportDir::from_options(self.options(), "export_table_csv")?;
+                dir.check_create(path, p.overwrite)?;
+                Some((dir, path))
+            }
+            None => None,
+        };
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
@@ -319,10 +326,9 @@ impl AirtableServer {
         let records = read.records;
         let doc = csv_export::to_csv(&columns, &records, p.include_record_id)
             .map_err(ToolError::Invalid)?;
-        let written = match &path {
-            Some(path) => Some(
-                csv_export::write_file(path, &doc.bytes, p.overwrite)
-                    .map_err(|e| ToolError::Invalid(format!("{e}.")))?
+        let written = match &export {
+            Some((dir, path)) => Some(
+                dir.create(path, &doc.bytes, p.overwrite)?
                     .display()
                     .to_string(),
             ),
@@ -339,7 +345,7 @@ impl AirtableServer {
                     doc.rows()
                 ),
                 None => format!(
-                    "csv holds the first {csv_rows} of {} rows (to stay small). Pass path to write the whole CSV to a file, or export fewer fields.",
+                    "csv holds the first {csv_rows} of {} rows (to stay small). Pass path to write the whole CSV to a file in the server's export directory, or export fewer fields.",
                     doc.rows()
                 ),
             });

@@ -27,12 +27,15 @@ BIN = Path(os.environ.get("AIRTABLE_MCP_BIN", ROOT / "target" / "release" / "air
 MODES = ["legacy", "2026-07-28"]
 
 
-def server_params() -> StdioServerParameters:
+def server_params(export_dir: Path | None = None) -> StdioServerParameters:
     if not BIN.exists():
         pytest.fail(f"{BIN} not found: build it with `cargo build --release --bin airtable-mcp`")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     env["AIRTABLE_MCP_LOG"] = "warn"
-    return StdioServerParameters(command=str(BIN), args=["serve", "--sandbox"], env=env)
+    args = ["serve", "--sandbox"]
+    if export_dir is not None:
+        args += ["--export-dir", str(export_dir)]
+    return StdioServerParameters(command=str(BIN), args=args, env=env)
 
 
 class Session:
@@ -65,7 +68,7 @@ class Session:
 
 
 async def run_everything(mode: str, tmp: Path) -> None:
-    async with Client(server_params(), mode=mode, read_timeout_seconds=60) as client:
+    async with Client(server_params(tmp), mode=mode, read_timeout_seconds=60) as client:
         if mode == "legacy":
             assert client.server_info is not None
             assert client.server_info.name == "airtable-mcp"
@@ -198,22 +201,27 @@ async def run_everything(mode: str, tmp: Path) -> None:
         out = tmp / f"scratch-{mode}.csv"
         export = await s.call(
             "export_table_csv",
-            {"base_id": base, "table_id": scratch_id, "fields": ["Name", "Email", "Score"], "path": str(out)},
+            {"base_id": base, "table_id": scratch_id, "fields": ["Name", "Email", "Score"], "path": out.name},
         )
         assert export["rows"] == 15 and not export["truncated"]
         assert out.read_bytes().decode() == export["csv"]
         rows = list(csv.reader(io.StringIO(export["csv"])))
         assert rows[0] == ["Name", "Email", "Score"]
         again = await s.call(
-            "export_table_csv", {"base_id": base, "table_id": scratch_id, "path": str(out)}, ok=False
+            "export_table_csv", {"base_id": base, "table_id": scratch_id, "path": out.name}, ok=False
         )
         assert "already exists" in again["error"]
         missing = await s.call(
             "export_table_csv",
-            {"base_id": base, "table_id": scratch_id, "path": str(tmp / "nope" / "x.csv")},
+            {"base_id": base, "table_id": scratch_id, "path": "nope/x.csv"},
             ok=False,
         )
         assert "does not exist" in missing["error"]
+        outside = await s.call(
+            "export_table_csv", {"base_id": base, "table_id": scratch_id, "path": "../escape.csv"}, ok=False
+        )
+        assert '".."' in outside["error"], outside
+        assert not (tmp.parent / "escape.csv").exists()
 
         target = await s.call(
             "create_table",

@@ -1,6 +1,6 @@
 //! export_table_csv's pure core: records to RFC 4180 CSV, bounded text, and the file write.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::tools::cells::{Field, RecordLike, render};
 
@@ -123,84 +123,19 @@ pub(crate) fn to_csv<R: RecordLike>(
     })
 }
 
-/// Check a destination before anything is read: a `.csv` file name (so that no other kind of
-/// file can be replaced), in an existing directory, not an existing file unless `overwrite`.
-/// Returns the parent directory.
-pub(crate) fn check_destination(path: &Path, overwrite: bool) -> Result<PathBuf, String> {
-    if path.as_os_str().is_empty() {
-        return Err("path is empty: give a file path such as ./export.csv".into());
-    }
-    if path.is_dir() {
-        return Err(format!(
-            "{} is a directory: give a file path inside it, e.g. {}",
-            path.display(),
-            path.join("export.csv").display()
-        ));
-    }
-    let is_csv = path
+/// A destination must be a `.csv` file name (so that no other kind of file can be replaced).
+pub(crate) fn check_csv_name(path: &str) -> Result<(), String> {
+    let is_csv = Path::new(path)
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if !is_csv {
-        return Err(format!(
-            "{} does not end in .csv: give a .csv file name, e.g. ./export.csv",
-            path.display()
-        ));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(format!(
-            "directory {} does not exist: create it first or choose a path in an existing directory",
-            parent.display()
-        ));
-    }
-    if !overwrite && path.exists() {
-        return Err(format!(
-            "{} already exists: pass overwrite=true to replace it, or choose another path",
-            path.display()
-        ));
-    }
-    Ok(parent)
-}
-
-/// Mode of a new export file: record data, readable by its owner only.
-const EXPORT_MODE: u32 = 0o600;
-
-/// Write the CSV to `path` (see [`check_destination`] for the rules). Returns the absolute
-/// path written.
-pub(crate) fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<PathBuf, String> {
-    let parent = check_destination(path, overwrite)?;
-    let file_name = path.file_name().ok_or_else(|| {
-        format!(
-            "{} does not name a file: give a file path such as ./export.csv",
-            path.display()
-        )
-    })?;
-    let abs = parent
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve directory {}: {e}", parent.display()))?
-        .join(file_name);
-    // Through the project's one file writer: an exclusive temp file in the same directory,
-    // renamed into place, so a symlink at the destination is replaced, never followed.
-    let written = if overwrite {
-        crate::fsutil::write_atomic(&abs, bytes, EXPORT_MODE)
+    if is_csv {
+        Ok(())
     } else {
-        crate::fsutil::create_atomic(&abs, bytes, EXPORT_MODE)
-    };
-    written.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "{} already exists: pass overwrite=true to replace it, or choose another path",
-                abs.display()
-            )
-        } else {
-            format!("cannot write {}: {e}", abs.display())
-        }
-    })?;
-    Ok(abs)
+        Err(format!(
+            "{path} does not end in .csv: give a .csv file name, e.g. export.csv"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -286,21 +221,11 @@ mod tests {
     }
 
     #[test]
-    fn file_write_rules() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("out.csv");
-        let abs = write_file(&p, b"a\r\n", false).unwrap();
-        assert_eq!(std::fs::read(&abs).unwrap(), b"a\r\n");
-        let again = write_file(&p, b"b\r\n", false).unwrap_err();
-        assert!(again.contains("already exists"), "{again}");
-        write_file(&p, b"b\r\n", true).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"b\r\n");
-        let missing = write_file(&dir.path().join("nope/out.csv"), b"", false).unwrap_err();
-        assert!(missing.contains("does not exist"), "{missing}");
-        let is_dir = write_file(dir.path(), b"", false).unwrap_err();
-        assert!(is_dir.contains("is a directory"), "{is_dir}");
-        let not_csv = write_file(&dir.path().join(".bashrc"), b"", true).unwrap_err();
-        assert!(not_csv.contains(".csv"), "{not_csv}");
-        assert!(check_destination(&dir.path().join("NEW.CSV"), false).is_ok());
+    fn only_csv_names() {
+        assert!(check_csv_name("out.csv").is_ok());
+        assert!(check_csv_name("reports/NEW.CSV").is_ok());
+        let e = check_csv_name(".bashrc").unwrap_err();
+        assert!(e.contains(".csv"), "{e}");
+        assert!(check_csv_name("out.csv.sh").is_err());
     }
 }
