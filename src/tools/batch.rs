@@ -514,3 +514,219 @@ pub(crate) fn failure_text(what: &str, outcome: &BatchOutcome) -> Option<String>
         outcome.requested, failure.error
     ))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::airtable::{BatchFailure, ChunkReport, ChunkStatus, Error, Record};
+    use serde_json::{Value, json};
+
+    fn id(n: usize) -> RecordId {
+        format!("rec{n:014}").parse().unwrap()
+    }
+
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn rec(n: usize, v: Value) -> Record {
+        Record {
+            id: id(n),
+            created_time: String::new(),
+            fields: fields(v),
+            comment_count: None,
+        }
+    }
+
+    fn outcome(
+        requested: usize,
+        written: Vec<Record>,
+        failed_chunk: Option<usize>,
+    ) -> BatchOutcome {
+        let chunks = (0..requested.div_ceil(10))
+            .map(|i| ChunkReport {
+                index: i,
+                inputs: i * 10..((i + 1) * 10).min(requested),
+                status: match failed_chunk {
+                    Some(f) if i == f => ChunkStatus::Failed,
+                    Some(f) if i > f => ChunkStatus::NotAttempted,
+                    _ => ChunkStatus::Written,
+                },
+            })
+            .collect();
+        BatchOutcome {
+            requested,
+            written,
+            deleted: Vec::new(),
+            created_ids: Vec::new(),
+            updated_ids: Vec::new(),
+            chunks,
+            failure: failed_chunk.map(|c| BatchFailure {
+                chunk: c,
+                input_indexes: (c * 10..((c + 1) * 10).min(requested)).collect(),
+                error: Error::Timeout(std::time::Duration::from_secs(1)),
+                ambiguous: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_partial_update_journals_exactly_the_confirmed_records() {
+        let plan = JournalPlan {
+            tool: "batch_update_records",
+            table_name: "Tasks".into(),
+            names: vec![vec!["Status".to_owned()]; 25],
+            befores: (0..25)
+                .map(|i| Some(fields(json!({"Status": format!("s{i}")}))))
+                .collect(),
+        };
+        // Chunk 1 confirmed, chunk 2 failed (maybe applied), chunk 3 not sent.
+        let written = (0..10)
+            .map(|i| rec(i, json!({"Name": "n", "Status": "Done"})))
+            .collect();
+        let (changes, skipped) = plan.changes("tblT", &outcome(25, written, Some(1)));
+        assert_eq!(skipped, 0);
+        assert_eq!(changes.len(), 10);
+        for (i, c) in changes.iter().enumerate() {
+            assert_eq!(
+                c,
+                &Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(i).to_string(),
+                    before: fields(json!({"Status": format!("s{i}")})),
+                    after: fields(json!({"Status": "Done"})),
+                }
+            );
+        }
+        let mut out = BatchWriteOutput::from_outcome(
+            "update",
+            outcome(25, (0..10).map(|i| rec(i, json!({}))).collect(), Some(1)),
+            None,
+            "appX",
+        );
+        out.add_journal(
+            JournalNote {
+                write_id: Some("w1".into()),
+                journal_warning: None,
+            },
+            true,
+            0,
+        );
+        assert!(!out.complete);
+        assert!(
+            out.note.contains("confirmed written are journaled as w1")
+                && out.note.contains("are NOT in w1"),
+            "{}",
+            out.note
+        );
+    }
+
+    #[test]
+    fn upserts_journal_creates_and_updates_with_before_images() {
+        let plan = JournalPlan {
+            tool: "batch_upsert_records",
+            table_name: "Tasks".into(),
+            names: vec![vec!["Name".to_owned(), "Status".to_owned()]; 4],
+            befores: vec![
+                None,
+                Some(fields(json!({"Name": "b", "Status": "Todo"}))),
+                Some(fields(json!({"Name": "a", "Status": "Todo"}))),
+                None,
+            ],
+        };
+        let mut o = outcome(
+            4,
+            vec![
+                rec(1, json!({"Name": "a", "Status": "Done"})),
+                rec(2, json!({"Name": "b", "Status": "Done", "Notes": "x"})),
+                rec(1, json!({"Name": "a", "Status": "Done"})),
+                rec(3, json!({"Name": "c"})),
+            ],
+            None,
+        );
+        o.created_ids = vec![id(1)];
+        o.updated_ids = vec![id(2), id(1), id(3)];
+        let (changes, skipped) = plan.changes("tblT", &o);
+        // Input 3 updated a record the plan did not see: no before-image, not journaled.
+        assert_eq!(skipped, 1);
+        assert_eq!(
+            changes,
+            vec![
+                Change::RecordCreated {
+                    table_id: "tblT".into(),
+                    record_id: id(1).to_string(),
+                    after: fields(json!({"Name": "a", "Status": "Done"})),
+                },
+                Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(2).to_string(),
+                    before: fields(json!({"Name": "b", "Status": "Todo"})),
+                    after: fields(json!({"Name": "b", "Status": "Done"})),
+                },
+                Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(1).to_string(),
+                    before: fields(json!({"Name": "a", "Status": "Todo"})),
+                    after: fields(json!({"Name": "a", "Status": "Done"})),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn deletes_journal_the_whole_records_read_before() {
+        let plan = JournalPlan {
+            tool: "batch_delete_records",
+            table_name: "Tasks".into(),
+            names: Vec::new(),
+            befores: vec![
+                Some(fields(json!({"Name": "a", "Done": true}))),
+                Some(fields(json!({"Name": "b"}))),
+            ],
+        };
+        let mut o = outcome(2, Vec::new(), None);
+        o.deleted = vec![id(7), id(8)];
+        let (changes, _) = plan.changes("tblT", &o);
+        assert_eq!(
+            changes[0],
+            Change::RecordDeleted {
+                table_id: "tblT".into(),
+                record_id: id(7).to_string(),
+                before: fields(json!({"Name": "a", "Done": true})),
+            }
+        );
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn previews_are_bounded_and_a_dry_run_is_no_error() {
+        let records: Vec<RecordPreview> = (0..150)
+            .map(|i| RecordPreview {
+                action: "create",
+                id: None,
+                label: Some(format!("r{i}")),
+                changes: Vec::new(),
+                fields: Some(fields(json!({"Name": "x".repeat(50)}))),
+            })
+            .collect();
+        let p = preview_of(
+            "s".into(),
+            150,
+            records.clone(),
+            0,
+            None,
+            "n".into(),
+            1 << 20,
+        );
+        assert_eq!(p.records.len(), PREVIEW_RECORDS);
+        assert!(p.truncated);
+        let small = preview_of("s".into(), 150, records, 0, None, "n".into(), 2000);
+        assert!(small.truncated && small.records.len() < 20 && !small.records.is_empty());
+        let r = BatchWriteOutput::dry_run(150, small).into_result().unwrap();
+        assert_ne!(r.is_error, Some(true));
+    }
+}

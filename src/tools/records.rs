@@ -1809,4 +1809,97 @@ mod tests {
             assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);
         }
     }
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn merge_terms_quote_values_and_skip_creates() {
+        let merge = vec!["Name".to_owned(), "Size".to_owned()];
+        let records = vec![
+            fields(json!({"Name": "a \"q\" {b}", "Size": 2})),
+            fields(json!({"Name": "a \"q\" {b}", "Size": 2})),
+            fields(json!({"Name": "", "Size": 3})),
+            fields(json!({"Name": "t", "Size": true})),
+        ];
+        let terms = merge_terms(None, &merge, &records).unwrap();
+        assert_eq!(
+            terms,
+            vec![
+                r#"AND({Name}="a \"q\" {b}",{Size}=2)"#.to_owned(),
+                r#"AND({Name}="t",{Size}=TRUE())"#.to_owned(),
+            ]
+        );
+        for t in &terms {
+            crate::formula::parse(t).unwrap();
+        }
+        // A value no formula compares exactly (an array) is left out: a superset is read; an
+        // input with no comparable merge value means reading every record.
+        let only = vec!["Tags".to_owned()];
+        assert_eq!(
+            merge_terms(None, &only, &[fields(json!({"Tags": ["x"]}))]),
+            None
+        );
+    }
+
+    #[test]
+    fn or_filters_are_chunked() {
+        let terms: Vec<String> = (0..250).map(|i| format!("{{N}}={i}")).collect();
+        let f = or_filters(terms);
+        assert_eq!(f.len(), 3);
+        assert!(f.iter().all(|x| x.starts_with("OR(") && x.len() <= 4100));
+        let long: Vec<String> = (0..10)
+            .map(|i| format!("{{N}}=\"{}{i}\"", "x".repeat(900)))
+            .collect();
+        assert!(or_filters(long).len() >= 3);
+    }
+
+    #[test]
+    fn upserts_are_planned_as_airtable_matches() {
+        let merge = vec!["Name".to_owned()];
+        let candidates = vec![
+            Record {
+                id: "rec00000000000001".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "a", "Size": 2.0})),
+                comment_count: None,
+            },
+            Record {
+                id: "rec00000000000002".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "dup"})),
+                comment_count: None,
+            },
+            Record {
+                id: "rec00000000000003".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "dup"})),
+                comment_count: None,
+            },
+        ];
+        let records = vec![
+            fields(json!({"Name": "a", "Size": 2})),
+            fields(json!({"Name": "A", "Size": 1})),
+            fields(json!({"Name": "dup", "Size": 1})),
+            fields(json!({"Name": "A", "Size": 5})),
+            fields(json!({"Name": null, "Size": 1})),
+        ];
+        let p = plan_upsert(None, &merge, &records, candidates);
+        // "a" equals (2 == 2.0); "A" is not "a": created, then updated by input 3; "dup"
+        // matches two; a null merge value creates.
+        assert_eq!((p.creates, p.changed, p.unchanged), (2, 1, 1));
+        assert_eq!(p.ambiguous.len(), 1);
+        assert_eq!(p.ambiguous[0].0, 2);
+        assert_eq!(
+            p.befores[0],
+            Some(fields(json!({"Name": "a", "Size": 2.0})))
+        );
+        assert_eq!(p.befores[1], None);
+        assert_eq!(p.befores[3], Some(fields(json!({"Name": "A", "Size": 1}))));
+        assert_eq!(p.previews[0].action, "ambiguous");
+        assert_eq!(p.previews.len(), 4);
+    }
 }
