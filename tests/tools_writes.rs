@@ -475,3 +475,39 @@ async fn big_batches_pass_with_confirm_never() {
     .await;
     assert_eq!(out["written"], 12);
 }
+
+#[tokio::test]
+async fn before_images_cost_one_read_per_hundred_records() {
+    let h = harness().await;
+    let c = &h.client;
+    let rows: Vec<(String, &str)> = (0..100).map(|i| (format!("cost {i}"), "Todo")).collect();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    let ids = seed(&h, &rows).await;
+    // Warm the schema cache so that only the write's own requests are counted.
+    ok(c, "list_tables", json!({"base_id": DEMO})).await;
+    let count = |h: &Harness, m: &str| h.sandbox.stats().by_method.get(m).copied().unwrap_or(0);
+    let (get0, patch0) = (count(&h, "GET"), count(&h, "PATCH"));
+    let updates: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "fields": {"Status": "Done"}}))
+        .collect();
+    let out = ok(
+        c,
+        "batch_update_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": updates}),
+    )
+    .await;
+    assert_eq!(out["written"], 100);
+    assert_eq!(count(&h, "GET") - get0, 1, "one read for 100 before-images");
+    assert_eq!(count(&h, "PATCH") - patch0, 10);
+    let (get0, del0) = (count(&h, "GET"), count(&h, "DELETE"));
+    let out = ok(
+        c,
+        "batch_delete_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_ids": ids}),
+    )
+    .await;
+    assert_eq!(out["written"], 100);
+    assert_eq!(count(&h, "GET") - get0, 1);
+    assert_eq!(count(&h, "DELETE") - del0, 10);
+}
