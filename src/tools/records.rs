@@ -713,13 +713,13 @@ impl AirtableServer {
         merge_on: &[String],
         records: &[Fields],
         read: &[String],
-        rc: &RequestContext<RoleServer>,
     ) -> Result<Vec<Record>, ToolError> {
         let filters: Vec<Option<String>> = match merge_terms(ctx.table(), merge_on, records) {
             Some(terms) => or_filters(terms).into_iter().map(Some).collect(),
             None => vec![None],
         };
-        let progress = Progress::new(rc);
+        // No progress: the write that follows reports its own, and progress must only grow.
+        let progress = Progress::disabled();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for filter in filters {
@@ -1703,7 +1703,7 @@ impl AirtableServer {
         }
         read.extend(table.and_then(primary_name).filter(|p| !read.contains(p)));
         let candidates = self
-            .merge_candidates(&ctx, &merge_on, &records, &read, &rc)
+            .merge_candidates(&ctx, &merge_on, &records, &read)
             .await?;
         let up = plan_upsert(table, &merge_on, &records, candidates);
         if !up.ambiguous.is_empty() && !p.control.dry_run {
