@@ -1065,7 +1065,7 @@ impl AirtableServer {
     #[tool(
         name = "update_record",
         title = "Update record",
-        description = "Change some fields of one record (others are left as they are; null clears a field). Field names are checked first; computed fields are rejected. typecast=true converts strings and creates missing select options. For many records use batch_update_records.",
+        description = "Change some fields of one record (others are left as they are; null clears a field). Field names are checked first; computed fields are rejected. typecast=true converts strings and creates missing select options. dry_run=true shows each field that would change (before -> after) without sending; the write is journaled: undo_write restores the old values. For many records use batch_update_records.",
         annotations(
             title = "Update record",
             read_only_hint = false,
