@@ -3,7 +3,13 @@
 //! client, and returns the client's per-record outcome. [`BatchWriteOutput::from_outcome`]
 //! turns that outcome into the result the batch tools return: what was written, what failed
 //! and why, what was not sent, and whether a failed write may have been applied.
+//!
+//! The record batch tools go through the write pipeline (`tools::writes`): they plan and
+//! preview ([`BatchWriteOutput::dry_run`], [`preview_of`]), confirm, then
+//! [`ToolContext::batch_tool`] sends the write and journals exactly the records Airtable
+//! confirmed ([`JournalPlan`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rmcp::handler::server::common::schema_for_output;
@@ -16,8 +22,10 @@ use crate::airtable::{
 };
 use crate::tools::ToolError;
 use crate::tools::context::ToolContext;
+use crate::tools::journal::{Change, NewWrite};
 use crate::tools::progress::Progress;
-use crate::tools::result::{api_error_text, scope};
+use crate::tools::result::{api_error_text, json_len, scope};
+use crate::tools::writes::{JournalNote, PREVIEW_RECORDS, RecordPreview, WritePreview};
 
 /// One batch write: the records and what to do with them.
 pub(crate) enum BatchWrite {
@@ -93,7 +101,8 @@ impl ToolContext {
         Ok(outcome)
     }
 
-    /// The whole batch tool: run the write and shape its outcome as the tool's result
+    /// The whole batch tool, after planning and confirmation: run the write, journal what
+    /// Airtable confirmed written (`plan`), and shape the outcome as the tool's result
     /// (structured; `isError` when the batch did not complete).
     pub(crate) async fn batch_tool(
         &self,
@@ -102,6 +111,7 @@ impl ToolContext {
         write: BatchWrite,
         typecast: bool,
         mut progress: Progress,
+        plan: JournalPlan,
     ) -> Result<CallToolResult, ToolError> {
         let verb = write.verb();
         let ids = write.input_ids();
@@ -114,8 +124,171 @@ impl ToolContext {
         let outcome = self
             .run_batch(base, table, write, typecast, &mut progress, label)
             .await?;
-        BatchWriteOutput::from_outcome(verb, outcome, ids.as_deref(), base.as_ref()).into_result()
+        let (changes, skipped) = plan.changes(table, &outcome);
+        let ambiguous = outcome.failure.as_ref().is_some_and(|f| f.ambiguous);
+        let mut out = BatchWriteOutput::from_outcome(verb, outcome, ids.as_deref(), base.as_ref());
+        let journal = if changes.is_empty() {
+            JournalNote::default()
+        } else {
+            let n = changes.len();
+            let summary = if out.complete {
+                format!("{label} {n} records in {}", plan.table_name)
+            } else {
+                format!(
+                    "{label} {n} of {} records in {} (stopped part way)",
+                    out.requested, plan.table_name
+                )
+            };
+            self.journal_write(NewWrite {
+                tool: plan.tool.to_owned(),
+                base_id: base.to_string(),
+                table_id: Some(table.to_owned()),
+                table_name: Some(plan.table_name.clone()),
+                summary,
+                changes,
+                complete: out.complete && skipped == 0,
+                undo_of: None,
+            })
+            .await
+        };
+        out.add_journal(journal, ambiguous, skipped);
+        out.into_result()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal and preview of the record batch tools
+
+/// What a batch tool knows before sending, to journal what gets written: per input, the
+/// fields it names and the before-image the plan read.
+#[derive(Debug, Default)]
+pub(crate) struct JournalPlan {
+    /// The tool.
+    pub(crate) tool: &'static str,
+    /// The table's name, for people.
+    pub(crate) table_name: String,
+    /// Per input: the field names it writes (updates, upserts).
+    pub(crate) names: Vec<Vec<String>>,
+    /// Per input: updates, the named fields before the write (empty ones absent); deletes,
+    /// every field of the record; upserts, Some for inputs planned as updates.
+    pub(crate) befores: Vec<Option<Fields>>,
+}
+
+impl JournalPlan {
+    /// The journal changes for what `outcome` confirms written, in input order, and how many
+    /// written records could not be journaled (an upsert that updated a record the plan did
+    /// not see: its before-image is unknown).
+    fn changes(&self, table: &str, outcome: &BatchOutcome) -> (Vec<Change>, usize) {
+        let table_id = table.to_owned();
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        if !outcome.deleted.is_empty() {
+            for (i, id) in outcome.deleted.iter().enumerate() {
+                out.push(Change::RecordDeleted {
+                    table_id: table_id.clone(),
+                    record_id: id.to_string(),
+                    before: self.before(i).unwrap_or_default(),
+                });
+            }
+            return (out, skipped);
+        }
+        let created: HashSet<&str> = outcome.created_ids.iter().map(|r| r.as_ref()).collect();
+        let upsert = !outcome.created_ids.is_empty() || !outcome.updated_ids.is_empty();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (i, rec) in outcome.written.iter().enumerate() {
+            let id = rec.id.as_ref();
+            let first = seen.insert(id);
+            let is_create = match self.tool {
+                "batch_create_records" | "create_record" => true,
+                _ => upsert && first && created.contains(id),
+            };
+            if is_create {
+                out.push(Change::RecordCreated {
+                    table_id: table_id.clone(),
+                    record_id: id.to_owned(),
+                    after: rec.fields.clone(),
+                });
+                continue;
+            }
+            let Some(before) = self.before(i) else {
+                skipped += 1;
+                continue;
+            };
+            let names = self.names.get(i).map(Vec::as_slice).unwrap_or_default();
+            out.push(Change::RecordUpdated {
+                table_id: table_id.clone(),
+                record_id: id.to_owned(),
+                before,
+                after: pick(&rec.fields, names),
+            });
+        }
+        (out, skipped)
+    }
+
+    fn before(&self, i: usize) -> Option<Fields> {
+        self.befores.get(i).cloned().flatten()
+    }
+}
+
+/// The `names` fields of `fields` that have a value.
+pub(crate) fn pick(fields: &Fields, names: &[String]) -> Fields {
+    names
+        .iter()
+        .filter_map(|n| {
+            fields
+                .get(n)
+                .filter(|v| !v.is_null())
+                .map(|v| (n.clone(), v.clone()))
+        })
+        .collect()
+}
+
+/// A preview of `records` (the first ones, within [`PREVIEW_RECORDS`] and half the result
+/// budget). `record_count`: the records the call would create, change or delete.
+pub(crate) fn preview_of(
+    summary: String,
+    record_count: usize,
+    mut records: Vec<RecordPreview>,
+    unchanged: usize,
+    confirm_token: Option<String>,
+    note: String,
+    budget: usize,
+) -> WritePreview {
+    let mut used = 0usize;
+    let mut keep = records.len().min(PREVIEW_RECORDS);
+    for (i, r) in records.iter().enumerate().take(keep) {
+        used += json_len(r) + 1;
+        if used > budget / 2 && i > 0 {
+            keep = i;
+            break;
+        }
+    }
+    let truncated = keep < records.len();
+    records.truncate(keep);
+    WritePreview {
+        dry_run: true,
+        summary,
+        record_count,
+        records,
+        unchanged,
+        truncated,
+        confirm_token,
+        note,
+    }
+}
+
+/// Up to five labels of a write, for a confirmation.
+pub(crate) fn sample(labels: impl IntoIterator<Item = String>) -> Vec<String> {
+    labels.into_iter().take(5).collect()
+}
+
+/// A list of IDs for a message: the first ten, then how many more.
+pub(crate) fn id_list(ids: &[String]) -> String {
+    let mut s = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 10 {
+        s.push_str(&format!(" and {} more", ids.len() - 10));
+    }
+    s
 }
 
 /// An input record that was not written.
@@ -132,10 +305,10 @@ pub(crate) struct FailedItem {
     pub(crate) may_have_been_written: bool,
 }
 
-/// The outcome of a batch write.
+/// The outcome of a batch write, or (dry_run) what it would change.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct BatchWriteOutput {
-    /// True when every record was written.
+    /// True when every record was written (false on dry_run: nothing was sent).
     pub(crate) complete: bool,
     /// Records given.
     pub(crate) requested: usize,
@@ -157,6 +330,11 @@ pub(crate) struct BatchWriteOutput {
     pub(crate) not_attempted: Vec<usize>,
     /// A summary of what happened and what to do next.
     pub(crate) note: String,
+    /// dry_run only: exactly what the call would change. Nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<WritePreview>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
 }
 
 fn range_text(v: &[usize]) -> String {
@@ -246,12 +424,67 @@ impl BatchWriteOutput {
             failed,
             not_attempted,
             note,
+            preview: None,
+            journal: JournalNote::default(),
         }
     }
 
-    /// Structured result; isError when the batch did not complete.
+    /// The result of a dry run of `requested` inputs: nothing written, the preview.
+    pub(crate) fn dry_run(requested: usize, preview: WritePreview) -> BatchWriteOutput {
+        BatchWriteOutput {
+            complete: false,
+            requested,
+            written: 0,
+            written_ids: Vec::new(),
+            created_ids: Vec::new(),
+            updated_ids: Vec::new(),
+            failed: Vec::new(),
+            not_attempted: Vec::new(),
+            note: preview.note.clone(),
+            preview: Some(preview),
+            journal: JournalNote::default(),
+        }
+    }
+
+    /// Attach the journal note of the written records and say in `note` what it covers
+    /// (`ambiguous`: the failed chunk may have been written; `skipped`: written records left
+    /// out of the journal).
+    fn add_journal(&mut self, journal: JournalNote, ambiguous: bool, skipped: usize) {
+        if let Some(id) = &journal.write_id {
+            if self.complete && skipped == 0 {
+                self.note
+                    .push_str(&format!(" Journaled as {id}: undo_write takes it back."));
+            } else {
+                self.note.push_str(&format!(
+                    " The records confirmed written are journaled as {id} (undo_write takes them back)."
+                ));
+            }
+            if ambiguous {
+                self.note.push_str(&format!(
+                    " The failed inputs that may have been written are NOT in {id}: if they were written, undo_write will not take them back."
+                ));
+            }
+            if skipped > 0 {
+                self.note.push_str(&format!(
+                    " {skipped} updated record(s) were not journaled (Airtable matched a record the plan had not read): undo_write will not restore them."
+                ));
+            }
+        }
+        if journal.write_id.is_none() && journal.journal_warning.is_none() && ambiguous {
+            self.note.push_str(
+                " Nothing of this call is in the write journal: if the failed inputs were written, undo_write cannot take them back.",
+            );
+        }
+        if let Some(w) = &journal.journal_warning {
+            self.note.push(' ');
+            self.note.push_str(w);
+        }
+        self.journal = journal;
+    }
+
+    /// Structured result; isError when the batch did not complete (a dry run is no error).
     pub(crate) fn into_result(self) -> Result<CallToolResult, ToolError> {
-        let complete = self.complete;
+        let complete = self.complete || self.preview.is_some();
         let value = serde_json::to_value(&self).map_err(ToolError::Render)?;
         Ok(if complete {
             CallToolResult::structured(value)
@@ -280,4 +513,220 @@ pub(crate) fn failure_text(what: &str, outcome: &BatchOutcome) -> Option<String>
         "{what}: {written} of {} written, then a request failed: {}.{ambiguous} Calling the tool again resumes (it re-plans from the current data).",
         outcome.requested, failure.error
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::airtable::{BatchFailure, ChunkReport, ChunkStatus, Error, Record};
+    use serde_json::{Value, json};
+
+    fn id(n: usize) -> RecordId {
+        format!("rec{n:014}").parse().unwrap()
+    }
+
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn rec(n: usize, v: Value) -> Record {
+        Record {
+            id: id(n),
+            created_time: String::new(),
+            fields: fields(v),
+            comment_count: None,
+        }
+    }
+
+    fn outcome(
+        requested: usize,
+        written: Vec<Record>,
+        failed_chunk: Option<usize>,
+    ) -> BatchOutcome {
+        let chunks = (0..requested.div_ceil(10))
+            .map(|i| ChunkReport {
+                index: i,
+                inputs: i * 10..((i + 1) * 10).min(requested),
+                status: match failed_chunk {
+                    Some(f) if i == f => ChunkStatus::Failed,
+                    Some(f) if i > f => ChunkStatus::NotAttempted,
+                    _ => ChunkStatus::Written,
+                },
+            })
+            .collect();
+        BatchOutcome {
+            requested,
+            written,
+            deleted: Vec::new(),
+            created_ids: Vec::new(),
+            updated_ids: Vec::new(),
+            chunks,
+            failure: failed_chunk.map(|c| BatchFailure {
+                chunk: c,
+                input_indexes: (c * 10..((c + 1) * 10).min(requested)).collect(),
+                error: Error::Timeout(std::time::Duration::from_secs(1)),
+                ambiguous: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_partial_update_journals_exactly_the_confirmed_records() {
+        let plan = JournalPlan {
+            tool: "batch_update_records",
+            table_name: "Tasks".into(),
+            names: vec![vec!["Status".to_owned()]; 25],
+            befores: (0..25)
+                .map(|i| Some(fields(json!({"Status": format!("s{i}")}))))
+                .collect(),
+        };
+        // Chunk 1 confirmed, chunk 2 failed (maybe applied), chunk 3 not sent.
+        let written = (0..10)
+            .map(|i| rec(i, json!({"Name": "n", "Status": "Done"})))
+            .collect();
+        let (changes, skipped) = plan.changes("tblT", &outcome(25, written, Some(1)));
+        assert_eq!(skipped, 0);
+        assert_eq!(changes.len(), 10);
+        for (i, c) in changes.iter().enumerate() {
+            assert_eq!(
+                c,
+                &Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(i).to_string(),
+                    before: fields(json!({"Status": format!("s{i}")})),
+                    after: fields(json!({"Status": "Done"})),
+                }
+            );
+        }
+        let mut out = BatchWriteOutput::from_outcome(
+            "update",
+            outcome(25, (0..10).map(|i| rec(i, json!({}))).collect(), Some(1)),
+            None,
+            "appX",
+        );
+        out.add_journal(
+            JournalNote {
+                write_id: Some("w1".into()),
+                journal_warning: None,
+            },
+            true,
+            0,
+        );
+        assert!(!out.complete);
+        assert!(
+            out.note.contains("confirmed written are journaled as w1")
+                && out.note.contains("are NOT in w1"),
+            "{}",
+            out.note
+        );
+    }
+
+    #[test]
+    fn upserts_journal_creates_and_updates_with_before_images() {
+        let plan = JournalPlan {
+            tool: "batch_upsert_records",
+            table_name: "Tasks".into(),
+            names: vec![vec!["Name".to_owned(), "Status".to_owned()]; 4],
+            befores: vec![
+                None,
+                Some(fields(json!({"Name": "b", "Status": "Todo"}))),
+                Some(fields(json!({"Name": "a", "Status": "Todo"}))),
+                None,
+            ],
+        };
+        let mut o = outcome(
+            4,
+            vec![
+                rec(1, json!({"Name": "a", "Status": "Done"})),
+                rec(2, json!({"Name": "b", "Status": "Done", "Notes": "x"})),
+                rec(1, json!({"Name": "a", "Status": "Done"})),
+                rec(3, json!({"Name": "c"})),
+            ],
+            None,
+        );
+        o.created_ids = vec![id(1)];
+        o.updated_ids = vec![id(2), id(1), id(3)];
+        let (changes, skipped) = plan.changes("tblT", &o);
+        // Input 3 updated a record the plan did not see: no before-image, not journaled.
+        assert_eq!(skipped, 1);
+        assert_eq!(
+            changes,
+            vec![
+                Change::RecordCreated {
+                    table_id: "tblT".into(),
+                    record_id: id(1).to_string(),
+                    after: fields(json!({"Name": "a", "Status": "Done"})),
+                },
+                Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(2).to_string(),
+                    before: fields(json!({"Name": "b", "Status": "Todo"})),
+                    after: fields(json!({"Name": "b", "Status": "Done"})),
+                },
+                Change::RecordUpdated {
+                    table_id: "tblT".into(),
+                    record_id: id(1).to_string(),
+                    before: fields(json!({"Name": "a", "Status": "Todo"})),
+                    after: fields(json!({"Name": "a", "Status": "Done"})),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn deletes_journal_the_whole_records_read_before() {
+        let plan = JournalPlan {
+            tool: "batch_delete_records",
+            table_name: "Tasks".into(),
+            names: Vec::new(),
+            befores: vec![
+                Some(fields(json!({"Name": "a", "Done": true}))),
+                Some(fields(json!({"Name": "b"}))),
+            ],
+        };
+        let mut o = outcome(2, Vec::new(), None);
+        o.deleted = vec![id(7), id(8)];
+        let (changes, _) = plan.changes("tblT", &o);
+        assert_eq!(
+            changes[0],
+            Change::RecordDeleted {
+                table_id: "tblT".into(),
+                record_id: id(7).to_string(),
+                before: fields(json!({"Name": "a", "Done": true})),
+            }
+        );
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn previews_are_bounded_and_a_dry_run_is_no_error() {
+        let records: Vec<RecordPreview> = (0..150)
+            .map(|i| RecordPreview {
+                action: "create",
+                id: None,
+                label: Some(format!("r{i}")),
+                changes: Vec::new(),
+                fields: Some(fields(json!({"Name": "x".repeat(50)}))),
+            })
+            .collect();
+        let p = preview_of(
+            "s".into(),
+            150,
+            records.clone(),
+            0,
+            None,
+            "n".into(),
+            1 << 20,
+        );
+        assert_eq!(p.records.len(), PREVIEW_RECORDS);
+        assert!(p.truncated);
+        let small = preview_of("s".into(), 150, records, 0, None, "n".into(), 2000);
+        assert!(small.truncated && small.records.len() < 20 && !small.records.is_empty());
+        let r = BatchWriteOutput::dry_run(150, small).into_result().unwrap();
+        assert_ne!(r.is_error, Some(true));
+    }
 }

@@ -9,17 +9,21 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use std::collections::{HashMap, HashSet};
+
 use crate::airtable::{
-    FieldType, Fields, GetOptions, ListQuery, RecordId, RecordUpdate, Sort, SortDirection, Table,
-    UpdateMode, UpsertRecord, WriteOptions,
+    FieldType, Fields, GetOptions, ListQuery, Record, RecordId, RecordUpdate, Sort, SortDirection,
+    Table, UpdateMode, UpsertRecord, WriteOptions,
 };
 use crate::formula;
 use crate::tools::ToolError;
 use crate::tools::bases::primary_name;
-use crate::tools::batch::{BatchWrite, batch_schema};
+use crate::tools::batch::{
+    BatchWrite, BatchWriteOutput, JournalPlan, batch_schema, id_list, pick, preview_of, sample,
+};
 use crate::tools::compact::compact_records;
 use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
-use crate::tools::context::{PageReport, RecordsRead, field_name};
+use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
 use crate::tools::params::{
@@ -33,7 +37,8 @@ use crate::tools::validation::{
     check_field_names, check_formula, check_writable, find_field, is_text_like,
 };
 use crate::tools::writes::{
-    JournalNote, RecordPreview, WriteControl, WritePreview, diff_fields, primary_label,
+    JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview, diff_fields,
+    primary_label,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -124,6 +129,8 @@ pub(crate) struct CreateRecordParams {
     /// (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of update_record.
@@ -175,6 +182,8 @@ pub(crate) struct BatchCreateParams {
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of batch_update_records.
@@ -190,6 +199,8 @@ pub(crate) struct BatchUpdateParams {
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of batch_delete_records.
@@ -202,6 +213,8 @@ pub(crate) struct BatchDeleteParams {
     /// Record IDs (rec...) to delete, any number.
     #[serde(deserialize_with = "lenient_strings")]
     pub(crate) record_ids: Vec<String>,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Parameters of batch_upsert_records.
@@ -223,6 +236,8 @@ pub(crate) struct BatchUpsertParams {
     /// Let Airtable convert strings and create missing select options (default false).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,14 +440,6 @@ fn record_fields(
     Ok(obj)
 }
 
-/// The `names` fields of `fields` that have a value.
-fn pick(fields: &Fields, names: &[String]) -> Fields {
-    names
-        .iter()
-        .filter_map(|n| fields.get(n).map(|v| (n.clone(), v.clone())))
-        .collect()
-}
-
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
     if n == 0 {
         return Err(ToolError::Invalid(
@@ -440,6 +447,306 @@ fn validate_batch_size(n: usize) -> Result<(), ToolError> {
         ));
     }
     Ok(())
+}
+
+/// Field keys (names or IDs) as names, as Airtable returns records (previews, diffs and the
+/// journal compare them).
+fn by_name(table: Option<&Table>, fields: Map<String, Value>) -> Fields {
+    fields
+        .into_iter()
+        .map(|(k, v)| (field_name(table, &k), v))
+        .collect()
+}
+
+/// The table's name, or the reference sent when the schema is unknown.
+fn table_name_of(ctx: &TableCtx) -> String {
+    ctx.table()
+        .map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone())
+}
+
+/// The distinct IDs, in first-seen order.
+fn unique_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> Vec<RecordId> {
+    let mut seen = HashSet::new();
+    ids.filter(|id| seen.insert(id.to_string()))
+        .cloned()
+        .collect()
+}
+
+/// A preview line for a record that does not exist.
+fn not_found(id: &str) -> RecordPreview {
+    RecordPreview {
+        action: "not_found",
+        id: Some(id.to_owned()),
+        label: None,
+        changes: Vec::new(),
+        fields: None,
+    }
+}
+
+/// The refusal of a write naming records that do not exist.
+fn not_found_error(missing: &[String], table_name: &str) -> ToolError {
+    ToolError::Invalid(format!(
+        "{} record(s) do not exist in table {table_name}: {}. Nothing was sent; remove them (check the IDs with get_records or search_records) and call again.",
+        missing.len(),
+        id_list(missing)
+    ))
+}
+
+/// Whether a value leaves a cell empty (an upsert input with an empty merge value creates).
+fn empty_cell(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether a record's merge value equals an input's, as Airtable matches upserts: the exact
+/// value (numbers by value).
+fn merge_eq(record: Option<&Value>, input: &Value) -> bool {
+    match (record, input) {
+        (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    }
+}
+
+/// Formula terms that find the records the upsert inputs may match, one per distinct set
+/// of merge values: `AND({f1}=v1, ...)`. A merge value a formula cannot compare exactly
+/// (dates, arrays) is left out of its term, so the terms find a superset (the match itself
+/// is exact, in [`plan_upsert`]). None: some input cannot be narrowed at all (read every
+/// record).
+fn merge_terms(
+    table: Option<&Table>,
+    merge_on: &[String],
+    records: &[Fields],
+) -> Option<Vec<String>> {
+    let mut terms: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for f in records {
+        if merge_on.iter().any(|m| f.get(m).is_none_or(empty_cell)) {
+            continue; // creates: nothing to match
+        }
+        let mut parts = Vec::new();
+        for m in merge_on {
+            let dated = table
+                .and_then(|t| find_field(t, m))
+                .is_some_and(|fd| matches!(fd.field_type, FieldType::Date | FieldType::DateTime));
+            let value = match f.get(m) {
+                Some(Value::String(s)) if !dated => formula::string_literal(s),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Bool(true)) => "TRUE()".to_owned(),
+                Some(Value::Bool(false)) => "FALSE()".to_owned(),
+                _ => continue,
+            };
+            parts.push(format!("{}={value}", formula::field_ref(m)));
+        }
+        let term = match parts.len() {
+            0 => return None,
+            1 => parts.remove(0),
+            _ => format!("AND({})", parts.join(",")),
+        };
+        if seen.insert(term.clone()) {
+            terms.push(term);
+        }
+    }
+    Some(terms)
+}
+
+/// Group formula terms into `OR(...)` filters of at most 100 terms and about 4,000
+/// characters each (a GET URL stays well under Airtable's 16,000).
+fn or_filters(terms: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut group: Vec<String> = Vec::new();
+    let mut len = 0;
+    for t in terms {
+        if !group.is_empty() && (group.len() == 100 || len + t.len() > 4000) {
+            out.push(format!("OR({})", group.join(",")));
+            group.clear();
+            len = 0;
+        }
+        len += t.len() + 1;
+        group.push(t);
+    }
+    if !group.is_empty() {
+        out.push(format!("OR({})", group.join(",")));
+    }
+    out
+}
+
+/// What an upsert would do, input by input.
+struct UpsertPlan {
+    /// Per input: the named fields of the matched record before the write (None: creates,
+    /// or matches several records).
+    befores: Vec<Option<Fields>>,
+    /// The preview lines (ambiguous inputs first).
+    previews: Vec<RecordPreview>,
+    /// Labels of the inputs, for a confirmation.
+    labels: Vec<String>,
+    /// Inputs that would create a record.
+    creates: usize,
+    /// Inputs that would change a record.
+    changed: usize,
+    /// Inputs that would update a record to the values it has.
+    unchanged: usize,
+    /// Inputs that match more than one record, with the records' IDs.
+    ambiguous: Vec<(usize, Vec<String>)>,
+}
+
+/// Match the upsert inputs as Airtable does, in order: an input whose merge values all equal
+/// one record's updates it; none creates a record (which later inputs can match); several is
+/// an error. `candidates`: the existing records that may match.
+fn plan_upsert(
+    table: Option<&Table>,
+    merge_on: &[String],
+    records: &[Fields],
+    candidates: Vec<Record>,
+) -> UpsertPlan {
+    // (existing record ID, or the input that creates it; its fields as the plan goes).
+    let mut pool: Vec<(Result<String, usize>, Fields)> = candidates
+        .into_iter()
+        .map(|r| (Ok(r.id.to_string()), r.fields))
+        .collect();
+    let mut plan = UpsertPlan {
+        befores: Vec::with_capacity(records.len()),
+        previews: Vec::new(),
+        labels: Vec::new(),
+        creates: 0,
+        changed: 0,
+        unchanged: 0,
+        ambiguous: Vec::new(),
+    };
+    let mut lines = Vec::new();
+    for (i, f) in records.iter().enumerate() {
+        let names: Vec<String> = f.keys().cloned().collect();
+        let wanted: Option<Vec<(&String, &Value)>> = merge_on
+            .iter()
+            .map(|m| f.get(m).filter(|v| !empty_cell(v)).map(|v| (m, v)))
+            .collect();
+        let matches: Vec<usize> = match &wanted {
+            Some(w) => pool
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, cur))| w.iter().all(|(m, v)| merge_eq(cur.get(*m), v)))
+                .map(|(j, _)| j)
+                .collect(),
+            None => Vec::new(),
+        };
+        match matches.as_slice() {
+            [] => {
+                let label = primary_label(table, f);
+                plan.labels
+                    .push(label.clone().unwrap_or_else(|| format!("new record {i}")));
+                plan.creates += 1;
+                plan.befores.push(None);
+                if lines.len() <= PREVIEW_RECORDS {
+                    lines.push(RecordPreview {
+                        action: "create",
+                        id: None,
+                        label,
+                        changes: Vec::new(),
+                        fields: Some(f.clone()),
+                    });
+                }
+                pool.push((Err(i), f.clone()));
+            }
+            [j] => {
+                let (who, cur) = &mut pool[*j];
+                let label = primary_label(table, cur);
+                let id = match who {
+                    Ok(id) => id.clone(),
+                    Err(k) => format!("(created by records[{k}])"),
+                };
+                plan.labels
+                    .push(label.clone().unwrap_or_else(|| id.clone()));
+                let diffs = diff_fields(cur, f);
+                plan.befores.push(Some(pick(cur, &names)));
+                if diffs.is_empty() {
+                    plan.unchanged += 1;
+                } else {
+                    plan.changed += 1;
+                    if lines.len() <= PREVIEW_RECORDS {
+                        lines.push(RecordPreview {
+                            action: "update",
+                            id: Some(id),
+                            label,
+                            changes: diffs,
+                            fields: None,
+                        });
+                    }
+                }
+                for (k, v) in f {
+                    cur.insert(k.clone(), v.clone());
+                }
+            }
+            many => {
+                let ids: Vec<String> = many
+                    .iter()
+                    .map(|j| match &pool[*j].0 {
+                        Ok(id) => id.clone(),
+                        Err(k) => format!("(created by records[{k}])"),
+                    })
+                    .collect();
+                plan.previews.push(RecordPreview {
+                    action: "ambiguous",
+                    id: None,
+                    label: Some(format!("records[{i}] matches {}", ids.join(", "))),
+                    changes: Vec::new(),
+                    fields: None,
+                });
+                plan.befores.push(None);
+                plan.ambiguous.push((i, ids));
+            }
+        }
+    }
+    plan.previews.extend(lines);
+    plan
+}
+
+impl AirtableServer {
+    /// The existing records an upsert's inputs may match (see [`merge_terms`]), with the
+    /// fields `read`.
+    async fn merge_candidates(
+        &self,
+        ctx: &TableCtx,
+        merge_on: &[String],
+        records: &[Fields],
+        read: &[String],
+    ) -> Result<Vec<Record>, ToolError> {
+        let filters: Vec<Option<String>> = match merge_terms(ctx.table(), merge_on, records) {
+            Some(terms) => or_filters(terms).into_iter().map(Some).collect(),
+            None => vec![None],
+        };
+        // No progress: the write that follows reports its own, and progress must only grow.
+        let progress = Progress::disabled();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for filter in filters {
+            let query = ListQuery {
+                filter_by_formula: filter,
+                fields: read.to_vec(),
+                ..ListQuery::default()
+            };
+            let found = self
+                .ctx
+                .read_records(
+                    &ctx.base,
+                    &ctx.table_ref,
+                    query,
+                    usize::MAX,
+                    PageReport::between_pages(&progress, "reading the records to upsert"),
+                )
+                .await?;
+            out.extend(
+                found
+                    .records
+                    .into_iter()
+                    .filter(|r| seen.insert(r.id.to_string())),
+            );
+        }
+        Ok(out)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,7 +962,7 @@ impl AirtableServer {
     #[tool(
         name = "create_record",
         title = "Create record",
-        description = "Create one record. fields: {\"Field name\": value}; field names are checked against the schema first (with suggestions), computed fields are rejected. Select values must match existing choices unless typecast=true. Linked records take [\"rec...\"] arrays. For many records use batch_create_records.",
+        description = "Create one record. fields: {\"Field name\": value}; field names are checked against the schema first (with suggestions), computed fields are rejected. Select values must match existing choices unless typecast=true. Linked records take [\"rec...\"] arrays. dry_run=true previews the record without sending; the write is journaled: undo_write takes it back. For many records use batch_create_records.",
         annotations(
             title = "Create record",
             read_only_hint = false,
@@ -667,13 +974,49 @@ impl AirtableServer {
     pub(crate) async fn create_record(
         &self,
         Parameters(p): Parameters<CreateRecordParams>,
-    ) -> Result<Json<RecordOutput>, ToolError> {
+        rc: RequestContext<RoleServer>,
+    ) -> Result<Json<RecordWriteOutput>, ToolError> {
         self.ctx.require_write("create_record")?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
-        let fields = record_fields(Value::Object(p.fields), 0, ctx.table())?;
-        if let Some(t) = ctx.table() {
-            check_writable(t, &fields, "the record")?;
+        let table = ctx.table();
+        let given = record_fields(Value::Object(p.fields), 0, table)?;
+        if let Some(t) = table {
+            check_writable(t, &given, "the record")?;
         }
+        let fields = by_name(table, given);
+        let table_name = table_name_of(&ctx);
+        let label = primary_label(table, &fields);
+        let ask = ConfirmAsk {
+            tool: "create_record",
+            summary: format!("Create a record in {table_name}"),
+            count: 1,
+            sample: vec![label.clone().unwrap_or_else(|| "new record".to_owned())],
+            reason: None,
+        };
+        if p.control.dry_run {
+            let preview = WritePreview {
+                dry_run: true,
+                summary: ask.summary.clone(),
+                record_count: 1,
+                records: vec![RecordPreview {
+                    action: "create",
+                    id: None,
+                    label,
+                    changes: Vec::new(),
+                    fields: Some(fields),
+                }],
+                unchanged: 0,
+                truncated: false,
+                confirm_token: self.ctx.confirm_token(&rc, &ask),
+                note: "Nothing was sent. Call again without dry_run to create it; undo_write can delete it afterwards.".to_owned(),
+            };
+            return Ok(Json(RecordWriteOutput {
+                record: None,
+                preview: Some(preview),
+                journal: JournalNote::default(),
+            }));
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         let rec = self
             .ctx
             .client()?
@@ -695,15 +1038,34 @@ impl AirtableServer {
                     e,
                 )
             })?;
-        Ok(Json(RecordOutput {
-            record: OutRecord::full(rec),
+        let journal = self
+            .ctx
+            .journal_write(NewWrite {
+                tool: "create_record".to_owned(),
+                base_id: ctx.base.to_string(),
+                table_id: Some(ctx.table_ref.clone()),
+                table_name: Some(table_name.clone()),
+                summary: format!("created record {} in {table_name}", rec.id),
+                changes: vec![Change::RecordCreated {
+                    table_id: ctx.table_ref.clone(),
+                    record_id: rec.id.to_string(),
+                    after: rec.fields.clone(),
+                }],
+                complete: true,
+                undo_of: None,
+            })
+            .await;
+        Ok(Json(RecordWriteOutput {
+            record: Some(OutRecord::full(rec)),
+            preview: None,
+            journal,
         }))
     }
 
     #[tool(
         name = "update_record",
         title = "Update record",
-        description = "Change some fields of one record (others are left as they are; null clears a field). Field names are checked first; computed fields are rejected. typecast=true converts strings and creates missing select options. For many records use batch_update_records.",
+        description = "Change some fields of one record (others are left as they are; null clears a field). Field names are checked first; computed fields are rejected. typecast=true converts strings and creates missing select options. dry_run=true shows each field that would change (before -> after) without sending; the write is journaled: undo_write restores the old values. For many records use batch_update_records.",
         annotations(
             title = "Update record",
             read_only_hint = false,
@@ -941,7 +1303,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_create_records",
         title = "Create records (batch)",
-        description = "Create any number of records, sent 10 per request in order. records: [{\"Name\": \"A\"}, ...] or Airtable's [{\"fields\": {\"Name\": \"A\"}}, ...]. Every record is checked against the schema before anything is sent. The result lists written_ids in input order; if a chunk fails, it says which inputs were written, which failed and why, which were not sent, and flags writes whose outcome is unknown.",
+        description = "Create any number of records, sent 10 per request in order. records: [{\"Name\": \"A\"}, ...] or Airtable's [{\"fields\": {\"Name\": \"A\"}}, ...]. Every record is checked against the schema before anything is sent. dry_run=true previews the records without sending. The result lists written_ids in input order; if a chunk fails, it says which inputs were written, which failed and why, which were not sent, and flags writes whose outcome is unknown. The write is journaled: undo_write takes it back (write_id).",
         output_schema = batch_schema(),
         annotations(
             title = "Create records (batch)",
@@ -954,26 +1316,67 @@ impl AirtableServer {
     pub(crate) async fn batch_create_records(
         &self,
         Parameters(p): Parameters<BatchCreateParams>,
-        rctx: RequestContext<RoleServer>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         self.ctx.require_write("batch_create_records")?;
         validate_batch_size(p.records.len())?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
-            let f = record_fields(item, i, ctx.table())?;
-            if let Some(t) = ctx.table() {
+            let f = record_fields(item, i, table)?;
+            if let Some(t) = table {
                 check_writable(t, &f, &format!("records[{i}]"))?;
             }
-            records.push(f);
+            records.push(by_name(table, f));
         }
+        let n = records.len();
+        let table_name = table_name_of(&ctx);
+        let ask = ConfirmAsk {
+            tool: "batch_create_records",
+            summary: format!("Create {n} records in {table_name}"),
+            count: n,
+            sample: sample(records.iter().enumerate().map(|(i, f)| {
+                primary_label(table, f).unwrap_or_else(|| format!("new record {i}"))
+            })),
+            reason: None,
+        };
+        if p.control.dry_run {
+            let previews = records
+                .iter()
+                .take(PREVIEW_RECORDS + 1)
+                .map(|f| RecordPreview {
+                    action: "create",
+                    id: None,
+                    label: primary_label(table, f),
+                    changes: Vec::new(),
+                    fields: Some(f.clone()),
+                })
+                .collect();
+            let preview = preview_of(
+                ask.summary.clone(),
+                n,
+                previews,
+                0,
+                self.ctx.confirm_token(&rc, &ask),
+                "Nothing was sent. Call again without dry_run to create them; undo_write can delete them afterwards.".to_owned(),
+                self.ctx.budget(),
+            );
+            return BatchWriteOutput::dry_run(n, preview).into_result();
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         self.ctx
             .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
                 BatchWrite::Create(records),
                 p.typecast,
-                Progress::new(&rctx),
+                Progress::new(&rc),
+                JournalPlan {
+                    tool: "batch_create_records",
+                    table_name,
+                    ..JournalPlan::default()
+                },
             )
             .await
     }
@@ -981,7 +1384,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_update_records",
         title = "Update records (batch)",
-        description = "Update any number of records, sent 10 per request in order: records: [{\"id\": \"rec...\", \"fields\": {\"Status\": \"Done\"}}]. Only the named fields change. Field names are checked first. The result says per input what was written and what failed and why.",
+        description = "Update any number of records, sent 10 per request in order: records: [{\"id\": \"rec...\", \"fields\": {\"Status\": \"Done\"}}]. Only the named fields change. Field names are checked first, and the current values are read (1 request per 100 records) so that dry_run=true previews each change (before -> after) and the write is journaled: undo_write restores the old values. Records that do not exist are refused before anything is sent. The result says per input what was written and what failed and why.",
         output_schema = batch_schema(),
         annotations(
             title = "Update records (batch)",
@@ -994,29 +1397,134 @@ impl AirtableServer {
     pub(crate) async fn batch_update_records(
         &self,
         Parameters(p): Parameters<BatchUpdateParams>,
-        rctx: RequestContext<RoleServer>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         self.ctx.require_write("batch_update_records")?;
         validate_batch_size(p.records.len())?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let mut updates = Vec::with_capacity(p.records.len());
         for (i, r) in p.records.into_iter().enumerate() {
             let id = parse_record_id(&r.id).map_err(|e| e.prefixed(&format!("records[{i}]: ")))?;
-            if let Some(t) = ctx.table() {
+            if let Some(t) = table {
                 check_writable(t, &r.fields, &format!("records[{i}]"))?;
             }
             updates.push(RecordUpdate {
                 id,
-                fields: r.fields,
+                fields: by_name(table, r.fields),
             });
         }
+        let n = updates.len();
+        let table_name = table_name_of(&ctx);
+        // The current values of the named fields (and the primary field, for labels).
+        let mut read: Vec<String> = Vec::new();
+        for u in &updates {
+            for k in u.fields.keys() {
+                if !read.contains(k) {
+                    read.push(k.clone());
+                }
+            }
+        }
+        read.extend(table.and_then(primary_name).filter(|p| !read.contains(p)));
+        let ids: Vec<RecordId> = unique_ids(updates.iter().map(|u| &u.id));
+        let current = self
+            .ctx
+            .fetch_records(&ctx.base, &ctx.table_ref, &ids, Some(&read))
+            .await?;
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !current.contains_key(id.as_ref()))
+            .map(ToString::to_string)
+            .collect();
+        if !missing.is_empty() && !p.control.dry_run {
+            return Err(not_found_error(&missing, &table_name));
+        }
+        // Walk the updates in order over the current values (an ID given twice sees the first
+        // update's values).
+        let mut state: HashMap<String, Fields> =
+            current.into_iter().map(|(k, r)| (k, r.fields)).collect();
+        let mut plan = JournalPlan {
+            tool: "batch_update_records",
+            table_name: table_name.clone(),
+            ..JournalPlan::default()
+        };
+        let mut previews: Vec<RecordPreview> = missing.iter().map(|id| not_found(id)).collect();
+        let mut labels = Vec::new();
+        let (mut changed, mut unchanged) = (0usize, 0usize);
+        for u in &updates {
+            let names: Vec<String> = u.fields.keys().cloned().collect();
+            let before = match state.get_mut(u.id.as_ref()) {
+                None => None,
+                Some(cur) => {
+                    let label = primary_label(table, cur);
+                    labels.push(label.clone().unwrap_or_else(|| u.id.to_string()));
+                    let diffs = diff_fields(cur, &u.fields);
+                    let before = pick(cur, &names);
+                    if diffs.is_empty() {
+                        unchanged += 1;
+                    } else {
+                        changed += 1;
+                        if previews.len() <= PREVIEW_RECORDS {
+                            previews.push(RecordPreview {
+                                action: "update",
+                                id: Some(u.id.to_string()),
+                                label,
+                                changes: diffs,
+                                fields: None,
+                            });
+                        }
+                    }
+                    for (k, v) in &u.fields {
+                        cur.insert(k.clone(), v.clone());
+                    }
+                    Some(before)
+                }
+            };
+            plan.names.push(names);
+            plan.befores.push(before);
+        }
+        let mut summary = format!(
+            "Update {n} records in {table_name}: {changed} change, {unchanged} already equal"
+        );
+        if !missing.is_empty() {
+            summary.push_str(&format!(", {} do not exist", missing.len()));
+        }
+        let ask = ConfirmAsk {
+            tool: "batch_update_records",
+            summary,
+            count: n,
+            sample: sample(labels),
+            reason: None,
+        };
+        if p.control.dry_run {
+            let note = if missing.is_empty() {
+                "Nothing was sent. Call again without dry_run to apply; undo_write can restore the old values afterwards.".to_owned()
+            } else {
+                format!(
+                    "Nothing was sent. {} record(s) do not exist (action not_found): a real run refuses the whole call until they are removed.",
+                    missing.len()
+                )
+            };
+            let preview = preview_of(
+                ask.summary.clone(),
+                changed,
+                previews,
+                unchanged,
+                self.ctx.confirm_token(&rc, &ask),
+                note,
+                self.ctx.budget(),
+            );
+            return BatchWriteOutput::dry_run(n, preview).into_result();
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         self.ctx
             .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
                 BatchWrite::Update(updates),
                 p.typecast,
-                Progress::new(&rctx),
+                Progress::new(&rc),
+                plan,
             )
             .await
     }
@@ -1024,7 +1532,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_delete_records",
         title = "Delete records (batch)",
-        description = "Delete any number of records by ID, 10 per request in order. Cannot be undone through the API. The result lists the deleted IDs and, on failure, which were not deleted and why.",
+        description = "Delete any number of records by ID, 10 per request in order. The records are read first (1 request per 100 records): dry_run=true lists them by primary field with their current values, IDs that do not exist are refused before anything is sent, and the write is journaled: undo_write recreates the records (with new IDs). The result lists the deleted IDs and, on failure, which were not deleted and why.",
         output_schema = batch_schema(),
         annotations(
             title = "Delete records (batch)",
@@ -1037,22 +1545,96 @@ impl AirtableServer {
     pub(crate) async fn batch_delete_records(
         &self,
         Parameters(p): Parameters<BatchDeleteParams>,
-        rctx: RequestContext<RoleServer>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         self.ctx.require_write("batch_delete_records")?;
         validate_batch_size(p.record_ids.len())?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let mut ids = Vec::with_capacity(p.record_ids.len());
         for (i, r) in p.record_ids.iter().enumerate() {
             ids.push(parse_record_id(r).map_err(|e| e.prefixed(&format!("record_ids[{i}]: ")))?);
         }
+        let n = ids.len();
+        let table_name = table_name_of(&ctx);
+        // Whole records: undo recreates them from these values.
+        let unique = unique_ids(ids.iter());
+        let current = self
+            .ctx
+            .fetch_records(&ctx.base, &ctx.table_ref, &unique, None)
+            .await?;
+        let missing: Vec<String> = unique
+            .iter()
+            .filter(|id| !current.contains_key(id.as_ref()))
+            .map(ToString::to_string)
+            .collect();
+        if !missing.is_empty() && !p.control.dry_run {
+            return Err(not_found_error(&missing, &table_name));
+        }
+        let mut plan = JournalPlan {
+            tool: "batch_delete_records",
+            table_name: table_name.clone(),
+            ..JournalPlan::default()
+        };
+        let mut previews: Vec<RecordPreview> = missing.iter().map(|id| not_found(id)).collect();
+        let mut labels = Vec::new();
+        for id in &ids {
+            let before = current.get(id.as_ref()).map(|r| r.fields.clone());
+            if let Some(fields) = &before {
+                let label = primary_label(table, fields);
+                labels.push(label.clone().unwrap_or_else(|| id.to_string()));
+                if p.control.dry_run && previews.len() <= PREVIEW_RECORDS {
+                    previews.push(RecordPreview {
+                        action: "delete",
+                        id: Some(id.to_string()),
+                        label,
+                        changes: Vec::new(),
+                        fields: Some(fields.clone()),
+                    });
+                }
+            }
+            plan.befores.push(before);
+        }
+        let mut summary = format!("Delete {n} records from {table_name}");
+        if !missing.is_empty() {
+            summary.push_str(&format!(" ({} do not exist)", missing.len()));
+        }
+        let ask = ConfirmAsk {
+            tool: "batch_delete_records",
+            summary,
+            count: n,
+            sample: sample(labels),
+            reason: Some(ConfirmReason::Delete),
+        };
+        if p.control.dry_run {
+            let note = if missing.is_empty() {
+                "Nothing was sent. Call again without dry_run to delete them; undo_write can recreate them afterwards (with new IDs).".to_owned()
+            } else {
+                format!(
+                    "Nothing was sent. {} record(s) do not exist (action not_found): a real run refuses the whole call until they are removed.",
+                    missing.len()
+                )
+            };
+            let preview = preview_of(
+                ask.summary.clone(),
+                n - missing.len().min(n),
+                previews,
+                0,
+                self.ctx.confirm_token(&rc, &ask),
+                note,
+                self.ctx.budget(),
+            );
+            return BatchWriteOutput::dry_run(n, preview).into_result();
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         self.ctx
             .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
                 BatchWrite::Delete(ids),
                 false,
-                Progress::new(&rctx),
+                Progress::new(&rc),
+                plan,
             )
             .await
     }
@@ -1060,7 +1642,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_upsert_records",
         title = "Upsert records (batch)",
-        description = "Create or update any number of records matched on fields_to_merge_on (1-3 field names, e.g. [\"Email\"]): a record whose merge fields equal an existing record's updates it; otherwise a new record is created. records: [{\"Email\": \"a@x.com\", \"Name\": \"A\"}] or [{\"fields\": {...}}]; each must include the merge fields. Sent 10 per request; the result lists created_ids and updated_ids.",
+        description = "Create or update any number of records matched on fields_to_merge_on (1-3 field names, e.g. [\"Email\"]): a record whose merge fields equal an existing record's updates it; otherwise a new record is created. records: [{\"Email\": \"a@x.com\", \"Name\": \"A\"}] or [{\"fields\": {...}}]; each must include the merge fields. The matching records are read first: dry_run=true previews which inputs create and which update (before -> after), an input matching several records is refused before anything is sent, and the write is journaled: undo_write takes it back. Sent 10 per request; the result lists created_ids and updated_ids.",
         output_schema = batch_schema(),
         annotations(
             title = "Upsert records (batch)",
@@ -1073,7 +1655,7 @@ impl AirtableServer {
     pub(crate) async fn batch_upsert_records(
         &self,
         Parameters(p): Parameters<BatchUpsertParams>,
-        rctx: RequestContext<RoleServer>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         self.ctx.require_write("batch_upsert_records")?;
         validate_batch_size(p.records.len())?;
@@ -1083,7 +1665,8 @@ impl AirtableServer {
             ));
         }
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
-        let merge_on: Vec<String> = match ctx.table() {
+        let table = ctx.table();
+        let merge_on: Vec<String> = match table {
             Some(t) => {
                 check_field_names(t, &p.fields_to_merge_on, "fields_to_merge_on")?;
                 p.fields_to_merge_on
@@ -1093,34 +1676,109 @@ impl AirtableServer {
             }
             None => p.fields_to_merge_on.clone(),
         };
-        let mut records = Vec::with_capacity(p.records.len());
+        let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
-            let f = record_fields(item, i, ctx.table())?;
-            if let Some(t) = ctx.table() {
+            let f = record_fields(item, i, table)?;
+            if let Some(t) = table {
                 check_writable(t, &f, &format!("records[{i}]"))?;
-                for m in &merge_on {
-                    let present = f
-                        .keys()
-                        .any(|k| find_field(t, k).is_some_and(|fd| &fd.name == m));
-                    if !present {
-                        return Err(ToolError::Invalid(format!(
-                            "records[{i}] lacks the merge field {m:?}: every record must include all fields_to_merge_on."
-                        )));
-                    }
+            }
+            let f = by_name(table, f);
+            if let Some(m) = merge_on.iter().find(|m| !f.contains_key(m.as_str())) {
+                return Err(ToolError::Invalid(format!(
+                    "records[{i}] lacks the merge field {m:?}: every record must include all fields_to_merge_on."
+                )));
+            }
+            records.push(f);
+        }
+        let n = records.len();
+        let table_name = table_name_of(&ctx);
+        // The records the inputs may match, with the fields the inputs name (before-images).
+        let mut read: Vec<String> = merge_on.clone();
+        for f in &records {
+            for k in f.keys() {
+                if !read.contains(k) {
+                    read.push(k.clone());
                 }
             }
-            records.push(UpsertRecord {
-                id: None,
-                fields: f,
-            });
         }
+        read.extend(table.and_then(primary_name).filter(|p| !read.contains(p)));
+        let candidates = self
+            .merge_candidates(&ctx, &merge_on, &records, &read)
+            .await?;
+        let up = plan_upsert(table, &merge_on, &records, candidates);
+        if !up.ambiguous.is_empty() && !p.control.dry_run {
+            let list: Vec<String> = up
+                .ambiguous
+                .iter()
+                .take(10)
+                .map(|(i, ids)| format!("records[{i}] matches {}", ids.join(", ")))
+                .collect();
+            return Err(ToolError::Invalid(format!(
+                "{} input(s) match more than one record on fields_to_merge_on, which Airtable refuses: {}. Nothing was sent; choose merge fields that identify one record, or update those records by ID with batch_update_records.",
+                up.ambiguous.len(),
+                list.join("; ")
+            )));
+        }
+        let summary = format!(
+            "Upsert {n} records in {table_name}: {} created, {} updated, {} already equal",
+            up.creates, up.changed, up.unchanged
+        );
+        let ask = ConfirmAsk {
+            tool: "batch_upsert_records",
+            summary: if up.ambiguous.is_empty() {
+                summary
+            } else {
+                format!(
+                    "{summary}, {} match several records (refused)",
+                    up.ambiguous.len()
+                )
+            },
+            count: n,
+            sample: sample(up.labels),
+            reason: None,
+        };
+        if p.control.dry_run {
+            let note = if up.ambiguous.is_empty() {
+                "Nothing was sent. Call again without dry_run to apply; undo_write can take it back afterwards.".to_owned()
+            } else {
+                format!(
+                    "Nothing was sent. {} input(s) match more than one record (action ambiguous): Airtable refuses them, so a real run refuses the whole call.",
+                    up.ambiguous.len()
+                )
+            };
+            let preview = preview_of(
+                ask.summary.clone(),
+                up.creates + up.changed,
+                up.previews,
+                up.unchanged,
+                self.ctx.confirm_token(&rc, &ask),
+                note,
+                self.ctx.budget(),
+            );
+            return BatchWriteOutput::dry_run(n, preview).into_result();
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
+        let plan = JournalPlan {
+            tool: "batch_upsert_records",
+            table_name,
+            names: records
+                .iter()
+                .map(|f| f.keys().cloned().collect())
+                .collect(),
+            befores: up.befores,
+        };
+        let records = records
+            .into_iter()
+            .map(|fields| UpsertRecord { id: None, fields })
+            .collect();
         self.ctx
             .batch_tool(
                 &ctx.base,
                 &ctx.table_ref,
                 BatchWrite::Upsert { records, merge_on },
                 p.typecast,
-                Progress::new(&rctx),
+                Progress::new(&rc),
+                plan,
             )
             .await
     }
@@ -1150,5 +1808,98 @@ mod tests {
             let want = serde_json::to_string(&out()).unwrap();
             assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);
         }
+    }
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn merge_terms_quote_values_and_skip_creates() {
+        let merge = vec!["Name".to_owned(), "Size".to_owned()];
+        let records = vec![
+            fields(json!({"Name": "a \"q\" {b}", "Size": 2})),
+            fields(json!({"Name": "a \"q\" {b}", "Size": 2})),
+            fields(json!({"Name": "", "Size": 3})),
+            fields(json!({"Name": "t", "Size": true})),
+        ];
+        let terms = merge_terms(None, &merge, &records).unwrap();
+        assert_eq!(
+            terms,
+            vec![
+                r#"AND({Name}="a \"q\" {b}",{Size}=2)"#.to_owned(),
+                r#"AND({Name}="t",{Size}=TRUE())"#.to_owned(),
+            ]
+        );
+        for t in &terms {
+            crate::formula::parse(t).unwrap();
+        }
+        // A value no formula compares exactly (an array) is left out: a superset is read; an
+        // input with no comparable merge value means reading every record.
+        let only = vec!["Tags".to_owned()];
+        assert_eq!(
+            merge_terms(None, &only, &[fields(json!({"Tags": ["x"]}))]),
+            None
+        );
+    }
+
+    #[test]
+    fn or_filters_are_chunked() {
+        let terms: Vec<String> = (0..250).map(|i| format!("{{N}}={i}")).collect();
+        let f = or_filters(terms);
+        assert_eq!(f.len(), 3);
+        assert!(f.iter().all(|x| x.starts_with("OR(") && x.len() <= 4100));
+        let long: Vec<String> = (0..10)
+            .map(|i| format!("{{N}}=\"{}{i}\"", "x".repeat(900)))
+            .collect();
+        assert!(or_filters(long).len() >= 3);
+    }
+
+    #[test]
+    fn upserts_are_planned_as_airtable_matches() {
+        let merge = vec!["Name".to_owned()];
+        let candidates = vec![
+            Record {
+                id: "rec00000000000001".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "a", "Size": 2.0})),
+                comment_count: None,
+            },
+            Record {
+                id: "rec00000000000002".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "dup"})),
+                comment_count: None,
+            },
+            Record {
+                id: "rec00000000000003".parse().unwrap(),
+                created_time: String::new(),
+                fields: fields(json!({"Name": "dup"})),
+                comment_count: None,
+            },
+        ];
+        let records = vec![
+            fields(json!({"Name": "a", "Size": 2})),
+            fields(json!({"Name": "A", "Size": 1})),
+            fields(json!({"Name": "dup", "Size": 1})),
+            fields(json!({"Name": "A", "Size": 5})),
+            fields(json!({"Name": null, "Size": 1})),
+        ];
+        let p = plan_upsert(None, &merge, &records, candidates);
+        // "a" equals (2 == 2.0); "A" is not "a": created, then updated by input 3; "dup"
+        // matches two; a null merge value creates.
+        assert_eq!((p.creates, p.changed, p.unchanged), (2, 1, 1));
+        assert_eq!(p.ambiguous.len(), 1);
+        assert_eq!(p.ambiguous[0].0, 2);
+        assert_eq!(
+            p.befores[0],
+            Some(fields(json!({"Name": "a", "Size": 2.0})))
+        );
+        assert_eq!(p.befores[1], None);
+        assert_eq!(p.befores[3], Some(fields(json!({"Name": "A", "Size": 1}))));
+        assert_eq!(p.previews[0].action, "ambiguous");
+        assert_eq!(p.previews.len(), 4);
     }
 }

@@ -53,7 +53,8 @@ pub(crate) struct FieldDiff {
 /// One record in a preview.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct RecordPreview {
-    /// "create", "update" or "delete".
+    /// "create", "update" or "delete"; also "not_found" (the record does not exist: a real
+    /// run refuses the call) and "ambiguous" (an upsert input that matches several records).
     pub(crate) action: &'static str,
     /// Record ID (updates, deletes).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -172,6 +172,7 @@ async def run_everything(mode: str, tmp: Path) -> None:
         batch = await s.call("batch_create_records", {"base_id": base, "table_id": scratch_id, "records": people})
         batch_ids = batch["written_ids"]
         assert len(batch_ids) == 13
+        assert batch["write_id"].startswith("w"), batch  # journaled: undo_write can take it back
         await s.call("update_record", {"base_id": base, "table_id": scratch_id, "record_id": ada, "fields": {"Score": 10}})
         await s.call(
             "batch_update_records",
@@ -257,7 +258,12 @@ async def run_everything(mode: str, tmp: Path) -> None:
 
         # --- deletes ------------------------------------------------------------------------
         await s.call("delete_record", {"base_id": base, "table_id": scratch_id, "record_id": ada})
-        await s.call("batch_delete_records", {"base_id": base, "table_id": scratch_id, "record_ids": batch_ids[:11]})
+        delete_args = {"base_id": base, "table_id": scratch_id, "record_ids": batch_ids[:11]}
+        dry = await s.call("batch_delete_records", {**delete_args, "dry_run": True})
+        assert dry["written"] == 0 and dry["preview"]["record_count"] == 11, dry
+        assert dry["preview"]["records"][1]["label"] == "Person 1", dry["preview"]["records"][1]
+        deleted = await s.call("batch_delete_records", delete_args)
+        assert deleted["written"] == 11 and deleted["write_id"].startswith("w"), deleted
 
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
