@@ -141,8 +141,15 @@ impl CallInput {
         request: &CallToolRequestParams,
         rc: &mut RequestContext<RoleServer>,
     ) -> PendingInput {
+        // Only write tools confirm: read tools (big exports too) skip the copy.
+        let writes = crate::tools::find_spec(&request.name)
+            .is_some_and(|s| s.access == crate::tools::Access::Write);
         let input = CallInput {
-            arguments: request.arguments.clone().map(Arc::new),
+            arguments: request
+                .arguments
+                .as_ref()
+                .filter(|_| writes)
+                .map(|a| Arc::new(a.clone())),
             input_responses: request.input_responses.clone().map(Arc::new),
             request_state: request.request_state.clone(),
             pending: PendingInput::default(),
