@@ -230,3 +230,26 @@ def test_never_mode_sends_no_elicitation(mode: str, proxy: Recorder, tmp_path: P
     assert user.messages == []
     assert not still
     assert [m for m, _ in proxy.writes()] == ["DELETE"], proxy.writes()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_always_mode_without_elicitation_needs_the_dry_runs_token(mode: str, proxy: Recorder, tmp_path: Path) -> None:
+    async def flow() -> None:
+        # No elicitation_callback: the SDK declares no elicitation capability.
+        async with Client(
+            server_params(proxy.url, tmp_path, "--confirm", "always"), mode=mode, read_timeout_seconds=60
+        ) as client:
+            table, record = await first_record(client)
+            args = {"base_id": DEMO, "table_id": table, "record_id": record}
+            refused = await client.call_tool("delete_record", args)
+            assert refused.is_error and "confirm_token" in refused.content[0].text, refused.content
+            dry = await client.call_tool("delete_record", {**args, "dry_run": True})
+            token = dry.structured_content["preview"]["confirm_token"]
+            assert proxy.writes() == [], proxy.writes()
+            done = await client.call_tool("delete_record", {**args, "confirm_token": token})
+            assert not done.is_error, done.content
+            assert done.structured_content["deleted"] is True
+            assert not await exists(client, table, record)
+            assert [m for m, _ in proxy.writes()] == ["DELETE"], proxy.writes()
+
+    run(flow())
