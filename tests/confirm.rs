@@ -543,3 +543,57 @@ async fn mrtr_state_is_bound_to_the_call() {
     assert_eq!(s.sandbox.stats().by_method.get("DELETE"), Some(&1));
     assert_eq!(s.asked(), 0, "driven by hand: the handler was not used");
 }
+
+/// MRTR: an answered requestState applies once; one that expired while the user thought is
+/// asked again rather than applied.
+#[tokio::test]
+async fn mrtr_state_applies_once_and_expires_into_a_new_question() {
+    let options = ServerOptions {
+        confirm_threshold: 0,
+        ..ServerOptions::default()
+    };
+    let s = setup(Protocol::Mrtr, true, Reply::Accept, options).await;
+    let mut answers = InputResponses::new();
+    answers.insert(
+        "confirm".into(),
+        json!({"action": "accept", "content": {"confirm": true}}),
+    );
+    let ask = |value: &str| params("update_record", s.update_args(0, value));
+    let state_of = |r: CallToolResponse| match r {
+        CallToolResponse::InputRequired(ir) => ir.request_state.unwrap(),
+        other => panic!("input_required expected, got {other:?}"),
+    };
+
+    // Expired: asked again, nothing sent.
+    let state = state_of(s.client.call_tool_once(ask("Late")).await.unwrap());
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(301)).await;
+    tokio::time::resume();
+    let late = ask("Late")
+        .with_input_responses(answers.clone())
+        .with_request_state(state);
+    let again = s.client.call_tool_once(late).await.unwrap();
+    assert!(
+        matches!(again, CallToolResponse::InputRequired(_)),
+        "{again:?}"
+    );
+    assert_eq!(s.writes(), 0);
+
+    // Answered: applied once; the same retry again is refused.
+    let state = state_of(s.client.call_tool_once(ask("Once")).await.unwrap());
+    let retry = ask("Once")
+        .with_input_responses(answers)
+        .with_request_state(state);
+    let CallToolResponse::Complete(r) = s.client.call_tool_once(retry.clone()).await.unwrap()
+    else {
+        panic!("a final result expected");
+    };
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert_eq!(s.writes(), 1);
+    let CallToolResponse::Complete(r) = s.client.call_tool_once(retry).await.unwrap() else {
+        panic!("a final result expected");
+    };
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("already used"), "{}", text(&r));
+    assert_eq!(s.writes(), 1);
+}
