@@ -49,6 +49,9 @@ pub const AIRTABLE_MCP_CONFIRM_THRESHOLD: &str = "AIRTABLE_MCP_CONFIRM_THRESHOLD
 pub const AIRTABLE_MCP_JOURNAL: &str = "AIRTABLE_MCP_JOURNAL";
 /// Days a journal entry is kept (default 30).
 pub const AIRTABLE_MCP_JOURNAL_RETENTION_DAYS: &str = "AIRTABLE_MCP_JOURNAL_RETENTION_DAYS";
+/// Key (hex or base64, at least 32 bytes) sealing confirm tokens and MRTR request states;
+/// give every replica the same one (default: random per process).
+pub const AIRTABLE_MCP_STATE_KEY: &str = "AIRTABLE_MCP_STATE_KEY";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
@@ -98,6 +101,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "batch writes above this many records ask first (default 50)",
     ),
     (
+        AIRTABLE_MCP_STATE_KEY,
+        "key sealing confirm tokens, shared by replicas (hex/base64)",
+    ),
+    (
         AIRTABLE_MCP_JOURNAL,
         "SQLite file of the write journal (undo)",
     ),
@@ -143,6 +150,7 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_TOKEN,
     AIRTABLE_PAT,
     AIRTABLE_MCP_AUTH_TOKENS,
+    AIRTABLE_MCP_STATE_KEY,
 ];
 
 /// The token env vars in resolution order.

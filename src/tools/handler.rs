@@ -392,9 +392,12 @@ impl ServerHandler for AirtableServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
+        // What a confirmation binds to, the MRTR retry's inputs, and a slot for an interim
+        // `input_required` result (tools::confirm).
+        let pending = tools::confirm::CallInput::attach(&request, &mut context);
         let name = request.name.to_string();
         let exposed = self.state.router.has_route(&name);
         let label = if exposed { name.as_str() } else { "unknown" };
@@ -414,6 +417,9 @@ impl ServerHandler for AirtableServer {
                 None,
             ))
         };
+        if let Some(input_required) = pending.take() {
+            result = Ok(input_required.into());
+        }
         if self.header_token
             && let Ok(CallToolResponse::Complete(r)) = &mut result
         {

@@ -104,6 +104,10 @@ pub enum ToolError {
     /// nothing was sent. The message says why and how to proceed.
     #[error("{0}")]
     NotConfirmed(String),
+    /// The write waits for the user's answer (2026-07-28 MRTR): `call_tool` answers with the
+    /// `input_required` result `tools::confirm` prepared instead of this error.
+    #[error("this write waits for the user's confirmation; retry with the answer")]
+    InputRequired,
     /// A malformed ID in the input (base, record, comment); the message names it and the fix.
     #[error("{message}")]
     InvalidId {
