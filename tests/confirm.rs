@@ -597,3 +597,83 @@ async fn mrtr_state_applies_once_and_expires_into_a_new_question() {
     assert!(text(&r).contains("already used"), "{}", text(&r));
     assert_eq!(s.writes(), 1);
 }
+
+#[tokio::test]
+async fn batch_tools_ask_over_the_threshold_and_for_deletes() {
+    let opts = |mode| ServerOptions {
+        confirm: mode,
+        confirm_threshold: 5,
+        ..ServerOptions::default()
+    };
+    let records: Vec<Value> = (0..12).map(|i| json!({"Name": format!("b{i}")})).collect();
+    // auto + elicitation: 12 > 5 asks; declined: nothing sent.
+    let s = setup(
+        Protocol::Legacy,
+        true,
+        Reply::Decline,
+        opts(ConfirmMode::Auto),
+    )
+    .await;
+    let args = json!({"base_id": DEMO, "table_id": s.table, "records": records});
+    let e = err(&s.client, "batch_create_records", args.clone()).await;
+    assert!(e.contains("declined"), "{e}");
+    assert_eq!((s.asked(), s.writes()), (1, 0));
+    // 2 records < 5, but a delete: asked.
+    let e = err(
+        &s.client,
+        "batch_delete_records",
+        json!({"base_id": DEMO, "table_id": s.table, "record_ids": s.records}),
+    )
+    .await;
+    assert!(e.contains("declined"), "{e}");
+    assert_eq!((s.asked(), s.writes()), (2, 0));
+    // 2 updates < 5: not asked.
+    let ups: Vec<Value> = s
+        .records
+        .iter()
+        .map(|id| json!({"id": id, "fields": {s.primary.clone(): "x"}}))
+        .collect();
+    ok(
+        &s.client,
+        "batch_update_records",
+        json!({"base_id": DEMO, "table_id": s.table, "records": ups}),
+    )
+    .await;
+    assert_eq!(s.asked(), 2);
+    // MRTR accept: created.
+    let s = setup(Protocol::Mrtr, true, Reply::Accept, opts(ConfirmMode::Auto)).await;
+    let out = ok(&s.client, "batch_upsert_records", json!({"base_id": DEMO, "table_id": s.table, "records": records, "fields_to_merge_on": [s.primary]})).await;
+    assert_eq!(out["written"], 12);
+    assert_eq!(s.asked(), 1);
+    // never: not asked.
+    let s = setup(
+        Protocol::Legacy,
+        true,
+        Reply::Decline,
+        opts(ConfirmMode::Never),
+    )
+    .await;
+    let args2 = json!({"base_id": DEMO, "table_id": s.table, "records": records});
+    let out = ok(&s.client, "batch_create_records", args2).await;
+    assert_eq!(out["written"], 12);
+    assert_eq!(s.asked(), 0);
+    // always without elicitation: the dry run's token applies the same call.
+    let s = setup(
+        Protocol::Legacy,
+        false,
+        Reply::Decline,
+        opts(ConfirmMode::Always),
+    )
+    .await;
+    let e = err(&s.client, "batch_create_records", args.clone()).await;
+    assert!(e.contains("confirm_token"), "{e}");
+    let mut dry = args.clone();
+    dry["dry_run"] = json!(true);
+    let out = ok(&s.client, "batch_create_records", dry).await;
+    let token = out["preview"]["confirm_token"].as_str().unwrap().to_owned();
+    let mut real = args.clone();
+    real["confirm_token"] = json!(token);
+    let out = ok(&s.client, "batch_create_records", real).await;
+    assert_eq!(out["written"], 12);
+    assert!(out["write_id"].is_string());
+}
