@@ -30,6 +30,9 @@ pub struct WriteOptions {
     pub return_fields_by_field_id: bool,
     /// Called after each chunk.
     pub on_progress: Option<ProgressFn>,
+    /// Stop before the next chunk once cancelled (a chunk in flight is never abandoned, so
+    /// the outcome stays exact); see [`BatchOutcome::cancelled`].
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -38,6 +41,7 @@ impl fmt::Debug for WriteOptions {
             .field("typecast", &self.typecast)
             .field("return_fields_by_field_id", &self.return_fields_by_field_id)
             .field("on_progress", &self.on_progress.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -113,6 +117,9 @@ pub struct BatchFailure {
 pub struct BatchOutcome {
     /// Number of inputs.
     pub requested: usize,
+    /// True when the caller cancelled ([`WriteOptions::cancel`]) before every chunk was sent:
+    /// the chunks after the last written one are `NotAttempted`.
+    pub cancelled: bool,
     /// Every record the API confirmed, in request order (creates, updates, upserts).
     pub written: Vec<Record>,
     /// Deleted record IDs (deletes).
@@ -130,7 +137,7 @@ pub struct BatchOutcome {
 impl BatchOutcome {
     /// Whether every chunk was written.
     pub fn is_complete(&self) -> bool {
-        self.failure.is_none()
+        self.failure.is_none() && !self.cancelled
     }
 
     /// Inputs confirmed written (or deleted).
@@ -171,6 +178,7 @@ impl BatchOutcome {
         }
         BatchOutcome {
             requested,
+            cancelled: false,
             written: Vec::new(),
             deleted: Vec::new(),
             created_ids: Vec::new(),
@@ -217,6 +225,7 @@ where
     let requested = inputs.len();
     let mut out = BatchOutcome {
         requested,
+        cancelled: false,
         written: Vec::new(),
         deleted: Vec::new(),
         created_ids: Vec::new(),
@@ -227,6 +236,15 @@ where
     let mut iter = inputs.into_iter();
     let mut done = 0;
     for i in 0..out.chunks.len() {
+        if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            tracing::info!(
+                written = done,
+                requested,
+                "batch cancelled by the caller; remaining chunks not sent"
+            );
+            out.cancelled = true;
+            break;
+        }
         let chunk: Vec<I> = iter.by_ref().take(CHUNK_SIZE).collect();
         let len = chunk.len();
         match send(chunk).await {
@@ -244,7 +262,14 @@ where
             Err(error) => {
                 out.chunks[i].status = ChunkStatus::Failed;
                 let ambiguous = error.may_have_been_applied();
-                tracing::warn!(chunk = i, ambiguous, error = %error, "batch chunk failed; stopping");
+                // The error's kind and status only: Airtable's messages can quote cell values.
+                tracing::warn!(
+                    chunk = i,
+                    ambiguous,
+                    status = error.status(),
+                    kind = error.kind().map(|k| k.as_str()),
+                    "batch chunk failed; stopping"
+                );
                 out.failure = Some(BatchFailure {
                     chunk: i,
                     input_indexes: out.chunks[i].inputs.clone().collect(),
@@ -270,6 +295,46 @@ mod tests {
             vec![0..10, 10..20, 20..25]
         );
         assert!(plan(0).is_empty());
+    }
+
+    #[tokio::test]
+    async fn stops_before_the_next_chunk_once_cancelled() {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let opts = WriteOptions {
+            cancel: Some(cancel.clone()),
+            ..WriteOptions::default()
+        };
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let out = run_chunks((0..35).collect::<Vec<i32>>(), &opts, |c| {
+            // The client cancels while the second chunk is in flight: it still completes.
+            if c[0] == 10 {
+                cancel.cancel();
+            }
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                Ok(ChunkResult {
+                    records: vec![],
+                    deleted: vec![],
+                    created: vec![],
+                    updated: vec![],
+                })
+            }
+        })
+        .await;
+        assert!(out.cancelled);
+        assert!(out.failure.is_none());
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let st: Vec<_> = out.chunks.iter().map(|c| c.status).collect();
+        assert_eq!(
+            st,
+            vec![
+                ChunkStatus::Written,
+                ChunkStatus::Written,
+                ChunkStatus::NotAttempted,
+                ChunkStatus::NotAttempted
+            ]
+        );
+        assert_eq!(out.not_attempted_indexes(), (20..35).collect::<Vec<_>>());
     }
 
     #[tokio::test]

@@ -80,6 +80,7 @@ impl ToolContext {
         let opts = WriteOptions {
             typecast,
             on_progress: progress.callback(label),
+            cancel: progress.cancellation(),
             ..WriteOptions::default()
         };
         let outcome = match write {
@@ -406,7 +407,12 @@ impl BatchWriteOutput {
             if ambiguous {
                 n.push_str(" The failed inputs MAY have been written (the connection broke after sending): check the table (e.g. search_records) before sending them again, to avoid duplicates.");
             }
-            if !not_attempted.is_empty() {
+            if outcome.cancelled && !not_attempted.is_empty() {
+                n.push_str(&format!(
+                    " The call was cancelled: inputs {} were not sent (the request in flight when it was cancelled was completed). Resend only those to finish.",
+                    range_text(&not_attempted)
+                ));
+            } else if !not_attempted.is_empty() {
                 n.push_str(&format!(
                     " Inputs {} were not sent. Fix the problem, then resend only the failed and unsent inputs.",
                     range_text(&not_attempted)
@@ -502,8 +508,14 @@ pub(crate) fn batch_schema() -> Arc<rmcp::model::JsonObject> {
 /// A batch failure in words for tools that write several batches (metadata, sync): what
 /// failed, what was written, and what to do.
 pub(crate) fn failure_text(what: &str, outcome: &BatchOutcome) -> Option<String> {
-    let failure = outcome.failure.as_ref()?;
     let written = outcome.written.len() + outcome.deleted.len();
+    if outcome.failure.is_none() && outcome.cancelled {
+        return Some(format!(
+            "{what}: the call was cancelled after {written} of {} records were written; the rest were not sent. Calling the tool again resumes (it re-plans from the current data).",
+            outcome.requested
+        ));
+    }
+    let failure = outcome.failure.as_ref()?;
     let ambiguous = if failure.ambiguous {
         " The failed request may have been applied: check those records before retrying."
     } else {
@@ -560,6 +572,7 @@ mod tests {
             .collect();
         BatchOutcome {
             requested,
+            cancelled: false,
             written,
             deleted: Vec::new(),
             created_ids: Vec::new(),

@@ -12,6 +12,7 @@ use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 type Forwarder = (mpsc::UnboundedSender<(usize, usize)>, JoinHandle<()>);
 
@@ -19,6 +20,9 @@ type Forwarder = (mpsc::UnboundedSender<(usize, usize)>, JoinHandle<()>);
 pub(crate) struct Progress {
     target: Option<(Peer<RoleServer>, ProgressToken)>,
     forwarder: Option<Forwarder>,
+    /// The request's cancellation (`notifications/cancelled`): batch writes stop between
+    /// requests once it fires.
+    cancel: Option<CancellationToken>,
 }
 
 impl Progress {
@@ -27,6 +31,7 @@ impl Progress {
         Progress {
             target: None,
             forwarder: None,
+            cancel: None,
         }
     }
 
@@ -36,7 +41,13 @@ impl Progress {
         Progress {
             target,
             forwarder: None,
+            cancel: Some(ctx.ct.clone()),
         }
+    }
+
+    /// The request's cancellation token, for `airtable::WriteOptions::cancel`.
+    pub(crate) fn cancellation(&self) -> Option<CancellationToken> {
+        self.cancel.clone()
     }
 
     /// Report `done` of `total` (total 0 = unknown) with a message.
