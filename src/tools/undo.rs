@@ -1415,3 +1415,543 @@ impl AirtableServer {
         serde_json::to_value(&out).map_err(ToolError::Render)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! Round trips for every change kind, journaled the way the write tools journal them,
+    //! against the sandbox over loopback HTTP.
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::airtable::{Client, ClientConfig, ListQuery, UpdateMode, WriteOptions};
+    use crate::config::JournalLocation;
+    use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+    use crate::tools::ServerOptions;
+    use crate::tools::cache::SchemaCache;
+    use crate::tools::handler::JournalSlot;
+
+    struct Fx {
+        sb: SandboxHandle,
+        journal: JournalSlot,
+        ctx: ToolContext,
+        client: Client,
+        base: BaseId,
+        tasks: String,
+    }
+
+    fn client(sb: &SandboxHandle, token: &str) -> Client {
+        let mut cfg = ClientConfig::new(sb.url(), SecretString::from(token.to_owned()));
+        cfg.per_base_rps = 1000;
+        cfg.per_token_rps = 1000;
+        cfg.max_retries = 0;
+        Client::new(cfg).unwrap()
+    }
+
+    fn ctx_for(client: Client, journal: &JournalSlot) -> ToolContext {
+        ToolContext::new(
+            Ok(client),
+            Arc::new(ServerOptions::default()),
+            Arc::new(SchemaCache::new(Duration::from_secs(300))),
+            journal.clone(),
+        )
+    }
+
+    async fn fx() -> Fx {
+        let sb = sandbox::spawn(SandboxConfig::demo(), ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let journal: JournalSlot =
+            Ok(Journal::open(&JournalLocation::Memory, Duration::from_secs(86_400)).unwrap());
+        let c = client(&sb, sb.token());
+        let ctx = ctx_for(c.clone(), &journal);
+        let base: BaseId = sandbox::DEMO_BASE_ID.parse().unwrap();
+        let schema = ctx.schema(&base).await.unwrap();
+        let tasks = schema
+            .tables
+            .iter()
+            .find(|t| t.name == "Tasks")
+            .unwrap()
+            .id
+            .to_string();
+        Fx {
+            sb,
+            journal,
+            ctx,
+            client: c,
+            base,
+            tasks,
+        }
+    }
+
+    /// The writable fields of every record of `table` (attachments as url + filename: their
+    /// IDs are not restorable), by record ID.
+    async fn snapshot(fx: &Fx, table: &str) -> BTreeMap<String, Fields> {
+        let schema = fx.ctx.schema(&fx.base).await.unwrap();
+        let t = table_of(Some(&schema), table).unwrap();
+        let recs = fx
+            .client
+            .list_all_records(&fx.base, table, ListQuery::new())
+            .await
+            .unwrap();
+        recs.into_iter()
+            .map(|r| {
+                let fields = r
+                    .fields
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let f = t.fields.iter().find(|f| &f.name == k)?;
+                        (!f.field_type.is_computed())
+                            .then(|| (k.clone(), writable_value(Some(&f.field_type), v)))
+                    })
+                    .collect();
+                (r.id.to_string(), fields)
+            })
+            .collect()
+    }
+
+    /// `after` equals `before` field by field, once the records `out` recreated are matched
+    /// by their new IDs (the not-restorable record IDs) and every recreated record is listed
+    /// as not restorable.
+    fn assert_restored(
+        before: &BTreeMap<String, Fields>,
+        after: &BTreeMap<String, Fields>,
+        out: &UndoOutput,
+    ) {
+        let renamed: HashMap<String, String> = out
+            .restored
+            .iter()
+            .filter_map(|r| Some((r.new_id.clone()?, r.id.clone())))
+            .collect();
+        for old in renamed.values() {
+            assert!(
+                out.not_restorable
+                    .iter()
+                    .any(|n| &n.id == old && n.reason.contains("new ID")),
+                "{old} recreated but not listed as not restorable"
+            );
+        }
+        let mapped: BTreeMap<String, Fields> = after
+            .iter()
+            .map(|(id, f)| {
+                (
+                    renamed.get(id).cloned().unwrap_or_else(|| id.clone()),
+                    f.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            mapped.keys().collect::<Vec<_>>(),
+            "record IDs"
+        );
+        for (id, want) in before {
+            let got = &mapped[id];
+            for k in want.keys().chain(got.keys()) {
+                let (w, g) = (
+                    want.get(k).unwrap_or(&Value::Null),
+                    got.get(k).unwrap_or(&Value::Null),
+                );
+                assert!(same_value(w, g), "{id}.{k}: want {w}, got {g}");
+            }
+        }
+    }
+
+    async fn journal(fx: &Fx, tool: &str, changes: Vec<Change>) -> String {
+        fx.ctx
+            .journal_write(NewWrite {
+                tool: tool.to_owned(),
+                base_id: fx.base.to_string(),
+                table_id: Some(fx.tasks.clone()),
+                table_name: Some("Tasks".to_owned()),
+                summary: format!("{tool} test"),
+                changes,
+                complete: true,
+                undo_of: None,
+            })
+            .await
+            .write_id
+            .unwrap()
+    }
+
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_create_is_undone_by_deleting_and_counts_its_requests() {
+        let fx = fx().await;
+        let before = snapshot(&fx, &fx.tasks).await;
+        let records: Vec<Fields> = (0..12)
+            .map(|i| fields(json!({"Name": format!("new {i}"), "Status": "Todo"})))
+            .collect();
+        let outcome = fx
+            .client
+            .create_records(&fx.base, &fx.tasks, records, &WriteOptions::default())
+            .await;
+        let changes = outcome
+            .written
+            .iter()
+            .map(|r| Change::RecordCreated {
+                table_id: fx.tasks.clone(),
+                record_id: r.id.to_string(),
+                after: r.fields.clone(),
+            })
+            .collect();
+        let id = journal(&fx, "batch_create_records", changes).await;
+        let out = fx.ctx.undo(&id, false, false).await.unwrap();
+        assert!(out.applied, "{}", out.note);
+        assert_eq!(out.restored.len(), 12);
+        // schema + one read of 12 records + two delete requests (10 a request)
+        assert_eq!(out.requests, 4);
+        assert_restored(&before, &snapshot(&fx, &fx.tasks).await, &out);
+        let listed = fx.ctx.recent_writes(None, 10).await.unwrap();
+        assert_eq!(listed.writes[0].undo_of.as_deref(), Some(id.as_str()));
+        assert_eq!(listed.writes[1].undone_by, out.journal.write_id);
+    }
+
+    #[tokio::test]
+    async fn a_mixed_write_updates_deletes_and_creates_round_trips() {
+        let fx = fx().await;
+        let before = snapshot(&fx, &fx.tasks).await;
+        let ids: Vec<String> = before.keys().cloned().collect();
+        // Records with attachments, links and notes are among the deleted ones.
+        let with_attachment = before
+            .iter()
+            .find(|(_, f)| f.contains_key("Attachments"))
+            .map(|(id, _)| id.clone())
+            .unwrap();
+        let deleted: Vec<String> = vec![with_attachment.clone()]
+            .into_iter()
+            .chain(
+                ids.iter()
+                    .filter(|i| **i != with_attachment)
+                    .take(2)
+                    .cloned(),
+            )
+            .collect();
+        let updated: Vec<String> = ids
+            .iter()
+            .filter(|i| !deleted.contains(i))
+            .take(3)
+            .cloned()
+            .collect();
+        let mut changes = Vec::new();
+        // Upsert-like: update some (named fields only)...
+        let full = fx
+            .ctx
+            .fetch_records(
+                &fx.base,
+                &fx.tasks,
+                &ids.iter().map(|i| i.parse().unwrap()).collect::<Vec<_>>(),
+                None,
+            )
+            .await
+            .unwrap();
+        let names = [
+            "Status".to_owned(),
+            "Notes".to_owned(),
+            "Estimate (hours)".to_owned(),
+        ];
+        let updates: Vec<RecordUpdate> = updated
+            .iter()
+            .map(|id| RecordUpdate {
+                id: id.parse().unwrap(),
+                fields: fields(
+                    json!({"Status": "Blocked", "Notes": "changed", "Estimate (hours)": null}),
+                ),
+            })
+            .collect();
+        let out = fx
+            .client
+            .update_records(
+                &fx.base,
+                &fx.tasks,
+                updates,
+                UpdateMode::Patch,
+                &WriteOptions::default(),
+            )
+            .await;
+        for r in &out.written {
+            changes.push(Change::RecordUpdated {
+                table_id: fx.tasks.clone(),
+                record_id: r.id.to_string(),
+                before: pick(&full[r.id.as_ref()].fields, &names),
+                after: pick(&r.fields, &names),
+            });
+        }
+        // ...create some...
+        let created = fx
+            .client
+            .create_records(
+                &fx.base,
+                &fx.tasks,
+                vec![fields(json!({"Name": "fresh", "Priority": "High"}))],
+                &WriteOptions::default(),
+            )
+            .await;
+        for r in &created.written {
+            changes.push(Change::RecordCreated {
+                table_id: fx.tasks.clone(),
+                record_id: r.id.to_string(),
+                after: r.fields.clone(),
+            });
+        }
+        // ...and delete some (whole records journaled).
+        let gone = fx
+            .client
+            .delete_records(
+                &fx.base,
+                &fx.tasks,
+                deleted.iter().map(|i| i.parse().unwrap()).collect(),
+                &WriteOptions::default(),
+            )
+            .await;
+        for r in &gone.deleted {
+            changes.push(Change::RecordDeleted {
+                table_id: fx.tasks.clone(),
+                record_id: r.to_string(),
+                before: full[r.as_ref()].fields.clone(),
+            });
+        }
+        let id = journal(&fx, "sync_tables", changes).await;
+        let dry = fx.ctx.undo(&id, true, false).await.unwrap();
+        assert!(dry.dry_run && !dry.applied && dry.conflicts.is_empty());
+        assert_eq!(dry.restored.len(), 7);
+        assert_ne!(
+            snapshot(&fx, &fx.tasks).await,
+            before,
+            "dry run sent nothing"
+        );
+        let out = fx.ctx.undo(&id, false, false).await.unwrap();
+        assert!(out.applied, "{}", out.note);
+        let after = snapshot(&fx, &fx.tasks).await;
+        assert_restored(&before, &after, &out);
+        let new_id = out
+            .restored
+            .iter()
+            .find(|r| r.id == with_attachment)
+            .and_then(|r| r.new_id.clone())
+            .unwrap();
+        assert!(after[&new_id].contains_key("Attachments"));
+        assert!(after[&new_id].contains_key("Project"), "links restored");
+    }
+
+    #[tokio::test]
+    async fn conflicts_stop_the_undo_until_forced() {
+        let fx = fx().await;
+        let before = snapshot(&fx, &fx.tasks).await;
+        let rid = before.keys().next().unwrap().clone();
+        let old = before[&rid].get("Status").cloned().unwrap_or(Value::Null);
+        let rec: RecordId = rid.parse().unwrap();
+        let set = |v: &'static str| {
+            let (client, base, tasks, rec) = (
+                fx.client.clone(),
+                fx.base.clone(),
+                fx.tasks.clone(),
+                rec.clone(),
+            );
+            async move {
+                client
+                    .update_record(
+                        &base,
+                        &tasks,
+                        &rec,
+                        fields(json!({ "Status": v })),
+                        UpdateMode::Patch,
+                        &WriteOptions::default(),
+                    )
+                    .await
+            }
+        };
+        set("Blocked").await.unwrap();
+        let mut b = Fields::new();
+        b.insert("Status".into(), old.clone());
+        let id = journal(
+            &fx,
+            "update_record",
+            vec![Change::RecordUpdated {
+                table_id: fx.tasks.clone(),
+                record_id: rid.clone(),
+                before: b,
+                after: fields(json!({"Status": "Blocked"})),
+            }],
+        )
+        .await;
+        // Someone changes it again after the write.
+        set("Done").await.unwrap();
+        let out = fx.ctx.undo(&id, false, false).await.unwrap();
+        assert!(!out.applied && !out.dry_run);
+        assert_eq!(out.conflicts.len(), 1);
+        assert_eq!(out.conflicts[0].field, "Status");
+        assert_eq!(out.conflicts[0].current, json!("Done"));
+        assert_eq!(
+            snapshot(&fx, &fx.tasks).await[&rid]["Status"],
+            json!("Done")
+        );
+        let forced = fx.ctx.undo(&id, false, true).await.unwrap();
+        assert!(forced.applied, "{}", forced.note);
+        assert_restored(&before, &snapshot(&fx, &fx.tasks).await, &forced);
+    }
+
+    #[tokio::test]
+    async fn an_undo_can_be_undone_and_an_undone_write_is_refused() {
+        let fx = fx().await;
+        let before = snapshot(&fx, &fx.tasks).await;
+        let rid = before.keys().nth(1).unwrap().clone();
+        let full = before[&rid].clone();
+        fx.client
+            .delete_record(&fx.base, &fx.tasks, &rid.parse().unwrap())
+            .await
+            .unwrap();
+        let deleted_state = snapshot(&fx, &fx.tasks).await;
+        let id = journal(
+            &fx,
+            "delete_record",
+            vec![Change::RecordDeleted {
+                table_id: fx.tasks.clone(),
+                record_id: rid.clone(),
+                before: full.clone(),
+            }],
+        )
+        .await;
+        let undo = fx.ctx.undo(&id, false, false).await.unwrap();
+        assert!(undo.applied);
+        assert_restored(&before, &snapshot(&fx, &fx.tasks).await, &undo);
+        let undo_id = undo.journal.write_id.clone().unwrap();
+        let again = fx
+            .ctx
+            .undo(&id, false, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(again.contains(&undo_id), "{again}");
+        // Undoing the undo deletes the recreated record again.
+        let redo = fx.ctx.undo(&undo_id, false, false).await.unwrap();
+        assert!(redo.applied, "{}", redo.note);
+        assert_eq!(snapshot(&fx, &fx.tasks).await, deleted_state);
+    }
+
+    #[tokio::test]
+    async fn schema_renames_and_comments_are_undone_and_created_tables_listed() {
+        let fx = fx().await;
+        let schema = fx.ctx.schema(&fx.base).await.unwrap();
+        let t = table_of(Some(&schema), &fx.tasks).unwrap().clone();
+        let field = t.fields.iter().find(|f| f.name == "Notes").unwrap().clone();
+        fx.client
+            .update_table(
+                &fx.base,
+                &fx.tasks,
+                &UpdateTable {
+                    name: Some("Chores".into()),
+                    description: Some("renamed".into()),
+                },
+            )
+            .await
+            .unwrap();
+        fx.client
+            .update_field(
+                &fx.base,
+                &fx.tasks,
+                field.id.as_ref(),
+                &UpdateField {
+                    name: Some("Remarks".into()),
+                    description: None,
+                },
+            )
+            .await
+            .unwrap();
+        let rid: RecordId = snapshot(&fx, &fx.tasks)
+            .await
+            .keys()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let comment = fx
+            .client
+            .create_comment(&fx.base, &fx.tasks, &rid, "hello")
+            .await
+            .unwrap();
+        let meta = |n: &str, d: Option<&str>| NamedMeta {
+            name: n.into(),
+            description: d.map(str::to_owned),
+        };
+        let id = journal(
+            &fx,
+            "update_table",
+            vec![
+                Change::TableCreated {
+                    table_id: "tblNEWNEWNEWNEW00".into(),
+                    name: "Extra".into(),
+                },
+                Change::TableUpdated {
+                    table_id: fx.tasks.clone(),
+                    before: meta("Tasks", t.description.as_deref()),
+                    after: meta("Chores", Some("renamed")),
+                },
+                Change::FieldUpdated {
+                    table_id: fx.tasks.clone(),
+                    field_id: field.id.to_string(),
+                    before: meta("Notes", field.description.as_deref()),
+                    after: meta("Remarks", field.description.as_deref()),
+                },
+                Change::CommentCreated {
+                    table_id: fx.tasks.clone(),
+                    record_id: rid.to_string(),
+                    comment_id: comment.id.to_string(),
+                },
+            ],
+        )
+        .await;
+        fx.ctx.invalidate_schema(&fx.base);
+        let out = fx.ctx.undo(&id, false, false).await.unwrap();
+        assert!(out.applied, "{}", out.note);
+        // schema read + table + field + comment
+        assert_eq!(out.requests, 4);
+        assert!(
+            out.not_restorable
+                .iter()
+                .any(|n| n.id == "tblNEWNEWNEWNEW00" && n.reason.contains("cannot delete tables"))
+        );
+        let now = fx.ctx.schema(&fx.base).await.unwrap();
+        let t2 = table_of(Some(&now), &fx.tasks).unwrap();
+        assert_eq!(t2.name, "Tasks");
+        assert_eq!(t2.description, t.description);
+        assert!(
+            t2.fields
+                .iter()
+                .any(|f| f.id == field.id && f.name == "Notes")
+        );
+        let comments = fx
+            .client
+            .list_comments(&fx.base, &fx.tasks, &rid, None, None)
+            .await
+            .unwrap();
+        assert!(comments.comments.iter().all(|c| c.id != comment.id));
+    }
+
+    #[tokio::test]
+    async fn another_token_neither_sees_nor_undoes_the_write() {
+        let fx = fx().await;
+        let id = journal(&fx, "update_record", Vec::new()).await;
+        let other = ctx_for(client(&fx.sb, "another-token"), &fx.journal);
+        assert!(
+            other
+                .recent_writes(None, 10)
+                .await
+                .unwrap()
+                .writes
+                .is_empty()
+        );
+        let e = other.undo(&id, true, false).await.unwrap_err().to_string();
+        assert!(e.contains("No write"), "{e}");
+        assert_eq!(fx.ctx.recent_writes(None, 10).await.unwrap().count, 1);
+    }
+}
