@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod stdio;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
