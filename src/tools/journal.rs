@@ -291,6 +291,13 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
              );
              CREATE INDEX IF NOT EXISTS writes_principal ON writes (principal, seq);
              CREATE INDEX IF NOT EXISTS writes_at ON writes (at_ms);
+             CREATE TABLE IF NOT EXISTS recreated (
+                 principal TEXT NOT NULL,
+                 old_id    TEXT NOT NULL,
+                 new_id    TEXT NOT NULL,
+                 at_ms     INTEGER NOT NULL,
+                 PRIMARY KEY (principal, old_id)
+             );
              PRAGMA user_version = 1;
              COMMIT;",
         )
@@ -585,6 +592,68 @@ impl Journal {
         .await
     }
 
+    /// Remember that undo recreated the deleted records `old → new` (so that undoing older
+    /// writes of those records finds them under their new IDs).
+    pub(crate) async fn note_recreated(
+        &self,
+        principal: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(), JournalError> {
+        let principal = principal.to_owned();
+        self.with(move |inner, _| {
+            let tx = inner
+                .conn
+                .transaction()
+                .map_err(sql("note recreated records"))?;
+            for (old, new) in &pairs {
+                tx.execute(
+                    "INSERT OR REPLACE INTO recreated (principal, old_id, new_id, at_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![principal, old, new, millis(Utc::now())],
+                )
+                .map_err(sql("note recreated records"))?;
+            }
+            tx.commit().map_err(sql("note recreated records"))
+        })
+        .await
+    }
+
+    /// The IDs records have now, for those of `ids` that undo recreated (following chains:
+    /// a record recreated twice maps to its latest ID). IDs never recreated are absent.
+    pub(crate) async fn current_ids(
+        &self,
+        principal: &str,
+        ids: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, String>, JournalError> {
+        let principal = principal.to_owned();
+        self.with(move |inner, _| {
+            let mut stmt = inner
+                .conn
+                .prepare_cached("SELECT new_id FROM recreated WHERE principal = ?1 AND old_id = ?2")
+                .map_err(sql("look up recreated records"))?;
+            let mut out = std::collections::HashMap::new();
+            for id in ids {
+                let mut cur = id.clone();
+                // A chain longer than this is a loop (IDs are never reused): stop.
+                for _ in 0..64 {
+                    let next: Option<String> = stmt
+                        .query_row(params![principal, cur], |r| r.get(0))
+                        .optional()
+                        .map_err(sql("look up recreated records"))?;
+                    match next {
+                        Some(n) => cur = n,
+                        None => break,
+                    }
+                }
+                if cur != id {
+                    out.insert(id, cur);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Drop the entries older than the retention now (also done on open and while writing).
     pub(crate) async fn prune(&self) -> Result<usize, JournalError> {
         self.with(|inner, retention| {
@@ -598,11 +667,11 @@ impl Journal {
 
 /// Delete the entries older than `retention`; returns how many.
 fn prune(conn: &Connection, retention: Duration) -> Result<usize, JournalError> {
-    conn.execute(
-        "DELETE FROM writes WHERE at_ms < ?1",
-        params![Journal::cutoff_ms(retention)],
-    )
-    .map_err(sql("drop expired entries"))
+    let cutoff = Journal::cutoff_ms(retention);
+    conn.execute("DELETE FROM recreated WHERE at_ms < ?1", params![cutoff])
+        .map_err(sql("drop expired entries"))?;
+    conn.execute("DELETE FROM writes WHERE at_ms < ?1", params![cutoff])
+        .map_err(sql("drop expired entries"))
 }
 
 #[cfg(test)]
@@ -676,6 +745,29 @@ mod tests {
         assert_eq!(j.get("p1", &a).await.unwrap().unwrap().undone_by, None);
         assert_ne!(principal_of("tok1"), principal_of("tok2"));
         assert_eq!(principal_of("tok1").len(), 16);
+    }
+
+    #[tokio::test]
+    async fn recreated_ids_follow_chains_per_principal() {
+        let j = memory().await;
+        j.note_recreated("p1", vec![("recA".into(), "recB".into())])
+            .await
+            .unwrap();
+        j.note_recreated("p1", vec![("recB".into(), "recC".into())])
+            .await
+            .unwrap();
+        let m = j
+            .current_ids("p1", vec!["recA".into(), "recX".into()])
+            .await
+            .unwrap();
+        assert_eq!(m.get("recA").map(String::as_str), Some("recC"));
+        assert!(!m.contains_key("recX"));
+        assert!(
+            j.current_ids("p2", vec!["recA".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -433,6 +433,21 @@ impl ToolContext {
                 entry.write.summary
             )));
         }
+        let mut entry = entry;
+        // Records an earlier undo recreated live under new IDs now.
+        let ids: Vec<String> = entry
+            .write
+            .changes
+            .iter()
+            .filter_map(change_record)
+            .map(str::to_owned)
+            .collect();
+        let moved = journal.current_ids(self.principal(), ids).await?;
+        if !moved.is_empty() {
+            for c in &mut entry.write.changes {
+                remap_record(c, &moved);
+            }
+        }
         let base = self.base(&entry.write.base_id)?;
         self.client()?;
         let mut requests = 0usize;
@@ -935,6 +950,12 @@ impl ToolContext {
         if meta_changed {
             self.invalidate_schema(&base);
         }
+        if !id_map.is_empty() {
+            let pairs: Vec<(String, String)> = id_map.clone().into_iter().collect();
+            if let Err(e) = journal.note_recreated(self.principal(), pairs).await {
+                tracing::warn!("recreated record IDs not journaled: {e}");
+            }
+        }
         let complete = failure.is_none();
         let mut write = planned;
         write.summary = format!(
@@ -1116,6 +1137,32 @@ impl ToolContext {
             return Ok(plan_output(plan, dry_run));
         }
         self.apply_undo(plan).await
+    }
+}
+
+/// The record a change is about, if any.
+fn change_record(c: &Change) -> Option<&str> {
+    match c {
+        Change::RecordCreated { record_id, .. }
+        | Change::RecordUpdated { record_id, .. }
+        | Change::RecordDeleted { record_id, .. }
+        | Change::CommentCreated { record_id, .. } => Some(record_id),
+        _ => None,
+    }
+}
+
+/// Point a change at the record's current ID.
+fn remap_record(c: &mut Change, moved: &HashMap<String, String>) {
+    match c {
+        Change::RecordCreated { record_id, .. }
+        | Change::RecordUpdated { record_id, .. }
+        | Change::RecordDeleted { record_id, .. }
+        | Change::CommentCreated { record_id, .. } => {
+            if let Some(n) = moved.get(record_id.as_str()) {
+                *record_id = n.clone();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1935,6 +1982,65 @@ mod tests {
             .await
             .unwrap();
         assert!(comments.comments.iter().all(|c| c.id != comment.id));
+    }
+
+    #[tokio::test]
+    async fn undoing_in_reverse_order_follows_recreated_records() {
+        let fx = fx().await;
+        let before = snapshot(&fx, &fx.tasks).await;
+        let rid = before.keys().next().unwrap().clone();
+        let rec: RecordId = rid.parse().unwrap();
+        let old = fx
+            .ctx
+            .fetch_records(&fx.base, &fx.tasks, std::slice::from_ref(&rec), None)
+            .await
+            .unwrap()
+            .remove(&rid)
+            .unwrap();
+        let updated = fx
+            .client
+            .update_record(
+                &fx.base,
+                &fx.tasks,
+                &rec,
+                fields(json!({"Name": "renamed", "Notes": "new notes"})),
+                UpdateMode::Patch,
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        let names = ["Name".to_owned(), "Notes".to_owned()];
+        let w1 = journal(
+            &fx,
+            "update_record",
+            vec![Change::RecordUpdated {
+                table_id: fx.tasks.clone(),
+                record_id: rid.clone(),
+                before: pick(&old.fields, &names),
+                after: pick(&updated.fields, &names),
+            }],
+        )
+        .await;
+        fx.client
+            .delete_record(&fx.base, &fx.tasks, &rec)
+            .await
+            .unwrap();
+        let w2 = journal(
+            &fx,
+            "delete_record",
+            vec![Change::RecordDeleted {
+                table_id: fx.tasks.clone(),
+                record_id: rid.clone(),
+                before: updated.fields.clone(),
+            }],
+        )
+        .await;
+        let u2 = fx.ctx.undo(&w2, false, false).await.unwrap();
+        assert!(u2.applied, "{}", u2.note);
+        let u1 = fx.ctx.undo(&w1, false, false).await.unwrap();
+        assert!(u1.applied && u1.conflicts.is_empty(), "{}", u1.note);
+        assert_eq!(u1.restored[0].id, u2.restored[0].new_id.clone().unwrap());
+        assert_restored(&before, &snapshot(&fx, &fx.tasks).await, &u2);
     }
 
     #[tokio::test]
