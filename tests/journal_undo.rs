@@ -190,7 +190,11 @@ async fn update_and_delete_round_trip_through_the_tools() {
     let u1 = undo(&h.client, &w1).await;
     // Fresh schema, one read of the record, one patch.
     assert_eq!(u1["requests"], 3);
-    assert_restored(&before, &snapshot(&c, "Tasks").await, &[u1.clone()]);
+    assert_restored(
+        &before,
+        &snapshot(&c, "Tasks").await,
+        std::slice::from_ref(&u1),
+    );
     let again = err(&h.client, "undo_write", json!({ "write_id": w1 })).await;
     assert!(
         again.contains(u1["write_id"].as_str().unwrap()),
