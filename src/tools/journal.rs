@@ -18,9 +18,6 @@
 //! `:memory:`. One connection behind a mutex, used from `spawn_blocking`: no statement runs on
 //! the async runtime. The schema is versioned with `PRAGMA user_version`.
 
-// Parts are used by the write tools as they move onto the pipeline (issue #10).
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -372,6 +369,7 @@ impl Journal {
             }
         };
         migrate(&conn)?;
+        tracing::debug!(journal = %shown, "write journal open");
         let journal = Journal {
             retention,
             location: shown,
@@ -382,11 +380,6 @@ impl Journal {
         };
         journal.with_sync(|inner| prune(&inner.conn, retention))?;
         Ok(Some(Arc::new(journal)))
-    }
-
-    /// Where the journal is (a path, or `:memory:`), for messages.
-    pub(crate) fn location(&self) -> &str {
-        &self.location
     }
 
     fn with_sync<T>(
@@ -654,7 +647,8 @@ impl Journal {
         .await
     }
 
-    /// Drop the entries older than the retention now (also done on open and while writing).
+    /// Drop the entries older than the retention now (done on open and while writing).
+    #[cfg(test)]
     pub(crate) async fn prune(&self) -> Result<usize, JournalError> {
         self.with(|inner, retention| {
             let n = prune(&inner.conn, retention)?;
