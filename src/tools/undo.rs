@@ -1778,6 +1778,8 @@ mod tests {
         );
         let out = fx.ctx.undo(&id, false, false).await.unwrap();
         assert!(out.applied, "{}", out.note);
+        // schema + one read (4 live records) + recreate 3 + delete 1 + patch 3 (one batch each)
+        assert_eq!(out.requests, 5);
         let after = snapshot(&fx, &fx.tasks).await;
         assert_restored(&before, &after, &out);
         let new_id = out
