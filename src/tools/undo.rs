@@ -507,6 +507,13 @@ impl ToolContext {
             current.extend(got.into_iter().map(|(k, r)| (k, r.fields)));
         }
 
+        let created: BTreeSet<&str> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::RecordCreated { record_id, .. } => Some(record_id.as_str()),
+                _ => None,
+            })
+            .collect();
         let mut conflicts = Vec::new();
         let mut not_restorable = Vec::new();
         for (rid, (tid, want, keys)) in &expected {
@@ -523,7 +530,7 @@ impl ToolContext {
                         .fields
                         .iter()
                         .any(|f| &f.name == k && !f.field_type.is_computed());
-                    if writable && changes.iter().any(|c| matches!(c, Change::RecordCreated { record_id, .. } if record_id == rid)) {
+                    if writable && created.contains(rid.as_str()) {
                         check.insert(k.clone());
                     }
                 }
