@@ -290,6 +290,42 @@ async fn the_journal_file_outlives_the_server_and_a_bad_one_is_reported() {
 }
 
 #[tokio::test]
+async fn http_sessions_with_another_token_neither_see_nor_undo_the_write() {
+    let h = harness().await;
+    let a = snapshot(&client_for(&h.sandbox), "Tasks")
+        .await
+        .into_keys()
+        .next()
+        .unwrap();
+    let w = write_id(
+        &ok(
+            &h.client,
+            "update_record",
+            json!({"base_id": DEMO, "table_id": "Tasks", "record_id": a, "fields": {"Name": "mine"}}),
+        )
+        .await,
+    );
+    // What an HTTP session bringing its own X-Airtable-Token gets (same state, same journal).
+    let other = connect(AirtableServer::for_token(
+        h.state.clone(),
+        secrecy::SecretString::from("patOTHERTOKEN.0000".to_owned()),
+    ))
+    .await;
+    let listed = ok(&other, "list_recent_writes", json!({})).await;
+    assert_eq!(listed["count"], 0);
+    let e = err(&other, "undo_write", json!({ "write_id": w })).await;
+    assert!(e.contains("No write"), "{e}");
+    // The same token in another session sees it.
+    let same = connect(AirtableServer::for_token(
+        h.state.clone(),
+        secrecy::SecretString::from(h.sandbox.token().to_owned()),
+    ))
+    .await;
+    let listed = ok(&same, "list_recent_writes", json!({})).await;
+    assert_eq!(listed["writes"][0]["id"], w.as_str());
+}
+
+#[tokio::test]
 async fn without_a_journal_writes_have_no_id_and_undo_says_why() {
     let sb = demo_sandbox().await;
     let options = ServerOptions {

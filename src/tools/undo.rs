@@ -2053,6 +2053,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_begun_but_never_finished_is_listed_pending_and_not_undone() {
+        let fx = fx().await;
+        let j = fx.journal.as_ref().unwrap().as_ref().unwrap();
+        let planned = NewWrite {
+            tool: "batch_delete_records".into(),
+            base_id: fx.base.to_string(),
+            table_id: Some(fx.tasks.clone()),
+            table_name: Some("Tasks".into()),
+            summary: "delete 30 records from Tasks".into(),
+            changes: Vec::new(),
+            complete: false,
+            undo_of: None,
+        };
+        // The process "crashes" after begin: no finish.
+        let id = j.begin(fx.ctx.principal(), planned).await.unwrap();
+        let listed = fx.ctx.recent_writes(None, 5).await.unwrap();
+        assert!(listed.writes[0].pending && listed.writes[0].id == id);
+        let e = fx
+            .ctx
+            .undo(&id, false, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("never finished"), "{e}");
+    }
+
+    #[tokio::test]
     async fn another_token_neither_sees_nor_undoes_the_write() {
         let fx = fx().await;
         let id = journal(&fx, "update_record", Vec::new()).await;
