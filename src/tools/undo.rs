@@ -755,13 +755,7 @@ impl ToolContext {
         };
         let journal = self.journal_for_undo()?.clone();
         // Crash safety: a pending entry exists while the undo is being sent.
-        let pending_id = match journal.begin(self.principal(), planned.clone()).await {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::warn!("undo not journaled as pending: {e}");
-                None
-            }
-        };
+        let pending = self.journal_begin(planned).await;
 
         let steps = std::mem::take(&mut plan.steps);
         let groups = group_steps(steps);
@@ -964,31 +958,8 @@ impl ToolContext {
             }
         }
         let complete = failure.is_none();
-        let mut write = planned;
-        write.summary = format!(
-            "undid {undone} ({}): {} change(s) taken back",
-            plan.entry.write.summary,
-            done.len()
-        );
-        write.changes = done;
-        write.complete = complete;
-        let anything = !write.changes.is_empty();
-        let journal_note = match pending_id {
-            Some(id) => match journal
-                .finish(self.principal(), &id, write.changes.clone(), complete)
-                .await
-            {
-                Ok(()) => JournalNote {
-                    write_id: Some(id),
-                    journal_warning: None,
-                },
-                Err(e) => JournalNote {
-                    write_id: None,
-                    journal_warning: Some(format!("The undo was applied but not journaled ({e}).")),
-                },
-            },
-            None => self.journal_write(write).await,
-        };
+        let anything = !done.is_empty();
+        let journal_note = self.journal_finish(pending, done, complete).await;
         if (anything || complete)
             && let Some(undo_id) = &journal_note.write_id
         {
@@ -1170,6 +1141,67 @@ fn remap_record(c: &mut Change, moved: &HashMap<String, String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// A write journaled as pending before it is sent ([`ToolContext::journal_begin`]).
+pub(crate) struct PendingWrite {
+    /// The pending entry, when the journal took it.
+    id: Option<String>,
+    /// The planned write (journaled at the end when the pending entry could not be made).
+    write: NewWrite,
+}
+
+impl ToolContext {
+    /// Crash-safe journaling, step 1: journal `planned` (its changes = what may be written)
+    /// as *pending* before sending, so that a crash leaves an entry saying what may have been
+    /// written (list_recent_writes shows it as pending; undo refuses it). Then send, then
+    /// [`ToolContext::journal_finish`].
+    pub(crate) async fn journal_begin(&self, planned: NewWrite) -> PendingWrite {
+        let id = match self.journal() {
+            Ok(Some(j)) => match j.begin(self.principal(), planned.clone()).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::warn!("write not journaled as pending: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        PendingWrite { id, write: planned }
+    }
+
+    /// Crash-safe journaling, step 2: what was confirmed written, and whether all of it was.
+    /// The note carries the write_id (or why the write is not journaled), as
+    /// [`ToolContext::journal_write`]'s does.
+    pub(crate) async fn journal_finish(
+        &self,
+        pending: PendingWrite,
+        changes: Vec<Change>,
+        complete: bool,
+    ) -> JournalNote {
+        let PendingWrite { id, mut write } = pending;
+        match (id, self.journal()) {
+            (Some(id), Ok(Some(j))) => {
+                match j.finish(self.principal(), &id, changes, complete).await {
+                    Ok(()) => JournalNote {
+                        write_id: Some(id),
+                        journal_warning: None,
+                    },
+                    Err(e) => JournalNote {
+                        write_id: None,
+                        journal_warning: Some(format!(
+                            "The write was applied but its journal entry {id} could not be finished ({e}): it shows as pending and cannot be undone with undo_write."
+                        )),
+                    },
+                }
+            }
+            _ => {
+                write.changes = changes;
+                write.complete = complete;
+                self.journal_write(write).await
+            }
+        }
     }
 }
 
