@@ -72,6 +72,9 @@ pub enum Command {
     /// Inspect the tool catalogue (names, schemas).
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// List or undo the writes journaled for the token (the same journal as `serve`).
+    #[command(subcommand)]
+    Writes(WritesCommand),
 }
 
 /// Options shared by the commands that talk to Airtable.
@@ -362,6 +365,71 @@ pub struct SetupArgs {
     /// Config file to edit instead of the client's default location.
     #[arg(long, value_name = "FILE")]
     pub config_path: Option<PathBuf>,
+}
+
+/// `airtable-mcp writes`: the write journal, for the token `serve` would use.
+#[derive(Debug, Subcommand)]
+pub enum WritesCommand {
+    /// List the token's latest writes, newest first.
+    List(WritesListArgs),
+    /// Undo a journaled write (its ID from `writes list` or a write tool's write_id).
+    Undo(WritesUndoArgs),
+}
+
+impl WritesCommand {
+    /// The API and journal options of either subcommand.
+    pub fn options(&self) -> (&ApiArgs, &JournalArgs) {
+        match self {
+            WritesCommand::List(a) => (&a.api, &a.journal),
+            WritesCommand::Undo(a) => (&a.api, &a.journal),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct WritesListArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Only writes in this base (app...).
+    #[arg(long, value_name = "BASE_ID")]
+    pub base: Option<String>,
+
+    /// Most writes to list (1-100).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: u32,
+
+    /// Print JSON (as the list_recent_writes tool returns it) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct WritesUndoArgs {
+    /// The write to undo (w...).
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Show what would be undone, and conflicts; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Undo even where records changed after the write (overwrites those changes).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print JSON (as the undo_write tool returns it) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -702,6 +702,21 @@ impl Config {
         Config::load(&args, global)
     }
 
+    /// [`Config::load`] for `writes list|undo`: the API options and the journal's, as `serve`
+    /// (without --sandbox) would resolve them, so the CLI sees the server's journal.
+    pub fn load_writes(
+        api: &ApiArgs,
+        journal: &JournalArgs,
+        global: &GlobalArgs,
+    ) -> Result<Config, ConfigError> {
+        let args = ServeArgs {
+            api: api.clone(),
+            journal: journal.clone(),
+            ..ServeArgs::default()
+        };
+        Config::load(&args, global)
+    }
+
     /// The layering itself, from an already parsed file (for tests and embedding).
     pub fn from_layers(
         args: &ServeArgs,

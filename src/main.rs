@@ -74,6 +74,7 @@ fn main() -> ExitCode {
             }
             Command::Setup(args) => auth::setup::run(args).await,
             Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd).await,
+            Command::Writes(cmd) => airtable_mcp::server::writes::run(cmd, &global).await,
         }
     });
     match result {

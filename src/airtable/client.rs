@@ -397,6 +397,12 @@ impl Client {
         }
     }
 
+    /// The token this client sends (its own after [`Client::with_token`]; the configuration
+    /// keeps the pool's first one).
+    pub fn token(&self) -> &SecretString {
+        &self.token.token
+    }
+
     /// The pooled HTTP client, built on first use.
     fn http(&self) -> Result<&reqwest::Client, Error> {
         let cfg = &self.shared.cfg;

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod stdio;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -29,6 +30,11 @@ pub enum ServerError {
     /// The in-process sandbox did not start.
     #[error("cannot start the sandbox")]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The write journal could not be opened.
+    #[error(
+        "{0}. Give a usable file with --journal FILE (AIRTABLE_MCP_JOURNAL), or run with --no-journal (writes then cannot be listed or undone)"
+    )]
+    Journal(String),
     /// The MCP transport failed.
     #[error("MCP transport error")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -75,6 +81,14 @@ pub struct Prepared {
 /// Build the state: options, token, client. With `sandbox`, spawn the demo sandbox in-process,
 /// point the client at it and print its URL and demo base ID on stderr.
 pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
+    let prepared = prepare_state(cfg).await?;
+    if let Some(problem) = prepared.state.journal_problem() {
+        return Err(ServerError::Journal(problem));
+    }
+    Ok(prepared)
+}
+
+async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     let options = ServerOptions::from_config(cfg);
     if cfg.sandbox {
         let sb_cfg = crate::sandbox::SandboxConfig {

@@ -54,7 +54,8 @@ impl ToolContext {
         journal: JournalSlot,
     ) -> Self {
         let principal = match &client {
-            Ok(c) => principal_of(c.config().token.expose_secret()),
+            // The token this client sends: an HTTP session's own (X-Airtable-Token).
+            Ok(c) => principal_of(c.token().expose_secret()),
             Err(_) => String::new(),
         };
         ToolContext {

@@ -3,20 +3,27 @@
 //! `undo_write`, `airtable-mcp writes`).
 //!
 //! Entries belong to a *principal*: the fingerprint of the Airtable token that made the write
-//! ([`principal_of`]). A client sees and undoes only its own writes. Entries older than the
-//! retention are dropped.
+//! ([`principal_of`]). A client sees and undoes only its own writes: an entry of another
+//! principal is "not found". Entries older than the retention are dropped (on open, and at
+//! most once an hour while writing) and never shown.
 //!
 //! API used by the write tools (see `tools::writes`): [`Journal::append`] after a write was
-//! sent (complete or not: a partial batch journals what was written). Storage: see
-//! [`Journal::open`].
+//! sent (complete or not: a partial batch journals what was written). For crash safety a
+//! write may instead call [`Journal::begin`] with its plan before sending and
+//! [`Journal::finish`] with what was written afterwards: a crash in between leaves a *pending*
+//! entry listing what may have been written.
+//!
+//! Storage: SQLite ([`Journal::open`]), a file (WAL, busy timeout, so that the stdio server and
+//! the `writes` CLI can share it; the directory is created 0700 and the file 0600 on Unix) or
+//! `:memory:`. One connection behind a mutex, used from `spawn_blocking`: no statement runs on
+//! the async runtime. The schema is versioned with `PRAGMA user_version`.
 
-// Parts are used by the write tools as they move onto the pipeline (issue #10).
-#![allow(dead_code)]
-
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,8 +33,34 @@ use crate::config::JournalLocation;
 /// A journal failure (the write itself is not affected; the result says it was not journaled).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum JournalError {
-    /// The journal store failed.
+pub enum JournalError {
+    /// The journal file or its directory could not be created.
+    #[error("cannot create the write journal {}: {source}", path.display())]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("the write journal failed to {doing}: {source}")]
+    Sqlite {
+        /// What was being done.
+        doing: &'static str,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The journal was written by a newer airtable-mcp.
+    #[error(
+        "the write journal has schema version {found}, newer than this airtable-mcp understands ({SCHEMA_VERSION}): upgrade, or use another --journal file"
+    )]
+    Version {
+        /// The version found.
+        found: i64,
+    },
+    /// The store is unusable (a previous operation panicked, or its task was lost).
     #[error("the write journal is unavailable: {detail}")]
     Store {
         /// What was being done.
@@ -36,6 +69,10 @@ pub(crate) enum JournalError {
     /// An entry could not be encoded or decoded.
     #[error("a journal entry could not be encoded: {0}")]
     Encode(#[source] serde_json::Error),
+}
+
+fn sql(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> JournalError {
+    move |source| JournalError::Sqlite { doing, source }
 }
 
 /// The fingerprint of a token: the first 16 hex digits of its SHA-256 (never the token).
@@ -162,7 +199,7 @@ pub(crate) struct NewWrite {
 /// A journaled write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct WriteEntry {
-    /// Its ID (`w` + 16 hex digits... opaque to callers).
+    /// Its ID (`w` + 16 hex digits; opaque to callers).
     pub(crate) id: String,
     /// When it was journaled.
     pub(crate) at: DateTime<Utc>,
@@ -170,42 +207,213 @@ pub(crate) struct WriteEntry {
     pub(crate) write: NewWrite,
     /// The write that undid this one, if any.
     pub(crate) undone_by: Option<String>,
+    /// True while the write is being sent (begun, not finished): after a crash, `write.changes`
+    /// is the plan, what MAY have been written.
+    pub(crate) pending: bool,
+}
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Wait this long for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prune expired entries at most this often while writing.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+struct Inner {
+    conn: Connection,
+    last_prune: Instant,
 }
 
 /// The journal store (shared by every session of the process).
 pub(crate) struct Journal {
     retention: Duration,
-    entries: Mutex<Vec<(String, WriteEntry)>>,
+    location: String,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
+            .field("location", &self.location)
             .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
 
+/// Create the directory (0700) and the file (0600) of a journal on Unix, when missing.
+fn create_file(path: &Path) -> Result<(), JournalError> {
+    let err = |source| JournalError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(err)?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path).map_err(err)?;
+    Ok(())
+}
+
+/// Create or upgrade the schema.
+fn migrate(conn: &Connection) -> Result<(), JournalError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql("read its schema version"))?;
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::Version { found: version });
+    }
+    if version < 1 {
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS writes (
+                 seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id        TEXT NOT NULL UNIQUE,
+                 principal TEXT NOT NULL,
+                 at_ms     INTEGER NOT NULL,
+                 base_id   TEXT NOT NULL,
+                 pending   INTEGER NOT NULL DEFAULT 0,
+                 undone_by TEXT,
+                 body      TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS writes_principal ON writes (principal, seq);
+             CREATE INDEX IF NOT EXISTS writes_at ON writes (at_ms);
+             CREATE TABLE IF NOT EXISTS recreated (
+                 principal TEXT NOT NULL,
+                 old_id    TEXT NOT NULL,
+                 new_id    TEXT NOT NULL,
+                 at_ms     INTEGER NOT NULL,
+                 PRIMARY KEY (principal, old_id)
+             );
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )
+        .map_err(sql("create its tables"))?;
+    }
+    Ok(())
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn entry_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, i64, bool, Option<String>, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get::<_, i64>(2)? != 0,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn decode(
+    (id, at_ms, pending, undone_by, body): (String, i64, bool, Option<String>, String),
+) -> Result<WriteEntry, JournalError> {
+    let write: NewWrite = serde_json::from_str(&body).map_err(JournalError::Encode)?;
+    let at = Utc
+        .timestamp_millis_opt(at_ms)
+        .single()
+        .unwrap_or_else(Utc::now);
+    Ok(WriteEntry {
+        id,
+        at,
+        write,
+        undone_by,
+        pending,
+    })
+}
+
+const COLUMNS: &str = "id, at_ms, pending, undone_by, body";
+
 impl Journal {
-    /// Open the journal at `location`; `None` when journaling is off.
+    /// Open the journal at `location`; `None` when journaling is off. A file is created (with
+    /// its directory) when missing; expired entries are pruned.
     pub(crate) fn open(
         location: &JournalLocation,
         retention: Duration,
     ) -> Result<Option<Arc<Journal>>, JournalError> {
-        match location {
-            JournalLocation::Off => Ok(None),
-            // The SQLite store replaces this in-memory placeholder.
-            JournalLocation::Memory | JournalLocation::File(_) => Ok(Some(Arc::new(Journal {
-                retention,
-                entries: Mutex::new(Vec::new()),
-            }))),
-        }
+        let (conn, shown) = match location {
+            JournalLocation::Off => return Ok(None),
+            JournalLocation::Memory => (
+                Connection::open_in_memory().map_err(sql("open in memory"))?,
+                ":memory:".to_owned(),
+            ),
+            JournalLocation::File(path) => {
+                create_file(path)?;
+                let conn = Connection::open(path).map_err(|source| JournalError::Sqlite {
+                    doing: "open its file",
+                    source,
+                })?;
+                conn.busy_timeout(BUSY_TIMEOUT)
+                    .map_err(sql("set its busy timeout"))?;
+                // WAL: readers never block the writer (the server and the CLI share the file).
+                let _mode: String = conn
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                    .map_err(sql("switch to WAL"))?;
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(sql("set synchronous"))?;
+                (conn, path.display().to_string())
+            }
+        };
+        migrate(&conn)?;
+        tracing::debug!(journal = %shown, "write journal open");
+        let journal = Journal {
+            retention,
+            location: shown,
+            inner: Arc::new(Mutex::new(Inner {
+                conn,
+                last_prune: Instant::now(),
+            })),
+        };
+        journal.with_sync(|inner| prune(&inner.conn, retention))?;
+        Ok(Some(Arc::new(journal)))
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<(String, WriteEntry)>>, JournalError> {
-        self.entries.lock().map_err(|_| JournalError::Store {
-            detail: "lock poisoned".to_owned(),
+    fn with_sync<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let mut inner = self.inner.lock().map_err(|_| JournalError::Store {
+            detail: "a previous operation failed part way (lock poisoned)".to_owned(),
+        })?;
+        f(&mut inner)
+    }
+
+    /// Run `f` on the connection on the blocking pool (SQLite may wait on a file lock).
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Inner, Duration) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let inner = self.inner.clone();
+        let retention = self.retention;
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner.lock().map_err(|_| JournalError::Store {
+                detail: "a previous operation failed part way (lock poisoned)".to_owned(),
+            })?;
+            f(&mut guard, retention)
         })
+        .await
+        .map_err(|e| JournalError::Store {
+            detail: format!("its task was lost ({e})"),
+        })?
+    }
+
+    fn cutoff_ms(retention: Duration) -> i64 {
+        let keep = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+        millis(Utc::now() - keep)
     }
 
     /// Journal a write made by `principal`; returns its ID.
@@ -214,19 +422,85 @@ impl Journal {
         principal: &str,
         write: NewWrite,
     ) -> Result<String, JournalError> {
+        self.insert(principal, write, false).await
+    }
+
+    /// Journal a write about to be sent (`write.changes` = the plan: what it may change);
+    /// [`Journal::finish`] records what was written. Until then `list` shows it as pending.
+    pub(crate) async fn begin(
+        &self,
+        principal: &str,
+        planned: NewWrite,
+    ) -> Result<String, JournalError> {
+        self.insert(principal, planned, true).await
+    }
+
+    async fn insert(
+        &self,
+        principal: &str,
+        write: NewWrite,
+        pending: bool,
+    ) -> Result<String, JournalError> {
         let id = format!("w{:016x}", rand::random::<u64>());
-        let entry = WriteEntry {
-            id: id.clone(),
-            at: Utc::now(),
-            write,
-            undone_by: None,
-        };
-        let mut entries = self.lock()?;
-        let cutoff = Utc::now()
-            - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(30));
-        entries.retain(|(_, e)| e.at >= cutoff);
-        entries.push((principal.to_owned(), entry));
+        let body = serde_json::to_string(&write).map_err(JournalError::Encode)?;
+        let principal = principal.to_owned();
+        let row_id = id.clone();
+        self.with(move |inner, retention| {
+            if inner.last_prune.elapsed() >= PRUNE_EVERY {
+                prune(&inner.conn, retention)?;
+                inner.last_prune = Instant::now();
+            }
+            inner
+                .conn
+                .execute(
+                    "INSERT INTO writes (id, principal, at_ms, base_id, pending, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        row_id,
+                        principal,
+                        millis(Utc::now()),
+                        write.base_id,
+                        i64::from(pending),
+                        body
+                    ],
+                )
+                .map_err(sql("add an entry"))?;
+            Ok(())
+        })
+        .await?;
         Ok(id)
+    }
+
+    /// Finish a write begun with [`Journal::begin`]: what was confirmed written, and whether
+    /// all of the plan was.
+    pub(crate) async fn finish(
+        &self,
+        principal: &str,
+        id: &str,
+        changes: Vec<Change>,
+        complete: bool,
+    ) -> Result<(), JournalError> {
+        let Some(entry) = self.get(principal, id).await? else {
+            return Err(JournalError::Store {
+                detail: format!("entry {id} vanished before it was finished"),
+            });
+        };
+        let mut write = entry.write;
+        write.changes = changes;
+        write.complete = complete;
+        let body = serde_json::to_string(&write).map_err(JournalError::Encode)?;
+        let (principal, id) = (principal.to_owned(), id.to_owned());
+        self.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "UPDATE writes SET body = ?1, pending = 0 WHERE id = ?2 AND principal = ?3",
+                    params![body, id, principal],
+                )
+                .map_err(sql("finish an entry"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// The latest writes of `principal` (newest first), optionally in one base.
@@ -236,27 +510,58 @@ impl Journal {
         base_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WriteEntry>, JournalError> {
-        let entries = self.lock()?;
-        Ok(entries
-            .iter()
-            .rev()
-            .filter(|(p, e)| p == principal && base_id.is_none_or(|b| e.write.base_id == b))
-            .take(limit)
-            .map(|(_, e)| e.clone())
-            .collect())
+        let principal = principal.to_owned();
+        let base = base_id.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .with(move |inner, retention| {
+                let mut stmt = inner
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM writes
+                         WHERE principal = ?1 AND at_ms >= ?2 AND (?3 IS NULL OR base_id = ?3)
+                         ORDER BY seq DESC LIMIT ?4"
+                    ))
+                    .map_err(sql("list entries"))?;
+                let rows = stmt
+                    .query_map(
+                        params![principal, Journal::cutoff_ms(retention), base, limit],
+                        entry_from_row,
+                    )
+                    .map_err(sql("list entries"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("list entries"))?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter().map(decode).collect()
     }
 
-    /// One write of `principal`.
+    /// One write of `principal` (`None` when it does not exist, expired, or is another
+    /// principal's).
     pub(crate) async fn get(
         &self,
         principal: &str,
         id: &str,
     ) -> Result<Option<WriteEntry>, JournalError> {
-        let entries = self.lock()?;
-        Ok(entries
-            .iter()
-            .find(|(p, e)| p == principal && e.id == id)
-            .map(|(_, e)| e.clone()))
+        let (principal, id) = (principal.to_owned(), id.to_owned());
+        let row = self
+            .with(move |inner, retention| {
+                inner
+                    .conn
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM writes
+                             WHERE id = ?1 AND principal = ?2 AND at_ms >= ?3"
+                        ),
+                        params![id, principal, Journal::cutoff_ms(retention)],
+                        entry_from_row,
+                    )
+                    .optional()
+                    .map_err(sql("read an entry"))
+            })
+            .await?;
+        row.map(decode).transpose()
     }
 
     /// Record that `id` was undone by the write `undo_id`.
@@ -266,13 +571,275 @@ impl Journal {
         id: &str,
         undo_id: &str,
     ) -> Result<(), JournalError> {
-        let mut entries = self.lock()?;
-        if let Some((_, e)) = entries
-            .iter_mut()
-            .find(|(p, e)| p == principal && e.id == id)
-        {
-            e.undone_by = Some(undo_id.to_owned());
+        let (principal, id, undo_id) = (principal.to_owned(), id.to_owned(), undo_id.to_owned());
+        self.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "UPDATE writes SET undone_by = ?1 WHERE id = ?2 AND principal = ?3",
+                    params![undo_id, id, principal],
+                )
+                .map_err(sql("mark an entry undone"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Remember that undo recreated the deleted records `old → new` (so that undoing older
+    /// writes of those records finds them under their new IDs).
+    pub(crate) async fn note_recreated(
+        &self,
+        principal: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(), JournalError> {
+        let principal = principal.to_owned();
+        self.with(move |inner, _| {
+            let tx = inner
+                .conn
+                .transaction()
+                .map_err(sql("note recreated records"))?;
+            for (old, new) in &pairs {
+                tx.execute(
+                    "INSERT OR REPLACE INTO recreated (principal, old_id, new_id, at_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![principal, old, new, millis(Utc::now())],
+                )
+                .map_err(sql("note recreated records"))?;
+            }
+            tx.commit().map_err(sql("note recreated records"))
+        })
+        .await
+    }
+
+    /// The IDs records have now, for those of `ids` that undo recreated (following chains:
+    /// a record recreated twice maps to its latest ID). IDs never recreated are absent.
+    pub(crate) async fn current_ids(
+        &self,
+        principal: &str,
+        ids: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, String>, JournalError> {
+        let principal = principal.to_owned();
+        self.with(move |inner, _| {
+            let mut stmt = inner
+                .conn
+                .prepare_cached("SELECT new_id FROM recreated WHERE principal = ?1 AND old_id = ?2")
+                .map_err(sql("look up recreated records"))?;
+            let mut out = std::collections::HashMap::new();
+            for id in ids {
+                let mut cur = id.clone();
+                // A chain longer than this is a loop (IDs are never reused): stop.
+                for _ in 0..64 {
+                    let next: Option<String> = stmt
+                        .query_row(params![principal, cur], |r| r.get(0))
+                        .optional()
+                        .map_err(sql("look up recreated records"))?;
+                    match next {
+                        Some(n) => cur = n,
+                        None => break,
+                    }
+                }
+                if cur != id {
+                    out.insert(id, cur);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Drop the entries older than the retention now (done on open and while writing).
+    #[cfg(test)]
+    pub(crate) async fn prune(&self) -> Result<usize, JournalError> {
+        self.with(|inner, retention| {
+            let n = prune(&inner.conn, retention)?;
+            inner.last_prune = Instant::now();
+            Ok(n)
+        })
+        .await
+    }
+}
+
+/// Delete the entries older than `retention`; returns how many.
+fn prune(conn: &Connection, retention: Duration) -> Result<usize, JournalError> {
+    let cutoff = Journal::cutoff_ms(retention);
+    conn.execute("DELETE FROM recreated WHERE at_ms < ?1", params![cutoff])
+        .map_err(sql("drop expired entries"))?;
+    conn.execute("DELETE FROM writes WHERE at_ms < ?1", params![cutoff])
+        .map_err(sql("drop expired entries"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn write(base: &str, n: usize) -> NewWrite {
+        NewWrite {
+            tool: "update_record".into(),
+            base_id: base.into(),
+            table_id: Some("tblA".into()),
+            table_name: Some("Tasks".into()),
+            summary: format!("write {n}"),
+            changes: vec![Change::RecordUpdated {
+                table_id: "tblA".into(),
+                record_id: format!("rec{n}"),
+                before: serde_json::from_str(r#"{"Name":"a"}"#).unwrap(),
+                after: serde_json::from_str(r#"{"Name":"b"}"#).unwrap(),
+            }],
+            complete: true,
+            undo_of: None,
         }
-        Ok(())
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    async fn memory() -> Arc<Journal> {
+        Journal::open(&JournalLocation::Memory, DAY)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn entries_round_trip_newest_first_and_filter_by_base() {
+        let j = memory().await;
+        let a = j.append("p1", write("appA", 1)).await.unwrap();
+        let b = j.append("p1", write("appB", 2)).await.unwrap();
+        let c = j.append("p1", write("appA", 3)).await.unwrap();
+        let all: Vec<String> = j
+            .list("p1", None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(all, vec![c.clone(), b, a.clone()]);
+        let in_a: Vec<String> = j
+            .list("p1", Some("appA"), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(in_a, vec![c.clone(), a.clone()]);
+        assert_eq!(j.list("p1", None, 1).await.unwrap().len(), 1);
+        let got = j.get("p1", &a).await.unwrap().unwrap();
+        assert_eq!(got.write, write("appA", 1));
+        assert!(!got.pending && got.undone_by.is_none());
+        j.mark_undone("p1", &a, &c).await.unwrap();
+        assert_eq!(j.get("p1", &a).await.unwrap().unwrap().undone_by, Some(c));
+    }
+
+    #[tokio::test]
+    async fn another_principal_sees_nothing_and_cannot_mark() {
+        let j = memory().await;
+        let a = j.append("p1", write("appA", 1)).await.unwrap();
+        assert!(j.get("p2", &a).await.unwrap().is_none());
+        assert!(j.list("p2", None, 10).await.unwrap().is_empty());
+        j.mark_undone("p2", &a, "wother").await.unwrap();
+        assert_eq!(j.get("p1", &a).await.unwrap().unwrap().undone_by, None);
+        assert_ne!(principal_of("tok1"), principal_of("tok2"));
+        assert_eq!(principal_of("tok1").len(), 16);
+    }
+
+    #[tokio::test]
+    async fn recreated_ids_follow_chains_per_principal() {
+        let j = memory().await;
+        j.note_recreated("p1", vec![("recA".into(), "recB".into())])
+            .await
+            .unwrap();
+        j.note_recreated("p1", vec![("recB".into(), "recC".into())])
+            .await
+            .unwrap();
+        let m = j
+            .current_ids("p1", vec!["recA".into(), "recX".into()])
+            .await
+            .unwrap();
+        assert_eq!(m.get("recA").map(String::as_str), Some("recC"));
+        assert!(!m.contains_key("recX"));
+        assert!(
+            j.current_ids("p2", vec!["recA".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn begin_leaves_a_pending_entry_until_finished() {
+        let j = memory().await;
+        let id = j.begin("p1", write("appA", 1)).await.unwrap();
+        let e = j.list("p1", None, 10).await.unwrap().remove(0);
+        assert!(e.pending);
+        j.finish("p1", &id, Vec::new(), false).await.unwrap();
+        let e = j.get("p1", &id).await.unwrap().unwrap();
+        assert!(!e.pending && !e.write.complete && e.write.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_file_journal_persists_is_private_and_prunes_expired_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("journal.sqlite3");
+        let loc = JournalLocation::File(path.clone());
+        let j = Journal::open(&loc, DAY).unwrap().unwrap();
+        let id = j.append("p1", write("appA", 1)).await.unwrap();
+        let old = j.append("p1", write("appA", 2)).await.unwrap();
+        // Age one entry past the retention.
+        j.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "UPDATE writes SET at_ms = at_ms - ?1 WHERE id = ?2",
+                    params![2 * 86_400_000i64, old],
+                )
+                .map_err(sql("age"))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // A second process (the CLI) sees it; expired entries are invisible, then pruned.
+        let other = Journal::open(&loc, DAY).unwrap().unwrap();
+        let ids: Vec<String> = other
+            .list("p1", None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec![id.clone()]);
+        assert_eq!(other.prune().await.unwrap(), 0, "pruned on open already");
+        let n: i64 = j
+            .with(|inner, _| {
+                inner
+                    .conn
+                    .query_row("SELECT count(*) FROM writes", [], |r| r.get(0))
+                    .map_err(sql("count"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 7)
+            .unwrap();
+        let err = Journal::open(&JournalLocation::File(path), DAY).unwrap_err();
+        assert!(matches!(err, JournalError::Version { found: 7 }), "{err}");
+    }
+
+    #[test]
+    fn off_opens_nothing() {
+        assert!(Journal::open(&JournalLocation::Off, DAY).unwrap().is_none());
     }
 }

@@ -38,6 +38,7 @@ mod sanitize;
 mod schema;
 mod schema_cleanup;
 mod transfer;
+mod undo;
 mod validation;
 mod writes;
 
@@ -45,6 +46,7 @@ pub use handler::{
     AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,
     ServerState, TokenProblem,
 };
+pub use journal::JournalError;
 pub use result::ToolError;
 
 /// Toolsets are configuration values: defined (and parsed) once, in [`crate::config`].
@@ -125,6 +127,8 @@ pub const CATALOG: &[ToolSpec] = &[
     spec("batch_update_records", Records, Write),
     spec("batch_delete_records", Records, Write),
     spec("batch_upsert_records", Records, Write),
+    spec("list_recent_writes", Records, Read),
+    spec("undo_write", Records, Write),
     // analysis
     spec("analyze_table_data", Analysis, Read),
     spec("find_duplicates", Analysis, Read),
@@ -157,7 +161,8 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::records_router()
             + AirtableServer::comments_router()
             + AirtableServer::analysis_router()
-            + AirtableServer::transfer_router();
+            + AirtableServer::transfer_router()
+            + AirtableServer::undo_router();
         schema_cleanup::portable_router(raw)
     });
     CATALOGUE.clone()

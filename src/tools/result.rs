@@ -156,6 +156,9 @@ pub enum ToolError {
         /// Its toolset.
         toolset: String,
     },
+    /// The write journal failed (listing or undoing writes).
+    #[error("{0}")]
+    Journal(#[from] crate::tools::JournalError),
     /// The Airtable API (or the network) failed.
     #[error("{}", api_error_text(op, base.as_deref(), scope, source))]
     Api {

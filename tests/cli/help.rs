@@ -57,6 +57,8 @@ fn help_snapshots() {
         &["doctor"],
         &["setup"],
         &["tools"],
+        &["writes", "list"],
+        &["writes", "undo"],
     ];
     let mut failures = Vec::new();
     for args in commands {

@@ -52,13 +52,20 @@ async fn serve_and_call_list_bases(env: &[(&str, &str)], api_url: &str) -> (Valu
     for (name, _) in airtable_mcp::env::ENV_VARS {
         cmd.env_remove(name);
     }
-    cmd.args(["--log-level", "trace", "serve", "--api-url", api_url])
-        .env("AIRTABLE_MCP_CONFIG", &empty)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "--log-level",
+        "trace",
+        "serve",
+        "--no-journal",
+        "--api-url",
+        api_url,
+    ])
+    .env("AIRTABLE_MCP_CONFIG", &empty)
+    .envs(env.iter().copied())
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
