@@ -382,6 +382,65 @@ async fn create_metadata_table_previews_then_journals_every_row() {
     );
 }
 
+#[tokio::test]
+async fn create_metadata_table_previews_and_journals_columns_and_deletes() {
+    let h = harness().await;
+    let c = &h.client;
+    let client = client_for(&h.sandbox);
+    // An old metadata table: only its Key column, and a row of a table that is gone.
+    let meta_id = scratch(
+        &client,
+        "Table Metadata",
+        &[("Key", "singleLineText")],
+        vec![json!({"Key": "tblGone0000000001"})],
+    )
+    .await;
+    let stale = client
+        .list_all_records(&base(), &meta_id, Default::default())
+        .await
+        .unwrap()[0]
+        .id
+        .to_string();
+
+    let w = writes(&h);
+    let p = ok(
+        c,
+        "create_metadata_table",
+        json!({"base_id": DEMO, "dry_run": true}),
+    )
+    .await;
+    assert_eq!(writes(&h), w, "a dry run sends no write");
+    assert_eq!(p["created_table"], false);
+    assert_eq!(p["table_id"], json!(meta_id));
+    let added = p["columns_added"].as_array().unwrap();
+    assert_eq!(added.len(), 8, "{p}");
+    assert!(!added.contains(&json!("Key")));
+    let rows = p["rows"].as_u64().unwrap() as usize;
+    let pv = &p["preview"];
+    assert_eq!(pv["record_count"], json!(rows + 1));
+    assert_eq!(
+        pv["records"][0],
+        json!({"action": "delete", "id": stale, "label": "tblGone0000000001",
+               "fields": {"Key": "tblGone0000000001"}})
+    );
+    assert!(pv["note"].as_str().unwrap().contains("cannot be undone"));
+
+    let out = ok(c, "create_metadata_table", json!({"base_id": DEMO})).await;
+    assert_eq!(out["complete"], true, "{out}");
+    assert_eq!(out["deleted"], 1);
+    assert_eq!(out["columns_added"].as_array().unwrap().len(), 8);
+    let entry = journaled(&h, &out).await;
+    let changes = entry["write"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 8 + 1 + rows);
+    assert!(changes[..8].iter().all(|c| c["kind"] == "field_created"));
+    assert_eq!(
+        changes[8],
+        json!({"kind": "record_deleted", "table_id": meta_id, "record_id": stale,
+               "before": {"Key": "tblGone0000000001"}})
+    );
+    assert!(changes[9..].iter().all(|c| c["kind"] == "record_created"));
+}
+
 /// Source and target tables for the sync tests: the source holds `n` records S0..S{n-1};
 /// the target S0 (equal), S1 (another title) and Z9 (only in the target).
 async fn sync_tables_pair(client: &Client, n: usize, bad_price_at: Option<usize>) -> String {
