@@ -806,3 +806,37 @@ impl AirtableServer {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, description: Option<&str>) -> MetaOut {
+        MetaOut {
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_does_not_name_and_empty_clears_the_description() {
+        let before = meta("Vendors", Some("Suppliers"));
+        let renamed = before.with(Some(&"Suppliers".to_owned()), None);
+        assert_eq!(renamed, meta("Suppliers", Some("Suppliers")));
+        let cleared = before.with(None, Some(&String::new()));
+        assert_eq!(cleared, meta("Vendors", None));
+        assert_eq!(change_text(Some(&before), &cleared), "description cleared");
+        assert_eq!(
+            change_text(Some(&before), &renamed),
+            "name \"Vendors\" → \"Suppliers\""
+        );
+        assert_eq!(
+            change_text(Some(&before), &before),
+            "no change (already so)"
+        );
+        assert_eq!(
+            change_text(None, &meta("X", Some("d"))),
+            "name → \"X\", description → \"d\""
+        );
+    }
+}
