@@ -1,15 +1,20 @@
 //! Record comments: list_comments, create_comment.
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::airtable::{Comment, RecordId};
 use crate::tools::ToolError;
+use crate::tools::bases::primary_name;
+use crate::tools::confirm::ConfirmAsk;
 use crate::tools::handler::AirtableServer;
+use crate::tools::journal::{Change, NewWrite};
 use crate::tools::params::opt_nonempty;
 use crate::tools::result::scope;
+use crate::tools::writes::{JournalNote, WriteControl, primary_label};
 
 /// Parameters of list_comments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -36,6 +41,8 @@ pub(crate) struct CreateCommentParams {
     pub(crate) record_id: String,
     /// The comment text. Mention a user with @[usrXXXXXXXXXXXXXX].
     pub(crate) text: String,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// A comment.
@@ -81,11 +88,39 @@ pub(crate) struct CommentsOutput {
     pub(crate) offset: Option<String>,
 }
 
+/// What create_comment would add (dry_run). Nothing was sent.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct CommentPreview {
+    /// Always true: nothing was written.
+    pub(crate) dry_run: bool,
+    /// One line: what would happen.
+    pub(crate) summary: String,
+    /// The record commented on (rec...).
+    pub(crate) record_id: String,
+    /// The record's primary field value, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) label: Option<String>,
+    /// The comment text that would be posted.
+    pub(crate) text: String,
+    /// Pass it back with the same arguments (and dry_run false) to apply, when the server
+    /// asks for confirmation and the client cannot show a dialog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) confirm_token: Option<String>,
+    /// What to do next.
+    pub(crate) note: String,
+}
+
 /// Result of create_comment.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct CommentCreated {
-    /// The new comment.
-    pub(crate) comment: CommentOut,
+    /// The new comment (absent on dry_run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) comment: Option<CommentOut>,
+    /// dry_run only: the comment that would be added. Nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<CommentPreview>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
 }
 
 fn record_id(s: &str) -> Result<RecordId, ToolError> {
@@ -133,7 +168,7 @@ impl AirtableServer {
     #[tool(
         name = "create_comment",
         title = "Create comment",
-        description = "Add a comment to a record. table_id takes an ID or a name; record_id is rec....",
+        description = "Add a comment to a record. table_id takes an ID or a name; record_id is rec.... dry_run=true shows the record (by its primary field) and the text, and posts nothing. The write is journaled (undo_write deletes the comment).",
         annotations(
             title = "Create comment",
             read_only_hint = false,
@@ -145,6 +180,7 @@ impl AirtableServer {
     pub(crate) async fn create_comment(
         &self,
         Parameters(p): Parameters<CreateCommentParams>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<Json<CommentCreated>, ToolError> {
         self.ctx.require_write("create_comment")?;
         if p.text.trim().is_empty() {
@@ -153,7 +189,53 @@ impl AirtableServer {
             ));
         }
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let table = ctx.table();
         let rec = record_id(&p.record_id)?;
+        let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
+        // The record by its primary field (and a clear error when it does not exist).
+        let primary: Vec<String> = table.and_then(primary_name).into_iter().collect();
+        let current = self
+            .ctx
+            .fetch_records(
+                &ctx.base,
+                &ctx.table_ref,
+                std::slice::from_ref(&rec),
+                Some(&primary),
+            )
+            .await?;
+        let Some(record) = current.get(rec.as_ref()) else {
+            return Err(ToolError::Invalid(format!(
+                "Record {rec} does not exist in table {table_name}: check the ID with get_records or search_records."
+            )));
+        };
+        let label = primary_label(table, &record.fields);
+        let who = label
+            .as_ref()
+            .map_or_else(|| rec.to_string(), |l| format!("{l:?} ({rec})"));
+        let ask = ConfirmAsk {
+            tool: "create_comment",
+            summary: format!("Comment on record {who} in {table_name}"),
+            count: 1,
+            sample: vec![label.clone().unwrap_or_else(|| rec.to_string())],
+            reason: None,
+        };
+        if p.control.dry_run {
+            let preview = CommentPreview {
+                dry_run: true,
+                summary: ask.summary.clone(),
+                record_id: rec.to_string(),
+                label,
+                text: p.text,
+                confirm_token: self.ctx.confirm_token(&rc, &ask),
+                note: "Nothing was sent. Call again without dry_run to post it; undo_write can delete it afterwards.".to_owned(),
+            };
+            return Ok(Json(CommentCreated {
+                comment: None,
+                preview: Some(preview),
+                journal: JournalNote::default(),
+            }));
+        }
+        self.ctx.confirm(&rc, &p.control, ask).await?;
         let c = self
             .ctx
             .client()?
@@ -167,8 +249,27 @@ impl AirtableServer {
                     e,
                 )
             })?;
+        let journal = self
+            .ctx
+            .journal_write(NewWrite {
+                tool: "create_comment".to_owned(),
+                base_id: ctx.base.to_string(),
+                table_id: Some(ctx.table_ref.clone()),
+                table_name: Some(table_name.clone()),
+                summary: format!("commented on record {rec} in {table_name}"),
+                changes: vec![Change::CommentCreated {
+                    table_id: ctx.table_ref.clone(),
+                    record_id: rec.to_string(),
+                    comment_id: c.id.to_string(),
+                }],
+                complete: true,
+                undo_of: None,
+            })
+            .await;
         Ok(Json(CommentCreated {
-            comment: CommentOut::from(c),
+            comment: Some(CommentOut::from(c)),
+            preview: None,
+            journal,
         }))
     }
 }

@@ -268,6 +268,18 @@ impl ServerState {
         self.journal.as_ref().err().map(|e| e.to_string())
     }
 
+    /// A journaled write of this state's token as JSON (tests and diagnostics; the shape is
+    /// the journal's own, not a stable API).
+    #[doc(hidden)]
+    pub async fn journaled_write(&self, write_id: &str) -> Option<serde_json::Value> {
+        use secrecy::ExposeSecret;
+        let journal = self.journal.as_ref().ok()?.as_ref()?;
+        let token = self.client.as_ref().ok()?.config().token.expose_secret();
+        let principal = crate::tools::journal::principal_of(token);
+        let entry = journal.get(&principal, write_id).await.ok()??;
+        serde_json::to_value(entry).ok()
+    }
+
     /// The process-wide client, or why there is none.
     pub fn client(&self) -> Result<&Client, &TokenProblem> {
         self.client.as_ref()

@@ -7,6 +7,7 @@ pub(crate) mod csv_export;
 pub(crate) mod metadata;
 pub(crate) mod sync;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use rmcp::handler::server::wrapper::Parameters;
@@ -14,20 +15,27 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::airtable::{
-    self, CreateField, CreateTable, FieldSpec, ListQuery, RecordId, RecordUpdate,
+    self, BatchOutcome, CreateField, CreateTable, FieldSpec, Fields, ListQuery, RecordId,
+    RecordUpdate,
 };
 use crate::tools::ToolError;
 use crate::tools::batch::{BatchWrite, failure_text};
 use crate::tools::cells::{CellMap, RecordLike};
+use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, field_names};
 use crate::tools::files::ExportDir;
 use crate::tools::handler::AirtableServer;
+use crate::tools::journal::{Change, NewWrite};
 use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, scope};
 use crate::tools::validation;
+use crate::tools::writes::{
+    FieldDiff, JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview,
+};
 
 use sync::{PlannedCreate, PlannedUpdate, SkippedField, UnmatchedRecord};
 
@@ -128,6 +136,8 @@ pub(crate) struct CreateMetadataTableParams {
     /// place when it exists.
     #[serde(default = "default_metadata_table")]
     pub(crate) table_name: String,
+    #[serde(flatten)]
+    pub(crate) control: WriteControl,
 }
 
 /// Result of create_metadata_table.
@@ -135,13 +145,14 @@ pub(crate) struct CreateMetadataTableParams {
 pub(crate) struct CreateMetadataTableResult {
     /// Base ID.
     pub(crate) base_id: String,
-    /// The metadata table's ID.
-    pub(crate) table_id: String,
+    /// The metadata table's ID (absent on a dry run that would create it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) table_id: Option<String>,
     /// The metadata table's name.
     pub(crate) table_name: String,
-    /// True when the table was created by this call.
+    /// True when the table was created by this call (dry_run: when it would be).
     pub(crate) created_table: bool,
-    /// Columns added to an existing table that lacked them.
+    /// Columns added to an existing table that lacked them (dry_run: that would be added).
     pub(crate) columns_added: Vec<String>,
     /// Rows describing the base (one per table and one per field).
     pub(crate) rows: usize,
@@ -158,6 +169,12 @@ pub(crate) struct CreateMetadataTableResult {
     /// What failed, what was written before, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) failure: Option<String>,
+    /// dry_run only: exactly what the call would write (rows created with their cells, rows
+    /// updated with each cell before → after, rows deleted). Nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) preview: Option<WritePreview>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +205,10 @@ pub(crate) struct SyncTablesParams {
     /// Most records read from each table (default 10000, at most 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
+    /// The confirm_token the dry run of this same call returned. Needed only when the server
+    /// asks for confirmation and the client cannot show a confirmation dialog.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) confirm_token: Option<String>,
 }
 
 /// What an applied sync wrote.
@@ -243,6 +264,12 @@ pub(crate) struct SyncTablesResult {
     /// What was written (only when dry_run is false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) applied: Option<SyncApplied>,
+    /// dry_run only: pass it back with the same arguments and dry_run=false to apply, when the
+    /// server asks for confirmation and the client cannot show a dialog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) confirm_token: Option<String>,
+    #[serde(flatten)]
+    pub(crate) journal: JournalNote,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +283,65 @@ fn record_id(id: &str) -> Result<RecordId, ToolError> {
 
 fn record_ids(ids: &[String]) -> Result<Vec<RecordId>, ToolError> {
     ids.iter().map(|id| record_id(id)).collect()
+}
+
+/// A metadata row's key (its label in previews and confirmations).
+fn metadata_key(cells: &CellMap) -> String {
+    cells
+        .get(metadata::KEY)
+        .map(crate::tools::cells::render)
+        .unwrap_or_default()
+}
+
+/// The first [`PREVIEW_RECORDS`] items of a plan list (the counts stay complete).
+fn first_records<T>(mut items: Vec<T>) -> Vec<T> {
+    items.truncate(PREVIEW_RECORDS);
+    items
+}
+
+/// The journal changes of a sync's update batch: one per record confirmed written (the
+/// outcome lists them in input order), before = the target's values the plan read, after =
+/// what Airtable returned, both for the changed fields only (empty ones absent).
+fn sync_update_changes(
+    table_id: &str,
+    planned: &[PlannedUpdate],
+    out: &BatchOutcome,
+) -> Vec<Change> {
+    planned
+        .iter()
+        .zip(&out.written)
+        .map(|(u, rec)| Change::RecordUpdated {
+            table_id: table_id.to_owned(),
+            record_id: rec.id.to_string(),
+            before: u
+                .changes
+                .iter()
+                .filter(|c| !c.old.is_null())
+                .map(|c| (c.field.clone(), c.old.clone()))
+                .collect(),
+            after: u
+                .changes
+                .iter()
+                .filter_map(|c| {
+                    rec.fields
+                        .get(&c.field)
+                        .map(|v| (c.field.clone(), v.clone()))
+                })
+                .collect::<Fields>(),
+        })
+        .collect()
+}
+
+/// The journal changes of a create batch: one per record confirmed created.
+fn created_changes(table_id: &str, out: &BatchOutcome) -> Vec<Change> {
+    out.written
+        .iter()
+        .map(|rec| Change::RecordCreated {
+            table_id: table_id.to_owned(),
+            record_id: rec.id.to_string(),
+            after: rec.fields.clone(),
+        })
+        .collect()
 }
 
 #[tool_router(router = transfer_router, vis = "pub(crate)")]
@@ -382,7 +468,7 @@ impl AirtableServer {
     #[tool(
         name = "create_metadata_table",
         title = "Create or refresh a metadata table",
-        description = "Write a table into the base that documents it: one row per table and one per field (Table, Field, Type, Description, Options such as select choices, linked table or formula, Primary, Field ID, Table ID), keyed by \"Table ID|Field ID\". Creates the table (default name \"Table Metadata\") when missing; when it exists, updates it in place: changed rows are updated, new fields added, rows of deleted fields removed. Safe to call again after schema changes.",
+        description = "Write a table into the base that documents it: one row per table and one per field (Table, Field, Type, Description, Options such as select choices, linked table or formula, Primary, Field ID, Table ID), keyed by \"Table ID|Field ID\". Creates the table (default name \"Table Metadata\") when missing; when it exists, updates it in place: changed rows are updated, new fields added, rows of deleted fields removed. Safe to call again after schema changes. dry_run=true shows exactly what would be created, changed and deleted, and writes nothing. The write is journaled (write_id): undo_write restores the rows, but not the creation of the table or of its columns (the Web API cannot delete tables or fields).",
         annotations(
             title = "Create or refresh a metadata table",
             read_only_hint = false,
@@ -410,9 +496,9 @@ impl AirtableServer {
         self.ctx.invalidate_schema(&base);
         let schema = self.ctx.schema(&base).await?;
         let existing = schema.tables.iter().find(|t| t.name == name);
-        let mut created_table = false;
-        let mut columns_added = Vec::new();
-        let table_id: String = match existing {
+
+        // 1. Plan everything before writing anything.
+        let (missing, current, desired) = match existing {
             Some(t) => {
                 if validation::find_field(t, metadata::KEY).is_none() {
                     return Err(ToolError::Invalid(format!(
@@ -420,25 +506,202 @@ impl AirtableServer {
                         metadata::KEY
                     )));
                 }
-                for (col, t_name) in metadata::missing_columns(t) {
+                let missing = metadata::missing_columns(t);
+                progress.report(0, 0, "reading the metadata table").await;
+                // Only the columns it has (asking for a missing one is an error).
+                let query = ListQuery {
+                    fields: metadata::COLUMNS
+                        .iter()
+                        .filter(|(c, _)| missing.iter().all(|(m, _)| m != c))
+                        .map(|(c, _)| (*c).to_owned())
+                        .collect(),
+                    ..ListQuery::default()
+                };
+                let current = client
+                    .list_all_records(&base, t.id.as_ref(), query)
+                    .await
+                    .map_err(|e| {
+                        ToolError::api(
+                            "read the metadata table",
+                            base.as_ref(),
+                            scope::RECORDS_READ,
+                            e,
+                        )
+                    })?;
+                let desired = metadata::metadata_rows(&schema.tables, Some(t.id.as_ref()));
+                (missing, current, desired)
+            }
+            None => (
+                Vec::new(),
+                Vec::new(),
+                metadata::metadata_rows(&schema.tables, None),
+            ),
+        };
+        let rows = desired.len();
+        let plan = metadata::plan(desired, &current);
+        let by_id: HashMap<&str, &airtable::Record> =
+            current.iter().map(|r| (r.id.as_ref(), r)).collect();
+        let record_count = plan.creates.len() + plan.updates.len() + plan.deletes.len();
+        let what = match existing {
+            Some(_) if missing.is_empty() => format!("In table {name:?}"),
+            Some(_) => format!(
+                "Add column(s) {} to table {name:?}, then",
+                missing
+                    .iter()
+                    .map(|(c, _)| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!(
+                "Create table {name:?} ({} columns), then",
+                metadata::COLUMNS.len()
+            ),
+        };
+        let ask =
+            ConfirmAsk {
+                tool: "create_metadata_table",
+                summary: format!(
+                    "{what} create {}, update {} and delete {} row(s) in {base}",
+                    plan.creates.len(),
+                    plan.updates.len(),
+                    plan.deletes.len()
+                ),
+                count: record_count,
+                sample: plan
+                    .deletes
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).map(|r| metadata_key(&r.fields)))
+                    .chain(plan.updates.iter().filter_map(|(id, _)| {
+                        by_id.get(id.as_str()).map(|r| metadata_key(&r.fields))
+                    }))
+                    .chain(plan.creates.iter().map(metadata_key))
+                    .take(5)
+                    .collect(),
+                reason: (!plan.deletes.is_empty()).then_some(ConfirmReason::Delete),
+            };
+
+        // 2. dry_run: the plan, exactly; nothing is sent.
+        if p.control.dry_run {
+            let mut records: Vec<RecordPreview> = Vec::new();
+            for id in plan.deletes.iter().take(PREVIEW_RECORDS) {
+                let fields = by_id.get(id.as_str()).map(|r| r.fields.clone());
+                records.push(RecordPreview {
+                    action: "delete",
+                    id: Some(id.clone()),
+                    label: fields.as_ref().map(metadata_key),
+                    changes: Vec::new(),
+                    fields,
+                });
+            }
+            for (id, changed) in &plan.updates {
+                if records.len() >= PREVIEW_RECORDS {
+                    break;
+                }
+                let have = by_id.get(id.as_str()).map(|r| &r.fields);
+                records.push(RecordPreview {
+                    action: "update",
+                    id: Some(id.clone()),
+                    label: have.map(metadata_key),
+                    changes: changed
+                        .iter()
+                        .map(|(k, v)| FieldDiff {
+                            field: k.clone(),
+                            before: have.and_then(|h| h.get(k)).cloned().unwrap_or(Value::Null),
+                            after: v.clone(),
+                        })
+                        .collect(),
+                    fields: None,
+                });
+            }
+            for row in &plan.creates {
+                if records.len() >= PREVIEW_RECORDS {
+                    break;
+                }
+                records.push(RecordPreview {
+                    action: "create",
+                    id: None,
+                    label: Some(metadata_key(row)),
+                    changes: Vec::new(),
+                    fields: Some(row.clone()),
+                });
+            }
+            let mut note = "Nothing was sent. Call again without dry_run to apply; undo_write can restore the rows afterwards.".to_owned();
+            if existing.is_none() || !missing.is_empty() {
+                note.push_str(if existing.is_none() {
+                    " Creating the table cannot be undone: Airtable's Web API cannot delete tables."
+                } else {
+                    " Adding the columns cannot be undone: Airtable's Web API cannot delete fields."
+                });
+            }
+            let preview = WritePreview {
+                dry_run: true,
+                summary: ask.summary.clone(),
+                record_count,
+                truncated: records.len() < record_count,
+                records,
+                unchanged: plan.unchanged,
+                confirm_token: self.ctx.confirm_token(&ctx, &ask),
+                note,
+            };
+            return Ok(Json(CreateMetadataTableResult {
+                base_id: base.to_string(),
+                table_id: existing.map(|t| t.id.to_string()),
+                table_name: name,
+                created_table: existing.is_none(),
+                columns_added: missing.iter().map(|(c, _)| (*c).to_owned()).collect(),
+                rows,
+                created: 0,
+                updated: 0,
+                deleted: 0,
+                unchanged: plan.unchanged,
+                complete: true,
+                failure: None,
+                preview: Some(preview),
+                journal: JournalNote::default(),
+            }));
+        }
+
+        // 3. Confirm, 4. apply (and collect what was written, for the journal).
+        self.ctx.confirm(&ctx, &p.control, ask).await?;
+        let mut changes: Vec<Change> = Vec::new();
+        let mut failure = None;
+        let mut created_table = false;
+        let mut columns_added = Vec::new();
+        let table_id: String = match existing {
+            Some(t) => {
+                for (col, t_name) in &missing {
                     let spec: CreateField = FieldSpec {
-                        name: col.to_owned(),
+                        name: (*col).to_owned(),
                         field_type: airtable::FieldType::from_wire(t_name),
                         description: None,
                         options: None,
                     };
-                    client
-                        .create_field(&base, t.id.as_ref(), &spec)
-                        .await
-                        .map_err(|e| {
-                            ToolError::api(
+                    match client.create_field(&base, t.id.as_ref(), &spec).await {
+                        Ok(f) => {
+                            changes.push(Change::FieldCreated {
+                                table_id: t.id.to_string(),
+                                field_id: f.id.to_string(),
+                                name: f.name.clone(),
+                            });
+                            columns_added.push((*col).to_owned());
+                        }
+                        Err(e) if changes.is_empty() => {
+                            return Err(ToolError::api(
                                 "add a column to the metadata table",
                                 base.as_ref(),
                                 scope::SCHEMA_WRITE,
                                 e,
-                            )
-                        })?;
-                    columns_added.push(col.to_owned());
+                            ));
+                        }
+                        Err(e) => {
+                            failure = Some(format!(
+                                "adding columns: {} of {} added, then a request failed: {e}. Calling the tool again resumes.",
+                                columns_added.len(),
+                                missing.len()
+                            ));
+                            break;
+                        }
+                    }
                 }
                 t.id.to_string()
             }
@@ -448,15 +711,13 @@ impl AirtableServer {
                     .await;
                 let fields = metadata::COLUMNS
                     .iter()
-                    .map(|(col, t)| {
-                        Ok(FieldSpec {
-                            name: (*col).to_owned(),
-                            field_type: airtable::FieldType::from_wire(t),
-                            description: None,
-                            options: None,
-                        })
+                    .map(|(col, t)| FieldSpec {
+                        name: (*col).to_owned(),
+                        field_type: airtable::FieldType::from_wire(t),
+                        description: None,
+                        options: None,
                     })
-                    .collect::<Result<Vec<_>, ToolError>>()?;
+                    .collect();
                 let req = CreateTable {
                     name: name.clone(),
                     description: Some(
@@ -464,7 +725,9 @@ impl AirtableServer {
                     ),
                     fields,
                 };
-                let t = client.create_table(&base, &req).await.map_err(|e| {
+                let result = client.create_table(&base, &req).await;
+                self.ctx.invalidate_schema(&base);
+                let t = result.map_err(|e| {
                     ToolError::api(
                         "create the metadata table",
                         base.as_ref(),
@@ -473,43 +736,21 @@ impl AirtableServer {
                     )
                 })?;
                 created_table = true;
+                changes.push(Change::TableCreated {
+                    table_id: t.id.to_string(),
+                    name: t.name.clone(),
+                });
                 t.id.to_string()
             }
         };
-        if created_table || !columns_added.is_empty() {
+        if !columns_added.is_empty() {
             self.ctx.invalidate_schema(&base);
         }
-        let schema = self.ctx.schema(&base).await?;
-        let tables = &schema.tables;
-        let desired = metadata::metadata_rows(tables, Some(&table_id));
-        let rows = desired.len();
 
-        progress.report(0, 0, "reading the metadata table").await;
-        let query = ListQuery {
-            fields: metadata::COLUMNS
-                .iter()
-                .map(|(c, _)| (*c).to_owned())
-                .collect(),
-            ..ListQuery::default()
-        };
-        let current = client
-            .list_all_records(&base, &table_id, query)
-            .await
-            .map_err(|e| {
-                ToolError::api(
-                    "read the metadata table",
-                    base.as_ref(),
-                    scope::RECORDS_READ,
-                    e,
-                )
-            })?;
-        let plan = metadata::plan(desired, &current);
-
-        let mut failure = None;
         let mut deleted = 0;
         let mut updated = 0;
         let mut created = 0;
-        if !plan.deletes.is_empty() {
+        if failure.is_none() && !plan.deletes.is_empty() {
             let out = self
                 .ctx
                 .run_batch(
@@ -523,15 +764,25 @@ impl AirtableServer {
                 .await?;
             deleted = out.deleted.len();
             failure = failure_text("deleting stale rows", &out);
+            changes.extend(out.deleted.iter().map(|id| {
+                Change::RecordDeleted {
+                    table_id: table_id.clone(),
+                    record_id: id.to_string(),
+                    before: by_id
+                        .get(id.as_ref())
+                        .map(|r| r.fields.clone())
+                        .unwrap_or_default(),
+                }
+            }));
         }
         if failure.is_none() && !plan.updates.is_empty() {
             let updates = plan
                 .updates
-                .into_iter()
+                .iter()
                 .map(|(id, fields)| {
                     Ok(RecordUpdate {
-                        id: record_id(&id)?,
-                        fields,
+                        id: record_id(id)?,
+                        fields: fields.clone(),
                     })
                 })
                 .collect::<Result<Vec<_>, ToolError>>()?;
@@ -548,6 +799,28 @@ impl AirtableServer {
                 .await?;
             updated = out.written.len();
             failure = failure_text("updating rows", &out);
+            changes.extend(
+                plan.updates
+                    .iter()
+                    .zip(&out.written)
+                    .map(|((_, cells), rec)| {
+                        let have = by_id.get(rec.id.as_ref()).map(|r| &r.fields);
+                        Change::RecordUpdated {
+                            table_id: table_id.clone(),
+                            record_id: rec.id.to_string(),
+                            before: cells
+                                .keys()
+                                .filter_map(|k| {
+                                    have.and_then(|h| h.get(k)).map(|v| (k.clone(), v.clone()))
+                                })
+                                .collect(),
+                            after: cells
+                                .keys()
+                                .filter_map(|k| rec.fields.get(k).map(|v| (k.clone(), v.clone())))
+                                .collect(),
+                        }
+                    }),
+            );
         }
         if failure.is_none() && !plan.creates.is_empty() {
             let out = self
@@ -563,10 +836,42 @@ impl AirtableServer {
                 .await?;
             created = out.written.len();
             failure = failure_text("creating rows", &out);
+            changes.extend(created_changes(&table_id, &out));
         }
+
+        // 5. Journal what was written (all of it, or what was confirmed before a failure).
+        let journal = if changes.is_empty() {
+            JournalNote::default()
+        } else {
+            self.ctx
+                .journal_write(NewWrite {
+                    tool: "create_metadata_table".to_owned(),
+                    base_id: base.to_string(),
+                    table_id: Some(table_id.clone()),
+                    table_name: Some(name.clone()),
+                    summary: format!(
+                        "{}{}created {created}, updated {updated}, deleted {deleted} row(s) in {name}{}",
+                        if created_table { "created the table; " } else { "" },
+                        if columns_added.is_empty() {
+                            String::new()
+                        } else {
+                            format!("added {} column(s); ", columns_added.len())
+                        },
+                        if failure.is_some() {
+                            " (stopped part way)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    changes,
+                    complete: failure.is_none(),
+                    undo_of: None,
+                })
+                .await
+        };
         Ok(Json(CreateMetadataTableResult {
             base_id: base.to_string(),
-            table_id,
+            table_id: Some(table_id),
             table_name: name,
             created_table,
             columns_added,
@@ -577,6 +882,8 @@ impl AirtableServer {
             unchanged: plan.unchanged,
             complete: failure.is_none(),
             failure,
+            preview: None,
+            journal,
         }))
     }
 
@@ -584,7 +891,7 @@ impl AirtableServer {
     #[tool(
         name = "sync_tables",
         title = "Sync one table into another",
-        description = "One-way sync from a source table into a target table (same or different base), matching records by key_field (a field with the same name in both; exact match after trimming). Copies the fields both tables share by name, except computed target fields and links that cannot carry over. dry_run=true (default) changes nothing and returns the plan: records to create, records to update with each field's old → new value, the unchanged count, target records with no source match (never deleted), and duplicate/empty-key warnings. Review it, then call again with dry_run=false to apply: updates and creates are sent 10 per request, and a partial failure says what was written.",
+        description = "One-way sync from a source table into a target table (same or different base), matching records by key_field (a field with the same name in both; exact match after trimming). Copies the fields both tables share by name, except computed target fields and links that cannot carry over. dry_run=true (default) changes nothing and returns the plan: records to create, records to update with each field's old → new value, the unchanged count, target records with no source match (never deleted), and duplicate/empty-key warnings. Review it, then call again with dry_run=false to apply (the server may ask to confirm; a client without confirmation dialogs passes back the plan's confirm_token): updates and creates are sent 10 per request, and a partial failure says what was written. The applied write is journaled (write_id; also a partial one): undo_write restores the updated records' old values and deletes the created records.",
         annotations(
             title = "Sync one table into another",
             read_only_hint = false,
@@ -677,9 +984,50 @@ impl AirtableServer {
             );
         }
 
+        let write_count = plan.creates.len() + plan.updates.len();
+        let ask = ConfirmAsk {
+            tool: "sync_tables",
+            summary: format!(
+                "Sync {:?} into {:?} by {:?}: create {} and update {} record(s) in {:?}",
+                source_table.name,
+                target_table.name,
+                plan.key_field,
+                plan.creates.len(),
+                plan.updates.len(),
+                target_table.name
+            ),
+            count: write_count,
+            sample: plan
+                .updates
+                .iter()
+                .map(|u| u.key.clone())
+                .chain(plan.creates.iter().map(|c| c.key.clone()))
+                .take(5)
+                .collect(),
+            reason: Some(ConfirmReason::SyncApply),
+        };
+        let mut confirm_token = None;
+        let mut journal = JournalNote::default();
         let applied = if p.dry_run {
+            if write_count > 0 {
+                confirm_token = self.ctx.confirm_token(&ctx, &ask);
+            }
             None
+        } else if write_count == 0 {
+            Some(SyncApplied {
+                created: 0,
+                updated: 0,
+                complete: true,
+                failure: None,
+            })
         } else {
+            let control = WriteControl {
+                dry_run: false,
+                confirm_token: p.confirm_token.clone(),
+            };
+            self.ctx.confirm(&ctx, &control, ask).await?;
+            let target_id = target_table.id.to_string();
+            let mut changes = Vec::new();
             let mut failure = None;
             let mut updated = 0;
             let mut created = 0;
@@ -702,7 +1050,7 @@ impl AirtableServer {
                     .ctx
                     .run_batch(
                         &target_base,
-                        target_table.id.as_ref(),
+                        &target_id,
                         BatchWrite::Update(updates),
                         p.typecast,
                         &mut progress,
@@ -711,6 +1059,7 @@ impl AirtableServer {
                     .await?;
                 updated = out.written.len();
                 failure = failure_text("updating target records", &out);
+                changes.extend(sync_update_changes(&target_id, &plan.updates, &out));
             }
             if failure.is_none() && !plan.creates.is_empty() {
                 let creates: Vec<CellMap> = plan.creates.iter().map(|c| c.fields.clone()).collect();
@@ -718,7 +1067,7 @@ impl AirtableServer {
                     .ctx
                     .run_batch(
                         &target_base,
-                        target_table.id.as_ref(),
+                        &target_id,
                         BatchWrite::Create(creates),
                         p.typecast,
                         &mut progress,
@@ -727,6 +1076,31 @@ impl AirtableServer {
                     .await?;
                 created = out.written.len();
                 failure = failure_text("creating target records", &out);
+                changes.extend(created_changes(&target_id, &out));
+            }
+            if !changes.is_empty() {
+                journal = self
+                    .ctx
+                    .journal_write(NewWrite {
+                        tool: "sync_tables".to_owned(),
+                        base_id: target_base.to_string(),
+                        table_id: Some(target_id.clone()),
+                        table_name: Some(target_table.name.clone()),
+                        summary: format!(
+                            "synced {} into {}: updated {updated}, created {created} record(s){}",
+                            source_table.name,
+                            target_table.name,
+                            if failure.is_some() {
+                                " (stopped part way)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        changes,
+                        complete: failure.is_none(),
+                        undo_of: None,
+                    })
+                    .await;
             }
             Some(SyncApplied {
                 created,
@@ -740,11 +1114,14 @@ impl AirtableServer {
         let update_count = plan.updates.len();
         let unmatched_target_count = plan.unmatched_target.len();
         let share = self.ctx.budget() / 4;
-        let (creates, cut_c) = fit_to_budget(plan.creates, share);
-        let (updates, cut_u) = fit_to_budget(plan.updates, share);
-        let (unmatched_target, cut_m) = fit_to_budget(plan.unmatched_target, share / 2);
+        let (creates, _) = fit_to_budget(first_records(plan.creates), share);
+        let (updates, _) = fit_to_budget(first_records(plan.updates), share);
+        let (unmatched_target, _) = fit_to_budget(first_records(plan.unmatched_target), share / 2);
         let (warnings, cut_w) = fit_to_budget(plan.warnings, share / 2);
-        let truncated = cut_c + cut_u + cut_m + cut_w > 0;
+        let truncated = creates.len() < create_count
+            || updates.len() < update_count
+            || unmatched_target.len() < unmatched_target_count
+            || cut_w > 0;
         let note = truncated.then(|| {
             format!(
                 "Lists cut to stay small: showing {} of {create_count} creates, {} of {update_count} updates, {} of {unmatched_target_count} unmatched target records, {} of {} warnings. The counts are complete{}.",
@@ -774,6 +1151,8 @@ impl AirtableServer {
             truncated,
             note,
             applied,
+            confirm_token,
+            journal,
         }))
     }
 }
