@@ -51,8 +51,7 @@ const INPUT_KEY: &str = "confirm";
 const SAMPLE_MAX: usize = 5;
 
 /// Why a write asks for confirmation even below the batch threshold.
-// Undo, SyncApply and FieldTypeChange are used as their tools move onto the pipeline (#10).
-#[allow(dead_code)]
+// No field-type reason: the Web API's update_field changes only names and descriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConfirmReason {
     /// Records are deleted.
@@ -61,8 +60,6 @@ pub(crate) enum ConfirmReason {
     Undo,
     /// sync_tables applies its plan.
     SyncApply,
-    /// A field's type changes.
-    FieldTypeChange,
 }
 
 /// What the user is asked to confirm.

@@ -736,8 +736,7 @@ impl AirtableServer {
             ),
             count: 1,
             sample: vec![label.clone()],
-            // The Web API cannot change a field's type, so ConfirmReason::FieldTypeChange
-            // never applies here.
+            // The Web API cannot change a field's type: no confirmation reason applies.
             reason: None,
         };
         if p.control.dry_run {

@@ -9,9 +9,6 @@
 //! 5. **journal** ([`ToolContext::journal_write`]): the before-images and resulting IDs, so the
 //!    write can be listed and undone. The result carries the `write_id`.
 
-// Parts are used by the write tools as they move onto the pipeline (issue #10).
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 
 use schemars::JsonSchema;
