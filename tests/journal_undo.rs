@@ -499,6 +499,13 @@ enum Op {
     Delete {
         pick: usize,
     },
+    Create {
+        name: usize,
+    },
+    BatchUpdate {
+        pick: usize,
+        estimate: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -506,14 +513,17 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0usize..100, 0usize..4, proptest::option::of(0usize..3))
             .prop_map(|(pick, status, notes)| Op::Update { pick, status, notes }),
         1 => (0usize..100).prop_map(|pick| Op::Delete { pick }),
+        1 => (0usize..1000).prop_map(|name| Op::Create { name }),
+        1 => (0usize..100, any::<u8>()).prop_map(|(pick, estimate)| Op::BatchUpdate { pick, estimate }),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
 
-    /// Random updates and deletes through the tools, then every write undone in reverse
-    /// order: the table is as it was, apart from the new IDs of recreated records.
+    /// Random creates, updates (single and batch) and deletes through the tools, then every
+    /// write undone in reverse order: the table is as it was, apart from the new IDs of
+    /// recreated records.
     #[test]
     fn random_writes_undone_in_reverse_restore_the_table(ops in proptest::collection::vec(op(), 1..7)) {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -542,6 +552,23 @@ proptest! {
                         let id = live.remove(pick % live.len());
                         ok(&h.client, "delete_record",
                            json!({"base_id": DEMO, "table_id": "Tasks", "record_id": id})).await
+                    }
+                    Op::Create { name } => {
+                        let out = ok(&h.client, "create_record",
+                           json!({"base_id": DEMO, "table_id": "Tasks",
+                                  "fields": {"Name": format!("Created {name}"), "Status": "Todo"}})).await;
+                        live.push(out["record"]["id"].as_str().unwrap().to_owned());
+                        out
+                    }
+                    Op::BatchUpdate { pick, estimate } => {
+                        let a = &live[pick % live.len()];
+                        let b = &live[(pick + 1) % live.len()];
+                        let mut records = vec![json!({"id": a, "fields": {"Estimate (hours)": estimate}})];
+                        if a != b {
+                            records.push(json!({"id": b, "fields": {"Priority": "High", "Done": true}}));
+                        }
+                        ok(&h.client, "batch_update_records",
+                           json!({"base_id": DEMO, "table_id": "Tasks", "records": records})).await
                     }
                 };
                 writes.push(write_id(&out));

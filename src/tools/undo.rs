@@ -535,6 +535,15 @@ impl ToolContext {
                     }
                 }
             }
+            // Computed fields (last modified time, formulas, counts...) change by themselves
+            // and are never written back: they are no conflict.
+            if let Some(t) = table {
+                check.retain(|k| {
+                    !t.fields
+                        .iter()
+                        .any(|f| &f.name == k && f.field_type.is_computed())
+                });
+            }
             for k in check {
                 let w = want.get(&k).cloned().unwrap_or(Value::Null);
                 let n = now.get(&k).cloned().unwrap_or(Value::Null);
