@@ -32,6 +32,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, env = env::AIRTABLE_MCP_LOG_FORMAT)]
     pub log_format: Option<LogFormat>,
 
+    /// Let debug logs include MCP requests and results (record data). Off by default: no cell
+    /// value is logged at any level.
+    #[arg(long, global = true)]
+    pub log_record_data: bool,
+
     /// TOML configuration file (default: the platform config dir, e.g. ~/.config/airtable-mcp/config.toml).
     #[arg(long, global = true, env = env::AIRTABLE_MCP_CONFIG)]
     pub config: Option<PathBuf>,
