@@ -265,6 +265,16 @@ async def run_everything(mode: str, tmp: Path) -> None:
         deleted = await s.call("batch_delete_records", delete_args)
         assert deleted["written"] == 11 and deleted["write_id"].startswith("w"), deleted
 
+        # --- the journal: list, then undo the batch delete (the 11 records come back) ------
+        recent = await s.call("list_recent_writes", {"base_id": base, "limit": 5})
+        assert recent["writes"][0]["id"] == deleted["write_id"], recent
+        assert recent["writes"][0]["tool"] == "batch_delete_records", recent
+        undone = await s.call("undo_write", {"write_id": deleted["write_id"]})
+        assert undone["applied"] is True and len(undone["restored"]) == 11, undone
+        assert all(r["action"] == "recreated" for r in undone["restored"]), undone
+        back = await s.call("search_records", {"base_id": base, "table_id": scratch_id, "query": "Person 1"})
+        assert back["count"] >= 2, back  # "Person 1" and "Person 10" are back
+
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
         assert "list_bases" in nf["error"]
