@@ -358,3 +358,46 @@ async fn without_export_dir_or_under_read_only_no_file_is_written() {
     assert!(out.get("path").is_none());
     assert!(tree(&root).is_empty(), "{:?}", tree(&root));
 }
+
+#[tokio::test]
+async fn a_write_call_is_capped_in_records_and_bytes_and_sends_nothing_over_them() {
+    let h = harness().await;
+    let before = h.sandbox.stats();
+    // 10,001 records: refused up front, before any request (issue #11: 100,000 were accepted).
+    let records: Vec<Value> = (0..10_001)
+        .map(|i| json!({"Name": format!("r{i}")}))
+        .collect();
+    let e = err(
+        &h.client,
+        "batch_create_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": records}),
+    )
+    .await;
+    assert!(e.contains("at most 10000 per call"), "{e}");
+    // Over 8 MiB of arguments: refused before the tool runs.
+    let big: Vec<Value> = (0..10)
+        .map(|i| json!({"Name": format!("r{i}"), "Notes": "x".repeat(900 * 1024)}))
+        .collect();
+    let e = err(
+        &h.client,
+        "batch_create_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": big}),
+    )
+    .await;
+    assert!(e.contains("at most 8388608 bytes"), "{e}");
+    let after = h.sandbox.stats();
+    assert_eq!(
+        after.writes, before.writes,
+        "nothing was written: {after:?}"
+    );
+    // The cap is stated where the model reads it.
+    let tools = h.client.list_all_tools().await.unwrap();
+    let t = tools
+        .iter()
+        .find(|t| t.name == "batch_create_records")
+        .unwrap();
+    let doc = t.input_schema["properties"]["records"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(doc.contains("10,000"), "{doc}");
+}

@@ -51,12 +51,23 @@ fn collect<'a>(schema: &'a JsonObject, names: &mut Vec<&'a str>, depth: usize) -
     true
 }
 
-/// Refuse arguments `tool` does not declare, naming them, the accepted ones, and the likely
-/// intended name.
+/// The largest arguments object one tool call may carry (serialized JSON): 10,000 records of
+/// about 800 bytes.
+pub(crate) const MAX_ARGUMENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Refuse arguments over [`MAX_ARGUMENT_BYTES`], and arguments `tool` does not declare, naming
+/// them, the accepted ones, and the likely intended name.
 pub(crate) fn check(tool: &Tool, args: Option<&JsonObject>) -> Result<(), ToolError> {
     let Some(args) = args else {
         return Ok(());
     };
+    let size = serde_json::to_vec(args).map_or(0, |v| v.len());
+    if size > MAX_ARGUMENT_BYTES {
+        return Err(ToolError::Invalid(format!(
+            "the arguments of {} are {size} bytes; at most {MAX_ARGUMENT_BYTES} bytes (8 MiB) per call: split the work into several calls. Nothing was sent.",
+            tool.name
+        )));
+    }
     let Some(known) = accepted(&tool.input_schema) else {
         return Ok(());
     };

@@ -1,5 +1,5 @@
 //! Records: get_records, get_record, search_records, create/update/delete_record and the batch
-//! tools (any number of records; the client sends them 10 at a time, in order).
+//! tools (up to 10,000 records a call; the client sends them 10 at a time, in order).
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -174,7 +174,7 @@ pub(crate) struct BatchCreateParams {
     pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// The records, any number: each item either {"Field": value, ...} or Airtable's
+    /// The records, up to 10,000 per call: each item either {"Field": value, ...} or Airtable's
     /// {"fields": {"Field": value, ...}}.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
@@ -193,7 +193,7 @@ pub(crate) struct BatchUpdateParams {
     pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// The updates, any number: [{"id": "rec...", "fields": {"Field": value}}]. Fields not
+    /// The updates, up to 10,000 per call: [{"id": "rec...", "fields": {"Field": value}}]. Fields not
     /// named are left unchanged.
     pub(crate) records: Vec<RecordUpdateParam>,
     /// Let Airtable convert strings and create missing select options (default false).
@@ -210,7 +210,7 @@ pub(crate) struct BatchDeleteParams {
     pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// Record IDs (rec...) to delete, any number.
+    /// Record IDs (rec...) to delete, up to 10,000 per call.
     #[serde(deserialize_with = "lenient_strings")]
     pub(crate) record_ids: Vec<String>,
     #[serde(flatten)]
@@ -224,7 +224,7 @@ pub(crate) struct BatchUpsertParams {
     pub(crate) base_id: String,
     /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// The records, any number: each item {"Field": value, ...} or {"fields": {...}}. Each
+    /// The records, up to 10,000 per call: each item {"Field": value, ...} or {"fields": {...}}. Each
     /// must contain the fields_to_merge_on.
     #[serde(deserialize_with = "lenient_array")]
     #[schemars(with = "Vec<Map<String, Value>>")]
@@ -440,7 +440,16 @@ fn record_fields(
     Ok(obj)
 }
 
+/// The most records one batch call writes (stated in the tools' schemas): 10,000 records are
+/// 1,000 requests, about 3.5 minutes at Airtable's 5 requests per second.
+pub(crate) const MAX_WRITE_RECORDS: usize = 10_000;
+
 fn validate_batch_size(n: usize) -> Result<(), ToolError> {
+    if n > MAX_WRITE_RECORDS {
+        return Err(ToolError::Invalid(format!(
+            "{n} records in one call; at most {MAX_WRITE_RECORDS} per call (1,000 requests, about 3.5 minutes at Airtable's rate limit). Split the records into several calls: nothing was sent."
+        )));
+    }
     if n == 0 {
         return Err(ToolError::Invalid(
             "records is empty: give at least one record.".into(),
@@ -1303,7 +1312,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_create_records",
         title = "Create records (batch)",
-        description = "Create any number of records, sent 10 per request in order. records: [{\"Name\": \"A\"}, ...] or Airtable's [{\"fields\": {\"Name\": \"A\"}}, ...]. Every record is checked against the schema before anything is sent. dry_run=true previews the records without sending. The result lists written_ids in input order; if a chunk fails, it says which inputs were written, which failed and why, which were not sent, and flags writes whose outcome is unknown. The write is journaled: undo_write takes it back (write_id).",
+        description = "Create up to 10,000 records, sent 10 per request in order. records: [{\"Name\": \"A\"}, ...] or Airtable's [{\"fields\": {\"Name\": \"A\"}}, ...]. Every record is checked against the schema before anything is sent. dry_run=true previews the records without sending. The result lists written_ids in input order; if a chunk fails, it says which inputs were written, which failed and why, which were not sent, and flags writes whose outcome is unknown. The write is journaled: undo_write takes it back (write_id).",
         output_schema = batch_schema(),
         annotations(
             title = "Create records (batch)",
@@ -1384,7 +1393,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_update_records",
         title = "Update records (batch)",
-        description = "Update any number of records, sent 10 per request in order: records: [{\"id\": \"rec...\", \"fields\": {\"Status\": \"Done\"}}]. Only the named fields change. Field names are checked first, and the current values are read (1 request per 100 records) so that dry_run=true previews each change (before -> after) and the write is journaled: undo_write restores the old values. Records that do not exist are refused before anything is sent. The result says per input what was written and what failed and why.",
+        description = "Update up to 10,000 records, sent 10 per request in order: records: [{\"id\": \"rec...\", \"fields\": {\"Status\": \"Done\"}}]. Only the named fields change. Field names are checked first, and the current values are read (1 request per 100 records) so that dry_run=true previews each change (before -> after) and the write is journaled: undo_write restores the old values. Records that do not exist are refused before anything is sent. The result says per input what was written and what failed and why.",
         output_schema = batch_schema(),
         annotations(
             title = "Update records (batch)",
@@ -1532,7 +1541,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_delete_records",
         title = "Delete records (batch)",
-        description = "Delete any number of records by ID, 10 per request in order. The records are read first (1 request per 100 records): dry_run=true lists them by primary field with their current values, IDs that do not exist are refused before anything is sent, and the write is journaled: undo_write recreates the records (with new IDs). The result lists the deleted IDs and, on failure, which were not deleted and why.",
+        description = "Delete up to 10,000 records by ID, 10 per request in order. The records are read first (1 request per 100 records): dry_run=true lists them by primary field with their current values, IDs that do not exist are refused before anything is sent, and the write is journaled: undo_write recreates the records (with new IDs). The result lists the deleted IDs and, on failure, which were not deleted and why.",
         output_schema = batch_schema(),
         annotations(
             title = "Delete records (batch)",
@@ -1642,7 +1651,7 @@ impl AirtableServer {
     #[tool(
         name = "batch_upsert_records",
         title = "Upsert records (batch)",
-        description = "Create or update any number of records matched on fields_to_merge_on (1-3 field names, e.g. [\"Email\"]): a record whose merge fields equal an existing record's updates it; otherwise a new record is created. records: [{\"Email\": \"a@x.com\", \"Name\": \"A\"}] or [{\"fields\": {...}}]; each must include the merge fields. The matching records are read first: dry_run=true previews which inputs create and which update (before -> after), an input matching several records is refused before anything is sent, and the write is journaled: undo_write takes it back. Sent 10 per request; the result lists created_ids and updated_ids.",
+        description = "Create or update up to 10,000 records matched on fields_to_merge_on (1-3 field names, e.g. [\"Email\"]): a record whose merge fields equal an existing record's updates it; otherwise a new record is created. records: [{\"Email\": \"a@x.com\", \"Name\": \"A\"}] or [{\"fields\": {...}}]; each must include the merge fields. The matching records are read first: dry_run=true previews which inputs create and which update (before -> after), an input matching several records is refused before anything is sent, and the write is journaled: undo_write takes it back. Sent 10 per request; the result lists created_ids and updated_ids.",
         output_schema = batch_schema(),
         annotations(
             title = "Upsert records (batch)",
