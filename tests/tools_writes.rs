@@ -9,7 +9,7 @@ mod mcp_support;
 
 use airtable_mcp::airtable::{BaseId, Fields, WriteOptions};
 use airtable_mcp::config::{ConfirmMode, JournalLocation};
-use airtable_mcp::tools::ServerOptions;
+use airtable_mcp::tools::{AirtableServer, ServerOptions, ServerState};
 use mcp_support::*;
 use serde_json::{Value, json};
 
@@ -510,4 +510,80 @@ async fn before_images_cost_one_read_per_hundred_records() {
     assert_eq!(out["written"], 100);
     assert_eq!(count(&h, "GET") - get0, 1);
     assert_eq!(count(&h, "DELETE") - del0, 10);
+}
+
+/// A batch cancelled part way (issue #11: a cancel after 240 of 2,000 records still wrote all
+/// 2,000) stops before its next request; the journal holds exactly the records written.
+#[tokio::test]
+async fn a_cancelled_batch_stops_between_requests_and_journals_what_it_wrote() {
+    use airtable_mcp::sandbox::{Faults, SandboxConfig};
+    use rmcp::model::{CallToolRequestParams, ClientRequest, Request};
+    use rmcp::service::PeerRequestOptions;
+
+    let sb = sandbox_with(SandboxConfig {
+        faults: Faults {
+            latency: std::time::Duration::from_millis(30),
+            ..Faults::default()
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    let state = ServerState::new(Ok(client_for(&sb)), ServerOptions::default());
+    let client = connect(AirtableServer::new(state)).await;
+    let count = |v: &Value| v["count"].as_u64().unwrap();
+    let tasks = json!({"base_id": DEMO, "table_id": "Tasks", "query": "Cancelled batch",
+                       "max_records": 1000});
+    assert_eq!(
+        count(&ok(&client, "search_records", tasks.clone()).await),
+        0
+    );
+
+    let records: Vec<Value> = (0..300)
+        .map(|i| json!({"Name": format!("Cancelled batch {i}")}))
+        .collect();
+    let params = CallToolRequestParams::new("batch_create_records").with_arguments(
+        json!({"base_id": DEMO, "table_id": "Tasks", "records": records})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    // Cancel once the first records are in (30 requests of 10 at >= 30 ms each take about a
+    // second, so most are still to come).
+    for _ in 0..400 {
+        if count(&ok(&client, "search_records", tasks.clone()).await) >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    handle.cancel(Some("test".into())).await.unwrap();
+    // The call finishes its request in flight, journals, and stops: wait for the journal.
+    let mut entry = Value::Null;
+    for _ in 0..100 {
+        let listed = ok(&client, "list_recent_writes", json!({"limit": 1})).await;
+        if let Some(w) = listed["writes"].as_array().and_then(|w| w.first())
+            && w["tool"] == "batch_create_records"
+        {
+            entry = w.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(entry["complete"], false, "{entry}");
+    let written = count(&ok(&client, "search_records", tasks.clone()).await);
+    assert!(written > 0 && written < 300, "{written} of 300 written");
+    assert_eq!(written % 10, 0, "whole requests only: {written}");
+    assert_eq!(entry["record_count"], written, "{entry}");
+    // Nothing more arrives later.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(count(&ok(&client, "search_records", tasks).await), written);
+    // And undo takes exactly those back.
+    let u = ok(&client, "undo_write", json!({"write_id": entry["id"]})).await;
+    assert_eq!(u["applied"], true, "{u}");
 }
