@@ -21,6 +21,28 @@ pub const CHUNK_SIZE: usize = 10;
 /// Progress callback: `(inputs done, inputs total)`, called after each chunk.
 pub type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
+/// What a batch is about to do or just did, for [`WriteOptions::on_chunk`].
+#[derive(Debug)]
+pub enum ChunkEvent<'a> {
+    /// Chunk `index` is about to be sent.
+    Sending {
+        /// The chunk (0-based, 10 inputs each).
+        index: usize,
+    },
+    /// Chunk `index` was confirmed written; `records` is what Airtable returned.
+    Written {
+        /// The chunk.
+        index: usize,
+        /// The records of the answer (creates, updates, upserts; empty for deletes).
+        records: &'a [Record],
+    },
+}
+
+/// An async hook awaited before and after each chunk (e.g. to record progress durably before
+/// the next request goes out).
+pub type ChunkHook =
+    Arc<dyn for<'a> Fn(ChunkEvent<'a>) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Options of a write.
 #[derive(Clone, Default)]
 pub struct WriteOptions {
@@ -33,6 +55,8 @@ pub struct WriteOptions {
     /// Stop before the next chunk once cancelled (a chunk in flight is never abandoned, so
     /// the outcome stays exact); see [`BatchOutcome::cancelled`].
     pub cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Awaited before each chunk is sent and after it is confirmed.
+    pub on_chunk: Option<ChunkHook>,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -42,6 +66,7 @@ impl fmt::Debug for WriteOptions {
             .field("return_fields_by_field_id", &self.return_fields_by_field_id)
             .field("on_progress", &self.on_progress.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("on_chunk", &self.on_chunk.is_some())
             .finish()
     }
 }
@@ -247,8 +272,18 @@ where
         }
         let chunk: Vec<I> = iter.by_ref().take(CHUNK_SIZE).collect();
         let len = chunk.len();
+        if let Some(hook) = &opts.on_chunk {
+            hook(ChunkEvent::Sending { index: i }).await;
+        }
         match send(chunk).await {
             Ok(r) => {
+                if let Some(hook) = &opts.on_chunk {
+                    hook(ChunkEvent::Written {
+                        index: i,
+                        records: &r.records,
+                    })
+                    .await;
+                }
                 out.written.extend(r.records);
                 out.deleted.extend(r.deleted);
                 out.created_ids.extend(r.created);

@@ -22,8 +22,8 @@ pub mod rate_limit;
 pub mod retry;
 
 pub use batch::{
-    BatchFailure, BatchOutcome, CHUNK_SIZE, ChunkReport, ChunkStatus, ProgressFn, RecordUpdate,
-    UpdateMode, UpsertRecord, WriteOptions,
+    BatchFailure, BatchOutcome, CHUNK_SIZE, ChunkEvent, ChunkHook, ChunkReport, ChunkStatus,
+    ProgressFn, RecordUpdate, UpdateMode, UpsertRecord, WriteOptions,
 };
 pub use client::{
     Client, ClientConfig, ClientStats, DEFAULT_API_URL, MAX_URL_LEN, USER_AGENT, encode_segment,

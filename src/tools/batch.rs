@@ -18,7 +18,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::airtable::{
-    BaseId, BatchOutcome, Fields, RecordId, RecordUpdate, UpdateMode, UpsertRecord, WriteOptions,
+    BaseId, BatchOutcome, ChunkHook, Fields, RecordId, RecordUpdate, UpdateMode, UpsertRecord,
+    WriteOptions,
 };
 use crate::tools::ToolError;
 use crate::tools::context::ToolContext;
@@ -76,11 +77,29 @@ impl ToolContext {
         progress: &mut Progress,
         label: &'static str,
     ) -> Result<BatchOutcome, ToolError> {
+        self.run_batch_with(base, table, write, typecast, progress, label, None)
+            .await
+    }
+
+    /// [`ToolContext::run_batch`] with a hook awaited before and after each request (the
+    /// resumable create records its progress in the journal with it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_batch_with(
+        &self,
+        base: &BaseId,
+        table: &str,
+        write: BatchWrite,
+        typecast: bool,
+        progress: &mut Progress,
+        label: &'static str,
+        on_chunk: Option<ChunkHook>,
+    ) -> Result<BatchOutcome, ToolError> {
         let client = self.client()?;
         let opts = WriteOptions {
             typecast,
             on_progress: progress.callback(label),
             cancel: progress.cancellation(),
+            on_chunk,
             ..WriteOptions::default()
         };
         let outcome = match write {
@@ -149,6 +168,7 @@ impl ToolContext {
                 changes,
                 complete: out.complete && skipped == 0,
                 undo_of: None,
+                resume: None,
             })
             .await
         };
@@ -455,7 +475,7 @@ impl BatchWriteOutput {
     /// Attach the journal note of the written records and say in `note` what it covers
     /// (`ambiguous`: the failed chunk may have been written; `skipped`: written records left
     /// out of the journal).
-    fn add_journal(&mut self, journal: JournalNote, ambiguous: bool, skipped: usize) {
+    pub(crate) fn add_journal(&mut self, journal: JournalNote, ambiguous: bool, skipped: usize) {
         if let Some(id) = &journal.write_id {
             if self.complete && skipped == 0 {
                 self.note

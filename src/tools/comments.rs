@@ -264,6 +264,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(CommentCreated {

@@ -194,6 +194,24 @@ pub(crate) struct NewWrite {
     /// When this write is an undo: the write it undid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) undo_of: Option<String>,
+    /// A resumable batch create while it is pending: how far it got (see `tools::resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resume: Option<Resume>,
+}
+
+/// How far a resumable batch got, recorded before and after each request (chunk of 10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Resume {
+    /// The call's fingerprint: base, table, typecast and the records (SHA-256, hex).
+    pub(crate) key: String,
+    /// Chunks confirmed written (their records are in `changes`).
+    pub(crate) chunks_done: usize,
+    /// The chunk sent but not confirmed, if any: after a crash it may or may not be written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) in_flight: Option<usize>,
+    /// When the call began (ms since the epoch, minus a margin for clock skew): records created
+    /// before it are not the call's.
+    pub(crate) since_ms: i64,
 }
 
 /// A journaled write.
@@ -564,6 +582,81 @@ impl Journal {
         row.map(decode).transpose()
     }
 
+    /// Drop a pending entry that wrote nothing.
+    pub(crate) async fn discard(&self, principal: &str, id: &str) -> Result<(), JournalError> {
+        let (principal, id) = (principal.to_owned(), id.to_owned());
+        self.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "DELETE FROM writes WHERE id = ?1 AND principal = ?2 AND pending = 1",
+                    params![id, principal],
+                )
+                .map_err(sql("drop a pending entry"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replace the body of a pending entry (a resumable batch's progress).
+    pub(crate) async fn update_pending(
+        &self,
+        principal: &str,
+        id: &str,
+        write: &NewWrite,
+    ) -> Result<(), JournalError> {
+        let body = serde_json::to_string(write).map_err(JournalError::Encode)?;
+        let (principal, id) = (principal.to_owned(), id.to_owned());
+        self.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "UPDATE writes SET body = ?1 WHERE id = ?2 AND principal = ?3 AND pending = 1",
+                    params![body, id, principal],
+                )
+                .map_err(sql("update a pending entry"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest pending entry of `principal` whose resumable batch has fingerprint `key`.
+    pub(crate) async fn find_pending(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<WriteEntry>, JournalError> {
+        let principal = principal.to_owned();
+        let rows = self
+            .with(move |inner, retention| {
+                let mut stmt = inner
+                    .conn
+                    .prepare(&format!(
+                        "SELECT {COLUMNS} FROM writes
+                         WHERE principal = ?1 AND pending = 1 AND at_ms >= ?2
+                         ORDER BY seq DESC LIMIT 50"
+                    ))
+                    .map_err(sql("find a pending entry"))?;
+                let rows = stmt
+                    .query_map(
+                        params![principal, Journal::cutoff_ms(retention)],
+                        entry_from_row,
+                    )
+                    .map_err(sql("find a pending entry"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("find a pending entry"))?;
+                Ok(rows)
+            })
+            .await?;
+        for row in rows {
+            let entry = decode(row)?;
+            if entry.write.resume.as_ref().is_some_and(|r| r.key == key) {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
     /// Record that `id` was undone by the write `undo_id`.
     pub(crate) async fn mark_undone(
         &self,
@@ -688,6 +781,7 @@ mod tests {
             }],
             complete: true,
             undo_of: None,
+            resume: None,
         }
     }
 

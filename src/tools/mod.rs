@@ -34,6 +34,7 @@ mod params;
 mod progress;
 mod records;
 mod result;
+mod resume;
 mod sanitize;
 mod schema;
 mod schema_cleanup;

@@ -1062,6 +1062,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(RecordWriteOutput {
@@ -1197,6 +1198,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(RecordWriteOutput {
@@ -1299,6 +1301,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(DeletedOutput {
@@ -1374,11 +1377,13 @@ impl AirtableServer {
             return BatchWriteOutput::dry_run(n, preview).into_result();
         }
         self.ctx.confirm(&rc, &p.control, ask).await?;
+        // Crash-safe: progress is journaled per request, and the same call after a crash
+        // resumes instead of writing records twice (tools::resume).
         self.ctx
-            .batch_tool(
+            .resumable_create(
                 &ctx.base,
                 &ctx.table_ref,
-                BatchWrite::Create(records),
+                records,
                 p.typecast,
                 Progress::new(&rc),
                 JournalPlan {

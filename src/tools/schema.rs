@@ -442,6 +442,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(TableWriteOutput {
@@ -548,6 +549,7 @@ impl AirtableServer {
                         }],
                         complete: true,
                         undo_of: None,
+                        resume: None,
                     })
                     .await
             }
@@ -657,6 +659,7 @@ impl AirtableServer {
                 }],
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await;
         Ok(Json(FieldWriteOutput {
@@ -788,6 +791,7 @@ impl AirtableServer {
                         }],
                         complete: true,
                         undo_of: None,
+                        resume: None,
                     })
                     .await
             }

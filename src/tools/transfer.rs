@@ -866,6 +866,7 @@ impl AirtableServer {
                     changes,
                     complete: failure.is_none(),
                     undo_of: None,
+                    resume: None,
                 })
                 .await
         };
@@ -1099,6 +1100,7 @@ impl AirtableServer {
                         changes,
                         complete: failure.is_none(),
                         undo_of: None,
+                        resume: None,
                     })
                     .await;
             }

@@ -761,6 +761,7 @@ impl ToolContext {
             changes: Vec::new(),
             complete: false,
             undo_of: Some(undone.clone()),
+            resume: None,
         };
         let journal = self.journal_for_undo()?.clone();
         // Crash safety: a pending entry exists while the undo is being sent.
@@ -1156,9 +1157,9 @@ fn remap_record(c: &mut Change, moved: &HashMap<String, String>) {
 /// A write journaled as pending before it is sent ([`ToolContext::journal_begin`]).
 pub(crate) struct PendingWrite {
     /// The pending entry, when the journal took it.
-    id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The planned write (journaled at the end when the pending entry could not be made).
-    write: NewWrite,
+    pub(crate) write: NewWrite,
 }
 
 impl ToolContext {
@@ -1666,6 +1667,7 @@ mod tests {
                 changes,
                 complete: true,
                 undo_of: None,
+                resume: None,
             })
             .await
             .write_id
@@ -2106,6 +2108,7 @@ mod tests {
             changes: Vec::new(),
             complete: false,
             undo_of: None,
+            resume: None,
         };
         // The process "crashes" after begin: no finish.
         let id = j.begin(fx.ctx.principal(), planned).await.unwrap();
