@@ -273,12 +273,36 @@ pub(crate) fn api_error_text(
         (_, Some(ApiErrorKind::UnknownFieldName)) => {
             "A field name is not in the table: call get_field_info(base_id, table_id) for exact names (case and spaces matter).".to_owned()
         }
+        (_, Some(ApiErrorKind::RequestTooLarge)) | (Some(413), _)
+            if scope == scope::RECORDS_READ || scope == scope::SCHEMA_READ =>
+        {
+            "The query is too large for Airtable: shorten filter_by_formula or the search text, and ask for fewer fields (a read sends no records).".to_owned()
+        }
         (_, Some(ApiErrorKind::RateLimitReached)) | (Some(429), _) => {
             "Airtable's rate limit (5 requests per second per base) was still hit after retries; wait about 30 seconds, then retry with fewer, larger requests (batch tools).".to_owned()
         }
         _ => err.hint().to_owned(),
     };
     format!("Could not {op}{on_base}: {err}. {fix}")
+}
+
+#[cfg(test)]
+mod too_large_tests {
+    use super::*;
+
+    #[test]
+    fn a_413_on_a_read_asks_for_a_smaller_query_not_fewer_records() {
+        let err = airtable::Error::Api {
+            status: 413,
+            kind: ApiErrorKind::RequestTooLarge,
+            message: "too large".into(),
+        };
+        let read = api_error_text("list records", Some("appX"), scope::RECORDS_READ, &err);
+        assert!(read.contains("shorten filter_by_formula"), "{read}");
+        assert!(!read.contains("fewer records"), "{read}");
+        let write = api_error_text("create", Some("appX"), scope::RECORDS_WRITE, &err);
+        assert!(write.contains("fewer records"), "{write}");
+    }
 }
 
 #[cfg(test)]
