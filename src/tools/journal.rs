@@ -199,16 +199,12 @@ pub(crate) struct NewWrite {
     pub(crate) resume: Option<Resume>,
 }
 
-/// How far a resumable batch got, recorded before and after each request (chunk of 10).
+/// A resumable batch (its progress per request is in the `chunks` table: see
+/// [`Journal::chunks`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Resume {
     /// The call's fingerprint: base, table, typecast and the records (SHA-256, hex).
     pub(crate) key: String,
-    /// Chunks confirmed written (their records are in `changes`).
-    pub(crate) chunks_done: usize,
-    /// The chunk sent but not confirmed, if any: after a crash it may or may not be written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) in_flight: Option<usize>,
     /// When the call began (ms since the epoch, minus a margin for clock skew): records created
     /// before it are not the call's.
     pub(crate) since_ms: i64,
@@ -231,7 +227,7 @@ pub(crate) struct WriteEntry {
 }
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Wait this long for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -314,6 +310,22 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
                  PRIMARY KEY (principal, old_id)
              );
              PRAGMA user_version = 1;
+             COMMIT;",
+        )
+        .map_err(sql("create its tables"))?;
+    }
+    if version < 2 {
+        // Per-request progress of resumable batches: one row per chunk, written before the
+        // request (changes NULL: in flight) and after it (the records it created).
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS chunks (
+                 write_id TEXT NOT NULL,
+                 idx      INTEGER NOT NULL,
+                 changes  TEXT,
+                 PRIMARY KEY (write_id, idx)
+             );
+             PRAGMA user_version = 2;
              COMMIT;",
         )
         .map_err(sql("create its tables"))?;
@@ -516,6 +528,10 @@ impl Journal {
                     params![body, id, principal],
                 )
                 .map_err(sql("finish an entry"))?;
+            inner
+                .conn
+                .execute("DELETE FROM chunks WHERE write_id = ?1", params![id])
+                .map_err(sql("finish an entry"))?;
             Ok(())
         })
         .await
@@ -593,31 +609,82 @@ impl Journal {
                     params![id, principal],
                 )
                 .map_err(sql("drop a pending entry"))?;
+            inner
+                .conn
+                .execute("DELETE FROM chunks WHERE write_id = ?1", params![id])
+                .map_err(sql("drop a pending entry"))?;
             Ok(())
         })
         .await
     }
 
-    /// Replace the body of a pending entry (a resumable batch's progress).
-    pub(crate) async fn update_pending(
-        &self,
-        principal: &str,
-        id: &str,
-        write: &NewWrite,
-    ) -> Result<(), JournalError> {
-        let body = serde_json::to_string(write).map_err(JournalError::Encode)?;
-        let (principal, id) = (principal.to_owned(), id.to_owned());
+    /// Record that chunk `idx` of the resumable batch `id` is about to be sent.
+    pub(crate) async fn chunk_sending(&self, id: &str, idx: usize) -> Result<(), JournalError> {
+        let id = id.to_owned();
         self.with(move |inner, _| {
             inner
                 .conn
                 .execute(
-                    "UPDATE writes SET body = ?1 WHERE id = ?2 AND principal = ?3 AND pending = 1",
-                    params![body, id, principal],
+                    "INSERT OR REPLACE INTO chunks (write_id, idx, changes) VALUES (?1, ?2, NULL)",
+                    params![id, idx as i64],
                 )
-                .map_err(sql("update a pending entry"))?;
+                .map_err(sql("record a request"))?;
             Ok(())
         })
         .await
+    }
+
+    /// Record that chunk `idx` of the resumable batch `id` was written, with its changes.
+    pub(crate) async fn chunk_written(
+        &self,
+        id: &str,
+        idx: usize,
+        changes: &[Change],
+    ) -> Result<(), JournalError> {
+        let body = serde_json::to_string(changes).map_err(JournalError::Encode)?;
+        let id = id.to_owned();
+        self.with(move |inner, _| {
+            inner
+                .conn
+                .execute(
+                    "INSERT OR REPLACE INTO chunks (write_id, idx, changes) VALUES (?1, ?2, ?3)",
+                    params![id, idx as i64, body],
+                )
+                .map_err(sql("record a request"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The recorded chunks of the resumable batch `id`, by index: `None` = sent, not confirmed.
+    pub(crate) async fn chunks(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(usize, Option<Vec<Change>>)>, JournalError> {
+        let id = id.to_owned();
+        let rows: Vec<(i64, Option<String>)> = self
+            .with(move |inner, _| {
+                let mut stmt = inner
+                    .conn
+                    .prepare("SELECT idx, changes FROM chunks WHERE write_id = ?1 ORDER BY idx")
+                    .map_err(sql("read the requests of a batch"))?;
+                let rows = stmt
+                    .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(sql("read the requests of a batch"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("read the requests of a batch"))?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(idx, changes)| {
+                let changes = changes
+                    .map(|c| serde_json::from_str::<Vec<Change>>(&c))
+                    .transpose()
+                    .map_err(JournalError::Encode)?;
+                Ok((usize::try_from(idx).unwrap_or_default(), changes))
+            })
+            .collect()
     }
 
     /// The newest pending entry of `principal` whose resumable batch has fingerprint `key`.
@@ -757,8 +824,15 @@ fn prune(conn: &Connection, retention: Duration) -> Result<usize, JournalError> 
     let cutoff = Journal::cutoff_ms(retention);
     conn.execute("DELETE FROM recreated WHERE at_ms < ?1", params![cutoff])
         .map_err(sql("drop expired entries"))?;
-    conn.execute("DELETE FROM writes WHERE at_ms < ?1", params![cutoff])
-        .map_err(sql("drop expired entries"))
+    let n = conn
+        .execute("DELETE FROM writes WHERE at_ms < ?1", params![cutoff])
+        .map_err(sql("drop expired entries"))?;
+    conn.execute(
+        "DELETE FROM chunks WHERE write_id NOT IN (SELECT id FROM writes)",
+        [],
+    )
+    .map_err(sql("drop expired entries"))?;
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -146,8 +146,6 @@ impl ToolContext {
                     undo_of: None,
                     resume: Some(Resume {
                         key: key.clone(),
-                        chunks_done: 0,
-                        in_flight: None,
                         since_ms: chrono::Utc::now().timestamp_millis() - CLOCK_MARGIN_MS,
                     }),
                 };
@@ -160,6 +158,30 @@ impl ToolContext {
                 "a pending entry without progress".into(),
             ));
         };
+        // What the interrupted call recorded, request by request: the chunks confirmed written
+        // (in order from the first), then possibly one sent but not confirmed.
+        let recorded = if resumed_note.is_some() {
+            journal.chunks(&entry_id).await?
+        } else {
+            Vec::new()
+        };
+        let mut chunks_done = 0;
+        let mut in_flight = None;
+        for (idx, changes) in recorded {
+            if idx != chunks_done {
+                break;
+            }
+            match changes {
+                Some(c) => {
+                    write.changes.extend(c);
+                    chunks_done += 1;
+                }
+                None => {
+                    in_flight = Some(idx);
+                    break;
+                }
+            }
+        }
         // Records already written by the interrupted call, in input order.
         let mut prior: Vec<Record> = write
             .changes
@@ -177,9 +199,9 @@ impl ToolContext {
             })
             .collect();
         let confirmed_before = prior.len();
-        let mut start_chunk = resume.chunks_done;
+        let mut start_chunk = chunks_done;
         let mut requests = 0usize;
-        if let Some(k) = resume.in_flight {
+        if let Some(k) = in_flight {
             // The chunk sent before the crash: written or not? Read back what was created since.
             let inputs = &records[(k * 10).min(n)..((k + 1) * 10).min(n)];
             let known: HashSet<String> = prior.iter().map(|r| r.id.to_string()).collect();
@@ -219,13 +241,16 @@ impl ToolContext {
                 }
             }
             if matched.len() == inputs.len() {
-                for r in &matched {
-                    write.changes.push(Change::RecordCreated {
+                let found: Vec<Change> = matched
+                    .iter()
+                    .map(|r| Change::RecordCreated {
                         table_id: table.to_owned(),
                         record_id: r.id.to_string(),
                         after: r.fields.clone(),
-                    });
-                }
+                    })
+                    .collect();
+                journal.chunk_written(&entry_id, k, &found).await?;
+                write.changes.extend(found);
                 prior.extend(matched);
                 start_chunk = k + 1;
             } else if !matched.is_empty() {
@@ -245,23 +270,14 @@ impl ToolContext {
                 prior.len() - confirmed_before,
             );
         }
-        write.resume = Some(Resume {
-            chunks_done: start_chunk,
-            in_flight: None,
-            ..resume.clone()
-        });
-        journal
-            .update_pending(&principal, &entry_id, &write)
-            .await?;
 
         // Send the rest, recording each chunk before and after.
         let offset = start_chunk * 10;
         let rest: Vec<Fields> = records.iter().skip(offset).cloned().collect();
         let state = Arc::new(tokio::sync::Mutex::new(write));
         let hook: ChunkHook = {
-            let (journal, principal, entry_id, state, table) = (
+            let (journal, entry_id, state, table) = (
                 journal.clone(),
-                principal.clone(),
                 entry_id.clone(),
                 state.clone(),
                 table.to_owned(),
@@ -281,27 +297,20 @@ impl ToolContext {
                             .collect::<Vec<_>>(),
                     )),
                 };
-                let (journal, principal, entry_id, state): (Arc<Journal>, _, _, _) = (
-                    journal.clone(),
-                    principal.clone(),
-                    entry_id.clone(),
-                    state.clone(),
-                );
+                let (journal, entry_id, state): (Arc<Journal>, _, _) =
+                    (journal.clone(), entry_id.clone(), state.clone());
                 Box::pin(async move {
-                    let mut w = state.lock().await;
-                    if let Some(r) = w.resume.as_mut() {
-                        match &update {
-                            Err(index) => r.in_flight = Some(start_chunk + index),
-                            Ok((index, _)) => {
-                                r.in_flight = None;
-                                r.chunks_done = start_chunk + index + 1;
-                            }
+                    let recorded = match update {
+                        Err(index) => journal.chunk_sending(&entry_id, start_chunk + index).await,
+                        Ok((index, changes)) => {
+                            let r = journal
+                                .chunk_written(&entry_id, start_chunk + index, &changes)
+                                .await;
+                            state.lock().await.changes.extend(changes);
+                            r
                         }
-                    }
-                    if let Ok((_, changes)) = update {
-                        w.changes.extend(changes);
-                    }
-                    if let Err(e) = journal.update_pending(&principal, &entry_id, &w).await {
+                    };
+                    if let Err(e) = recorded {
                         tracing::warn!("batch progress not journaled: {e}");
                     }
                 })
