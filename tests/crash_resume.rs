@@ -1,7 +1,9 @@
 //! Crash-safe batches (issue #11: a `kill -9` during a 60-record batch, then the same call
 //! again, created 30 duplicates). The stdio server is killed at a random point of a 60-record
 //! `batch_create_records` 20 times; each time a new server runs the same call, which resumes
-//! from the journal. Afterwards every record exists exactly once.
+//! from the journal. Afterwards every record exists exactly once. (A call that completed
+//! before the kill is finished: running it again is a new call and creates the records again;
+//! the kill always lands before the batch can complete.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod mcp_support;
@@ -101,7 +103,7 @@ fn call(records: &[Value]) -> Value {
 async fn killed_batches_resume_without_duplicates() {
     let sb = sandbox_with(SandboxConfig {
         faults: Faults {
-            latency: Duration::from_millis(25),
+            latency: Duration::from_millis(100),
             ..Faults::default()
         },
         ..SandboxConfig::demo()
@@ -116,10 +118,11 @@ async fn killed_batches_resume_without_duplicates() {
         let records: Vec<Value> = (0..60)
             .map(|i| json!({"Name": format!("Crash {run} #{i}"), "Notes": format!("run {run}")}))
             .collect();
-        // First server: killed at a random point of the batch (6 requests of >= 25 ms).
+        // First server: killed at a random point before the batch can have finished (6
+        // requests of >= 100 ms take >= 600 ms; the kill comes within 300 ms of sending).
         let mut s = start(&url, sb.token(), &journal, dir.path()).await;
         s.send(call(&records)).await;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..260))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
         s.child.kill().await.unwrap();
         // Second server: the same call finishes the job.
         let mut s = start(&url, sb.token(), &journal, dir.path()).await;
