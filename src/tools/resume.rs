@@ -37,6 +37,16 @@ fn running() -> &'static Mutex<HashSet<String>> {
 
 struct Running(String);
 
+impl Running {
+    /// Mark the call `key` as running in this process; `None` when it already is.
+    fn claim(key: &str) -> Result<Option<Running>, ToolError> {
+        let mut set = running()
+            .lock()
+            .map_err(|_| ToolError::Invalid("internal lock poisoned".into()))?;
+        Ok(set.insert(key.to_owned()).then(|| Running(key.to_owned())))
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(mut set) = running().lock() {
@@ -93,31 +103,16 @@ impl ToolContext {
         progress: Progress,
         plan: JournalPlan,
     ) -> Result<CallToolResult, ToolError> {
-        let journal = match self.journal() {
-            Ok(Some(j)) => j.clone(),
-            _ => {
-                return self
-                    .batch_tool(
-                        base,
-                        table,
-                        BatchWrite::Create(records),
-                        typecast,
-                        progress,
-                        plan,
-                    )
-                    .await;
+        // Resumable only with a journal, and only when no identical call runs in this process
+        // (its pending entry is not a crashed one); otherwise a plain batch.
+        let claim = match self.journal() {
+            Ok(Some(j)) => {
+                let key = fingerprint(base, table, typecast, &records);
+                Running::claim(&key)?.map(|guard| (j.clone(), key, guard))
             }
+            _ => None,
         };
-        let key = fingerprint(base, table, typecast, &records);
-        let _running = {
-            let mut set = running()
-                .lock()
-                .map_err(|_| ToolError::Invalid("internal lock poisoned".into()))?;
-            let fresh = set.insert(key.clone());
-            fresh.then(|| Running(key.clone()))
-        };
-        // Another identical call is running in this process: not a crash; a normal batch.
-        if _running.is_none() {
+        let Some((journal, key, _running)) = claim else {
             return self
                 .batch_tool(
                     base,
@@ -128,7 +123,7 @@ impl ToolContext {
                     plan,
                 )
                 .await;
-        }
+        };
         let principal = self.principal().to_owned();
         let found = journal.find_pending(&principal, &key).await.ok().flatten();
         let n = records.len();
