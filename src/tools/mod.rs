@@ -17,6 +17,7 @@ use std::sync::LazyLock;
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
 
+mod aggregate;
 mod analysis;
 mod arguments;
 mod bases;
@@ -38,6 +39,7 @@ mod resume;
 mod sanitize;
 mod schema;
 mod schema_cleanup;
+mod search;
 mod transfer;
 mod undo;
 mod validation;
@@ -133,6 +135,9 @@ pub const CATALOG: &[ToolSpec] = &[
     // analysis
     spec("analyze_table_data", Analysis, Read),
     spec("find_duplicates", Analysis, Read),
+    // #13 search and aggregation
+    spec("aggregate_records", Analysis, Read),
+    spec("count_records", Analysis, Read),
     // transfer
     spec("export_table_csv", Transfer, Read),
     spec("create_metadata_table", Transfer, Write),
@@ -162,6 +167,8 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::records_router()
             + AirtableServer::comments_router()
             + AirtableServer::analysis_router()
+            + AirtableServer::aggregate_router()
+            + AirtableServer::search_router()
             + AirtableServer::transfer_router()
             + AirtableServer::undo_router();
         schema_cleanup::portable_router(raw)
