@@ -362,16 +362,14 @@ impl AirtableServer {
         Parameters(p): Parameters<SearchRecordsParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        if p.max_records == 0 || p.max_records > MAX_HITS {
-            return Err(ToolError::Invalid(format!(
-                "max_records must be between 1 and {MAX_HITS} (got {}).",
-                p.max_records
-            )));
+        if p.max_records == 0 {
+            return Err(ToolError::Invalid("max_records must be at least 1.".into()));
         }
+        let max_hits = p.max_records.min(MAX_HITS) as usize;
         let q = Query::parse(&p.query);
         if q.is_empty() {
             return Err(ToolError::Invalid(
-                "query has no words: give the text to search for (words, or \"a phrase\" in quotes).".into(),
+                "query is empty (no words): give the text to search for (words, or \"a phrase\" in quotes).".into(),
             ));
         }
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
@@ -456,7 +454,7 @@ impl AirtableServer {
             .map(|f| f.name.clone());
         let mut hits = rank(&q, &search_fields, primary.as_deref(), read.records);
         let total = hits.len();
-        hits.truncate(p.max_records as usize);
+        hits.truncate(max_hits);
         let mut scores = Vec::with_capacity(hits.len());
         let mut matched = Vec::with_capacity(hits.len());
         let mut records = Vec::with_capacity(hits.len());
@@ -475,7 +473,7 @@ impl AirtableServer {
                 next: None,
             },
             table,
-            "Raise nothing: narrow the search (more words, a phrase, fewer return_fields).",
+            "Narrow the search (more words, a phrase, fewer return_fields).",
         );
         scores.truncate(out.rows.len());
         matched.truncate(out.rows.len());
