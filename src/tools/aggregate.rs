@@ -146,7 +146,8 @@ pub(crate) struct CountRecordsParams {
 /// One group.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub(crate) struct GroupOut {
-    /// The group's value for each group_by field (null: empty; dates: the bucket).
+    /// The group's value for each group_by field: text, or null for empty (dates: the bucket).
+    #[schemars(with = "Vec<Value>")]
     pub(crate) key: Vec<Option<String>>,
     /// Records in the group.
     pub(crate) count: usize,

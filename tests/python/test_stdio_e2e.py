@@ -275,6 +275,33 @@ async def run_everything(mode: str, tmp: Path) -> None:
         back = await s.call("search_records", {"base_id": base, "table_id": scratch_id, "query": "Person 1"})
         assert back["count"] >= 2, back  # "Person 1" and "Person 10" are back
 
+        # --- #13 search and aggregation ---------------------------------------------------
+        phrase = await s.call(
+            "search_records",
+            {"base_id": base, "table_id": scratch_id, "query": '"person 1"', "return_fields": ["Name"]},
+        )
+        assert phrase["columns"] == ["id", "Name"] and phrase["rows"][0][1] == "Person 1", phrase
+        assert len(phrase["scores"]) == len(phrase["rows"]) == len(phrase["matched"]) >= 2, phrase
+        assert phrase["scores"][0] > phrase["scores"][-1] and phrase["matched"][0] == ["Name"], phrase
+        counted = await s.call("count_records", {"base_id": base, "table_id": scratch_id})
+        everything = await s.call("get_records", {"base_id": base, "table_id": scratch_id, "max_records": 1000})
+        assert everything["has_more"] is False, everything
+        assert counted["count"] == everything["count"] and counted["capped"] is False, (counted, everything)
+        assert counted["requests"] == 1, counted
+        agg = await s.call(
+            "aggregate_records",
+            {"base_id": base, "table_id": scratch_id, "metrics": ["sum:Score", "max:Score", "fill_rate:Email"]},
+        )
+        scores = [dict(zip(everything["columns"], r)).get("Score") for r in everything["rows"]]
+        scores = [x for x in scores if x is not None]
+        assert agg["totals"]["count"] == counted["count"] and agg["capped"] is False, agg
+        assert agg["totals"]["values"]["sum(Score)"] == sum(scores), agg
+        assert agg["totals"]["values"]["max(Score)"] == max(scores), agg
+        by_mail = await s.call(
+            "aggregate_records", {"base_id": base, "table_id": scratch_id, "group_by": ["Email"], "max_scan": 5}
+        )
+        assert by_mail["scanned"] == 5 and by_mail["capped"] is True and "max_scan" in by_mail["note"], by_mail
+
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
         assert "list_bases" in nf["error"]
