@@ -140,7 +140,7 @@ pub enum Toolset {
     Records,
     /// Bases, tables and fields: list_bases, list_tables, get_field_info, create/update table and field.
     Schema,
-    /// Read-only analysis: analyze_table_data, find_duplicates.
+    /// Read-only analysis: analyze_table_data, find_duplicates, aggregate_records, count_records.
     Analysis,
     /// Moving data: export_table_csv, create_metadata_table, sync_tables.
     Transfer,
