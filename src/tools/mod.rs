@@ -30,6 +30,7 @@ mod context;
 mod files;
 mod handler;
 mod journal;
+mod links;
 mod params;
 mod progress;
 mod records;
@@ -41,6 +42,7 @@ mod schema_cleanup;
 mod transfer;
 mod undo;
 mod validation;
+mod views;
 mod writes;
 
 pub use handler::{
@@ -140,6 +142,9 @@ pub const CATALOG: &[ToolSpec] = &[
     // comments
     spec("list_comments", Comments, Read),
     spec("create_comment", Comments, Write),
+    // #13 links and views
+    spec("list_views", Schema, Read),
+    spec("find_link_candidates", Records, Read),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -163,7 +168,9 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::comments_router()
             + AirtableServer::analysis_router()
             + AirtableServer::transfer_router()
-            + AirtableServer::undo_router();
+            + AirtableServer::undo_router()
+            + AirtableServer::links_router()
+            + AirtableServer::views_router();
         schema_cleanup::portable_router(raw)
     });
     CATALOGUE.clone()

@@ -26,6 +26,7 @@ use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
+use crate::tools::links;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, default_search_max,
     lenient_array, lenient_bool, lenient_object, lenient_opt_strings, lenient_strings, lenient_u32,
@@ -75,6 +76,9 @@ pub(crate) struct GetRecordsParams {
     /// The `offset` cursor from the previous result, to get the next page.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) offset: Option<String>,
+    /// Linked record IDs as {id, name} (the linked primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// Parameters of get_record.
@@ -89,6 +93,9 @@ pub(crate) struct GetRecordParams {
     /// Only these fields (names or IDs) in the result.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) fields: Option<Vec<String>>,
+    /// Linked record IDs as {id, name} (the linked primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// Parameters of search_records.
@@ -111,6 +118,9 @@ pub(crate) struct SearchRecordsParams {
     /// Only these fields in each returned record (default: all).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) return_fields: Option<Vec<String>>,
+    /// Linked record IDs as {id, name} (the linked primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// Parameters of create_record.
@@ -308,6 +318,9 @@ fn records_schema() -> std::sync::Arc<rmcp::model::JsonObject> {
 pub(crate) struct RecordOutput {
     /// The record.
     pub(crate) record: OutRecord,
+    /// What expand_links could not resolve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
 }
 
 /// A written record, or (dry_run) what would change.
@@ -820,7 +833,7 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let read = self
+        let mut read = self
             .ctx
             .read_records(
                 &ctx.base,
@@ -830,12 +843,14 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "get_records"),
             )
             .await?;
+        let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut read.records).await?;
         Ok(self
             .records_output(
                 read,
                 ctx.table(),
                 "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
             )
+            .with_note(links)
             .into_result())
     }
 
@@ -861,7 +876,7 @@ impl AirtableServer {
         if let Some(t) = ctx.table() {
             check_field_names(t, &fields, "fields")?;
         }
-        let rec = self
+        let mut rec = self
             .ctx
             .client()?
             .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
@@ -869,12 +884,19 @@ impl AirtableServer {
             .map_err(|e| {
                 ToolError::api("get the record", ctx.base.as_ref(), scope::RECORDS_READ, e)
             })?;
+        let note = links::expand(
+            &self.ctx,
+            &ctx,
+            p.expand_links,
+            std::slice::from_mut(&mut rec),
+        )
+        .await?;
         let mut out = OutRecord::full(rec);
         if !fields.is_empty() {
             let wanted: Vec<String> = fields.iter().map(|f| field_name(ctx.table(), f)).collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
-        Ok(Json(RecordOutput { record: out }))
+        Ok(Json(RecordOutput { record: out, note }))
     }
 
     #[tool(
@@ -949,7 +971,7 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let read = self
+        let mut read = self
             .ctx
             .read_records(
                 &ctx.base,
@@ -959,12 +981,14 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "search_records"),
             )
             .await?;
+        let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut read.records).await?;
         Ok(self
             .records_output(
                 read,
                 ctx.table(),
                 "Narrow the search (more specific query, fewer return_fields) or use get_records with filter_by_formula and offset to page.",
             )
+            .with_note(links)
             .into_result())
     }
 

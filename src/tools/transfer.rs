@@ -33,6 +33,7 @@ use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_n
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, scope};
 use crate::tools::validation;
+use crate::tools::views::check_opt_view;
 use crate::tools::writes::{
     FieldDiff, JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview,
 };
@@ -385,6 +386,7 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         let requested = match &p.fields {
             Some(refs) if !refs.is_empty() => field_names(table, refs, "fields")?,
             _ => Vec::new(),
