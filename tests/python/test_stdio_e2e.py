@@ -275,6 +275,28 @@ async def run_everything(mode: str, tmp: Path) -> None:
         back = await s.call("search_records", {"base_id": base, "table_id": scratch_id, "query": "Person 1"})
         assert back["count"] >= 2, back  # "Person 1" and "Person 10" are back
 
+        # --- #13 links and views ---------------------------------------------------------------
+        views = await s.call("list_views", {"base_id": base, "table_id": "Tasks"})
+        assert any(v["name"] == "Open tasks" and v["type"] == "grid" for v in views["views"]), views
+        linked = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": "Tasks", "view": "Open tasks", "max_records": 5,
+             "fields": ["Name", "Project"], "expand_links": True},
+        )
+        lrows = [dict(zip(linked["columns"], row)) for row in linked["rows"]]
+        project = next(r["Project"][0] for r in lrows if r.get("Project"))
+        assert project["id"].startswith("rec") and project["name"], linked
+        cands = await s.call(
+            "find_link_candidates",
+            {"base_id": base, "table_id": "Tasks", "field": "Project", "query": project["name"]},
+        )
+        assert cands["candidates"][0] == project, cands
+        assert "update_record" in cands["how_to_link"]
+        notlink = await s.call(
+            "find_link_candidates", {"base_id": base, "table_id": "Tasks", "field": "Status", "query": "x"}, ok=False
+        )
+        assert "not a link" in notlink["error"], notlink
+
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
         assert "list_bases" in nf["error"]
