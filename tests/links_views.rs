@@ -201,6 +201,18 @@ async fn get_record_and_search_records_expand_links() {
         v["record"]["fields"]["Owner email"],
         any.fields["Owner email"]
     );
+    // Links outside the `fields` projection are not resolved: no request beyond the record.
+    let before = requests(&h);
+    let v = ok(
+        &h.client,
+        "get_record",
+        json!({"base_id": DEMO, "table_id": "Projects", "record_id": any.id.to_string(),
+               "fields": ["Name"], "expand_links": true}),
+    )
+    .await;
+    assert_eq!(requests(&h) - before, 1);
+    assert_eq!(v["record"]["fields"]["Name"], any.fields["Name"]);
+    assert!(v["record"]["fields"].get("Owner").is_none());
 
     // search_records: a project name found in Tasks' text, links expanded.
     let v = ok(

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::airtable::{FieldType, ListQuery, Record, RecordId, Table};
+use crate::airtable::{FieldType, Fields, ListQuery, Record, RecordId, Table};
 use crate::formula;
 use crate::tools::ToolError;
 use crate::tools::context::{PageReport, TableCtx, ToolContext};
@@ -59,10 +59,10 @@ pub(crate) fn display_name(v: &Value) -> Option<String> {
 
 /// The link fields of `table` among the keys records use (names, or IDs with
 /// return_fields_by_field_id): key → linked table ID.
-fn link_keys(table: &Table, records: &[Record]) -> HashMap<String, String> {
+fn link_keys(table: &Table, records: &[&mut Fields]) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for r in records {
-        for k in r.fields.keys() {
+        for k in r.keys() {
             if out.contains_key(k) {
                 continue;
             }
@@ -86,6 +86,26 @@ pub(crate) async fn expand(
     on: bool,
     records: &mut [Record],
 ) -> Result<Option<String>, ToolError> {
+    let mut maps: Vec<&mut Fields> = records.iter_mut().map(|r| &mut r.fields).collect();
+    expand_maps(ctx, table_ctx, on, &mut maps).await
+}
+
+/// [`expand`] for one record's fields (get_record, after its `fields` projection).
+pub(crate) async fn expand_fields(
+    ctx: &ToolContext,
+    table_ctx: &TableCtx,
+    on: bool,
+    fields: &mut Fields,
+) -> Result<Option<String>, ToolError> {
+    expand_maps(ctx, table_ctx, on, &mut [fields]).await
+}
+
+async fn expand_maps(
+    ctx: &ToolContext,
+    table_ctx: &TableCtx,
+    on: bool,
+    records: &mut [&mut Fields],
+) -> Result<Option<String>, ToolError> {
     if !on || records.is_empty() {
         return Ok(None);
     }
@@ -104,7 +124,7 @@ pub(crate) async fn expand(
     let mut distinct = 0usize;
     let mut capped = 0usize;
     for r in records.iter() {
-        for (k, v) in &r.fields {
+        for (k, v) in r.iter() {
             let (Some(linked), Value::Array(items)) = (keys.get(k), v) else {
                 continue;
             };
@@ -160,7 +180,7 @@ pub(crate) async fn expand(
         }
     }
     for r in records.iter_mut() {
-        for (k, v) in r.fields.iter_mut() {
+        for (k, v) in r.iter_mut() {
             let (Some(linked), Value::Array(items)) = (keys.get(k), v) else {
                 continue;
             };
@@ -250,7 +270,8 @@ pub(crate) struct LinkCandidatesOutput {
     pub(crate) linked_table_id: String,
     /// The linked table's name.
     pub(crate) linked_table: String,
-    /// Matching records, best first (primary value equal, starting with, containing the query).
+    /// Matching records, best first (primary value equal, starting with, containing the query),
+    /// ranked among the first 100 matches.
     pub(crate) candidates: Vec<LinkedRecord>,
     /// Number of candidates returned.
     pub(crate) count: usize,
@@ -382,11 +403,11 @@ impl AirtableServer {
                 &base,
                 linked.id.as_ref(),
                 query,
-                max,
+                MAX_CANDIDATES as usize,
                 PageReport::between_pages(&progress, "find_link_candidates"),
             )
             .await?;
-        let has_more = read.has_more();
+        let mut has_more = read.has_more();
         let mut candidates: Vec<LinkedRecord> = read
             .records
             .into_iter()
@@ -397,6 +418,10 @@ impl AirtableServer {
             .collect();
         if !lower.is_empty() {
             candidates.sort_by_key(|c| rank(c.name.as_deref(), &lower));
+        }
+        if candidates.len() > max {
+            candidates.truncate(max);
+            has_more = true;
         }
         let single = field
             .options

@@ -876,7 +876,7 @@ impl AirtableServer {
         if let Some(t) = ctx.table() {
             check_field_names(t, &fields, "fields")?;
         }
-        let mut rec = self
+        let rec = self
             .ctx
             .client()?
             .get_record(&ctx.base, &ctx.table_ref, &id, &GetOptions::default())
@@ -884,18 +884,12 @@ impl AirtableServer {
             .map_err(|e| {
                 ToolError::api("get the record", ctx.base.as_ref(), scope::RECORDS_READ, e)
             })?;
-        let note = links::expand(
-            &self.ctx,
-            &ctx,
-            p.expand_links,
-            std::slice::from_mut(&mut rec),
-        )
-        .await?;
         let mut out = OutRecord::full(rec);
         if !fields.is_empty() {
             let wanted: Vec<String> = fields.iter().map(|f| field_name(ctx.table(), f)).collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
+        let note = links::expand_fields(&self.ctx, &ctx, p.expand_links, &mut out.fields).await?;
         Ok(Json(RecordOutput { record: out, note }))
     }
 
