@@ -397,6 +397,23 @@ async fn find_link_candidates_returns_linked_records_ready_to_link() {
 async fn analysis_and_transfer_tools_take_a_view_by_name_or_id() {
     let h = harness().await;
     let client = client_for(&h.sandbox);
+    // The sync target (made before the server caches the schema).
+    let target = client
+        .create_table(
+            &base(),
+            &CreateTable {
+                name: "Open copy".into(),
+                description: None,
+                fields: vec![FieldSpec {
+                    name: "Name".into(),
+                    field_type: serde_json::from_value(json!("singleLineText")).unwrap(),
+                    description: None,
+                    options: None,
+                }],
+            },
+        )
+        .await
+        .expect("target");
     let schema = client.base_schema(&base()).await.expect("schema");
     let open = schema
         .table("Tasks")
@@ -445,8 +462,23 @@ async fn analysis_and_transfer_tools_take_a_view_by_name_or_id() {
         assert_eq!(v["rows"], open_count, "{v}");
     }
 
+    // sync_tables reads only the source view's records.
+    let plan = ok(
+        &h.client,
+        "sync_tables",
+        json!({"source_base_id": DEMO, "source_table_id": "Tasks", "source_view": "Open tasks",
+               "target_base_id": DEMO, "target_table_id": target.id.to_string(), "key_field": "Name"}),
+    )
+    .await;
+    assert_eq!(plan["source_records"], open_count, "{plan}");
+
     let before = requests(&h);
     for (tool, args) in [
+        (
+            "sync_tables",
+            json!({"source_base_id": DEMO, "source_table_id": "Tasks", "source_view": "Open task",
+                   "target_base_id": DEMO, "target_table_id": "Open copy", "key_field": "Name"}),
+        ),
         (
             "analyze_table_data",
             json!({"base_id": DEMO, "table_id": "Tasks", "view": "Open task"}),
