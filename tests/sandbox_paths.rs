@@ -239,7 +239,12 @@ async fn every_route(sb: &Sb, t: &str, tid: &str, sl: &str, tag: &str) {
 #[tokio::test]
 async fn every_route_accepts_table_ids_names_encoded_names_and_trailing_slashes() {
     let sb = Sb::demo().await;
-    for name in ["Plain", "Two words & more", "Équipe ☕ Ünits / 2026"] {
+    for name in [
+        "Plain",
+        "Two words & more",
+        "C++ notes? #1",
+        "Équipe ☕ Ünits / 2026",
+    ] {
         let tid = table(&sb, name).await;
         let forms = [(tid.clone(), "id"), (seg(name), "name")];
         for (t, how) in &forms {
