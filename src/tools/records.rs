@@ -76,7 +76,7 @@ pub(crate) struct GetRecordsParams {
     /// The `offset` cursor from the previous result, to get the next page.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) offset: Option<String>,
-    /// Linked record IDs as {id, name} (the linked primary field).
+    /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) expand_links: bool,
 }
@@ -93,7 +93,7 @@ pub(crate) struct GetRecordParams {
     /// Only these fields (names or IDs) in the result.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) fields: Option<Vec<String>>,
-    /// Linked record IDs as {id, name} (the linked primary field).
+    /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) expand_links: bool,
 }
@@ -118,7 +118,7 @@ pub(crate) struct SearchRecordsParams {
     /// Only these fields in each returned record (default: all).
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) return_fields: Option<Vec<String>>,
-    /// Linked record IDs as {id, name} (the linked primary field).
+    /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) expand_links: bool,
 }

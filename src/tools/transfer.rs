@@ -206,7 +206,7 @@ pub(crate) struct SyncTablesParams {
     /// Most records read from each table (default 10000, at most 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
-    /// Sync only this source view's records (name or ID).
+    /// Only this source view's records (name or ID).
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) source_view: Option<String>,
     /// The confirm_token the dry run of this same call returned. Needed only when the server
