@@ -119,7 +119,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Toolsets to expose: records, schema, analysis, transfer, comments (comma-separated; default all). list_bases and list_tables are always exposed.
+    /// Toolsets to expose: records, schema, analysis, transfer, comments, attachments (comma-separated; default all). list_bases and list_tables are always exposed.
     #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_TOOLSETS)]
     pub toolsets: Option<Vec<String>>,
 

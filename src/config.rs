@@ -74,7 +74,14 @@ pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8787";
 /// The toolsets a user may name (besides `all`).
-pub const TOOLSETS: &[&str] = &["records", "schema", "analysis", "transfer", "comments"];
+pub const TOOLSETS: &[&str] = &[
+    "records",
+    "schema",
+    "analysis",
+    "transfer",
+    "comments",
+    "attachments",
+];
 
 /// Configuration errors (thiserror; one enum for this layer).
 #[derive(Debug, thiserror::Error)]
@@ -146,16 +153,19 @@ pub enum Toolset {
     Transfer,
     /// Record comments: list_comments, create_comment.
     Comments,
+    /// Attachment files: upload_attachment, get_attachments.
+    Attachments,
 }
 
 impl Toolset {
     /// Every toolset, in display order.
-    pub const ALL: [Toolset; 5] = [
+    pub const ALL: [Toolset; 6] = [
         Toolset::Records,
         Toolset::Schema,
         Toolset::Analysis,
         Toolset::Transfer,
         Toolset::Comments,
+        Toolset::Attachments,
     ];
 
     /// The name used on the command line.
@@ -166,6 +176,7 @@ impl Toolset {
             Toolset::Analysis => "analysis",
             Toolset::Transfer => "transfer",
             Toolset::Comments => "comments",
+            Toolset::Attachments => "attachments",
         }
     }
 }
@@ -179,7 +190,7 @@ impl fmt::Display for Toolset {
 /// An unknown toolset name (with a "did you mean" when one is close).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments (or all)",
+    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments, attachments (or all)",
     hint = toolset_hint(.0)
 )]
 pub struct UnknownToolset(pub String);

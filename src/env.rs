@@ -13,7 +13,7 @@ pub const AIRTABLE_PAT: &str = "AIRTABLE_PAT";
 pub const AIRTABLE_API_URL: &str = "AIRTABLE_API_URL";
 /// Keyring profile to read the token from (default `default`).
 pub const AIRTABLE_MCP_PROFILE: &str = "AIRTABLE_MCP_PROFILE";
-/// Comma-separated toolsets to expose (records, schema, analysis, transfer, comments).
+/// Comma-separated toolsets to expose (records, schema, analysis, transfer, comments, attachments).
 pub const AIRTABLE_MCP_TOOLSETS: &str = "AIRTABLE_MCP_TOOLSETS";
 /// `true` to expose read-only tools only.
 pub const AIRTABLE_MCP_READ_ONLY: &str = "AIRTABLE_MCP_READ_ONLY";
