@@ -44,38 +44,39 @@ const MAX_LISTED: usize = 200;
 /// Where the file comes from: exactly one of url, content_base64 (with filename) or path.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub(crate) struct Source {
-    /// Public http(s) URL; Airtable downloads it (any size).
+    /// Public URL.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) url: Option<String>,
-    /// File content, base64 (max 5 MB).
+    /// Base64 bytes.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) content_base64: Option<String>,
-    /// File name; required with content_base64.
+    /// File name.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filename: Option<String>,
-    /// MIME type; guessed from filename if absent.
-    #[serde(default, deserialize_with = "opt_nonempty")]
-    pub(crate) content_type: Option<String>,
-    /// File inside the server's --export-dir (max 5 MB).
+    /// In --export-dir.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) path: Option<String>,
 }
 
-/// Parameters of upload_attachment.
+/// Parameters of upload_attachment (terse docs: the tools/list size budget).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UploadAttachmentParams {
-    /// Base ID (app...).
+    /// Base ID.
     pub(crate) base_id: String,
     /// Table ID or name.
     pub(crate) table_id: String,
-    /// Record ID (rec...).
+    /// Record ID.
     pub(crate) record_id: String,
-    /// Attachment field name or ID.
+    /// Attachment field.
     pub(crate) field: String,
     /// The file.
     pub(crate) source: Source,
-    #[serde(flatten)]
-    pub(crate) control: WriteControl,
+    /// Preview only.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) dry_run: bool,
+    /// From a dry run.
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) confirm_token: Option<String>,
 }
 
 /// Parameters of get_attachments.
@@ -316,12 +317,8 @@ fn payload(server: &AirtableServer, src: Source) -> Result<Payload, ToolError> {
             "source needs exactly one of url, content_base64 (with filename) or path.".into(),
         ));
     }
-    let content_type = |filename: &str| {
-        src.content_type
-            .clone()
-            .map(|c| c.trim().to_owned())
-            .unwrap_or_else(|| guess_type(filename).to_owned())
-    };
+    // The type from the name's extension (Airtable's contentType; pyairtable does the same).
+    let content_type = |filename: &str| guess_type(filename).to_owned();
     if let Some(url) = &src.url {
         let parsed = url::Url::parse(url.trim())
             .map_err(|e| ToolError::Invalid(format!("source.url is not a valid URL ({e}).")))?;
@@ -453,7 +450,7 @@ impl AirtableServer {
     #[tool(
         name = "upload_attachment",
         title = "Upload attachment",
-        description = "Append one file to a record's attachment field (existing files stay). source: url (any size; Airtable copies it), content_base64 + filename, or path in --export-dir; bytes max 5 MB. dry_run=true shows the field before -> after. Journaled: undo_write restores the previous list.",
+        description = "Add a file to an attachment field. source: url, content_base64+filename, or path in --export-dir (max 5 MB; larger by url). undo_write reverts.",
         annotations(
             title = "Upload attachment",
             read_only_hint = false,
@@ -468,6 +465,10 @@ impl AirtableServer {
         rc: RequestContext<RoleServer>,
     ) -> Result<Json<UploadOutput>, ToolError> {
         self.ctx.require_write("upload_attachment")?;
+        let control = WriteControl {
+            dry_run: p.dry_run,
+            confirm_token: p.confirm_token.clone(),
+        };
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let table = ctx.table();
         let rec = record_id(&p.record_id)?;
@@ -516,7 +517,7 @@ impl AirtableServer {
             sample: vec![label.clone().unwrap_or_else(|| rec.to_string())],
             reason: None,
         };
-        if p.control.dry_run {
+        if control.dry_run {
             let preview = WritePreview {
                 dry_run: true,
                 summary: ask.summary.clone(),
@@ -545,7 +546,7 @@ impl AirtableServer {
                 journal: JournalNote::default(),
             }));
         }
-        self.ctx.confirm(&rc, &p.control, ask).await?;
+        self.ctx.confirm(&rc, &control, ask).await?;
         let method = payload.method();
         let client = self.ctx.client()?;
         let new_list: Vec<Value> = match payload {
@@ -648,7 +649,7 @@ impl AirtableServer {
     #[tool(
         name = "get_attachments",
         title = "Get attachments",
-        description = "List a record's attachments with fresh URLs (they expire ~2 h after the call), file name, size, type, image size, thumbnails. save=true (or save_prefix) downloads them into --export-dir without replacing files and returns saved_path.",
+        description = "A record's attachments with fresh URLs (valid ~2 h), file name, size, type, image size, thumbnails. save=true (or save_prefix) downloads them into --export-dir (never replacing a file) and returns saved_path.",
         annotations(
             title = "Get attachments",
             read_only_hint = true,
