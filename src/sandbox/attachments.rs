@@ -363,6 +363,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, message.to_owned()).into_response()
 }
 
+/// Largest write body searched for the sandbox's own file URLs (axum's default body limit,
+/// which the API routes apply anyway).
+const MAX_WRITE_BODY: usize = 2 * 1024 * 1024;
+
 /// Largest answer whose attachment URLs are rewritten (larger ones pass unchanged).
 const MAX_REWRITE: usize = 64 * 1024 * 1024;
 
@@ -394,6 +398,12 @@ pub(super) async fn sign_urls(State(s): State<SandboxState>, req: Request, next:
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
+    let too_big = axum::body::HttpBody::size_hint(&body)
+        .upper()
+        .is_none_or(|n| n > MAX_REWRITE as u64);
+    if too_big {
+        return Response::from_parts(parts, body);
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REWRITE).await else {
         return refuse(StatusCode::INTERNAL_SERVER_ERROR, "answer too large");
     };
@@ -418,8 +428,17 @@ async fn own_urls_in(files: &Files, req: Request) -> Result<Request, Response> {
     if !writes || req.uri().path().ends_with("/uploadAttachment") {
         return Ok(req);
     }
+    // Bodies over the API's limit pass untouched: the route refuses them as before.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_WRITE_BODY) {
+        return Ok(req);
+    }
     let (mut parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_REWRITE)
+    let bytes = axum::body::to_bytes(body, MAX_WRITE_BODY)
         .await
         .map_err(|_| refuse(StatusCode::PAYLOAD_TOO_LARGE, "request too large"))?;
     let needle = b"/files/att";
