@@ -487,3 +487,37 @@ fn the_content_host_follows_the_api_url() {
     own.content_url = Some(url::Url::parse("http://127.0.0.1:10/").unwrap());
     assert_eq!(own.resolved_content_url().as_str(), "http://127.0.0.1:10/");
 }
+
+#[tokio::test]
+async fn saving_needs_a_writable_export_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let args =
+        |rec: &str| json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec, "save": true});
+    let h = harness().await;
+    let rec = bare_task(&client_for(&h.sandbox)).await;
+    let e = err(&h.client, "get_attachments", args(&rec)).await;
+    assert!(e.contains("--export-dir"), "{e}");
+    let ro = harness_with(ServerOptions {
+        read_only: true,
+        ..export_options(dir.path())
+    })
+    .await;
+    let rec = bare_task(&client_for(&ro.sandbox)).await;
+    let e = err(&ro.client, "get_attachments", args(&rec)).await;
+    assert!(e.contains("read-only"), "{e}");
+    // Reading without save works read-only; a field that is not an attachment field is named.
+    ok(
+        &ro.client,
+        "get_attachments",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec}),
+    )
+    .await;
+    let e = err(
+        &ro.client,
+        "get_attachments",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec, "field": "Name"}),
+    )
+    .await;
+    assert!(e.contains("not an attachment field"), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
