@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod analysis;
 mod arguments;
+mod attachments;
 mod bases;
 mod batch;
 mod cache;
@@ -106,7 +107,7 @@ const fn spec(name: &'static str, toolset: Toolset, access: Access) -> ToolSpec 
 }
 
 use Access::{Read, Write};
-use Toolset::{Analysis, Comments, Records, Schema, Transfer};
+use Toolset::{Analysis, Attachments, Comments, Records, Schema, Transfer};
 
 /// Every tool: name, toolset and access, in one place. The single source for filtering
 /// (`--toolsets`, `--read-only`), `airtable-mcp tools list` and the catalogue tests.
@@ -145,6 +146,9 @@ pub const CATALOG: &[ToolSpec] = &[
     // #13 links and views
     spec("list_views", Schema, Read),
     spec("find_link_candidates", Records, Read),
+    // attachments (#13)
+    spec("upload_attachment", Attachments, Write),
+    spec("get_attachments", Attachments, Read),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -166,6 +170,7 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::schema_router()
             + AirtableServer::records_router()
             + AirtableServer::comments_router()
+            + AirtableServer::attachments_router()
             + AirtableServer::analysis_router()
             + AirtableServer::transfer_router()
             + AirtableServer::undo_router()

@@ -12,6 +12,7 @@ Run: cargo build --release && .venv/bin/python -m pytest -q tests/python
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import os
@@ -296,6 +297,30 @@ async def run_everything(mode: str, tmp: Path) -> None:
             "find_link_candidates", {"base_id": base, "table_id": "Tasks", "field": "Status", "query": "x"}, ok=False
         )
         assert "not a link" in notlink["error"], notlink
+        # --- #13 attachments ----------------------------------------------------------------
+        bare = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": "Tasks", "max_records": 1, "filter_by_formula": "{Attachments} = ''"},
+        )
+        task = dict(zip(bare["columns"], bare["rows"][0]))["id"]
+        blob = bytes(range(256)) * 8
+        up = await s.call(
+            "upload_attachment",
+            {
+                "base_id": base,
+                "table_id": "Tasks",
+                "record_id": task,
+                "field": "Attachments",
+                "source": {"content_base64": base64.b64encode(blob).decode(), "filename": f"blob-{mode}.bin"},
+            },
+        )
+        assert up["method"] == "upload" and up["attachment"]["size"] == len(blob), up
+        got = await s.call(
+            "get_attachments",
+            {"base_id": base, "table_id": "Tasks", "record_id": task, "field": "Attachments", "save": True},
+        )
+        assert got["saved"] == 1 and len(got["attachments"]) == 1, got
+        assert Path(got["attachments"][0]["saved_path"]).read_bytes() == blob, got
 
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
