@@ -89,6 +89,10 @@ pub struct ApiArgs {
     #[arg(long, env = env::AIRTABLE_API_URL)]
     pub api_url: Option<String>,
 
+    /// Airtable content API URL, for attachment uploads (default https://content.airtable.com with the default API URL, else the API URL).
+    #[arg(long, env = env::AIRTABLE_MCP_CONTENT_URL)]
+    pub content_url: Option<String>,
+
     /// Keyring profile holding the token (default `default`; several can be kept: work, personal…).
     #[arg(long, env = env::AIRTABLE_MCP_PROFILE)]
     pub profile: Option<String>,
@@ -119,7 +123,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Toolsets to expose: records, schema, analysis, transfer, comments (comma-separated; default all). list_bases and list_tables are always exposed.
+    /// Toolsets to expose: records, schema, analysis, transfer, comments, attachments (comma-separated; default all). list_bases and list_tables are always exposed.
     #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_TOOLSETS)]
     pub toolsets: Option<Vec<String>>,
 

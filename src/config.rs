@@ -16,6 +16,7 @@
 //!
 //! ```toml
 //! api_url = "https://api.airtable.com"
+//! content_url = "https://content.airtable.com"   # attachment uploads (default: see Config)
 //! profile = "work"
 //! toolsets = ["records", "schema"]
 //! read_only = false
@@ -74,7 +75,14 @@ pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8787";
 /// The toolsets a user may name (besides `all`).
-pub const TOOLSETS: &[&str] = &["records", "schema", "analysis", "transfer", "comments"];
+pub const TOOLSETS: &[&str] = &[
+    "records",
+    "schema",
+    "analysis",
+    "transfer",
+    "comments",
+    "attachments",
+];
 
 /// Configuration errors (thiserror; one enum for this layer).
 #[derive(Debug, thiserror::Error)]
@@ -146,16 +154,19 @@ pub enum Toolset {
     Transfer,
     /// Record comments: list_comments, create_comment.
     Comments,
+    /// Attachment files: upload_attachment, get_attachments.
+    Attachments,
 }
 
 impl Toolset {
     /// Every toolset, in display order.
-    pub const ALL: [Toolset; 5] = [
+    pub const ALL: [Toolset; 6] = [
         Toolset::Records,
         Toolset::Schema,
         Toolset::Analysis,
         Toolset::Transfer,
         Toolset::Comments,
+        Toolset::Attachments,
     ];
 
     /// The name used on the command line.
@@ -166,6 +177,7 @@ impl Toolset {
             Toolset::Analysis => "analysis",
             Toolset::Transfer => "transfer",
             Toolset::Comments => "comments",
+            Toolset::Attachments => "attachments",
         }
     }
 }
@@ -179,7 +191,7 @@ impl fmt::Display for Toolset {
 /// An unknown toolset name (with a "did you mean" when one is close).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments (or all)",
+    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments, attachments (or all)",
     hint = toolset_hint(.0)
 )]
 pub struct UnknownToolset(pub String);
@@ -442,6 +454,7 @@ impl BaseAllowList {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub api_url: Option<String>,
+    pub content_url: Option<String>,
     pub profile: Option<String>,
     pub toolsets: Option<Vec<String>>,
     pub read_only: Option<bool>,
@@ -492,6 +505,10 @@ pub struct FileHttpConfig {
 pub struct Config {
     /// Airtable API base URL (`--api-url`, `AIRTABLE_API_URL`, `api_url`).
     pub api_url: Url,
+    /// Content API root for attachment uploads (`--content-url`, `AIRTABLE_MCP_CONTENT_URL`,
+    /// `content_url`); `None` = `https://content.airtable.com` with the default API URL, else
+    /// the API URL.
+    pub content_url: Option<Url>,
     /// Keyring profile (`--profile`, `AIRTABLE_MCP_PROFILE`, `profile`; default `default`).
     pub profile: Profile,
     /// Toolsets to expose (`--toolsets`, `AIRTABLE_MCP_TOOLSETS`, `toolsets`; default all).
@@ -732,6 +749,10 @@ impl Config {
             .or(file.api_url)
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let api_url = parse_api_url(&api_url_src)?;
+        let content_url = match api.content_url.clone().or(file.content_url) {
+            Some(u) => Some(parse_url("content_url", &u)?),
+            None => None,
+        };
 
         let profile = match api.profile.as_deref().or(file.profile.as_deref()) {
             Some(p) => Profile::new(p)?,
@@ -836,6 +857,7 @@ impl Config {
 
         Ok(Config {
             api_url,
+            content_url,
             profile,
             toolsets,
             read_only,
@@ -930,13 +952,17 @@ fn existing_dir(key: &'static str, dir: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
+    parse_url("api_url", s)
+}
+
+fn parse_url(key: &'static str, s: &str) -> Result<Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::Invalid {
-        key: "api_url",
+        key,
         value: s.to_owned(),
         reason: reason.to_owned(),
     };
     let url = Url::parse(s.trim()).map_err(|e| ConfigError::Value {
-        key: "api_url",
+        key,
         value: s.to_owned(),
         source: Box::new(e),
     })?;
@@ -948,7 +974,7 @@ fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::Invalid {
-            key: "api_url",
+            key,
             value: "<redacted: the URL holds credentials>".to_owned(),
             reason: "credentials in the URL are not allowed; use the keyring or AIRTABLE_API_KEY"
                 .to_owned(),
@@ -1075,6 +1101,21 @@ mod tests {
         assert_eq!(c.profile.as_str(), "personal");
         assert_eq!(c.rate_limit_per_base, 2);
         assert_eq!(c.toolsets.iter().collect::<Vec<_>>(), [Toolset::Comments]);
+    }
+
+    #[test]
+    fn the_content_url_is_optional_and_checked() {
+        assert_eq!(load(&ServeArgs::default(), "").unwrap().content_url, None);
+        let c = load(
+            &ServeArgs::default(),
+            "content_url = \"http://127.0.0.1:9/\"",
+        )
+        .unwrap();
+        assert_eq!(c.content_url.unwrap().as_str(), "http://127.0.0.1:9/");
+        let mut args = ServeArgs::default();
+        args.api.content_url = Some("ftp://x".to_owned());
+        let e = load(&args, "").unwrap_err().to_string();
+        assert!(e.contains("content_url"), "{e}");
     }
 
     #[test]

@@ -11,9 +11,12 @@ pub const AIRTABLE_TOKEN: &str = "AIRTABLE_TOKEN";
 pub const AIRTABLE_PAT: &str = "AIRTABLE_PAT";
 /// Base URL of the Airtable Web API (default `https://api.airtable.com`).
 pub const AIRTABLE_API_URL: &str = "AIRTABLE_API_URL";
+/// Root of Airtable's content API, for attachment uploads (default `https://content.airtable.com`
+/// with the default API URL, else the API URL).
+pub const AIRTABLE_MCP_CONTENT_URL: &str = "AIRTABLE_MCP_CONTENT_URL";
 /// Keyring profile to read the token from (default `default`).
 pub const AIRTABLE_MCP_PROFILE: &str = "AIRTABLE_MCP_PROFILE";
-/// Comma-separated toolsets to expose (records, schema, analysis, transfer, comments).
+/// Comma-separated toolsets to expose (records, schema, analysis, transfer, comments, attachments).
 pub const AIRTABLE_MCP_TOOLSETS: &str = "AIRTABLE_MCP_TOOLSETS";
 /// `true` to expose read-only tools only.
 pub const AIRTABLE_MCP_READ_ONLY: &str = "AIRTABLE_MCP_READ_ONLY";
@@ -66,6 +69,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_API_URL,
         "Airtable API base URL (default https://api.airtable.com)",
+    ),
+    (
+        AIRTABLE_MCP_CONTENT_URL,
+        "content API URL for uploads (default: content.airtable.com or the API URL)",
     ),
     (
         AIRTABLE_MCP_PROFILE,

@@ -247,6 +247,12 @@ async fn every_client_write_is_refused_before_sending() {
             .await
             .unwrap_err(),
     );
+    assert_read_only(
+        "upload_attachment",
+        &ro.upload_attachment(&base, &rec, "Photo", "text/plain", "hi.txt", b"hi")
+            .await
+            .unwrap_err(),
+    );
     // A client for another token (an HTTP session's) shares the pool and stays read-only.
     let session = ro.with_token(SecretString::from("another-token".to_owned()));
     assert_read_only(
@@ -324,6 +330,8 @@ fn write_args(tool: &str, t: &Target) -> Value {
             json!({"base_id": base, "table_id": table, "record_id": rec, "text": "hi"})
         }
         "undo_write" => json!({"write_id": t.write_id}),
+        "upload_attachment" => json!({"base_id": base, "table_id": table, "record_id": rec,
+            "field": "Photo", "source": {"content_base64": "aGk=", "filename": "hi.txt"}}),
         other => panic!("write tool {other} has no arguments in tests/read_only.rs: add them"),
     }
 }

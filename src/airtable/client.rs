@@ -21,6 +21,9 @@ use super::retry::{RetryClass, backoff, parse_retry_after};
 /// Default API URL.
 pub const DEFAULT_API_URL: &str = "https://api.airtable.com";
 
+/// Default host of the content API (uploadAttachment).
+pub const DEFAULT_CONTENT_URL: &str = "https://content.airtable.com";
+
 /// The User-Agent sent with every request.
 pub const USER_AGENT: &str = concat!("airtable-mcp/", env!("CARGO_PKG_VERSION"));
 
@@ -55,6 +58,9 @@ pub struct ClientConfig {
     /// Refuse every write before it is sent ([`Error::ReadOnly`]): any method but GET, except
     /// `POST .../listRecords` (a read). The one choke point of `--read-only`; default false.
     pub read_only: bool,
+    /// Root of the content API (uploadAttachment). `None`: `https://content.airtable.com` with
+    /// the default API URL, else the API URL itself (a sandbox or proxy serves both).
+    pub content_url: Option<Url>,
 }
 
 impl ClientConfig {
@@ -72,6 +78,23 @@ impl ClientConfig {
             max_backoff: Duration::from_secs(20),
             limiter_margin: WINDOW_MARGIN,
             read_only: false,
+            content_url: None,
+        }
+    }
+
+    /// The content API root in use (see [`ClientConfig::content_url`]).
+    pub fn resolved_content_url(&self) -> Url {
+        if let Some(u) = &self.content_url {
+            return u.clone();
+        }
+        if self.api_url.as_str().trim_end_matches('/') == DEFAULT_API_URL {
+            match Url::parse(DEFAULT_CONTENT_URL) {
+                Ok(u) => u,
+                // A constant that parses.
+                Err(_) => unreachable!("DEFAULT_CONTENT_URL parses"),
+            }
+        } else {
+            self.api_url.clone()
         }
     }
 
@@ -214,6 +237,8 @@ pub(crate) struct ApiRequest<'a> {
     /// The base, for the per-base limiter.
     pub base: Option<&'a BaseId>,
     pub class: RetryClass,
+    /// Sent to the content API root instead of the API root.
+    pub content: bool,
 }
 
 impl<'a> ApiRequest<'a> {
@@ -230,7 +255,14 @@ impl<'a> ApiRequest<'a> {
             body: None,
             base,
             class,
+            content: false,
         }
+    }
+
+    /// Send to the content API (`content.airtable.com`) instead of the API.
+    pub(crate) fn content_host(mut self) -> Self {
+        self.content = true;
+        self
     }
 
     pub(crate) fn query(mut self, query: Vec<(String, String)>) -> Self {
@@ -404,7 +436,7 @@ impl Client {
     }
 
     /// The pooled HTTP client, built on first use.
-    fn http(&self) -> Result<&reqwest::Client, Error> {
+    pub(crate) fn http(&self) -> Result<&reqwest::Client, Error> {
         let cfg = &self.shared.cfg;
         self.shared
             .http
@@ -440,7 +472,11 @@ impl Client {
 
     /// The full URL of a path plus query.
     pub(crate) fn url_for(&self, path: &str, query: &[(String, String)]) -> String {
-        let root = self.shared.cfg.api_url.as_str().trim_end_matches('/');
+        self.url_at(self.shared.cfg.api_url.as_str(), path, query)
+    }
+
+    fn url_at(&self, root: &str, path: &str, query: &[(String, String)]) -> String {
+        let root = root.trim_end_matches('/');
         let mut url = format!("{root}{path}");
         if !query.is_empty() {
             url.push('?');
@@ -476,7 +512,12 @@ impl Client {
 
     /// Send with rate limiting and retries; returns the status and body of a 2xx answer.
     pub(crate) async fn send_raw(&self, req: ApiRequest<'_>) -> Result<(u16, bytes::Bytes), Error> {
-        let url = self.url_for(&req.path, &req.query);
+        let url = if req.content {
+            let root = self.shared.cfg.resolved_content_url();
+            self.url_at(root.as_str(), &req.path, &req.query)
+        } else {
+            self.url_for(&req.path, &req.query)
+        };
         let span = tracing::info_span!(
             "airtable_request",
             method = %req.method,

@@ -252,6 +252,15 @@ pub enum Error {
         /// The API path (no query).
         path: String,
     },
+    /// Downloading an attachment's file failed (not http(s), HTTP error, over the size cap,
+    /// connection).
+    #[error("could not download the attachment: {detail}")]
+    Download {
+        /// What failed (no URL query: attachment URLs carry signatures).
+        detail: String,
+        /// The HTTP status, when the host answered.
+        status: Option<u16>,
+    },
     /// A create failed in a way that does not tell whether Airtable applied it; it was not retried.
     #[error(
         "the write may or may not have been applied by Airtable ({source}); it was not retried to avoid duplicates — check the table before writing again"
@@ -340,6 +349,9 @@ impl Error {
                 "List the table (e.g. filter on a unique field) to see whether the records exist before writing them again; never blindly retry."
             }
             Error::Api { kind, status, .. } => hint_for(kind, *status),
+            Error::Download { .. } => {
+                "Attachment URLs expire after about 2 hours: read the record again (get_attachments) for fresh ones, then retry."
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! See docs/ARCHITECTURE.md for the contract with the other layers.
 
-mod api;
+pub(crate) mod api;
 mod batch;
 mod client;
 mod error;
@@ -21,12 +21,14 @@ mod pagination;
 pub mod rate_limit;
 pub mod retry;
 
+pub use api::{Downloaded, MAX_UPLOAD_BYTES};
 pub use batch::{
     BatchFailure, BatchOutcome, CHUNK_SIZE, ChunkEvent, ChunkHook, ChunkReport, ChunkStatus,
     ProgressFn, RecordUpdate, UpdateMode, UpsertRecord, WriteOptions,
 };
 pub use client::{
-    Client, ClientConfig, ClientStats, DEFAULT_API_URL, MAX_URL_LEN, USER_AGENT, encode_segment,
+    Client, ClientConfig, ClientStats, DEFAULT_API_URL, DEFAULT_CONTENT_URL, MAX_URL_LEN,
+    USER_AGENT, encode_segment,
 };
 pub use error::{ApiErrorKind, Error};
 pub use ids::{BaseId, CommentId, FieldId, IdError, RecordId, TableId, UserId, ViewId};

@@ -3,6 +3,7 @@
 //! `spawn` starts it in-process (tests use port 0); `airtable-mcp sandbox` runs it until
 //! Ctrl-C. See docs/sandbox.md for what it does and how it differs from Airtable.
 
+mod attachments;
 mod cells;
 mod comments;
 mod errors;
@@ -167,6 +168,7 @@ pub struct SandboxStats {
 
 struct Inner {
     cfg: SandboxConfig,
+    files: attachments::Files,
     db: Mutex<store::Db>,
     limiter: RateLimiter,
     stats: Mutex<SandboxStats>,
@@ -212,6 +214,7 @@ impl SandboxState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
                 cfg,
+                files: attachments::Files::new(),
                 db: Mutex::new(store::Db::new(conn)),
                 stats: Mutex::new(SandboxStats::default()),
             }),
@@ -521,14 +524,23 @@ async fn not_found() -> Response {
 /// The sandbox's routes (Appendix A of the reference), behind auth, rate limit and faults.
 /// Every route also answers with trailing slashes (`/v0/{base}/{table}/`), as Airtable does.
 pub fn router(state: SandboxState) -> Router {
-    let routes = api_routes(state);
-    Router::new().fallback_service(tower::service_fn(move |mut req: Request| {
-        let routes = routes.clone();
-        async move {
-            trim_trailing_slashes(&mut req);
-            routes.oneshot(req).await
-        }
-    }))
+    let routes = api_routes(state.clone());
+    // Attachment files need no token (like Airtable's URLs); every answer gets fresh signed
+    // attachment URLs (see `attachments`).
+    Router::new()
+        .route("/files/{att}/{filename}", get(attachments::serve_file))
+        .fallback_service(tower::service_fn(move |mut req: Request| {
+            let routes = routes.clone();
+            async move {
+                trim_trailing_slashes(&mut req);
+                routes.oneshot(req).await
+            }
+        }))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            attachments::sign_urls,
+        ))
+        .with_state(state)
 }
 
 /// `/v0/app/tbl/?x=1` → `/v0/app/tbl?x=1` (the root `/` stays).
@@ -589,6 +601,13 @@ fn api_routes(state: SandboxState) -> Router {
             get(list_comments).post(create_comment),
         )
         .route(
+            // Airtable's path is /v0/{base}/{record}/{field}/uploadAttachment (no table).
+            "/v0/{base}/{table}/{record}/uploadAttachment",
+            post(upload_attachment).layer(axum::extract::DefaultBodyLimit::max(
+                attachments::MAX_UPLOAD_BYTES * 2,
+            )),
+        )
+        .route(
             "/v0/{base}/{table}/{record}/comments/{comment}",
             patch(update_comment).delete(delete_comment),
         )
@@ -599,6 +618,14 @@ fn api_routes(state: SandboxState) -> Router {
 }
 
 type S = State<SandboxState>;
+
+async fn upload_attachment(
+    State(s): S,
+    Path((base, record, field)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    reply(attachments::upload(&s, base, record, field, &body).await)
+}
 
 async fn whoami() -> Response {
     axum::Json(meta::whoami()).into_response()

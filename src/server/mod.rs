@@ -61,12 +61,16 @@ pub(crate) async fn resolve_token(
 
 /// The client settings from the configuration (token supplied separately).
 pub(crate) fn client_config(cfg: &Config, api_url: url::Url, token: SecretString) -> ClientConfig {
-    let mut c = ClientConfig::new(api_url, token);
+    let mut c = ClientConfig::new(api_url.clone(), token);
     c.per_base_rps = cfg.rate_limit_per_base.max(1);
     c.per_token_rps = cfg.rate_limit_per_token.max(1);
     c.timeout = cfg.request_timeout;
     c.max_retries = cfg.max_retries;
     c.read_only = cfg.read_only;
+    // The configured content host goes with the configured API (not with a sandbox's URL).
+    if api_url == cfg.api_url {
+        c.content_url = cfg.content_url.clone();
+    }
     c
 }
 

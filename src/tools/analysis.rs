@@ -22,6 +22,7 @@ use crate::tools::params::{
 use crate::tools::progress::Progress;
 use crate::tools::result::fit_to_budget;
 use crate::tools::validation;
+use crate::tools::views::check_opt_view;
 
 use duplicates::DuplicateGroup;
 use stats::FieldStats;
@@ -161,6 +162,7 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         let wanted: Vec<airtable::Field> = match &p.fields {
             Some(refs) if !refs.is_empty() => {
                 let names = field_names(table, refs, "fields")?;
@@ -233,6 +235,7 @@ impl AirtableServer {
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         let keys = field_names(table, &p.fields, "fields")?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         let query = ListQuery {
             view: p.view.clone(),
             fields: keys.clone(),

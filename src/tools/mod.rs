@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 mod aggregate;
 mod analysis;
 mod arguments;
+mod attachments;
 mod bases;
 mod batch;
 mod cache;
@@ -31,6 +32,7 @@ mod context;
 mod files;
 mod handler;
 mod journal;
+mod links;
 mod params;
 mod progress;
 mod records;
@@ -43,6 +45,7 @@ mod search;
 mod transfer;
 mod undo;
 mod validation;
+mod views;
 mod writes;
 
 pub use handler::{
@@ -106,7 +109,7 @@ const fn spec(name: &'static str, toolset: Toolset, access: Access) -> ToolSpec 
 }
 
 use Access::{Read, Write};
-use Toolset::{Analysis, Comments, Records, Schema, Transfer};
+use Toolset::{Analysis, Attachments, Comments, Records, Schema, Transfer};
 
 /// Every tool: name, toolset and access, in one place. The single source for filtering
 /// (`--toolsets`, `--read-only`), `airtable-mcp tools list` and the catalogue tests.
@@ -145,6 +148,12 @@ pub const CATALOG: &[ToolSpec] = &[
     // comments
     spec("list_comments", Comments, Read),
     spec("create_comment", Comments, Write),
+    // #13 links and views
+    spec("list_views", Schema, Read),
+    spec("find_link_candidates", Records, Read),
+    // attachments (#13)
+    spec("upload_attachment", Attachments, Write),
+    spec("get_attachments", Attachments, Read),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -166,11 +175,14 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::schema_router()
             + AirtableServer::records_router()
             + AirtableServer::comments_router()
+            + AirtableServer::attachments_router()
             + AirtableServer::analysis_router()
             + AirtableServer::aggregate_router()
             + AirtableServer::search_router()
             + AirtableServer::transfer_router()
-            + AirtableServer::undo_router();
+            + AirtableServer::undo_router()
+            + AirtableServer::links_router()
+            + AirtableServer::views_router();
         schema_cleanup::portable_router(raw)
     });
     CATALOGUE.clone()

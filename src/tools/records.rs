@@ -26,6 +26,7 @@ use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
+use crate::tools::links;
 use crate::tools::params::{
     Direction, RecordUpdateParam, SortParam, default_max_records, lenient_array, lenient_bool,
     lenient_object, lenient_opt_strings, lenient_strings, lenient_u32, opt_nonempty,
@@ -72,6 +73,9 @@ pub(crate) struct GetRecordsParams {
     /// The `offset` cursor from the previous result, to get the next page.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) offset: Option<String>,
+    /// Linked IDs as {id, name} (name: primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// Parameters of get_record.
@@ -86,6 +90,9 @@ pub(crate) struct GetRecordParams {
     /// Only these fields (names or IDs) in the result.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) fields: Option<Vec<String>>,
+    /// Linked IDs as {id, name} (name: primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// Parameters of create_record.
@@ -283,6 +290,9 @@ fn records_schema() -> std::sync::Arc<rmcp::model::JsonObject> {
 pub(crate) struct RecordOutput {
     /// The record.
     pub(crate) record: OutRecord,
+    /// What expand_links could not resolve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
 }
 
 /// A written record, or (dry_run) what would change.
@@ -800,7 +810,7 @@ impl AirtableServer {
             ..ListQuery::default()
         };
         let progress = Progress::new(&rctx);
-        let read = self
+        let mut read = self
             .ctx
             .read_records(
                 &ctx.base,
@@ -810,12 +820,14 @@ impl AirtableServer {
                 PageReport::between_pages(&progress, "get_records"),
             )
             .await?;
+        let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut read.records).await?;
         Ok(self
             .records_output(
                 read,
                 ctx.table(),
                 "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
             )
+            .with_note(links)
             .into_result())
     }
 
@@ -854,7 +866,8 @@ impl AirtableServer {
             let wanted: Vec<String> = fields.iter().map(|f| field_name(ctx.table(), f)).collect();
             out.fields.retain(|k, _| wanted.contains(k));
         }
-        Ok(Json(RecordOutput { record: out }))
+        let note = links::expand_fields(&self.ctx, &ctx, p.expand_links, &mut out.fields).await?;
+        Ok(Json(RecordOutput { record: out, note }))
     }
 
     #[tool(

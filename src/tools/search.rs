@@ -25,7 +25,10 @@ use crate::tools::ToolError;
 use crate::tools::cells::render;
 use crate::tools::context::{PageReport, RecordsRead, field_name};
 use crate::tools::handler::AirtableServer;
-use crate::tools::params::{default_search_max, lenient_opt_strings, lenient_u32, opt_nonempty};
+use crate::tools::links;
+use crate::tools::params::{
+    default_search_max, lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty,
+};
 use crate::tools::progress::Progress;
 use crate::tools::records::{MAX_READ_RECORDS, RecordsOutput, check_view};
 use crate::tools::validation::{check_field_names, is_text_like};
@@ -57,6 +60,9 @@ pub(crate) struct SearchRecordsParams {
     /// Formula hits must also satisfy.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
+    /// Linked IDs as {id, name} (name: primary field).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) expand_links: bool,
 }
 
 /// The result of search_records: the records, best first, with their scores.
@@ -467,14 +473,17 @@ impl AirtableServer {
             matched.push(m);
         }
         let cut_by_max = total > records.len();
-        let mut out = self.records_output(
-            RecordsRead {
-                records,
-                next: None,
-            },
-            table,
-            "Narrow the search (more words, a phrase, fewer return_fields).",
-        );
+        let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut records).await?;
+        let mut out = self
+            .records_output(
+                RecordsRead {
+                    records,
+                    next: None,
+                },
+                table,
+                "Narrow the search (more words, a phrase, fewer return_fields).",
+            )
+            .with_note(links);
         scores.truncate(out.rows.len());
         matched.truncate(out.rows.len());
         if cut_by_max || more_candidates {

@@ -33,6 +33,7 @@ use crate::tools::params::{lenient_bool, lenient_opt_strings, lenient_u32, opt_n
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, scope};
 use crate::tools::validation;
+use crate::tools::views::check_opt_view;
 use crate::tools::writes::{
     FieldDiff, JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview,
 };
@@ -205,6 +206,9 @@ pub(crate) struct SyncTablesParams {
     /// Most records read from each table (default 10000, at most 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
+    /// Only this source view's records (name or ID).
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) source_view: Option<String>,
     /// The confirm_token the dry run of this same call returned. Needed only when the server
     /// asks for confirmation and the client cannot show a confirmation dialog.
     #[serde(default, deserialize_with = "opt_nonempty")]
@@ -385,6 +389,7 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         let requested = match &p.fields {
             Some(refs) if !refs.is_empty() => field_names(table, refs, "fields")?,
             _ => Vec::new(),
@@ -924,6 +929,7 @@ impl AirtableServer {
             validation::resolve_table(&source_schema, source_base.as_ref(), &p.source_table_id)?;
         let target_table =
             validation::resolve_table(&target_schema, target_base.as_ref(), &p.target_table_id)?;
+        check_opt_view(Some(source_table), p.source_view.as_ref())?;
         if source_base == target_base && source_table.id == target_table.id {
             return Err(ToolError::Invalid(
                 "source and target are the same table: give two different tables.".into(),
@@ -947,6 +953,7 @@ impl AirtableServer {
                 source_table.id.as_ref(),
                 ListQuery {
                     fields: source_fields,
+                    view: p.source_view.clone(),
                     ..ListQuery::default()
                 },
                 max,

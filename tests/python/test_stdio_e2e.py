@@ -12,6 +12,7 @@ Run: cargo build --release && .venv/bin/python -m pytest -q tests/python
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import os
@@ -275,6 +276,51 @@ async def run_everything(mode: str, tmp: Path) -> None:
         back = await s.call("search_records", {"base_id": base, "table_id": scratch_id, "query": "Person 1"})
         assert back["count"] >= 2, back  # "Person 1" and "Person 10" are back
 
+        # --- #13 links and views ---------------------------------------------------------------
+        views = await s.call("list_views", {"base_id": base, "table_id": "Tasks"})
+        assert any(v["name"] == "Open tasks" and v["type"] == "grid" for v in views["views"]), views
+        linked = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": "Tasks", "view": "Open tasks", "max_records": 5,
+             "fields": ["Name", "Project"], "expand_links": True},
+        )
+        lrows = [dict(zip(linked["columns"], row)) for row in linked["rows"]]
+        project = next(r["Project"][0] for r in lrows if r.get("Project"))
+        assert project["id"].startswith("rec") and project["name"], linked
+        cands = await s.call(
+            "find_link_candidates",
+            {"base_id": base, "table_id": "Tasks", "field": "Project", "query": project["name"]},
+        )
+        assert cands["candidates"][0] == project, cands
+        assert "update_record" in cands["how_to_link"]
+        notlink = await s.call(
+            "find_link_candidates", {"base_id": base, "table_id": "Tasks", "field": "Status", "query": "x"}, ok=False
+        )
+        assert "not a link" in notlink["error"], notlink
+        # --- #13 attachments ----------------------------------------------------------------
+        bare = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": "Tasks", "max_records": 1, "filter_by_formula": "{Attachments} = ''"},
+        )
+        task = dict(zip(bare["columns"], bare["rows"][0]))["id"]
+        blob = bytes(range(256)) * 8
+        up = await s.call(
+            "upload_attachment",
+            {
+                "base_id": base,
+                "table_id": "Tasks",
+                "record_id": task,
+                "field": "Attachments",
+                "source": {"content_base64": base64.b64encode(blob).decode(), "filename": f"blob-{mode}.bin"},
+            },
+        )
+        assert up["method"] == "upload" and up["attachment"]["size"] == len(blob), up
+        got = await s.call(
+            "get_attachments",
+            {"base_id": base, "table_id": "Tasks", "record_id": task, "field": "Attachments", "save": True},
+        )
+        assert got["saved"] == 1 and len(got["attachments"]) == 1, got
+        assert Path(got["attachments"][0]["saved_path"]).read_bytes() == blob, got
         # --- #13 search and aggregation ---------------------------------------------------
         phrase = await s.call(
             "search_records",

@@ -1,5 +1,7 @@
 //! Endpoints, one file per resource; each adds methods to [`Client`](super::Client).
 
+mod attachments;
+pub use attachments::{Downloaded, MAX_UPLOAD_BYTES};
 mod bases;
 mod comments;
 mod records;
