@@ -153,17 +153,25 @@ impl Query {
     }
 }
 
-/// For each base letter, the lowercase letters that fold to it ("e" -> "éèêëēėęě...").
+/// For each base letter or digit, the lowercase characters that fold to it ("e" -> "éèêëēėęě...").
 static ACCENTS: LazyLock<HashMap<char, String>> = LazyLock::new(|| {
     let mut m: HashMap<char, String> = HashMap::new();
-    let ranges = [(0xC0u32, 0x24F), (0x1E00, 0x1EFF)];
+    // Latin letters with diacritics, super/subscripts, full-width forms. (Characters that fold
+    // to several letters, like the ligature "ﬁ", are scored but not prefiltered.)
+    let ranges = [
+        (0xB2u32, 0xB9),
+        (0xC0, 0x24F),
+        (0x1E00, 0x1EFF),
+        (0x2070, 0x209F),
+        (0xFF10, 0xFF5A),
+    ];
     for (lo, hi) in ranges {
         for c in (lo..=hi).filter_map(char::from_u32) {
             for l in c.to_lowercase() {
                 let f = fold(&l.to_string());
                 let mut cs = f.chars();
                 if let (Some(base), None) = (cs.next(), cs.next())
-                    && base.is_ascii_alphabetic()
+                    && base.is_ascii_alphanumeric()
                     && base != l
                 {
                     let e = m.entry(base).or_default();
@@ -543,6 +551,39 @@ mod tests {
         assert!(re.is_match("cafe\u{301}"));
         assert!(re.is_match("cafè"));
         assert!(!re.is_match("caff"));
+    }
+
+    proptest::proptest! {
+        /// The prefilter never misses a hit: whenever the exact scoring finds a record, the
+        /// formula sent to Airtable selects it (evaluated by the sandbox's formula engine).
+        #[test]
+        fn prefilter_never_misses_a_hit(
+            a in "[a-zA-Z0-9éÉèçÇüÜñÑøåÅœ ,.'\u{301}\u{308}-]{0,24}",
+            b in "[a-zA-Z0-9éÉèçÇüÜñÑøåÅœ ,.'\u{301}\u{308}-]{0,24}",
+            q in "[a-zA-Z0-9éèçüñ \"]{1,12}",
+            from in 0usize..20,
+        ) {
+            let q = if from % 3 == 0 {
+                // A query taken from the text itself, so hits are frequent.
+                let w: String = a.chars().skip(from / 3).take(6).collect();
+                format!("\"{w}\"")
+            } else {
+                q
+            };
+            let query = Query::parse(&q);
+            proptest::prop_assume!(!query.is_empty());
+            let fields = [ft("A", 2.0, &a), ft("B", 1.0, &b)];
+            if score(&query, &fields).is_some() {
+                let src = prefilter(&query, &["A".to_owned(), "B".to_owned()]);
+                let expr = formula::parse(&src).unwrap();
+                let now = chrono::Utc::now();
+                let ctx = formula::MapContext::new(now)
+                    .with("A", formula::Value::Text(a.clone()))
+                    .with("B", formula::Value::Text(b.clone()));
+                let v = formula::eval(&expr, &ctx);
+                proptest::prop_assert!(formula::is_truthy(&v), "{q:?} in {a:?} / {b:?}: {src} = {v:?}");
+            }
+        }
     }
 
     #[test]
