@@ -30,6 +30,7 @@ mod compact;
 mod confirm;
 mod context;
 mod files;
+pub(crate) mod filters;
 mod handler;
 mod journal;
 mod links;

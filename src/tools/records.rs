@@ -24,6 +24,7 @@ use crate::tools::batch::{
 use crate::tools::compact::compact_records;
 use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
+use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
 use crate::tools::links;
@@ -64,6 +65,9 @@ pub(crate) struct GetRecordsParams {
     /// braces, text in double quotes.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
+    /// Structured conditions (AND-ed with filter_by_formula).
+    #[serde(default)]
+    pub(crate) filters: Option<Filters>,
     /// Only these fields (names or IDs) in each record; ask only for what you need.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) fields: Option<Vec<String>>,
@@ -773,6 +777,15 @@ impl AirtableServer {
     ) -> Result<CallToolResult, ToolError> {
         let max = check_max(p.max_records)?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+        let compiled = match (&p.filters, ctx.table()) {
+            (Some(f), Some(t)) => Some(filters::compile(f, t)?),
+            (Some(_), None) => {
+                return Err(ToolError::Invalid(
+                    "filters need the table schema, which could not be read (schema.bases:read scope); use filter_by_formula".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         let fields = p.fields.unwrap_or_default();
         let sort = p.sort.unwrap_or_default();
         if let Some(t) = ctx.table() {
@@ -805,7 +818,7 @@ impl AirtableServer {
                     },
                 })
                 .collect(),
-            filter_by_formula: p.filter_by_formula,
+            filter_by_formula: filters::and_formulas(compiled, p.filter_by_formula),
             offset: p.offset,
             ..ListQuery::default()
         };
