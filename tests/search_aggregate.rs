@@ -190,6 +190,26 @@ async fn search_ranks_a_fixed_corpus() {
     )
     .await;
     assert_eq!(names(&paris), ["Café de Flore"]);
+    let not_paris = ok(
+        c,
+        "search_records",
+        search(
+            "cafe",
+            json!({"filters": {"conditions": [{"field": "City", "op": "!=", "value": "Paris"}]}}),
+        ),
+    )
+    .await;
+    assert_eq!(names(&not_paris), ["Cafeteria Nord", "Le Petit Bistro"]);
+    let e = err(
+        c,
+        "search_records",
+        search(
+            "cafe",
+            json!({"filters": {"conditions": [{"field": "Cty", "op": "=", "value": "Paris"}]}}),
+        ),
+    )
+    .await;
+    assert!(e.contains("City"), "{e}");
     let best = ok(
         c,
         "search_records",
@@ -491,6 +511,37 @@ async fn aggregate_matches_a_direct_computation() {
         &want["sum"],
         "north sum",
     );
+
+    // Structured filters too, AND-ed with a formula.
+    let north_tagged = ok(
+        c,
+        "aggregate_records",
+        json!({"base_id": DEMO, "table_id": t, "group_by": ["Region"],
+               "filters": {"conditions": [{"field": "Tags", "op": "has_any_of", "value": ["a"]}]},
+               "filter_by_formula": "{Region}='North'"}),
+    )
+    .await;
+    let want = by_region[&Some("North".to_owned())]
+        .iter()
+        .filter(|r| {
+            r.fields
+                .get("Tags")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.contains(&json!("a")))
+        })
+        .count();
+    assert!(want > 0);
+    assert_eq!(north_tagged["totals"]["count"], want, "{north_tagged}");
+    assert_eq!(north_tagged["groups"][0]["key"], json!(["North"]));
+    let counted = ok(
+        c,
+        "count_records",
+        json!({"base_id": DEMO, "table_id": t,
+               "filters": {"conditions": [{"field": "Tags", "op": "has_any_of", "value": ["a"]}]},
+               "filter_by_formula": "{Region}='North'"}),
+    )
+    .await;
+    assert_eq!(counted["count"], want);
 
     // Mistakes are errors with a suggestion, before any request.
     let e = err(

@@ -20,6 +20,7 @@ use crate::airtable::{ListQuery, Table};
 use crate::tools::ToolError;
 use crate::tools::cells::{Field, Kind, RecordLike, is_empty, kind_of, render};
 use crate::tools::context::{PageReport, field_names};
+use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
 use crate::tools::params::{lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
@@ -117,6 +118,9 @@ pub(crate) struct AggregateRecordsParams {
     /// Formula selecting records.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
+    /// Structured conditions (AND-ed with filter_by_formula).
+    #[serde(default)]
+    pub(crate) filters: Option<Filters>,
     /// View name or ID.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) view: Option<String>,
@@ -135,6 +139,9 @@ pub(crate) struct CountRecordsParams {
     /// Formula selecting records.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
+    /// Structured conditions (AND-ed with filter_by_formula).
+    #[serde(default)]
+    pub(crate) filters: Option<Filters>,
     /// View name or ID.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) view: Option<String>,
@@ -604,6 +611,12 @@ impl AirtableServer {
         if let Some(f) = &p.filter_by_formula {
             validation::check_formula(table, f)?;
         }
+        let compiled = p
+            .filters
+            .as_ref()
+            .map(|f| filters::compile(f, table))
+            .transpose()?;
+        let formula = filters::and_formulas(compiled, p.filter_by_formula.clone());
         let mut bucket: Option<Bucket> = None;
         let mut group_by = Vec::new();
         for g in p.group_by.unwrap_or_default() {
@@ -670,7 +683,7 @@ impl AirtableServer {
         let query = ListQuery {
             view: p.view.clone(),
             fields,
-            filter_by_formula: p.filter_by_formula.clone(),
+            filter_by_formula: formula,
             ..ListQuery::default()
         };
         let read = self
@@ -696,7 +709,7 @@ impl AirtableServer {
         let mut notes: Vec<String> = Vec::new();
         if capped {
             notes.push(format!(
-                "Stopped at max_scan={max} records: more match, so counts are partial. Raise max_scan (up to {MAX_SCAN}) or narrow with filter_by_formula or view."
+                "Stopped at max_scan={max} records: more match, so counts are partial. Raise max_scan (up to {MAX_SCAN}) or narrow with filters, filter_by_formula or view."
             ));
         }
         if groups.len() < agg.group_count() {
@@ -757,10 +770,16 @@ impl AirtableServer {
         if let Some(f) = &p.filter_by_formula {
             validation::check_formula(table, f)?;
         }
+        let compiled = p
+            .filters
+            .as_ref()
+            .map(|f| filters::compile(f, table))
+            .transpose()?;
+        let formula = filters::and_formulas(compiled, p.filter_by_formula.clone());
         let query = ListQuery {
             view: p.view.clone(),
             fields: primary(table).into_iter().collect(),
-            filter_by_formula: p.filter_by_formula.clone(),
+            filter_by_formula: formula,
             ..ListQuery::default()
         };
         let read = self

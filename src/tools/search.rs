@@ -24,6 +24,7 @@ use crate::formula;
 use crate::tools::ToolError;
 use crate::tools::cells::render;
 use crate::tools::context::{PageReport, RecordsRead, field_name};
+use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
 use crate::tools::links;
 use crate::tools::params::{
@@ -60,6 +61,9 @@ pub(crate) struct SearchRecordsParams {
     /// Formula hits must also satisfy.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
+    /// Structured conditions hits must also satisfy.
+    #[serde(default)]
+    pub(crate) filters: Option<Filters>,
     /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) expand_links: bool,
@@ -432,8 +436,18 @@ impl AirtableServer {
         if let (Some(t), Some(f)) = (table, &p.filter_by_formula) {
             crate::tools::validation::check_formula(t, f)?;
         }
+        let compiled = match (&p.filters, table) {
+            (Some(f), Some(t)) => Some(filters::compile(f, t)?),
+            (Some(_), None) => {
+                return Err(ToolError::Invalid(
+                    "filters need the table schema, which could not be read (schema.bases:read scope); use filter_by_formula".into(),
+                ));
+            }
+            (None, _) => None,
+        };
+        let conditions = filters::and_formulas(compiled, p.filter_by_formula.clone());
         let mut filter = prefilter(&q, &search_fields);
-        if let Some(f) = &p.filter_by_formula {
+        if let Some(f) = conditions {
             filter = format!("AND({filter},{f})");
         }
         // Ask for the searched fields too (to score), then keep only return_fields.
@@ -505,7 +519,7 @@ impl AirtableServer {
             }
             if more_candidates {
                 note.push_str(&format!(
-                    " Over {MAX_READ_RECORDS} records match: only the first {MAX_READ_RECORDS} (in table order) were ranked; narrow the query or add filter_by_formula."
+                    " Over {MAX_READ_RECORDS} records match: only the first {MAX_READ_RECORDS} (in table order) were ranked; narrow the query or add filters."
                 ));
             }
             out.note = Some(note.trim().to_owned());
