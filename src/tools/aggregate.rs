@@ -118,8 +118,9 @@ pub(crate) struct AggregateRecordsParams {
     /// Formula selecting records.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
-    /// Structured conditions (AND-ed with filter_by_formula).
+    /// Conditions as in get_records' filters.
     #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub(crate) filters: Option<Filters>,
     /// View name or ID.
     #[serde(default, deserialize_with = "opt_nonempty")]
@@ -139,8 +140,9 @@ pub(crate) struct CountRecordsParams {
     /// Formula selecting records.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
-    /// Structured conditions (AND-ed with filter_by_formula).
+    /// Conditions as in get_records' filters.
     #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub(crate) filters: Option<Filters>,
     /// View name or ID.
     #[serde(default, deserialize_with = "opt_nonempty")]

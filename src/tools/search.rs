@@ -15,7 +15,7 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -61,8 +61,9 @@ pub(crate) struct SearchRecordsParams {
     /// Formula hits must also satisfy.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
-    /// Structured conditions hits must also satisfy.
+    /// Conditions as in get_records' filters.
     #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub(crate) filters: Option<Filters>,
     /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]

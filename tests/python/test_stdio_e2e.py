@@ -343,6 +343,11 @@ async def run_everything(mode: str, tmp: Path) -> None:
         assert agg["totals"]["count"] == counted["count"] and agg["capped"] is False, agg
         assert agg["totals"]["values"]["sum(Score)"] == sum(scores), agg
         assert agg["totals"]["values"]["max(Score)"] == max(scores), agg
+        high = await s.call(
+            "count_records",
+            {"base_id": base, "table_id": scratch_id, "filters": {"conditions": [{"field": "Score", "op": ">=", "value": 5}]}},
+        )
+        assert high["count"] == len([x for x in scores if x >= 5]) > 0, high
         by_mail = await s.call(
             "aggregate_records", {"base_id": base, "table_id": scratch_id, "group_by": ["Email"], "max_scan": 5}
         )
