@@ -623,6 +623,50 @@ async fn count_records_follows_a_view() {
     )
     .await;
     assert_eq!(total["count"], every.len());
+
+    // Linked records group by the linked record's primary field value.
+    let projects = all_records(&client, "Projects", ListQuery::default()).await;
+    let name_of: BTreeMap<String, String> = projects
+        .iter()
+        .map(|p| {
+            (
+                p.id.to_string(),
+                p.fields["Name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut want: BTreeMap<Option<String>, u64> = BTreeMap::new();
+    for t in &every {
+        match t.fields.get("Project").and_then(Value::as_array) {
+            Some(ids) if !ids.is_empty() => {
+                for id in ids {
+                    *want
+                        .entry(Some(name_of[id.as_str().unwrap()].clone()))
+                        .or_default() += 1;
+                }
+            }
+            _ => *want.entry(None).or_default() += 1,
+        }
+    }
+    let by_project = ok(
+        c,
+        "aggregate_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "group_by": ["Project"]}),
+    )
+    .await;
+    let got: BTreeMap<Option<String>, u64> = by_project["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"][0].as_str().map(str::to_owned),
+                g["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(want.len() > 1 && want.len() <= 50, "{want:?}");
+    assert_eq!(got, want);
     let e = err(
         c,
         "count_records",

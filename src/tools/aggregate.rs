@@ -22,6 +22,7 @@ use crate::tools::cells::{Field, Kind, RecordLike, is_empty, kind_of, render};
 use crate::tools::context::{PageReport, field_names};
 use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
+use crate::tools::links;
 use crate::tools::params::{lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, json_len};
@@ -700,6 +701,14 @@ impl AirtableServer {
             .await?;
         let capped = read.has_more();
         let scanned = read.records.len();
+        let mut read = read;
+        // Linked records group by their primary field value, not their IDs.
+        let link_note = if plan.group_by.iter().any(|f| f.kind == Kind::Link) {
+            let tctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
+            links::expand(&self.ctx, &tctx, true, &mut read.records).await?
+        } else {
+            None
+        };
         let agg = aggregate(&plan, &read.records);
         let (mut groups, mut other, totals) = agg.output(&plan, MAX_GROUPS);
         let budget = self.ctx.budget().saturating_sub(json_len(&totals) + 400);
@@ -721,6 +730,7 @@ impl AirtableServer {
                 agg.group_count()
             ));
         }
+        notes.extend(link_note);
         let labels = plan
             .group_by
             .iter()
