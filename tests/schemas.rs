@@ -119,7 +119,7 @@ and `listChanged`), **prompts** and **completions**.
   (the templates: `public`).
 - Subscriptions: `resources/subscribe` (2025-11-25) or `subscriptions/listen` (2026-07-28).
   When a schema tool (create_table, update_table, create_field, update_field,
-  create_metadata_table, sync_tables, undo_write of a schema change) changes a base, the
+  create_metadata_table, undo_write of a schema change) changes a base, the
   sessions of the same token subscribed to that base's schema resources get
   `notifications/resources/updated`, and `notifications/resources/list_changed` when its
   tables changed.
