@@ -92,7 +92,10 @@ pub(crate) fn list() -> ListPromptsResult {
             Prompt::new(p.name, Some(p.description), Some(args)).with_title(p.title)
         })
         .collect();
+    // The prompts are fixed for the life of the process.
     ListPromptsResult::with_all_items(prompts)
+        .with_ttl_ms(crate::tools::resources::RESOURCE_TTL_MS)
+        .with_cache_scope(rmcp::model::CacheScope::Public)
 }
 
 fn arg<'a>(args: &'a Map<String, Value>, name: &str) -> Option<&'a str> {

@@ -93,6 +93,9 @@ fn err(e: ToolError) -> ErrorData {
         ToolError::Invalid(_) | ToolError::InvalidId { .. } | ToolError::BaseNotAllowed { .. } => {
             ErrorData::resource_not_found(e.text(), None)
         }
+        ToolError::Api { ref source, .. } if matches!(source.status(), Some(403 | 404)) => {
+            ErrorData::resource_not_found(e.text(), None)
+        }
         other => ErrorData::internal_error(other.text(), None),
     }
 }
@@ -311,9 +314,13 @@ impl Watchers {
         base: &str,
     ) -> (Vec<(String, Peer<RoleServer>)>, Vec<SubscriptionSink>) {
         let prefix = format!("airtable://bases/{base}/");
-        let Ok(inner) = self.inner.lock() else {
+        let Ok(mut inner) = self.inner.lock() else {
             return (Vec::new(), Vec::new());
         };
+        // Sessions that ended without unsubscribing are dropped here.
+        inner
+            .legacy
+            .retain(|(_, _, peer)| !peer.is_transport_closed());
         let legacy = (inner.legacy.iter())
             .filter(|(p, u, _)| p.as_ref() == principal && u.starts_with(&prefix))
             .map(|(_, u, peer)| (u.clone(), peer.clone()))
