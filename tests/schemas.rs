@@ -94,8 +94,47 @@ fn render_docs(tools: &[rmcp::model::Tool]) -> String {
             }
         }
     }
+    s.push_str(RESOURCES_AND_PROMPTS);
     s
 }
+
+/// The docs/tools.md section on resources, prompts and completion (issue #13).
+const RESOURCES_AND_PROMPTS: &str = r#"
+## Resources and prompts
+
+Besides tools, the server offers MCP **resources** (capabilities `resources` with `subscribe`
+and `listChanged`), **prompts** and **completions**.
+
+| Resource (template) | Content |
+|---|---|
+| `airtable://bases/{base_id}/schema` | The base's tables: ID, name, primary field, fields (ID, name, type, computed) and views. |
+| `airtable://bases/{base_id}/tables/{table_id}/schema` | One table, by ID or percent-encoded name, with field options and descriptions (as `get_field_info`). |
+
+- `resources/list` lists the schema of every base the token can see (and `--bases` allows),
+  with its tables, 5 bases a page (`nextCursor`): one Airtable request for the bases plus one
+  per base whose schema is not cached. `resources/read` costs one request when the schema is
+  not cached (the cache the tools use). Content is compact JSON, bounded by the result budget
+  (past it, field options and descriptions are dropped and `truncated` is true).
+- On the 2026-07-28 protocol, lists and reads carry `ttlMs` 60000 and `cacheScope` `private`
+  (the templates: `public`).
+- Subscriptions: `resources/subscribe` (2025-11-25) or `subscriptions/listen` (2026-07-28).
+  When a schema tool (create_table, update_table, create_field, update_field,
+  create_metadata_table, undo_write of a schema change) changes a base, the
+  sessions of the same token subscribed to that base's schema resources get
+  `notifications/resources/updated`, and `notifications/resources/list_changed` when its
+  tables changed.
+
+| Prompt | Arguments | What it does |
+|---|---|---|
+| `explore_base` | base_id | Maps the tables, key fields and links, with sample records; read only. |
+| `find_and_merge_duplicates` | base_id, table_id, field | find_duplicates, review with the user, then batch_update_records / batch_delete_records, each with dry_run first. |
+| `summarize_by_month` | base_id, table_id, field, value_field? | aggregate_records grouped by month of a date field (count, optional sum). |
+| `prepare_import` | base_id, table_id, field? | get_field_info, map columns to fields and types, batch_upsert_records with dry_run first. |
+
+`completion/complete` completes `base_id` (bases visible to the token), `table_id` (tables of
+the `base_id` in the context) and `field` / `value_field` (fields of that table), for prompt
+arguments and the resource templates' variables; at most 100 values.
+"#;
 
 #[test]
 fn schemas_and_docs_match_the_router() {
@@ -461,4 +500,39 @@ fn pyairtable_tools_keep_their_parameters() {
         default_of("search_records", "max_records"),
         Some(Value::from(50))
     );
+}
+
+/// The model-facing size of one tool in tools/list: compact JSON of name, description and
+/// inputSchema (what a model reads for every tool, every turn).
+fn model_facing_bytes(t: &rmcp::model::Tool) -> usize {
+    let v = serde_json::json!({
+        "name": t.name,
+        "description": t.description,
+        "inputSchema": t.input_schema,
+    });
+    serde_json::to_string(&v)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// Issue #13 budget: tools/list with every toolset on averages at most 1,200 bytes a tool.
+/// Deterministic (bytes, not timing); the figure is printed
+/// (`cargo test --test schemas tools_list_size -- --nocapture`).
+#[test]
+fn tools_list_size_budget() {
+    let tools = tools::all_tools();
+    let sizes: Vec<(usize, String)> = tools
+        .iter()
+        .map(|t| (model_facing_bytes(t), t.name.to_string()))
+        .collect();
+    let total: usize = sizes.iter().map(|(n, _)| n).sum();
+    let average = total / sizes.len().max(1);
+    for (n, name) in &sizes {
+        println!("{n:>6} {name}");
+    }
+    println!(
+        "tools/list: {} tools, {total} bytes, {average} average",
+        sizes.len()
+    );
+    assert!(average <= 1_200, "average {average} bytes a tool > 1,200");
 }

@@ -43,12 +43,11 @@ fn default_scan() -> u32 {
 /// Parameters of analyze_table_data.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AnalyzeTableDataParams {
-    /// Base ID (starts with "app"), from list_bases.
+    /// Base ID (app...).
     pub(crate) base_id: String,
-    /// Table ID (starts with "tbl") or exact table name, from list_tables.
+    /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// How many records to analyse (1 to 1000, default 100): the first ones in the view's
-    /// order (or the table's).
+    /// Records to analyse, first in view order (default 100, max 1000).
     #[serde(default = "default_sample_size", deserialize_with = "lenient_u32")]
     pub(crate) sample_size: u32,
     /// Only these fields (names or IDs); default every field.
@@ -80,19 +79,17 @@ pub(crate) struct AnalyzeTableDataResult {
 /// Parameters of find_duplicates.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct FindDuplicatesParams {
-    /// Base ID (starts with "app"), from list_bases.
+    /// Base ID (app...).
     pub(crate) base_id: String,
-    /// Table ID (starts with "tbl") or exact table name, from list_tables.
+    /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// The fields whose values together make the key, e.g. ["Email"] or ["First name",
-    /// "Last name"]. Values match after trimming, collapsing spaces and ignoring case.
+    /// The key fields, e.g. ["Email"] or ["First name", "Last name"].
     #[serde(deserialize_with = "lenient_strings")]
     pub(crate) fields: Vec<String>,
-    /// Skip records where any key field is empty (default true); false groups empty values
-    /// together.
+    /// Skip records with an empty key field; false groups them.
     #[serde(default = "yes", deserialize_with = "lenient_bool_default_true")]
     pub(crate) ignore_empty: bool,
-    /// Most records to scan (default 10000, at most 100000).
+    /// Most records to scan (max 100000).
     #[serde(default = "default_scan", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
     /// A view name or ID to scan instead of the whole table.
@@ -138,7 +135,7 @@ impl AirtableServer {
     #[tool(
         name = "analyze_table_data",
         title = "Analyze table data",
-        description = "Profile a table's data quality from a sample of records: per field the fill rate (share of non-empty cells), the distinct count, the top 5 values with counts (selects, short text, checkboxes, links), min/max/mean/median (numbers, currency, percent, duration, number formulas) and the earliest/latest value (dates). Reads sample_size records (default 100, max 1000) in the view's order; has_more says the table holds more. Use it before cleaning or reporting on a table; use find_duplicates for duplicate records.",
+        description = "Profile a table's data quality from a sample (sample_size records, default 100, in view order): per field the fill rate, distinct count, top 5 values, min/max/mean/median (numbers) and earliest/latest (dates). has_more says the table holds more. Use before cleaning or reporting; find_duplicates finds duplicate records.",
         annotations(
             title = "Analyze table data",
             read_only_hint = true,
@@ -205,7 +202,7 @@ impl AirtableServer {
     #[tool(
         name = "find_duplicates",
         title = "Find duplicate records",
-        description = "Find groups of records whose key fields hold the same values once trimmed, whitespace-collapsed and lowercased (\"  Ada LOVELACE\" matches \"ada lovelace\"; list items match in any order). fields is the key, e.g. [\"Email\"] or [\"First name\", \"Last name\"]. With ignore_empty (default true) records with an empty key field are skipped. Returns each group's shared key and record IDs, largest groups first; scans up to max_records (default 10000). Read-only: to merge, update the records you keep and delete the others with batch_delete_records.",
+        description = "Find groups of records whose key fields match once trimmed, spaces collapsed and lowercased (\"  Ada LOVELACE\" = \"ada lovelace\"; list items in any order). fields is the key, e.g. [\"Email\"]. ignore_empty (default true) skips records with an empty key. Returns each group's key and record IDs, largest first; scans up to max_records (default 10000). Read-only: to merge, batch_update_records the keeper and batch_delete_records the rest.",
         annotations(
             title = "Find duplicate records",
             read_only_hint = true,

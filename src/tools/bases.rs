@@ -201,7 +201,7 @@ impl AirtableServer {
     #[tool(
         name = "list_bases",
         title = "List bases",
-        description = "List the Airtable bases this token can access: ID, name and permission level. Start here: every other tool needs a base_id (app...). Pass query to filter by name (case-insensitive substring).",
+        description = "List the bases this token can access: ID, name, permission level. Start here: every other tool needs a base_id (app...). query filters by name.",
         annotations(
             title = "List bases",
             read_only_hint = true,
@@ -244,7 +244,7 @@ impl AirtableServer {
     #[tool(
         name = "list_tables",
         title = "List tables",
-        description = "List the tables of a base. detail_level: \"names\" (default, compact: ID, name, primary field, field count), \"fields\" (adds each field's ID, name and type), \"full\" (adds field options such as select choices, and views). Table IDs and names are both accepted as table_id elsewhere. Use get_field_info for one table's fields in detail.",
+        description = "List a base's tables. detail_level: \"names\" (default: ID, name, primary field, field count), \"fields\" (adds field IDs, names, types), \"full\" (adds field options and views). table_id elsewhere takes an ID or a name.",
         annotations(
             title = "List tables",
             read_only_hint = true,
@@ -286,7 +286,7 @@ impl AirtableServer {
     #[tool(
         name = "get_field_info",
         title = "Get field info",
-        description = "Describe a table's fields: ID, exact name, type, whether it is computed (read-only), description and options (select choices, number formats, linked table), plus the table's views. Use it before writing records or building formulas so names and select values match exactly. table_id takes an ID (tbl...) or a name.",
+        description = "Describe a table's fields: ID, exact name, type, computed (read-only) or not, description and options (select choices, formats, linked table), plus its views. Use it before writing records or formulas so names and select values match exactly.",
         annotations(
             title = "Get field info",
             read_only_hint = true,

@@ -44,10 +44,9 @@ impl SchemaCache {
         Ok(schema)
     }
 
-    /// Drop a base's entry.
-    pub(crate) fn invalidate(&self, base: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(base);
-        }
+    /// Drop a base's entry; returns the schema it held.
+    pub(crate) fn invalidate(&self, base: &str) -> Option<Arc<BaseSchema>> {
+        let mut entries = self.entries.lock().ok()?;
+        entries.remove(base).map(|(_, s)| s)
     }
 }

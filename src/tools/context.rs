@@ -13,6 +13,7 @@ use crate::tools::cache::SchemaCache;
 use crate::tools::handler::{JournalSlot, ServerOptions, TokenProblem};
 use crate::tools::journal::{Journal, JournalError, principal_of};
 use crate::tools::progress::Progress;
+use crate::tools::resources::Watchers;
 use crate::tools::result::scope;
 use crate::tools::validation::{self, resolve_table};
 use secrecy::ExposeSecret;
@@ -26,6 +27,8 @@ pub(crate) struct ToolContext {
     journal: JournalSlot,
     /// Whose writes these are in the journal: the fingerprint of the Airtable token.
     principal: Arc<str>,
+    /// Sessions subscribed to schema resources (told when a schema tool changes a base).
+    watchers: Arc<Watchers>,
 }
 
 /// A resolved table: the reference to send (ID when the schema is known) and the schema.
@@ -64,7 +67,24 @@ impl ToolContext {
             cache,
             journal,
             principal: principal.into(),
+            watchers: Arc::default(),
         }
+    }
+
+    /// This context telling `watchers` about schema changes (the server's shared set).
+    pub(crate) fn with_watchers(mut self, watchers: Arc<Watchers>) -> Self {
+        self.watchers = watchers;
+        self
+    }
+
+    /// The subscribers to schema resources.
+    pub(crate) fn watchers(&self) -> &Arc<Watchers> {
+        &self.watchers
+    }
+
+    /// The principal as shared text (what subscriptions are keyed by).
+    pub(crate) fn principal_arc(&self) -> Arc<str> {
+        self.principal.clone()
     }
 
     /// The server options.
@@ -165,9 +185,13 @@ impl ToolContext {
         }
     }
 
-    /// Forget a base's cached schema (after a schema change).
+    /// Forget a base's cached schema (after a schema change) and tell the sessions subscribed
+    /// to its schema resources.
     pub(crate) fn invalidate_schema(&self, base: &BaseId) {
-        self.cache.invalidate(base.as_ref());
+        let old = self.cache.invalidate(base.as_ref());
+        let old_tables = old.map(|s| crate::tools::resources::table_ids(&s));
+        self.watchers
+            .schema_changed(self, base.as_ref(), old_tables);
     }
 
     /// Check the base, read its schema (cached) and resolve the table by ID or name. Without a

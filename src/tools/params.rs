@@ -31,31 +31,28 @@ pub(crate) struct SortParam {
     pub(crate) direction: Direction,
 }
 
-/// A field definition for create_table.
+/// A field.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub(crate) struct FieldSpecParam {
     /// Field name, unique in the table.
     pub(crate) name: String,
-    /// Airtable field type, e.g. singleLineText, multilineText, number, checkbox, date,
-    /// singleSelect, multipleSelects, email, url, currency, percent, multipleRecordLinks.
+    /// Airtable field type.
     #[serde(rename = "type")]
     pub(crate) field_type: String,
     /// Optional description of the field.
     #[serde(default)]
     pub(crate) description: Option<String>,
-    /// Type options as Airtable expects them, e.g. {"precision": 2} for number,
-    /// {"choices": [{"name": "Todo"}, {"name": "Done"}]} for singleSelect,
-    /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
+    /// Type options, as in Airtable's Web API.
     #[serde(default)]
     pub(crate) options: Option<serde_json::Map<String, Value>>,
 }
 
-/// One record to update in batch_update_records.
+/// An update.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub(crate) struct RecordUpdateParam {
-    /// The record ID (rec...).
+    /// Record ID (rec...).
     pub(crate) id: String,
-    /// The fields to change, as {"Field name": value}; fields not named are left unchanged.
+    /// Fields to change: {"Field name": value}.
     pub(crate) fields: serde_json::Map<String, Value>,
 }
 

@@ -31,8 +31,7 @@ pub(crate) struct CreateTableParams {
     pub(crate) base_id: String,
     /// Name of the new table (unique in the base).
     pub(crate) name: String,
-    /// The fields, at least one; the first becomes the primary field (use a text type for it).
-    /// Each item: {"name": "...", "type": "singleLineText", "options": {...}, "description": "..."}.
+    /// The fields, at least one; the first is the primary field (a text type).
     pub(crate) fields: Vec<FieldSpecParam>,
     /// Optional table description.
     #[serde(default, deserialize_with = "opt_nonempty")]
@@ -67,14 +66,10 @@ pub(crate) struct CreateFieldParams {
     pub(crate) table_id: String,
     /// Name of the new field (unique in the table).
     pub(crate) name: String,
-    /// Airtable field type, e.g. singleLineText, multilineText, number, currency, percent,
-    /// checkbox, date, dateTime, singleSelect, multipleSelects, email, url, phoneNumber,
-    /// rating, multipleRecordLinks.
+    /// Airtable field type (see the description).
     #[serde(rename = "type")]
     pub(crate) field_type: String,
-    /// Type options as Airtable expects them, e.g. {"precision": 0} for number,
-    /// {"choices": [{"name": "Low"}, {"name": "High"}]} for selects,
-    /// {"dateFormat": {"name": "iso"}} for date, {"linkedTableId": "tbl..."} for links.
+    /// Type options, as in Airtable's Web API (see the description).
     #[serde(default, deserialize_with = "opt_object")]
     pub(crate) options: Option<serde_json::Map<String, Value>>,
     /// Optional field description.
@@ -344,7 +339,7 @@ impl AirtableServer {
     #[tool(
         name = "create_table",
         title = "Create table",
-        description = "Create a table in a base with its fields (at least one; the first is the primary field and should be a text type). Field types use Airtable's names (singleLineText, number, singleSelect...); options follow Airtable's Web API, e.g. {\"choices\":[{\"name\":\"Todo\"}]} for selects or {\"precision\":2} for numbers. Returns the new table with field IDs. dry_run=true shows exactly what would be sent and creates nothing. The write is journaled, but cannot be undone: the Web API cannot delete tables.",
+        description = "Create a table with its fields (the first is the primary field; use a text type). Types use Airtable's names (singleLineText, number, singleSelect...); options follow its Web API, e.g. {\"choices\":[{\"name\":\"Todo\"}]}. Returns the table with field IDs. dry_run=true shows what would be sent. Journaled, but not undoable: the API cannot delete tables.",
         annotations(
             title = "Create table",
             read_only_hint = false,
@@ -456,7 +451,7 @@ impl AirtableServer {
     #[tool(
         name = "update_table",
         title = "Update table",
-        description = "Rename a table and/or change its description. table_id takes an ID (tbl...) or the current name. Give name, description or both. dry_run=true shows the name and description before → after and changes nothing. The write is journaled: undo_write restores the old name and description.",
+        description = "Rename a table and/or change its description (give name, description or both). dry_run=true shows before -> after. Journaled: undo_write restores the old values.",
         annotations(
             title = "Update table",
             read_only_hint = false,
@@ -566,7 +561,7 @@ impl AirtableServer {
     #[tool(
         name = "create_field",
         title = "Create field",
-        description = "Add a field (column) to a table. type is an Airtable field type name (singleLineText, number, checkbox, date, singleSelect, multipleSelects, email, url, currency, percent, rating, multipleRecordLinks...); options follow Airtable's Web API, e.g. {\"choices\":[{\"name\":\"Low\"},{\"name\":\"High\"}]} for selects, {\"precision\":0} for number, {\"linkedTableId\":\"tbl...\"} for links. Computed types (formula, rollup, lookup) cannot be created through the API. dry_run=true shows exactly what would be sent and creates nothing. The write is journaled, but cannot be undone: the Web API cannot delete fields.",
+        description = "Add a field to a table. type: an Airtable type (singleLineText, number, checkbox, date, singleSelect, multipleSelects, email, url, currency, percent, rating, multipleRecordLinks...); options as in the Web API, e.g. {\"choices\":[{\"name\":\"Low\"}]} for selects, {\"precision\":0} for number, {\"linkedTableId\":\"tbl...\"} for links. Computed types (formula, rollup, lookup) cannot be created. dry_run=true shows what would be sent. Journaled, but not undoable: the API cannot delete fields.",
         annotations(
             title = "Create field",
             read_only_hint = false,
@@ -677,7 +672,7 @@ impl AirtableServer {
     #[tool(
         name = "update_field",
         title = "Update field",
-        description = "Rename a field and/or change its description (Airtable's API cannot change a field's type or options). field_id takes an ID (fld...) or the current name; table_id an ID or name. dry_run=true shows the name and description before → after and changes nothing. The write is journaled: undo_write restores the old name and description.",
+        description = "Rename a field and/or change its description (the API cannot change type or options). field_id: an ID (fld...) or current name. dry_run=true shows before -> after. Journaled: undo_write restores the old values.",
         annotations(
             title = "Update field",
             read_only_hint = false,

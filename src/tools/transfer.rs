@@ -67,29 +67,27 @@ fn default_metadata_table() -> String {
 /// Parameters of export_table_csv.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ExportTableCsvParams {
-    /// Base ID (starts with "app"), from list_bases.
+    /// Base ID (app...).
     pub(crate) base_id: String,
-    /// Table ID (starts with "tbl") or exact table name, from list_tables.
+    /// Table ID (tbl...) or table name.
     pub(crate) table_id: String,
-    /// Columns to export, in this order (names or IDs); default every field in schema order.
+    /// Columns in order (names or IDs); default all.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) fields: Option<Vec<String>>,
     /// A view name or ID: its filter and record order apply.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) view: Option<String>,
-    /// Most records to export (default 1000, at most 100000).
+    /// Most records to export (max 100000).
     #[serde(default = "default_export_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
-    /// Also write the whole CSV to this .csv file inside the server's export directory
-    /// (--export-dir): relative to it, e.g. "export.csv" or "reports/export.csv" (the directory
-    /// must exist; no "..", no symbolic links). Refused when the server has no export directory
-    /// or runs read-only; leave it out to get the CSV inline only.
+    /// Also write the CSV to this file, relative to the server's --export-dir (e.g.
+    /// "reports/x.csv"; no "..").
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) path: Option<String>,
-    /// Replace the file at path if it exists (default false: an existing file is an error).
+    /// Replace an existing file at path.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) overwrite: bool,
-    /// Add a first column "Record ID" with each record's ID (default false).
+    /// Add a first column "Record ID".
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) include_record_id: bool,
 }
@@ -131,10 +129,9 @@ pub(crate) struct ExportTableCsvResult {
 /// Parameters of create_metadata_table.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct CreateMetadataTableParams {
-    /// Base ID (starts with "app"), from list_bases.
+    /// Base ID (app...).
     pub(crate) base_id: String,
-    /// Name of the metadata table (default "Table Metadata"). Created when missing, updated in
-    /// place when it exists.
+    /// Metadata table name (default "Table Metadata").
     #[serde(default = "default_metadata_table")]
     pub(crate) table_name: String,
     #[serde(flatten)]
@@ -184,33 +181,29 @@ pub(crate) struct CreateMetadataTableResult {
 /// Parameters of sync_tables.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SyncTablesParams {
-    /// Base ID of the source table (starts with "app").
+    /// Source base ID (app...).
     pub(crate) source_base_id: String,
-    /// Source table ID or name: the records are read from here and never changed.
+    /// Source table ID or name (only read).
     pub(crate) source_table_id: String,
-    /// Base ID of the target table (may equal source_base_id).
+    /// Target base ID (may equal source_base_id).
     pub(crate) target_base_id: String,
-    /// Target table ID or name: records are created and updated here (never deleted).
+    /// Target table ID or name (never deleted from).
     pub(crate) target_table_id: String,
-    /// The field (same name in both tables) that identifies a record, e.g. "Email" or "SKU".
-    /// Matching is exact after trimming. It must be writable in the target.
+    /// Field in both tables that identifies a record, e.g. "Email" (writable in the target).
     pub(crate) key_field: String,
-    /// true (default): only return the plan (creates, updates with old → new values,
-    /// unmatched target records). false: apply it.
+    /// true (default): only return the plan; false: apply it.
     #[serde(default = "default_true", deserialize_with = "lenient_bool")]
     pub(crate) dry_run: bool,
-    /// Let Airtable convert values (e.g. add missing select options) when applying (default
-    /// false).
+    /// Let Airtable convert values and add select options.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) typecast: bool,
-    /// Most records read from each table (default 10000, at most 100000).
+    /// Most records read per table (max 100000).
     #[serde(default = "default_sync_max", deserialize_with = "lenient_u32")]
     pub(crate) max_records: u32,
     /// Only this source view's records (name or ID).
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) source_view: Option<String>,
-    /// The confirm_token the dry run of this same call returned. Needed only when the server
-    /// asks for confirmation and the client cannot show a confirmation dialog.
+    /// From this call's dry run, when the server asks to confirm.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) confirm_token: Option<String>,
 }
@@ -354,7 +347,7 @@ impl AirtableServer {
     #[tool(
         name = "export_table_csv",
         title = "Export table as CSV",
-        description = "Export a table's records as RFC 4180 CSV: header = the fields (schema order, or the order given in fields), one row per record, cells made readable (lists joined with \", \", attachments as \"file.pdf (url)\", collaborators by name, linked records as record IDs). Returns the CSV text (cut at a row boundary when large; truncated says so). Writes a file only with `path`, inside the server's --export-dir (path relative to it; overwrite=true replaces a file); no other tool touches the server's files. Reads up to max_records (default 1000) in the view's order.",
+        description = "Export a table as RFC 4180 CSV: header = the fields (schema order, or as given in fields), one row per record; lists joined with \", \", attachments as \"file (url)\", collaborators by name, links as record IDs. Returns the CSV (cut at a row boundary when large; truncated says so); with path it also writes a file inside the server's --export-dir (overwrite=true replaces it). Reads up to max_records (default 1000) in view order.",
         annotations(
             title = "Export table as CSV",
             read_only_hint = true,
@@ -473,7 +466,7 @@ impl AirtableServer {
     #[tool(
         name = "create_metadata_table",
         title = "Create or refresh a metadata table",
-        description = "Write a table into the base that documents it: one row per table and one per field (Table, Field, Type, Description, Options such as select choices, linked table or formula, Primary, Field ID, Table ID), keyed by \"Table ID|Field ID\". Creates the table (default name \"Table Metadata\") when missing; when it exists, updates it in place: changed rows are updated, new fields added, rows of deleted fields removed. Safe to call again after schema changes. dry_run=true shows exactly what would be created, changed and deleted, and writes nothing. The write is journaled (write_id): undo_write restores the rows, but not the creation of the table or of its columns (the Web API cannot delete tables or fields).",
+        description = "Write a table documenting the base: one row per table and per field (Table, Field, Type, Description, Options, Primary, IDs). Creates it (default \"Table Metadata\") when missing, else updates it in place (changed rows updated, new fields added, rows of deleted fields removed); safe to re-run after schema changes. dry_run=true shows the changes. Journaled: undo_write restores the rows, not created tables or columns.",
         annotations(
             title = "Create or refresh a metadata table",
             read_only_hint = false,
@@ -897,7 +890,7 @@ impl AirtableServer {
     #[tool(
         name = "sync_tables",
         title = "Sync one table into another",
-        description = "One-way sync from a source table into a target table (same or different base), matching records by key_field (a field with the same name in both; exact match after trimming). Copies the fields both tables share by name, except computed target fields and links that cannot carry over. dry_run=true (default) changes nothing and returns the plan: records to create, records to update with each field's old → new value, the unchanged count, target records with no source match (never deleted), and duplicate/empty-key warnings. Review it, then call again with dry_run=false to apply (the server may ask to confirm; a client without confirmation dialogs passes back the plan's confirm_token): updates and creates are sent 10 per request, and a partial failure says what was written. The applied write is journaled (write_id; also a partial one): undo_write restores the updated records' old values and deletes the created records.",
+        description = "One-way sync from a source table into a target table (same or another base), matching records by key_field (same name in both, exact after trimming). Copies the fields both share by name, except computed target fields and links that cannot carry over. dry_run=true (default) returns the plan: creates, updates (old -> new per field), unchanged count, unmatched target records (never deleted), duplicate/empty-key warnings. Then call with dry_run=false to apply (pass confirm_token if asked). Journaled, even partial: undo_write reverts updates and deletes the created records.",
         annotations(
             title = "Sync one table into another",
             read_only_hint = false,

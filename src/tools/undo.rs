@@ -63,11 +63,9 @@ pub(crate) struct ListWritesParams {
 /// Parameters of undo_write.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UndoParams {
-    /// The write to take back: the write_id a write tool returned (list_recent_writes lists
-    /// them).
+    /// write_id from a write result or list_recent_writes.
     pub(crate) write_id: String,
-    /// true: undo even where a record changed after the write (those changes are overwritten
-    /// or the changed record deleted). Without it, conflicts stop the undo and are listed.
+    /// true: undo even over later changes (they are lost); otherwise conflicts stop the undo.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) force: bool,
     #[serde(flatten)]
@@ -1396,7 +1394,7 @@ impl AirtableServer {
     #[tool(
         name = "list_recent_writes",
         title = "List recent writes",
-        description = "List the writes this token made through this server (newest first; kept 30 days by default): id, when, tool, base, table, summary, record_count, complete, undone_by / undo_of. Give an id to undo_write to take that write back.",
+        description = "List this token's writes through this server, newest first (kept 30 days by default): id, when, tool, base, table, summary, record_count, complete, undone_by/undo_of. Pass an id to undo_write.",
         annotations(
             title = "List recent writes",
             read_only_hint = true,
@@ -1419,7 +1417,7 @@ impl AirtableServer {
     #[tool(
         name = "undo_write",
         title = "Undo a write",
-        description = "Take back a journaled write (write_id from a write tool's result or list_recent_writes): created records are deleted, updated fields get their old values, deleted records are recreated (with new IDs; links and attachments restored while Airtable still serves them), renamed tables/fields get their old names. When a record changed after the write, nothing is sent and the conflicts are listed per field: force=true undoes anyway. dry_run=true shows the plan. The result lists what was restored, what cannot be (new record IDs, comments, created time, autonumbers, created tables/fields), and the Airtable requests made. The undo is itself a write: undo_write on its write_id takes it back.",
+        description = "Take back a journaled write (write_id from a write result or list_recent_writes): created records are deleted, updated fields restored, deleted records recreated (new IDs; links and attachments while Airtable serves them), renamed tables/fields renamed back. If a record changed since, nothing is sent and the conflicts are listed: force=true undoes anyway. dry_run=true shows the plan. The result says what was restored and what cannot be (record IDs, comments, created times, created tables/fields). An undo is a write too: undo_write takes it back.",
         output_schema = undo_schema(),
         annotations(
             title = "Undo a write",

@@ -26,12 +26,10 @@ use crate::tools::progress::Progress;
 /// The controls every write tool takes (flattened into its parameters).
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub(crate) struct WriteControl {
-    /// true: send nothing and return exactly what this call would change (per record: each
-    /// field's value before and after; the records that would be created or deleted).
+    /// true: change nothing; return exactly what would change.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) dry_run: bool,
-    /// The confirm_token a dry run of this same call returned. Needed only when the server
-    /// asks for confirmation and the client cannot show a confirmation dialog.
+    /// From this call's dry run, when the server asks to confirm.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) confirm_token: Option<String>,
 }
