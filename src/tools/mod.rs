@@ -30,6 +30,8 @@ mod confirm;
 mod context;
 mod files;
 mod handler;
+#[allow(dead_code)] // the tool lands next
+mod import;
 mod journal;
 mod links;
 mod params;
