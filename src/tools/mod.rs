@@ -30,7 +30,6 @@ mod confirm;
 mod context;
 mod files;
 mod handler;
-#[allow(dead_code)] // the tool lands next
 mod import;
 mod journal;
 mod links;
@@ -151,6 +150,8 @@ pub const CATALOG: &[ToolSpec] = &[
     // attachments (#13)
     spec("upload_attachment", Attachments, Write),
     spec("get_attachments", Attachments, Read),
+    // #14 import
+    spec("import_records", Transfer, Write),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -175,6 +176,7 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::attachments_router()
             + AirtableServer::analysis_router()
             + AirtableServer::transfer_router()
+            + AirtableServer::import_router()
             + AirtableServer::undo_router()
             + AirtableServer::links_router()
             + AirtableServer::views_router();
