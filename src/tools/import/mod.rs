@@ -217,7 +217,14 @@ impl AirtableServer {
         if !p.dry_run {
             self.ctx.require_write("import_records")?;
         }
-        let base = self.ctx.base(&p.base_id)?;
+        let loaded = self.load_source(&p).await?;
+        self.import(p, loaded, Some(&rc)).await.map(rmcp::Json)
+    }
+}
+
+impl AirtableServer {
+    /// The source's bytes and a name to guess the format from.
+    async fn load_source(&self, p: &ImportParams) -> Result<(Vec<u8>, Option<String>), ToolError> {
         let src = p.source.trim_start();
         let (bytes, name) = if src.starts_with("https://") || src.starts_with("http://") {
             (download(src.trim()).await?, Some(src.trim().to_owned()))
@@ -235,6 +242,18 @@ impl AirtableServer {
         } else {
             (p.source.clone().into_bytes(), None)
         };
+        Ok((bytes, name))
+    }
+
+    /// Plan, and unless `p.dry_run` apply, an import of `bytes`. `rc`: the MCP request
+    /// (progress, confirmation); None from the CLI, where --apply is the consent.
+    async fn import(
+        &self,
+        p: ImportParams,
+        (bytes, name): (Vec<u8>, Option<String>),
+        rc: Option<&RequestContext<RoleServer>>,
+    ) -> Result<ImportResult, ToolError> {
+        let base = self.ctx.base(&p.base_id)?;
         let format = match &p.format {
             Some(f) => Format::parse(f)?,
             None => name
@@ -269,7 +288,7 @@ impl AirtableServer {
             }
             _ => Vec::new(),
         };
-        let progress = Progress::new(&rc);
+        let progress = rc.map_or_else(Progress::disabled, Progress::new);
         // Linked records by primary-field text: one read per linked table.
         let mut links = Links::default();
         for (_, f) in &mapping.pairs {
@@ -412,22 +431,24 @@ impl AirtableServer {
             reason: None,
         };
         if p.dry_run {
-            result.confirm_token = self.ctx.confirm_token(&rc, &ask);
+            result.confirm_token = rc.and_then(|rc| self.ctx.confirm_token(rc, &ask));
             result.note = format!(
                 "Nothing was sent. Call again with dry_run=false to write {} rows in {} requests; rejected rows are not written.",
                 send.len(),
                 result.write_requests
             );
-            return Ok(rmcp::Json(result));
+            return Ok(result);
         }
         let control = WriteControl {
             dry_run: false,
             confirm_token: p.confirm_token.clone(),
         };
-        self.ctx.confirm(&rc, &control, ask).await?;
+        if let Some(rc) = rc {
+            self.ctx.confirm(rc, &control, ask).await?;
+        }
         if send.is_empty() {
             result.note = "Nothing to write.".into();
-            return Ok(rmcp::Json(result));
+            return Ok(result);
         }
         let rows: Vec<usize> = send.iter().map(|(r, _)| *r).collect();
         let records: Vec<Fields> = send.into_iter().map(|(_, f)| f).collect();
@@ -475,7 +496,42 @@ impl AirtableServer {
                 .await?
         };
         absorb(&mut result, &rows, outcome);
-        Ok(rmcp::Json(result))
+        Ok(result)
+    }
+
+    /// `airtable-mcp import`: import a local file's bytes (`name` guesses the format). Dry run
+    /// unless `apply`. Returns the import_records result as JSON.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn import_file(
+        &self,
+        bytes: Vec<u8>,
+        name: &str,
+        base_id: &str,
+        table_id: &str,
+        format: Option<String>,
+        sheet: Option<String>,
+        key_fields: Vec<String>,
+        mapping: BTreeMap<String, String>,
+        typecast: bool,
+        apply: bool,
+    ) -> Result<Value, ToolError> {
+        if apply {
+            self.ctx.require_write("import_records")?;
+        }
+        let p = ImportParams {
+            base_id: base_id.to_owned(),
+            table_id: table_id.to_owned(),
+            source: String::new(),
+            format,
+            mapping,
+            key_fields: Some(key_fields),
+            typecast,
+            sheet,
+            dry_run: !apply,
+            confirm_token: None,
+        };
+        let r = self.import(p, (bytes, Some(name.to_owned())), None).await?;
+        serde_json::to_value(r).map_err(ToolError::Render)
     }
 }
 
