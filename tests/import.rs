@@ -238,3 +238,165 @@ async fn files_in_the_export_dir_latin1_bom_json_and_many_rows() {
     .await;
     assert!(!outside.is_empty());
 }
+
+/// A minimal .xlsx: the header "Name" merged over A1:B1 with "Notes" in C1 (so B1 is covered),
+/// inline strings, one empty row.
+fn xlsx_with_merged_header() -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let opts = zip::write::SimpleFileOptions::default();
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c><c r="C1" t="inlineStr"><is><t>Notes</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>X1</t></is></c><c r="B2" t="inlineStr"><is><t>second</t></is></c><c r="C2" t="inlineStr"><is><t>from excel</t></is></c></row><row r="4"><c r="A4" t="inlineStr"><is><t>X2</t></is></c><c r="C4"><v>42</v></c></row></sheetData><mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells></worksheet>"#,
+        ),
+    ];
+    for (name, body) in files {
+        z.start_file(name, opts).unwrap();
+        z.write_all(body.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+#[tokio::test]
+async fn xlsx_with_a_merged_header_is_read_by_sheet_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("book.xlsx"), xlsx_with_merged_header()).unwrap();
+    let h = harness_with(ServerOptions {
+        export_dir: Some(root.clone()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let client = client_for(&h.sandbox);
+    let t = table(
+        &client,
+        "Import xlsx",
+        vec![
+            spec("Name", "singleLineText", None),
+            spec("Name 2", "singleLineText", None),
+            spec("Notes", "multilineText", None),
+        ],
+    )
+    .await;
+    let args = json!({"base_id": DEMO, "table_id": t, "source": "file:book.xlsx", "sheet": "Data"});
+    let plan = ok(&h.client, "import_records", args.clone()).await;
+    assert_eq!(
+        plan["columns"],
+        json!(["Name", "Name 2", "Notes"]),
+        "{plan}"
+    );
+    assert_eq!(plan["empty_rows"], 1);
+    let mut apply = args;
+    apply["dry_run"] = json!(false);
+    ok(&h.client, "import_records", apply).await;
+    let recs = records(&client, &t).await;
+    assert_eq!(recs.len(), 2);
+    assert_eq!(by(&recs, "Name", "X1")["Name 2"], "second");
+    assert_eq!(by(&recs, "Name", "X2")["Notes"], "42");
+    let bad = err(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": "file:book.xlsx", "sheet": "Nope"}),
+    )
+    .await;
+    assert!(bad.contains("Data"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_faulty_api_ends_with_exactly_one_copy_of_each_row() {
+    use airtable_mcp::sandbox::{Faults, SandboxConfig};
+    let sb = sandbox_with(SandboxConfig {
+        faults: Faults {
+            fail_rate: 0.2,
+            drop_before_rate: 0.1,
+            drop_after_rate: 0.1,
+            ..Faults::default()
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    let server = airtable_mcp::tools::AirtableServer::new(airtable_mcp::tools::ServerState::new(
+        Ok(client_for(&sb)),
+        ServerOptions::default(),
+    ));
+    let mcp = connect(server).await;
+    let client = client_for(&sb);
+    // Table creation may meet a fault too: retry until it exists.
+    let mut t = None;
+    for _ in 0..20 {
+        let req = CreateTable {
+            name: "Import faults".into(),
+            description: None,
+            fields: vec![
+                spec("Key", "singleLineText", None),
+                spec("Qty", "number", Some(json!({"precision": 0}))),
+            ],
+        };
+        if let Ok(tb) = client.create_table(&base(), &req).await {
+            t = Some(tb.id.to_string());
+            break;
+        }
+    }
+    let t = t.expect("table created");
+    let mut csv = String::from("Key,Qty\n");
+    for i in 0..300 {
+        csv.push_str(&format!("K{i},{i}\n"));
+    }
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "key_fields": ["Key"], "dry_run": false});
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 30, "the import never completed");
+        let r = call(&mcp, "import_records", args.clone()).await;
+        if r.is_error == Some(true) {
+            continue;
+        }
+        let v = r.structured_content.expect("structured");
+        if v.get("not_written").is_none() {
+            break;
+        }
+    }
+    let mut all = None;
+    for _ in 0..20 {
+        if let Ok(r) = client
+            .list_all_records(&base(), &t, ListQuery::default())
+            .await
+        {
+            all = Some(r);
+            break;
+        }
+    }
+    let all = all.expect("read back");
+    let mut keys: Vec<String> = all
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!((n, keys.len()), (300, 300), "after {runs} runs");
+    assert!(sb.stats().injected_failures > 0, "no fault was injected");
+    for r in &all {
+        let k = r.fields["Key"].as_str().unwrap();
+        assert_eq!(r.fields["Qty"], json!(k[1..].parse::<i64>().unwrap()));
+    }
+}

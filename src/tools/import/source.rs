@@ -245,6 +245,7 @@ fn xlsx_value(d: &Data) -> Value {
     match d {
         Data::Empty | Data::Error(_) => Value::Null,
         Data::Int(i) => Value::from(*i),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Value::from(*f as i64),
         Data::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Data::Bool(b) => Value::Bool(*b),
         Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => Value::String(s.clone()),
