@@ -77,15 +77,15 @@ pub(crate) struct ImportParams {
     pub(crate) base_id: String,
     /// Table ID or name.
     pub(crate) table_id: String,
-    /// CSV/JSON text, an http(s) URL, or file:NAME in the export dir.
+    /// CSV/JSON text, http(s) URL, or file:NAME (export dir).
     pub(crate) source: String,
-    /// csv, xlsx, json or jsonl; default guessed.
+    /// csv, xlsx, json or jsonl.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) format: Option<String>,
     /// Column -> field ("" skips).
     #[serde(default)]
     pub(crate) mapping: BTreeMap<String, String>,
-    /// Upsert on these fields.
+    /// Upsert keys.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
     pub(crate) key_fields: Option<Vec<String>>,
     /// Create missing select options.
@@ -200,7 +200,7 @@ impl AirtableServer {
     #[tool(
         name = "import_records",
         title = "Import records (CSV, Excel, JSON)",
-        description = "Import CSV, .xlsx or JSON rows: columns match fields by name or mapping, values convert per field type. dry_run (default) returns the plan: creates, updates with diffs, rejected values (row, column, reason), duplicate keys. key_fields upserts. Undoable. Max 50 MB, 100000 rows.",
+        description = "Import CSV, .xlsx or JSON rows; columns match fields by name. dry_run (default) returns the plan: creates, updates with diffs, rejected values by row and column, duplicate keys. key_fields upserts. Undoable. Max 50 MB, 100000 rows.",
         annotations(
             title = "Import records (CSV, Excel, JSON)",
             read_only_hint = false,
