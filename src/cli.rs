@@ -80,6 +80,54 @@ pub enum Command {
     /// List or undo the writes journaled for the token (the same journal as `serve`).
     #[command(subcommand)]
     Writes(WritesCommand),
+    /// Import a CSV, .xlsx or JSON file into a table (a dry run unless --apply).
+    Import(ImportArgs),
+}
+
+/// `airtable-mcp import`: the import_records tool from a terminal.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImportArgs {
+    /// The file to import (CSV, .xlsx, JSON or JSON Lines).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Base ID (app...).
+    #[arg(long, value_name = "BASE_ID")]
+    pub base: String,
+
+    /// Table ID or name.
+    #[arg(long, value_name = "TABLE")]
+    pub table: String,
+
+    /// csv, xlsx, json or jsonl (default: from the file name, then the content).
+    #[arg(long)]
+    pub format: Option<String>,
+
+    /// Excel sheet name or 1-based number (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+
+    /// Upsert on this field (repeatable): rows with a matching key update the record.
+    #[arg(long = "key", value_name = "FIELD")]
+    pub keys: Vec<String>,
+
+    /// Send column COL to field FIELD (repeatable; FIELD empty skips the column).
+    #[arg(long = "map", value_name = "COL=FIELD")]
+    pub map: Vec<String>,
+
+    /// Let Airtable create missing select options.
+    #[arg(long)]
+    pub typecast: bool,
+
+    /// Write (default: print the plan and send nothing).
+    #[arg(long)]
+    pub apply: bool,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
 }
 
 /// Options shared by the commands that talk to Airtable.

@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             Command::Setup(args) => auth::setup::run(args).await,
             Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd).await,
             Command::Writes(cmd) => airtable_mcp::server::writes::run(cmd, &global).await,
+            Command::Import(args) => airtable_mcp::server::import::run(args, &global).await,
         }
     });
     match result {

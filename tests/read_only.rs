@@ -332,6 +332,8 @@ fn write_args(tool: &str, t: &Target) -> Value {
         "undo_write" => json!({"write_id": t.write_id}),
         "upload_attachment" => json!({"base_id": base, "table_id": table, "record_id": rec,
             "field": "Photo", "source": {"content_base64": "aGk=", "filename": "hi.txt"}}),
+        "import_records" => json!({"base_id": base, "table_id": table,
+            "source": "Name\nImported\n", "dry_run": false}),
         other => panic!("write tool {other} has no arguments in tests/read_only.rs: add them"),
     }
 }

@@ -983,7 +983,12 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         handle.token()
     );
     tokio::signal::ctrl_c().await?;
-    tracing::info!("sandbox stopping");
+    let stats = handle.stats();
+    tracing::info!(
+        requests = stats.requests,
+        rate_limited = stats.rate_limited,
+        "sandbox stopping"
+    );
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

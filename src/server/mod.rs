@@ -6,6 +6,7 @@
 //! transport.
 
 pub mod http;
+pub mod import;
 pub mod stdio;
 pub mod writes;
 

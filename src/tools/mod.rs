@@ -32,6 +32,7 @@ mod context;
 mod files;
 pub(crate) mod filters;
 mod handler;
+mod import;
 mod journal;
 mod links;
 mod params;
@@ -157,6 +158,8 @@ pub const CATALOG: &[ToolSpec] = &[
     // attachments (#13)
     spec("upload_attachment", Attachments, Write),
     spec("get_attachments", Attachments, Read),
+    // #14 import
+    spec("import_records", Transfer, Write),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -183,6 +186,7 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::aggregate_router()
             + AirtableServer::search_router()
             + AirtableServer::transfer_router()
+            + AirtableServer::import_router()
             + AirtableServer::undo_router()
             + AirtableServer::links_router()
             + AirtableServer::views_router();

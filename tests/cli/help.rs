@@ -59,6 +59,7 @@ fn help_snapshots() {
         &["tools"],
         &["writes", "list"],
         &["writes", "undo"],
+        &["import"],
     ];
     let mut failures = Vec::new();
     for args in commands {

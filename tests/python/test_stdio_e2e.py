@@ -353,6 +353,15 @@ async def run_everything(mode: str, tmp: Path) -> None:
         )
         assert by_mail["scanned"] == 5 and by_mail["capped"] is True and "max_scan" in by_mail["note"], by_mail
 
+        # --- #14 import ---------------------------------------------------------------------
+        csv_text = "Name;Score\r\nImported 1;3\r\nImported 2;4,5\r\n"
+        plan = await s.call("import_records", {"base_id": base, "table_id": scratch_id, "source": csv_text})
+        assert plan["dry_run"] is True and plan["to_create"] == 2 and plan["write_requests"] == 1, plan
+        done = await s.call(
+            "import_records", {"base_id": base, "table_id": scratch_id, "source": csv_text, "dry_run": False}
+        )
+        assert [w["row"] for w in done["written"]] == [2, 3], done
+
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
         assert "list_bases" in nf["error"]

@@ -1,0 +1,402 @@
+//! import_records against the sandbox, through an in-process MCP client: awkward CSV files
+//! (semicolons, quoted newlines, Latin-1, BOM, empty rows), every common field type, upsert by
+//! key, rejections by row and column, and undo of a whole import.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod mcp_support;
+
+use std::str::FromStr;
+
+use airtable_mcp::airtable::{BaseId, Client, CreateTable, FieldSpec, ListQuery, Record};
+use airtable_mcp::tools::ServerOptions;
+use mcp_support::*;
+use serde_json::{Value, json};
+
+fn base() -> BaseId {
+    BaseId::from_str(DEMO).expect("demo base id")
+}
+
+fn spec(name: &str, t: &str, options: Option<Value>) -> FieldSpec {
+    FieldSpec {
+        name: name.into(),
+        field_type: serde_json::from_value(json!(t)).expect("field type"),
+        description: None,
+        options,
+    }
+}
+
+async fn table(client: &Client, name: &str, fields: Vec<FieldSpec>) -> String {
+    let req = CreateTable {
+        name: name.into(),
+        description: None,
+        fields,
+    };
+    client
+        .create_table(&base(), &req)
+        .await
+        .expect("create table")
+        .id
+        .to_string()
+}
+
+async fn records(client: &Client, table: &str) -> Vec<Record> {
+    client
+        .list_all_records(&base(), table, ListQuery::default())
+        .await
+        .expect("list records")
+}
+
+fn by(recs: &[Record], field: &str, value: &str) -> Value {
+    let r = recs
+        .iter()
+        .find(|r| r.fields.get(field) == Some(&json!(value)))
+        .unwrap_or_else(|| panic!("no record with {field} = {value}"));
+    Value::Object(r.fields.clone())
+}
+
+fn typed_fields() -> Vec<FieldSpec> {
+    vec![
+        spec("Name", "singleLineText", None),
+        spec("Qty", "number", Some(json!({"precision": 1}))),
+        spec(
+            "Price",
+            "currency",
+            Some(json!({"precision": 2, "symbol": "$"})),
+        ),
+        spec("Share", "percent", Some(json!({"precision": 0}))),
+        spec(
+            "Due",
+            "date",
+            Some(json!({"dateFormat": {"name": "european"}})),
+        ),
+        spec(
+            "Done",
+            "checkbox",
+            Some(json!({"icon": "check", "color": "greenBright"})),
+        ),
+        spec(
+            "Status",
+            "singleSelect",
+            Some(json!({"choices": [{"name": "Open"}, {"name": "Closed"}]})),
+        ),
+        spec(
+            "Tags",
+            "multipleSelects",
+            Some(json!({"choices": [{"name": "red"}, {"name": "blue"}]})),
+        ),
+        spec("Notes", "multilineText", None),
+    ]
+}
+
+#[tokio::test]
+async fn inline_csv_is_planned_then_imported_converted_and_undone() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(&client, "Import typed", typed_fields()).await;
+    let csv = "name;QTY;Price;Share;Due;Done;Status;Tags;Notes;Extra\r\n\
+               Alpha;1.234,5;$1,200.50;12%;31/03/2024;yes;open;red, blue;\"two\nlines\";x\r\n\
+               ;;;;;;;;;\r\n\
+               Beta;7;3;50%;01/02/2024;no;Closed;blue;plain;y\r\n\
+               Gamma;seven;1;1%;2024-01-01;maybe;Open;;;z\r\n";
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv});
+    let plan = ok(&h.client, "import_records", args.clone()).await;
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["rows"], 3);
+    assert_eq!(plan["empty_rows"], 1);
+    assert_eq!(plan["to_create"], 2);
+    assert_eq!(plan["unmapped_columns"], json!(["Extra"]));
+    assert_eq!(plan["mapped"]["QTY"], "Qty");
+    let rejected = plan["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{plan}");
+    assert_eq!(rejected[0]["row"], 6);
+    assert_eq!(rejected[0]["column"], "QTY");
+    assert_eq!(rejected[1]["column"], "Done");
+    assert!(plan["detected"].as_str().unwrap().contains("';'"));
+    assert!(records(&client, &t).await.is_empty(), "the dry run wrote");
+
+    let mut apply = args.clone();
+    apply["dry_run"] = json!(false);
+    let done = ok(&h.client, "import_records", apply).await;
+    let written = done["written"].as_array().unwrap();
+    assert_eq!(written.len(), 2, "{done}");
+    assert_eq!(written[0]["row"], 2);
+    let recs = records(&client, &t).await;
+    assert_eq!(recs.len(), 2);
+    let a = by(&recs, "Name", "Alpha");
+    assert_eq!(a["Qty"], json!(1234.5));
+    assert_eq!(a["Price"], json!(1200.5));
+    assert_eq!(a["Share"], json!(0.12));
+    assert_eq!(a["Due"], "2024-03-31");
+    assert_eq!(a["Done"], true);
+    assert_eq!(a["Status"], "Open");
+    assert_eq!(a["Tags"], json!(["red", "blue"]));
+    assert_eq!(a["Notes"], "two\nlines");
+    let b = by(&recs, "Name", "Beta");
+    assert_eq!(b["Due"], "2024-02-01");
+    assert!(b.get("Done").is_none() || b["Done"] == false);
+
+    // The whole import is one journal entry.
+    let write_id = done["write"]["write_id"]
+        .as_str()
+        .expect("write_id")
+        .to_owned();
+    ok(&h.client, "undo_write", json!({"write_id": write_id})).await;
+    assert!(records(&client, &t).await.is_empty());
+}
+
+#[tokio::test]
+async fn upsert_by_key_updates_the_second_time_and_reports_duplicates() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(
+        &client,
+        "Import upsert",
+        vec![
+            spec("SKU", "singleLineText", None),
+            spec("Qty", "number", Some(json!({"precision": 0}))),
+        ],
+    )
+    .await;
+    let first = "SKU,Qty\nA,1\nB,2\nA,3\n";
+    let args = json!({"base_id": DEMO, "table_id": t, "source": first, "key_fields": ["SKU"], "dry_run": false});
+    let done = ok(&h.client, "import_records", args).await;
+    assert_eq!(done["duplicate_keys"][0]["row"], 4, "{done}");
+    assert_eq!(records(&client, &t).await.len(), 2);
+
+    let second = "SKU,Qty\nA,10\nB,2\nC,5\n";
+    let args = json!({"base_id": DEMO, "table_id": t, "source": second, "key_fields": ["SKU"]});
+    let plan = ok(&h.client, "import_records", args.clone()).await;
+    assert_eq!(
+        (
+            plan["to_create"].clone(),
+            plan["to_update"].clone(),
+            plan["unchanged"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
+    assert_eq!(plan["updates"][0]["changes"][0]["after"], 10);
+    let mut apply = args;
+    apply["dry_run"] = json!(false);
+    ok(&h.client, "import_records", apply).await;
+    let recs = records(&client, &t).await;
+    assert_eq!(recs.len(), 3, "no duplicates");
+    assert_eq!(by(&recs, "SKU", "A")["Qty"], 10);
+}
+
+#[tokio::test]
+async fn files_in_the_export_dir_latin1_bom_json_and_many_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(
+        root.join("latin1.csv"),
+        b"Name\tNotes\nJos\xe9\tM\xfcnchen\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("bom.csv"), "\u{feff}Name,Notes\nÅsa,ok\n").unwrap();
+    std::fs::write(
+        root.join("rows.json"),
+        r#"[{"Name":"J1","Notes":"n"},{"Name":"J2"}]"#,
+    )
+    .unwrap();
+    let mut big = String::from("Name,Notes\n");
+    for i in 0..1000 {
+        big.push_str(&format!("R{i},\"line {i}, with comma\"\n"));
+    }
+    std::fs::write(root.join("big.csv"), big).unwrap();
+    let h = harness_with(ServerOptions {
+        export_dir: Some(root.clone()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let client = client_for(&h.sandbox);
+    let t = table(
+        &client,
+        "Import files",
+        vec![
+            spec("Name", "singleLineText", None),
+            spec("Notes", "multilineText", None),
+        ],
+    )
+    .await;
+    for f in ["latin1.csv", "bom.csv", "rows.json", "big.csv"] {
+        let args = json!({"base_id": DEMO, "table_id": t, "source": format!("file:{f}"), "dry_run": false});
+        let done = ok(&h.client, "import_records", args).await;
+        assert!(done["not_written"].is_null(), "{f}: {done}");
+    }
+    let recs = records(&client, &t).await;
+    assert_eq!(recs.len(), 1004);
+    assert_eq!(by(&recs, "Name", "José")["Notes"], "München");
+    assert_eq!(by(&recs, "Name", "Åsa")["Notes"], "ok");
+    assert_eq!(by(&recs, "Name", "J1")["Notes"], "n");
+    assert_eq!(by(&recs, "Name", "R999")["Notes"], "line 999, with comma");
+    let outside = err(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": "file:../x.csv"}),
+    )
+    .await;
+    assert!(!outside.is_empty());
+}
+
+/// A minimal .xlsx: the header "Name" merged over A1:B1 with "Notes" in C1 (so B1 is covered),
+/// inline strings, one empty row.
+fn xlsx_with_merged_header() -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let opts = zip::write::SimpleFileOptions::default();
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c><c r="C1" t="inlineStr"><is><t>Notes</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>X1</t></is></c><c r="B2" t="inlineStr"><is><t>second</t></is></c><c r="C2" t="inlineStr"><is><t>from excel</t></is></c></row><row r="4"><c r="A4" t="inlineStr"><is><t>X2</t></is></c><c r="C4"><v>42</v></c></row></sheetData><mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells></worksheet>"#,
+        ),
+    ];
+    for (name, body) in files {
+        z.start_file(name, opts).unwrap();
+        z.write_all(body.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+#[tokio::test]
+async fn xlsx_with_a_merged_header_is_read_by_sheet_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("book.xlsx"), xlsx_with_merged_header()).unwrap();
+    let h = harness_with(ServerOptions {
+        export_dir: Some(root.clone()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let client = client_for(&h.sandbox);
+    let t = table(
+        &client,
+        "Import xlsx",
+        vec![
+            spec("Name", "singleLineText", None),
+            spec("Name 2", "singleLineText", None),
+            spec("Notes", "multilineText", None),
+        ],
+    )
+    .await;
+    let args = json!({"base_id": DEMO, "table_id": t, "source": "file:book.xlsx", "sheet": "Data"});
+    let plan = ok(&h.client, "import_records", args.clone()).await;
+    assert_eq!(
+        plan["columns"],
+        json!(["Name", "Name 2", "Notes"]),
+        "{plan}"
+    );
+    assert_eq!(plan["empty_rows"], 1);
+    let mut apply = args;
+    apply["dry_run"] = json!(false);
+    ok(&h.client, "import_records", apply).await;
+    let recs = records(&client, &t).await;
+    assert_eq!(recs.len(), 2);
+    assert_eq!(by(&recs, "Name", "X1")["Name 2"], "second");
+    assert_eq!(by(&recs, "Name", "X2")["Notes"], "42");
+    let bad = err(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": "file:book.xlsx", "sheet": "Nope"}),
+    )
+    .await;
+    assert!(bad.contains("Data"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_faulty_api_ends_with_exactly_one_copy_of_each_row() {
+    use airtable_mcp::sandbox::{Faults, SandboxConfig};
+    let sb = sandbox_with(SandboxConfig {
+        faults: Faults {
+            fail_rate: 0.2,
+            drop_before_rate: 0.1,
+            drop_after_rate: 0.1,
+            ..Faults::default()
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    let server = airtable_mcp::tools::AirtableServer::new(airtable_mcp::tools::ServerState::new(
+        Ok(client_for(&sb)),
+        ServerOptions::default(),
+    ));
+    let mcp = connect(server).await;
+    let client = client_for(&sb);
+    // Table creation may meet a fault too: retry until it exists.
+    let mut t = None;
+    for _ in 0..20 {
+        let req = CreateTable {
+            name: "Import faults".into(),
+            description: None,
+            fields: vec![
+                spec("Key", "singleLineText", None),
+                spec("Qty", "number", Some(json!({"precision": 0}))),
+            ],
+        };
+        if let Ok(tb) = client.create_table(&base(), &req).await {
+            t = Some(tb.id.to_string());
+            break;
+        }
+    }
+    let t = t.expect("table created");
+    let mut csv = String::from("Key,Qty\n");
+    for i in 0..300 {
+        csv.push_str(&format!("K{i},{i}\n"));
+    }
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "key_fields": ["Key"], "dry_run": false});
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 30, "the import never completed");
+        let r = call(&mcp, "import_records", args.clone()).await;
+        if r.is_error == Some(true) {
+            continue;
+        }
+        let v = r.structured_content.expect("structured");
+        if v.get("not_written").is_none() {
+            break;
+        }
+    }
+    let mut all = None;
+    for _ in 0..20 {
+        if let Ok(r) = client
+            .list_all_records(&base(), &t, ListQuery::default())
+            .await
+        {
+            all = Some(r);
+            break;
+        }
+    }
+    let all = all.expect("read back");
+    let mut keys: Vec<String> = all
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!((n, keys.len()), (300, 300), "after {runs} runs");
+    assert!(sb.stats().injected_failures > 0, "no fault was injected");
+    for r in &all {
+        let k = r.fields["Key"].as_str().unwrap();
+        assert_eq!(r.fields["Qty"], json!(k[1..].parse::<i64>().unwrap()));
+    }
+}
