@@ -55,6 +55,13 @@ async fn scratch(h: &Harness, name: &str, records: Vec<Value>) -> String {
             spec("Status", "singleSelect", Some(choices(&STATUS))),
             spec("Tags", "multipleSelects", Some(choices(&TAGS))),
             spec("Due", "date", Some(json!({"dateFormat": {"name": "us"}}))),
+            spec(
+                "When",
+                "dateTime",
+                Some(
+                    json!({"dateFormat": {"name": "iso"}, "timeFormat": {"name": "24hour"}, "timeZone": "utc"}),
+                ),
+            ),
         ],
     };
     let table = client
@@ -128,7 +135,7 @@ impl Rec {
 fn rec_strategy() -> impl Strategy<Value = Rec> {
     (
         proptest::option::of(proptest::sample::select(NAMES.to_vec())),
-        proptest::option::of(-3i64..4),
+        proptest::option::of(-2i64..3),
         any::<bool>(),
         proptest::option::of(proptest::sample::select(STATUS.to_vec())),
         proptest::sample::subsequence(TAGS.to_vec(), 0..=3),
@@ -189,7 +196,7 @@ fn condition_strategy() -> impl Strategy<Value = Value> {
             proptest::sample::subsequence(NAMES.to_vec(), 1..=2)
         )
             .prop_map(|(op, v)| json!({"field": "Name", "op": op, "value": v})),
-        (cmp_ops.clone(), -3i64..4)
+        (cmp_ops.clone(), -2i64..3)
             .prop_map(|(op, v)| json!({"field": "Points", "op": op, "value": v})),
         (prop_oneof![Just("is_any_of"), Just("is_none_of")], -3i64..4)
             .prop_map(|(op, v)| json!({"field": "Points", "op": op, "value": [v, v + 1]})),
@@ -412,7 +419,7 @@ fn compiled_filters_select_what_a_direct_evaluation_selects() {
     });
     let n = std::sync::atomic::AtomicU32::new(0);
     let strategy = (
-        proptest::collection::vec(rec_strategy(), 0..14),
+        proptest::collection::vec(rec_strategy(), 0..20),
         proptest::collection::vec(filters_strategy(), 1..5),
     );
     runner
@@ -436,7 +443,13 @@ fn compiled_filters_select_what_a_direct_evaluation_selects() {
                 .await;
                 let created = ids_of(&all);
                 assert_eq!(created.len(), records.len());
-                for tree in &trees {
+                // Each tree, and each of its top-level conditions alone (a sharper check).
+                let singles: Vec<Value> = trees
+                    .iter()
+                    .flat_map(|t| t["conditions"].as_array().cloned().unwrap_or_default())
+                    .map(|c| json!({"conditions": [c], "groups": []}))
+                    .collect();
+                for tree in trees.iter().chain(&singles) {
                     let out = call(
                         &h.client,
                         "get_records",
@@ -464,7 +477,7 @@ async fn table_with_records(h: &Harness, name: &str) -> (String, Vec<String>) {
     let recs = [
         json!({"Name": "b", "Points": 2, "Status": "Todo", "Due": "2024-01-05"}),
         json!({"Name": "a", "Points": 2, "Status": "Done", "Due": "2024-03-01"}),
-        json!({"Name": "c", "Points": 1, "Tags": ["red"]}),
+        json!({"Name": "c", "Points": 1, "Tags": ["red"], "When": "2024-01-05T23:30:00.000Z"}),
     ];
     let table = scratch(h, name, recs.to_vec()).await;
     let all = ok(
@@ -627,4 +640,20 @@ async fn cell_format_string_and_field_ids() {
     .await;
     assert_eq!(out["columns"], json!(["id", name_id]), "{out}");
     assert_eq!(out["rows"][0][1], "a");
+}
+
+#[tokio::test]
+async fn date_times_are_read_in_the_filter_time_zone() {
+    let h = harness().await;
+    let (table, ids) = table_with_records(&h, "Zoned").await;
+    let on = |tz: &str| {
+        json!({"base_id": DEMO, "table_id": table, "fields": ["Name"],
+               "filters": {"time_zone": tz, "conditions": [{"field": "When", "op": "=", "value": "2024-01-06"}]}})
+    };
+    // 23:30 UTC on the 5th is 00:30 on the 6th in Paris.
+    assert_eq!(
+        ids_of(&ok(&h.client, "get_records", on("Europe/Paris")).await),
+        vec![ids[2].clone()]
+    );
+    assert!(ids_of(&ok(&h.client, "get_records", on("UTC")).await).is_empty());
 }
