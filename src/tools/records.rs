@@ -68,7 +68,7 @@ pub(crate) struct GetRecordsParams {
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
     /// Structured conditions (AND-ed with filter_by_formula).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "filters::lenient_filters")]
     pub(crate) filters: Option<Filters>,
     /// Only these fields (names or IDs) in each record; ask only for what you need.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
