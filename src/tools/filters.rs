@@ -312,6 +312,25 @@ pub(crate) fn compile(filters: &Filters, table: &Table) -> Result<String, ToolEr
     Ok(join(filters.mode, items))
 }
 
+/// Deserialize an optional `filters` leniently: an object, the same object as a JSON string
+/// (some clients send nested objects as text), or null.
+pub(crate) fn lenient_filters<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Filters>, D::Error> {
+    use serde::de::Error as _;
+    let v = Value::deserialize(d)?;
+    let v = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) if s.trim().is_empty() => return Ok(None),
+        Value::String(s) => serde_json::from_str::<Value>(&s)
+            .map_err(|e| D::Error::custom(format!("filters: not a JSON object ({e})")))?,
+        other => other,
+    };
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
 /// AND the compiled filters with a filter_by_formula (either may be absent).
 pub(crate) fn and_formulas(filters: Option<String>, formula: Option<String>) -> Option<String> {
     match (filters, formula) {
@@ -739,6 +758,31 @@ mod tests {
             json!({"time_zone": "Mars/Base", "conditions": [{"field": "Name", "op": "is_empty"}]}),
         );
         assert!(e.contains("time_zone"), "{e}");
+    }
+
+    #[test]
+    fn filters_may_come_as_text() {
+        #[derive(Deserialize)]
+        struct P {
+            #[serde(default, deserialize_with = "lenient_filters")]
+            filters: Option<Filters>,
+        }
+        let p: P = serde_json::from_value(json!({
+            "filters": "{\"conditions\": [{\"field\": \"Name\", \"op\": \"is_empty\"}]}"
+        }))
+        .unwrap();
+        assert_eq!(
+            compile(&p.filters.unwrap(), &table()).unwrap(),
+            "LEN({Name}&\"\")=0"
+        );
+        let p: P = serde_json::from_value(json!({"filters": null})).unwrap();
+        assert!(p.filters.is_none());
+        assert!(
+            serde_json::from_value::<P>(
+                json!({"filters": {"conditions": [{"field": "Name", "op": "like"}]}})
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
 use crate::airtable::{
-    FieldType, Fields, GetOptions, ListQuery, Record, RecordId, RecordUpdate, Sort, SortDirection,
-    Table, UpdateMode, UpsertRecord, WriteOptions,
+    CellFormat, FieldType, Fields, GetOptions, ListQuery, Record, RecordId, RecordUpdate, Sort,
+    SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
 };
 use crate::formula;
 use crate::tools::ToolError;
@@ -66,7 +66,7 @@ pub(crate) struct GetRecordsParams {
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filter_by_formula: Option<String>,
     /// Structured conditions (AND-ed with filter_by_formula).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "filters::lenient_filters")]
     pub(crate) filters: Option<Filters>,
     /// Only these fields (names or IDs) in each record; ask only for what you need.
     #[serde(default, deserialize_with = "lenient_opt_strings")]
@@ -80,7 +80,35 @@ pub(crate) struct GetRecordsParams {
     /// Linked IDs as {id, name} (name: primary field).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub(crate) expand_links: bool,
+    /// Only these records (rec IDs, at most 100), in this order; missing ones are named in note.
+    #[serde(default, deserialize_with = "lenient_opt_strings")]
+    pub(crate) record_ids: Option<Vec<String>>,
+    /// "string": values as Airtable shows them (default "json").
+    #[serde(default)]
+    pub(crate) cell_format: Option<CellFormatParam>,
+    /// Time zone for cell_format "string" (default UTC).
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) time_zone: Option<String>,
+    /// Locale for cell_format "string" (default en-us).
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) user_locale: Option<String>,
+    /// Key values by field ID.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) return_fields_by_field_id: bool,
 }
+
+/// `cell_format` of get_records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CellFormatParam {
+    /// Cell values as JSON.
+    Json,
+    /// Cell values as shown in Airtable.
+    String,
+}
+
+/// Most `record_ids` in one get_records call.
+const MAX_RECORD_IDS: usize = 100;
 
 /// Parameters of get_record.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -368,6 +396,19 @@ impl AirtableServer {
             columns: compact.columns,
             rows: compact.rows,
         }
+    }
+}
+
+/// The records in the order of `ids` (each ID once).
+fn order_by_ids(read: RecordsRead, ids: &[String]) -> RecordsRead {
+    let mut by_id: HashMap<String, Record> = read
+        .records
+        .into_iter()
+        .map(|r| (r.id.to_string(), r))
+        .collect();
+    RecordsRead {
+        records: ids.iter().filter_map(|id| by_id.remove(id)).collect(),
+        next: read.next,
     }
 }
 
@@ -754,7 +795,7 @@ impl AirtableServer {
     #[tool(
         name = "get_records",
         title = "Get records",
-        description = "Read records from a table (ID or name). Returns {count, has_more, offset, columns, rows}: columns names the fields once (\"id\" first); each row is one record's values in column order (null = empty; missing trailing values = empty; fullest fields first). When has_more is true, call again with the same arguments plus offset to get the next page. Keep results small: pass fields=[...] with only the fields you need, and max_records (default 100, max 1000). filter_by_formula uses Airtable formulas, e.g. AND({Status}=\"Done\", IS_AFTER({Due}, TODAY())) or FIND(\"acme\", LOWER({Name})); it is checked (syntax and field names) before sending. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
+        description = "Read records from a table (ID or name). Returns {count, has_more, offset, columns, rows}: columns names the fields once (\"id\" first); each row is one record's values in column order (null = empty). When has_more is true, call again with the same arguments plus offset. Keep results small: fields=[...] with only the fields you need, and max_records (default 100, max 1000). filters, e.g. {\"conditions\":[{\"field\":\"Status\",\"op\":\"is_any_of\",\"value\":[\"Todo\"]},{\"field\":\"Due\",\"op\":\"is_within\",\"value\":\"past_week\"}]}: selects by choice name, checked before sending. filter_by_formula: an Airtable formula, e.g. AND({Status}=\"Done\", {Points}>2). record_ids: just those records. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
         output_schema = records_schema(),
         annotations(
             title = "Get records",
@@ -769,7 +810,28 @@ impl AirtableServer {
         Parameters(p): Parameters<GetRecordsParams>,
         rctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        let max = check_max(p.max_records)?;
+        let mut max = check_max(p.max_records)?;
+        let ids: Vec<String> = match &p.record_ids {
+            Some(ids) => {
+                let mut seen = HashSet::new();
+                let mut out = Vec::new();
+                for id in ids {
+                    let id = parse_record_id(id)?.to_string();
+                    if seen.insert(id.clone()) {
+                        out.push(id);
+                    }
+                }
+                if out.len() > MAX_RECORD_IDS {
+                    return Err(ToolError::Invalid(format!(
+                        "record_ids has {} IDs; at most {MAX_RECORD_IDS} per call",
+                        out.len()
+                    )));
+                }
+                max = max.max(out.len() as u32);
+                out
+            }
+            None => Vec::new(),
+        };
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let compiled = match (&p.filters, ctx.table()) {
             (Some(f), Some(t)) => Some(filters::compile(f, t)?),
@@ -812,9 +874,29 @@ impl AirtableServer {
                     },
                 })
                 .collect(),
-            filter_by_formula: filters::and_formulas(compiled, p.filter_by_formula),
+            filter_by_formula: filters::and_formulas(
+                filters::and_formulas(compiled, p.filter_by_formula),
+                (!ids.is_empty()).then(|| {
+                    let terms: Vec<String> = ids
+                        .iter()
+                        .map(|id| format!("RECORD_ID()={}", formula::string_literal(id)))
+                        .collect();
+                    format!("OR({})", terms.join(","))
+                }),
+            ),
             offset: p.offset,
+            return_fields_by_field_id: p.return_fields_by_field_id,
             ..ListQuery::default()
+        };
+        let query = if p.cell_format == Some(CellFormatParam::String) {
+            ListQuery {
+                cell_format: Some(CellFormat::String),
+                time_zone: Some(p.time_zone.unwrap_or_else(|| "UTC".into())),
+                user_locale: Some(p.user_locale.unwrap_or_else(|| "en-us".into())),
+                ..query
+            }
+        } else {
+            query
         };
         let progress = Progress::new(&rctx);
         let mut read = self
@@ -828,14 +910,37 @@ impl AirtableServer {
             )
             .await?;
         let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut read.records).await?;
-        Ok(self
-            .records_output(
-                read,
-                ctx.table(),
-                "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
-            )
-            .with_note(links)
-            .into_result())
+        let read = if ids.is_empty() {
+            read
+        } else {
+            order_by_ids(read, &ids)
+        };
+        let missing: Vec<&str> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let found: HashSet<String> = read.records.iter().map(|r| r.id.to_string()).collect();
+            ids.iter()
+                .filter(|id| !found.contains(*id))
+                .map(String::as_str)
+                .collect()
+        };
+        let mut out = self.records_output(
+            read,
+            ctx.table(),
+            "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
+        )
+        .with_note(links);
+        if !missing.is_empty() {
+            let msg = format!(
+                "record_ids not found (or filtered out): {}",
+                missing.join(", ")
+            );
+            out.note = Some(match out.note.take() {
+                Some(n) => format!("{n} {msg}"),
+                None => msg,
+            });
+        }
+        Ok(out.into_result())
     }
 
     #[tool(

@@ -361,6 +361,24 @@ async def run_everything(mode: str, tmp: Path) -> None:
             "import_records", {"base_id": base, "table_id": scratch_id, "source": csv_text, "dry_run": False}
         )
         assert [w["row"] for w in done["written"]] == [2, 3], done
+        # --- #13 filters --------------------------------------------------------------------
+        filtered = await s.call(
+            "get_records",
+            {
+                "base_id": base,
+                "table_id": demo["id"],
+                "fields": [primary],
+                "filters": {"conditions": [{"field": primary, "op": "is_not_empty"}]},
+                "record_ids": [rec_id],
+            },
+        )
+        assert [row[0] for row in filtered["rows"]] == [rec_id], filtered
+        typo = await s.call(
+            "get_records",
+            {"base_id": base, "table_id": demo["id"], "filters": {"conditions": [{"field": primary + "x", "op": "is_empty"}]}},
+            ok=False,
+        )
+        assert "did you mean" in typo["error"].lower(), typo
 
         # Bad input is an isError result naming the fix, never a crash.
         nf = await s.call("get_records", {"base_id": "appNOPE", "table_id": "x"}, ok=False)
