@@ -521,3 +521,53 @@ async fn saving_needs_a_writable_export_dir() {
     assert!(e.contains("not an attachment field"), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn a_given_content_type_is_sent_and_a_bad_one_refused() {
+    let h = harness().await;
+    let rec = bare_task(&client_for(&h.sandbox)).await;
+    let up = ok(
+        &h.client,
+        "upload_attachment",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec, "field": "Attachments",
+               "source": {"content_base64": b64(b"%PDF-1.4"), "filename": "scan.bin",
+                          "content_type": "application/pdf"}}),
+    )
+    .await;
+    assert_eq!(up["attachment"]["content_type"], "application/pdf", "{up}");
+    let got = ok(
+        &h.client,
+        "get_attachments",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec}),
+    )
+    .await;
+    assert_eq!(
+        got["attachments"][0]["content_type"], "application/pdf",
+        "{got}"
+    );
+    let before = h.sandbox.stats().requests;
+    let bad = err(
+        &h.client,
+        "upload_attachment",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec, "field": "Attachments",
+               "source": {"content_base64": b64(b"x"), "filename": "x.txt", "content_type": "not a type"}}),
+    )
+    .await;
+    assert!(bad.contains("not a MIME type"), "{bad}");
+    let by_url = err(
+        &h.client,
+        "upload_attachment",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": rec, "field": "Attachments",
+               "source": {"url": "https://example.com/a.pdf", "content_type": "application/pdf"}}),
+    )
+    .await;
+    assert!(
+        by_url.contains("applies to content_base64 and path"),
+        "{by_url}"
+    );
+    assert_eq!(
+        h.sandbox.stats().requests,
+        before,
+        "refused before any request"
+    );
+}

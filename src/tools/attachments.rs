@@ -53,6 +53,9 @@ pub(crate) struct Source {
     /// File name.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) filename: Option<String>,
+    /// MIME type (default: from filename).
+    #[serde(default, deserialize_with = "opt_nonempty")]
+    pub(crate) content_type: Option<String>,
     /// In --export-dir.
     #[serde(default, deserialize_with = "opt_nonempty")]
     pub(crate) path: Option<String>,
@@ -237,6 +240,17 @@ fn attachment_fields(table: &Table) -> Vec<&Field> {
         .collect()
 }
 
+/// A MIME type given by the caller, checked (`type/subtype`, parameters allowed).
+fn checked_content_type(t: &str) -> Result<String, ToolError> {
+    let t = t.trim();
+    match t.parse::<mime::Mime>() {
+        Ok(m) if t.len() <= 255 => Ok(m.to_string()),
+        _ => Err(ToolError::Invalid(format!(
+            "source.content_type {t:?} is not a MIME type: give type/subtype, e.g. \"application/pdf\", or leave it out to take it from filename."
+        ))),
+    }
+}
+
 /// A MIME type from a file name's extension.
 fn guess_type(filename: &str) -> &'static str {
     let ext = filename
@@ -317,8 +331,22 @@ fn payload(server: &AirtableServer, src: Source) -> Result<Payload, ToolError> {
             "source needs exactly one of url, content_base64 (with filename) or path.".into(),
         ));
     }
-    // The type from the name's extension (Airtable's contentType; pyairtable does the same).
-    let content_type = |filename: &str| guess_type(filename).to_owned();
+    // The type given, else from the name's extension (Airtable's contentType; pyairtable
+    // guesses the same way).
+    let given_type = match src.content_type.as_deref() {
+        Some(_) if src.url.is_some() => {
+            return Err(ToolError::Invalid(
+                "source.content_type applies to content_base64 and path; Airtable reads the type of a url itself.".into(),
+            ));
+        }
+        Some(t) => Some(checked_content_type(t)?),
+        None => None,
+    };
+    let content_type = |filename: &str| {
+        given_type
+            .clone()
+            .unwrap_or_else(|| guess_type(filename).to_owned())
+    };
     if let Some(url) = &src.url {
         let parsed = url::Url::parse(url.trim())
             .map_err(|e| ToolError::Invalid(format!("source.url is not a valid URL ({e}).")))?;
