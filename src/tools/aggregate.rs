@@ -27,6 +27,7 @@ use crate::tools::params::{lenient_opt_strings, lenient_u32, opt_nonempty};
 use crate::tools::progress::Progress;
 use crate::tools::result::{fit_to_budget, json_len};
 use crate::tools::validation;
+use crate::tools::views::check_opt_view;
 
 /// Default and largest `max_scan`.
 pub(crate) const DEFAULT_SCAN: u32 = 10_000;
@@ -529,24 +530,6 @@ fn check_scan(max_scan: u32) -> Result<usize, ToolError> {
     Ok(max_scan as usize)
 }
 
-fn check_view(t: &Table, view: Option<&String>) -> Result<(), ToolError> {
-    let Some(v) = view.map(|v| v.trim()) else {
-        return Ok(());
-    };
-    if t.views.iter().any(|x| x.name == v || x.id.as_ref() == v) {
-        return Ok(());
-    }
-    let names: Vec<&str> = t.views.iter().map(|x| x.name.as_str()).collect();
-    let hint = validation::suggest(v, names.iter().copied())
-        .map(|s| format!(" Did you mean {s:?}?"))
-        .unwrap_or_default();
-    Err(ToolError::Invalid(format!(
-        "View {v:?} was not found in table {:?}.{hint} Views: {}.",
-        t.name,
-        names.join(", ")
-    )))
-}
-
 /// "Due:month" -> ("Due", Some(Month)); a field whose name has a colon stays whole.
 fn split_bucket<'a>(t: &Table, g: &'a str) -> (&'a str, Option<Bucket>) {
     if validation::find_field(t, g).is_none()
@@ -610,7 +593,7 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        check_view(table, p.view.as_ref())?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         if let Some(f) = &p.filter_by_formula {
             validation::check_formula(table, f)?;
         }
@@ -778,7 +761,7 @@ impl AirtableServer {
         let progress = Progress::new(&ctx);
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
-        check_view(table, p.view.as_ref())?;
+        check_opt_view(Some(table), p.view.as_ref())?;
         if let Some(f) = &p.filter_by_formula {
             validation::check_formula(table, f)?;
         }

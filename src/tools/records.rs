@@ -35,6 +35,7 @@ use crate::tools::params::{
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
 use crate::tools::validation::{check_field_names, check_formula, check_writable, find_field};
+use crate::tools::views::check_view;
 use crate::tools::writes::{
     JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview, diff_fields,
     primary_label,
@@ -410,26 +411,6 @@ fn order_by_ids(read: RecordsRead, ids: &[String]) -> RecordsRead {
         records: ids.iter().filter_map(|id| by_id.remove(id)).collect(),
         next: read.next,
     }
-}
-
-pub(crate) fn check_view(t: &Table, view: &str) -> Result<(), ToolError> {
-    let v = view.trim();
-    if t.views.iter().any(|x| x.name == v || x.id.as_ref() == v) {
-        return Ok(());
-    }
-    let names: Vec<&str> = t.views.iter().map(|x| x.name.as_str()).collect();
-    let hint = crate::tools::validation::suggest(v, names.iter().copied())
-        .map(|s| format!(" Did you mean {s:?}?"))
-        .unwrap_or_default();
-    Err(ToolError::Invalid(format!(
-        "View {v:?} was not found in table {:?}.{hint} Views: {}.",
-        t.name,
-        names
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
 }
 
 fn check_max(max: u32) -> Result<u32, ToolError> {

@@ -31,8 +31,9 @@ use crate::tools::params::{
     default_search_max, lenient_bool, lenient_opt_strings, lenient_u32, opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::records::{MAX_READ_RECORDS, RecordsOutput, check_view};
+use crate::tools::records::{MAX_READ_RECORDS, RecordsOutput};
 use crate::tools::validation::{check_field_names, is_text_like};
+use crate::tools::views::check_view;
 
 /// The most hits one search returns.
 pub(crate) const MAX_HITS: u32 = 500;
