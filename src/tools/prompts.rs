@@ -62,7 +62,7 @@ const PROMPTS: &[Spec] = &[
     Spec {
         name: "prepare_import",
         title: "Prepare an import",
-        description: "Plan loading external rows into a table: map columns to fields, check types, upsert with dry_run first.",
+        description: "Plan loading CSV, Excel or JSON rows into a table with import_records: check the mapping and types, preview, then apply.",
         args: &[
             BASE,
             TABLE,
@@ -173,9 +173,8 @@ pub(crate) fn get(
             format!(
                 "Prepare an import of external rows into table {table} of base {base}, matching existing records on {key}.\n\
                  1. get_field_info(base_id=\"{base}\", table_id=\"{table}\"): list each field's type and, for selects, the allowed choices.\n\
-                 2. Map my columns to fields; point out columns with no field, values that do not fit the type (dates, numbers, select choices), and computed fields that cannot be written.\n\
-                 3. Convert the rows to records ({{field name: value}}), then batch_upsert_records(base_id=\"{base}\", table_id=\"{table}\", records=[...], fields_to_merge_on=[the key field], dry_run=true) and show me the preview (created vs updated).\n\
-                 4. After my approval, run it without dry_run. list_recent_writes and undo_write take it back."
+                 2. import_records(base_id=\"{base}\", table_id=\"{table}\", source=my CSV/JSON text or file:NAME, key_fields=[the key field]) with the default dry_run=true: show me the plan (columns mapped and unmapped, rows to create and to update with their differences, rejected rows and why, duplicate keys, requests). Suggest a `mapping` for columns that did not match.\n\
+                 3. After my approval, run it again with dry_run=false. It is one journal entry: list_recent_writes and undo_write take the whole import back."
             )
         }
         _ => String::new(),
