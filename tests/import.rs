@@ -400,3 +400,92 @@ async fn a_faulty_api_ends_with_exactly_one_copy_of_each_row() {
         assert_eq!(r.fields["Qty"], json!(k[1..].parse::<i64>().unwrap()));
     }
 }
+
+/// Without key_fields: a run cut short by faults, then the same import again, ends with exactly
+/// one copy of each row, and the finishing run reports every row -> its record.
+#[tokio::test]
+async fn a_faulty_api_without_key_fields_resumes_without_duplicates() {
+    use airtable_mcp::sandbox::{Faults, SandboxConfig};
+    let sb = sandbox_with(SandboxConfig {
+        faults: Faults {
+            fail_rate: 0.2,
+            drop_before_rate: 0.1,
+            drop_after_rate: 0.1,
+            ..Faults::default()
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    let server = airtable_mcp::tools::AirtableServer::new(airtable_mcp::tools::ServerState::new(
+        Ok(client_for(&sb)),
+        ServerOptions::default(),
+    ));
+    let mcp = connect(server).await;
+    let client = client_for(&sb);
+    let mut t = None;
+    for _ in 0..20 {
+        let req = CreateTable {
+            name: "Import faults no key".into(),
+            description: None,
+            fields: vec![
+                spec("Key", "singleLineText", None),
+                spec("Qty", "number", Some(json!({"precision": 0}))),
+            ],
+        };
+        if let Ok(tb) = client.create_table(&base(), &req).await {
+            t = Some(tb.id.to_string());
+            break;
+        }
+    }
+    let t = t.expect("table created");
+    let mut csv = String::from("Key,Qty\n");
+    for i in 0..300 {
+        csv.push_str(&format!("K{i},{i}\n"));
+    }
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "dry_run": false});
+    let mut runs = 0;
+    let mut partial = 0;
+    let last = loop {
+        runs += 1;
+        assert!(runs <= 40, "the import never completed");
+        let r = call(&mcp, "import_records", args.clone()).await;
+        if r.is_error == Some(true) {
+            partial += 1;
+            continue;
+        }
+        let v = r.structured_content.expect("structured");
+        if v.get("not_written").is_none() {
+            break v;
+        }
+        partial += 1;
+    };
+    assert!(partial > 0, "no run was cut short");
+    let mut all = None;
+    for _ in 0..20 {
+        if let Ok(r) = client
+            .list_all_records(&base(), &t, ListQuery::default())
+            .await
+        {
+            all = Some(r);
+            break;
+        }
+    }
+    let all = all.expect("read back");
+    let mut keys: Vec<String> = all
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!((n, keys.len()), (300, 300), "after {runs} runs");
+    // The finishing run names every row's record: row N (1-based data row) holds K{N-1}.
+    let written = last["written"].as_array().expect("written");
+    assert_eq!(written.len(), 300, "{last}");
+    for w in written {
+        let row = w["row"].as_u64().unwrap();
+        let id = w["id"].as_str().unwrap();
+        let rec = all.iter().find(|r| r.id.as_ref() == id).expect("record");
+        assert_eq!(rec.fields["Key"], json!(format!("K{}", row - 2)), "{w}");
+    }
+}
