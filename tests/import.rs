@@ -489,3 +489,90 @@ async fn a_faulty_api_without_key_fields_resumes_without_duplicates() {
         assert_eq!(rec.fields["Key"], json!(format!("K{}", row - 2)), "{w}");
     }
 }
+
+/// One import into a table with every kind of field a CSV can fill: link (by primary name),
+/// attachment (by URL), collaborator (by email), rating, duration, date-time in a time zone,
+/// percent, currency, multi-select, checkbox — read back equal.
+#[tokio::test]
+async fn every_field_type_is_imported_and_read_back() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let companies = table(
+        &client,
+        "Import companies",
+        vec![spec("Name", "singleLineText", None)],
+    )
+    .await;
+
+    let t = table(
+        &client,
+        "Import all types",
+        vec![
+            spec("Name", "singleLineText", None),
+            spec(
+                "Company",
+                "multipleRecordLinks",
+                Some(json!({"linkedTableId": companies})),
+            ),
+            spec("Files", "multipleAttachments", Some(json!({"isReversed": false}))),
+            spec("Who", "multipleCollaborators", None),
+            spec(
+                "Stars",
+                "rating",
+                Some(json!({"max": 5, "icon": "star", "color": "yellowBright"})),
+            ),
+            spec("Took", "duration", Some(json!({"durationFormat": "h:mm"}))),
+            spec(
+                "At",
+                "dateTime",
+                Some(json!({"dateFormat": {"name": "iso"}, "timeFormat": {"name": "24hour"}, "timeZone": "Europe/Paris"})),
+            ),
+            spec("Share", "percent", Some(json!({"precision": 1}))),
+            spec(
+                "Price",
+                "currency",
+                Some(json!({"precision": 2, "symbol": "€"})),
+            ),
+            spec(
+                "Tags",
+                "multipleSelects",
+                Some(json!({"choices": [{"name": "red"}, {"name": "blue"}]})),
+            ),
+            spec(
+                "Done",
+                "checkbox",
+                Some(json!({"icon": "check", "color": "greenBright"})),
+            ),
+        ],
+    )
+    .await;
+    // Both tables exist before the server first reads the schema (it caches it).
+    let made = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": companies, "source": "Name\nAcme\n", "dry_run": false}),
+    )
+    .await;
+    let acme = made["written"][0]["id"]
+        .as_str()
+        .expect("company")
+        .to_owned();
+    let csv = "Name,Company,Files,Who,Stars,Took,At,Share,Price,Tags,Done\n\
+               One,Acme,https://example.com/a.pdf,ann@example.com,★★★★,1:30,2024-01-15 14:30,12.5%,€1200.50,\"red, blue\",yes\n";
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "dry_run": false});
+    let done = ok(&h.client, "import_records", args).await;
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(1), "{done}");
+    let recs = records(&client, &t).await;
+    let r = by(&recs, "Name", "One");
+    assert_eq!(r["Company"], json!([acme]), "{r}");
+    assert_eq!(r["Files"][0]["url"], "https://example.com/a.pdf", "{r}");
+    assert_eq!(r["Who"][0]["email"], "ann@example.com", "{r}");
+    assert_eq!(r["Stars"], json!(4));
+    assert_eq!(r["Took"], json!(5400));
+    // 14:30 in Paris in January is 13:30 UTC.
+    assert_eq!(r["At"], "2024-01-15T13:30:00.000Z", "{r}");
+    assert_eq!(r["Share"], json!(0.125));
+    assert_eq!(r["Price"], json!(1200.5));
+    assert_eq!(r["Tags"], json!(["red", "blue"]));
+    assert_eq!(r["Done"], true);
+}
