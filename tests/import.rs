@@ -576,3 +576,94 @@ async fn every_field_type_is_imported_and_read_back() {
     assert_eq!(r["Tags"], json!(["red", "blue"]));
     assert_eq!(r["Done"], true);
 }
+
+fn big_csv(n: usize) -> String {
+    let mut csv = String::from("Key,Qty,Note\n");
+    for i in 0..n {
+        csv.push_str(&format!("K{i},{i},\"row {i}, quoted\"\n"));
+    }
+    csv
+}
+
+/// Every row of `n` came back once, with its values.
+async fn assert_rows(client: &Client, t: &str, n: usize) {
+    let recs = records(client, t).await;
+    assert_eq!(recs.len(), n);
+    let mut keys: Vec<&str> = recs
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    for i in [0, 1, n / 3, n / 2, n - 1] {
+        let r = by(&recs, "Key", &format!("K{i}"));
+        assert_eq!(r["Qty"], json!(i), "{r}");
+        assert_eq!(r["Note"], json!(format!("row {i}, quoted")), "{r}");
+    }
+}
+
+fn key_qty_note() -> Vec<FieldSpec> {
+    vec![
+        spec("Key", "singleLineText", None),
+        spec("Qty", "number", Some(json!({"precision": 0}))),
+        spec("Note", "singleLineText", None),
+    ]
+}
+
+/// 10,000 rows in one call (sandbox without rate limit), read back equal.
+#[tokio::test]
+async fn ten_thousand_rows_are_imported_and_read_back() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(&client, "Import 10k", key_qty_note()).await;
+    let args = json!({"base_id": DEMO, "table_id": t, "source": big_csv(10_000), "dry_run": false});
+    let done = ok(&h.client, "import_records", args).await;
+    assert_eq!(done["rows"], 10_000);
+    assert_eq!(done["write_requests"], 1_000);
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(10_000));
+    assert_rows(&client, &t, 10_000).await;
+}
+
+/// A URL source: the CSV is served over loopback HTTP by the test itself.
+#[tokio::test]
+async fn a_url_source_is_downloaded_and_imported() {
+    let csv = big_csv(250);
+    let app = axum::Router::new().route(
+        "/data.csv",
+        axum::routing::get(move || {
+            let body = csv.clone();
+            async move { ([("content-type", "text/csv")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(&client, "Import by URL", key_qty_note()).await;
+    let url = format!("http://{addr}/data.csv");
+    let plan = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": url}),
+    )
+    .await;
+    assert_eq!(plan["rows"], 250, "{plan}");
+    let done = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": url, "dry_run": false}),
+    )
+    .await;
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(250));
+    assert_rows(&client, &t, 250).await;
+    let missing = format!("http://{addr}/nope.csv");
+    let r = call(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": missing}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+}
