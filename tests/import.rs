@@ -408,3 +408,270 @@ async fn a_faulty_api_ends_with_exactly_one_copy_of_each_row() {
         assert_eq!(r.fields["Qty"], json!(k[1..].parse::<i64>().unwrap()));
     }
 }
+
+/// Without key_fields: a run cut short by faults, then the same import again, ends with exactly
+/// one copy of each row, and the finishing run reports every row -> its record.
+#[tokio::test]
+async fn a_faulty_api_without_key_fields_resumes_without_duplicates() {
+    use airtable_mcp::sandbox::{Faults, SandboxConfig};
+    let sb = sandbox_with(SandboxConfig {
+        faults: Faults {
+            fail_rate: 0.2,
+            drop_before_rate: 0.1,
+            drop_after_rate: 0.1,
+            ..Faults::default()
+        },
+        ..SandboxConfig::demo()
+    })
+    .await;
+    let server = airtable_mcp::tools::AirtableServer::new(airtable_mcp::tools::ServerState::new(
+        Ok(client_for(&sb)),
+        ServerOptions::default(),
+    ));
+    let mcp = connect(server).await;
+    let client = client_for(&sb);
+    let mut t = None;
+    for _ in 0..20 {
+        let req = CreateTable {
+            name: "Import faults no key".into(),
+            description: None,
+            fields: vec![
+                spec("Key", "singleLineText", None),
+                spec("Qty", "number", Some(json!({"precision": 0}))),
+            ],
+        };
+        if let Ok(tb) = client.create_table(&base(), &req).await {
+            t = Some(tb.id.to_string());
+            break;
+        }
+    }
+    let t = t.expect("table created");
+    let mut csv = String::from("Key,Qty\n");
+    for i in 0..300 {
+        csv.push_str(&format!("K{i},{i}\n"));
+    }
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "dry_run": false});
+    let mut runs = 0;
+    let mut partial = 0;
+    let last = loop {
+        runs += 1;
+        assert!(runs <= 40, "the import never completed");
+        let r = call(&mcp, "import_records", args.clone()).await;
+        if r.is_error == Some(true) {
+            partial += 1;
+            continue;
+        }
+        let v = r.structured_content.expect("structured");
+        if v.get("not_written").is_none() {
+            break v;
+        }
+        partial += 1;
+    };
+    assert!(partial > 0, "no run was cut short");
+    let mut all = None;
+    for _ in 0..20 {
+        if let Ok(r) = client
+            .list_all_records(&base(), &t, ListQuery::default())
+            .await
+        {
+            all = Some(r);
+            break;
+        }
+    }
+    let all = all.expect("read back");
+    let mut keys: Vec<String> = all
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!((n, keys.len()), (300, 300), "after {runs} runs");
+    // The finishing run names every row's record: row N (1-based data row) holds K{N-1}.
+    let written = last["written"].as_array().expect("written");
+    assert_eq!(written.len(), 300, "{last}");
+    for w in written {
+        let row = w["row"].as_u64().unwrap();
+        let id = w["id"].as_str().unwrap();
+        let rec = all.iter().find(|r| r.id.as_ref() == id).expect("record");
+        assert_eq!(rec.fields["Key"], json!(format!("K{}", row - 2)), "{w}");
+    }
+}
+
+/// One import into a table with every kind of field a CSV can fill: link (by primary name),
+/// attachment (by URL), collaborator (by email), rating, duration, date-time in a time zone,
+/// percent, currency, multi-select, checkbox — read back equal.
+#[tokio::test]
+async fn every_field_type_is_imported_and_read_back() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let companies = table(
+        &client,
+        "Import companies",
+        vec![spec("Name", "singleLineText", None)],
+    )
+    .await;
+
+    let t = table(
+        &client,
+        "Import all types",
+        vec![
+            spec("Name", "singleLineText", None),
+            spec(
+                "Company",
+                "multipleRecordLinks",
+                Some(json!({"linkedTableId": companies})),
+            ),
+            spec("Files", "multipleAttachments", Some(json!({"isReversed": false}))),
+            spec("Who", "multipleCollaborators", None),
+            spec(
+                "Stars",
+                "rating",
+                Some(json!({"max": 5, "icon": "star", "color": "yellowBright"})),
+            ),
+            spec("Took", "duration", Some(json!({"durationFormat": "h:mm"}))),
+            spec(
+                "At",
+                "dateTime",
+                Some(json!({"dateFormat": {"name": "iso"}, "timeFormat": {"name": "24hour"}, "timeZone": "Europe/Paris"})),
+            ),
+            spec("Share", "percent", Some(json!({"precision": 1}))),
+            spec(
+                "Price",
+                "currency",
+                Some(json!({"precision": 2, "symbol": "€"})),
+            ),
+            spec(
+                "Tags",
+                "multipleSelects",
+                Some(json!({"choices": [{"name": "red"}, {"name": "blue"}]})),
+            ),
+            spec(
+                "Done",
+                "checkbox",
+                Some(json!({"icon": "check", "color": "greenBright"})),
+            ),
+        ],
+    )
+    .await;
+    // Both tables exist before the server first reads the schema (it caches it).
+    let made = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": companies, "source": "Name\nAcme\n", "dry_run": false}),
+    )
+    .await;
+    let acme = made["written"][0]["id"]
+        .as_str()
+        .expect("company")
+        .to_owned();
+    let csv = "Name,Company,Files,Who,Stars,Took,At,Share,Price,Tags,Done\n\
+               One,Acme,https://example.com/a.pdf,ann@example.com,★★★★,1:30,2024-01-15 14:30,12.5%,€1200.50,\"red, blue\",yes\n";
+    let args = json!({"base_id": DEMO, "table_id": t, "source": csv, "dry_run": false});
+    let done = ok(&h.client, "import_records", args).await;
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(1), "{done}");
+    let recs = records(&client, &t).await;
+    let r = by(&recs, "Name", "One");
+    assert_eq!(r["Company"], json!([acme]), "{r}");
+    assert_eq!(r["Files"][0]["url"], "https://example.com/a.pdf", "{r}");
+    assert_eq!(r["Who"][0]["email"], "ann@example.com", "{r}");
+    assert_eq!(r["Stars"], json!(4));
+    assert_eq!(r["Took"], json!(5400));
+    // 14:30 in Paris in January is 13:30 UTC.
+    assert_eq!(r["At"], "2024-01-15T13:30:00.000Z", "{r}");
+    assert_eq!(r["Share"], json!(0.125));
+    assert_eq!(r["Price"], json!(1200.5));
+    assert_eq!(r["Tags"], json!(["red", "blue"]));
+    assert_eq!(r["Done"], true);
+}
+
+fn big_csv(n: usize) -> String {
+    let mut csv = String::from("Key,Qty,Note\n");
+    for i in 0..n {
+        csv.push_str(&format!("K{i},{i},\"row {i}, quoted\"\n"));
+    }
+    csv
+}
+
+/// Every row of `n` came back once, with its values.
+async fn assert_rows(client: &Client, t: &str, n: usize) {
+    let recs = records(client, t).await;
+    assert_eq!(recs.len(), n);
+    let mut keys: Vec<&str> = recs
+        .iter()
+        .map(|r| r.fields["Key"].as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+    for i in [0, 1, n / 3, n / 2, n - 1] {
+        let r = by(&recs, "Key", &format!("K{i}"));
+        assert_eq!(r["Qty"], json!(i), "{r}");
+        assert_eq!(r["Note"], json!(format!("row {i}, quoted")), "{r}");
+    }
+}
+
+fn key_qty_note() -> Vec<FieldSpec> {
+    vec![
+        spec("Key", "singleLineText", None),
+        spec("Qty", "number", Some(json!({"precision": 0}))),
+        spec("Note", "singleLineText", None),
+    ]
+}
+
+/// 10,000 rows in one call (sandbox without rate limit), read back equal.
+#[tokio::test]
+async fn ten_thousand_rows_are_imported_and_read_back() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(&client, "Import 10k", key_qty_note()).await;
+    let args = json!({"base_id": DEMO, "table_id": t, "source": big_csv(10_000), "dry_run": false});
+    let done = ok(&h.client, "import_records", args).await;
+    assert_eq!(done["rows"], 10_000);
+    assert_eq!(done["write_requests"], 1_000);
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(10_000));
+    assert_rows(&client, &t, 10_000).await;
+}
+
+/// A URL source: the CSV is served over loopback HTTP by the test itself.
+#[tokio::test]
+async fn a_url_source_is_downloaded_and_imported() {
+    let csv = big_csv(250);
+    let app = axum::Router::new().route(
+        "/data.csv",
+        axum::routing::get(move || {
+            let body = csv.clone();
+            async move { ([("content-type", "text/csv")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let t = table(&client, "Import by URL", key_qty_note()).await;
+    let url = format!("http://{addr}/data.csv");
+    let plan = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": url}),
+    )
+    .await;
+    assert_eq!(plan["rows"], 250, "{plan}");
+    let done = ok(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": url, "dry_run": false}),
+    )
+    .await;
+    assert_eq!(done["written"].as_array().map(Vec::len), Some(250));
+    assert_rows(&client, &t, 250).await;
+    let missing = format!("http://{addr}/nope.csv");
+    let r = call(
+        &h.client,
+        "import_records",
+        json!({"base_id": DEMO, "table_id": t, "source": missing}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+}

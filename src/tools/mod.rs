@@ -56,6 +56,7 @@ pub use handler::{
     AirtableServer, CallObserver, CallOutcome, DEFAULT_SCHEMA_TTL, INSTRUCTIONS, ServerOptions,
     ServerState, TokenProblem,
 };
+pub use import::ImportError;
 pub use journal::JournalError;
 pub use result::ToolError;
 

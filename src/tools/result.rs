@@ -156,6 +156,9 @@ pub enum ToolError {
         /// Its toolset.
         toolset: String,
     },
+    /// A source that cannot be imported at all (size, format, columns, unreadable file).
+    #[error("{0}.")]
+    Import(#[from] crate::tools::ImportError),
     /// The write journal failed (listing or undoing writes).
     #[error("{0}")]
     Journal(#[from] crate::tools::JournalError),

@@ -8,7 +8,7 @@ pub(crate) mod source;
 
 /// Why a source could not be imported at all (a bad value is a [`mapping::Rejection`] instead).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ImportError {
+pub enum ImportError {
     /// Over a stated limit.
     #[error("{0}")]
     TooLarge(String),
@@ -59,12 +59,6 @@ use crate::tools::writes::{FieldDiff, WriteControl, diff_fields};
 use convert::{Links, normalise};
 use mapping::{Rejection, convert_rows, map_columns};
 use source::{Format, MAX_BYTES};
-
-impl From<ImportError> for ToolError {
-    fn from(e: ImportError) -> Self {
-        ToolError::Invalid(format!("{e}."))
-    }
-}
 
 fn default_true() -> bool {
     true
@@ -587,4 +581,31 @@ fn absorb(result: &mut ImportResult, rows: &[usize], outcome: CallToolResult) {
         m.remove("updated_ids");
     }
     result.write = Some(w);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn an_import_error_keeps_its_source_through_tool_error() {
+        let json = serde_json::from_str::<Value>("{").unwrap_err();
+        let e: ToolError = ImportError::Json {
+            row: 0,
+            source: json,
+        }
+        .into();
+        assert!(
+            matches!(e, ToolError::Import(ImportError::Json { .. })),
+            "{e:?}"
+        );
+        let inner = std::error::Error::source(&e).expect("the ImportError");
+        assert!(
+            std::error::Error::source(inner).is_some(),
+            "the serde error"
+        );
+        assert!(e.text().starts_with("the JSON (row 0) could not be read"));
+        assert!(e.text().ends_with('.'));
+    }
 }
