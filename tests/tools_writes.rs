@@ -519,7 +519,8 @@ async fn a_cancelled_batch_stops_between_requests_and_journals_what_it_wrote() {
 
     let sb = sandbox_with(SandboxConfig {
         faults: Faults {
-            latency: std::time::Duration::from_millis(30),
+            // Slow enough that a loaded machine still cancels long before the 30th request.
+            latency: std::time::Duration::from_millis(150),
             ..Faults::default()
         },
         ..SandboxConfig::demo()
@@ -551,8 +552,8 @@ async fn a_cancelled_batch_stops_between_requests_and_journals_what_it_wrote() {
         )
         .await
         .unwrap();
-    // Cancel once the first records are in (30 requests of 10 at >= 30 ms each take about a
-    // second, so most are still to come).
+    // Cancel once the first records are in (30 requests of 10 at >= 150 ms each take over 4.5
+    // seconds, so most are still to come).
     for _ in 0..400 {
         if count(&ok(&client, "search_records", tasks.clone()).await) >= 10 {
             break;
@@ -562,7 +563,7 @@ async fn a_cancelled_batch_stops_between_requests_and_journals_what_it_wrote() {
     handle.cancel(Some("test".into())).await.unwrap();
     // The call finishes its request in flight, journals, and stops: wait for the journal.
     let mut entry = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..400 {
         let listed = ok(&client, "list_recent_writes", json!({"limit": 1})).await;
         if let Some(w) = listed["writes"].as_array().and_then(|w| w.first())
             && w["tool"] == "batch_create_records"

@@ -135,11 +135,17 @@ pub fn random_token() -> String {
 }
 
 impl SandboxConfig {
-    /// In memory, seeded with the demo base, no rate limit: what most tests want.
+    /// In memory, seeded with the demo base, no rate limit: what most tests want. Deterministic:
+    /// the formula budget counts evaluation steps only, with no wall-clock limit, so a busy test
+    /// machine never turns a read into 422 FORMULA_EVALUATION_BUDGET_EXCEEDED.
     pub fn demo() -> Self {
         SandboxConfig {
             seed: Seed::Demo,
             rate_limit: 0,
+            eval_budget: crate::formula::Budget {
+                max_time: None,
+                ..crate::formula::Budget::default()
+            },
             ..Default::default()
         }
     }

@@ -594,15 +594,11 @@ impl AirtableServer {
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         check_opt_view(Some(table), p.view.as_ref())?;
-        if let Some(f) = &p.filter_by_formula {
-            validation::check_formula(table, f)?;
-        }
-        let compiled = p
-            .filters
-            .as_ref()
-            .map(|f| filters::compile(f, table))
-            .transpose()?;
-        let formula = filters::and_formulas(compiled, p.filter_by_formula.clone());
+        let formula = filters::read_formula(
+            Some(table),
+            p.filters.as_ref(),
+            p.filter_by_formula.as_deref(),
+        )?;
         let mut bucket: Option<Bucket> = None;
         let mut group_by = Vec::new();
         for g in p.group_by.unwrap_or_default() {
@@ -762,15 +758,11 @@ impl AirtableServer {
         let schema = self.ctx.schema(&base).await?;
         let table = validation::resolve_table(&schema, base.as_ref(), &p.table_id)?;
         check_opt_view(Some(table), p.view.as_ref())?;
-        if let Some(f) = &p.filter_by_formula {
-            validation::check_formula(table, f)?;
-        }
-        let compiled = p
-            .filters
-            .as_ref()
-            .map(|f| filters::compile(f, table))
-            .transpose()?;
-        let formula = filters::and_formulas(compiled, p.filter_by_formula.clone());
+        let formula = filters::read_formula(
+            Some(table),
+            p.filters.as_ref(),
+            p.filter_by_formula.as_deref(),
+        )?;
         let query = ListQuery {
             view: p.view.clone(),
             fields: primary(table).into_iter().collect(),

@@ -7,6 +7,8 @@
 //!   the table's fields BEFORE any request (unknown field with a suggestion, operator valid for
 //!   the field type, select choices by name, numbers, dates) and returns the formula.
 //! - [`and_formulas`]: AND-s the compiled filters with a `filter_by_formula`.
+//! - [`read_formula`]: what every read sends for `filters` + `filter_by_formula`: both checked
+//!   against the table, then AND-ed (the one place the reads combine them).
 //!
 //! Semantics (the sandbox evaluates the same formulas; tests/filters.rs checks them):
 //! - `=`/`!=` on text and selects are exact; `contains`/`does_not_contain` are case-insensitive.
@@ -24,7 +26,7 @@ use serde_json::Value;
 use crate::airtable::{Field, FieldType, Table};
 use crate::formula::{field_ref, string_literal};
 use crate::tools::ToolError;
-use crate::tools::validation::{find_field, suggest};
+use crate::tools::validation::{check_formula, find_field, suggest};
 
 /// Most conditions in one `filters` tree.
 pub(crate) const MAX_CONDITIONS: usize = 50;
@@ -329,6 +331,38 @@ pub(crate) fn lenient_filters<'de, D: serde::Deserializer<'de>>(
     serde_json::from_value(v)
         .map(Some)
         .map_err(D::Error::custom)
+}
+
+/// The formula a read sends for its `filters` and `filter_by_formula`, both checked before any
+/// request: against the table's fields when its schema is known; without a schema (no
+/// schema.bases:read scope) `filters` are refused and the formula is only parsed.
+pub(crate) fn read_formula(
+    table: Option<&Table>,
+    filters: Option<&Filters>,
+    filter_by_formula: Option<&str>,
+) -> Result<Option<String>, ToolError> {
+    match (table, filter_by_formula) {
+        (Some(t), Some(f)) => check_formula(t, f)?,
+        (None, Some(f)) => {
+            crate::formula::parse(f).map_err(|e| {
+                ToolError::Invalid(format!(
+                    "filter_by_formula is invalid (nothing was sent to Airtable): {}",
+                    e.render(f)
+                ))
+            })?;
+        }
+        (_, None) => {}
+    }
+    let compiled = match (filters, table) {
+        (Some(f), Some(t)) => Some(compile(f, t)?),
+        (Some(_), None) => {
+            return Err(ToolError::Invalid(
+                "filters need the table schema, which could not be read (schema.bases:read scope); use filter_by_formula".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    Ok(and_formulas(compiled, filter_by_formula.map(str::to_owned)))
 }
 
 /// AND the compiled filters with a filter_by_formula (either may be absent).

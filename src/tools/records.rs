@@ -34,7 +34,7 @@ use crate::tools::params::{
 };
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
-use crate::tools::validation::{check_field_names, check_formula, check_writable, find_field};
+use crate::tools::validation::{check_field_names, check_writable, find_field};
 use crate::tools::views::check_view;
 use crate::tools::writes::{
     JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview, diff_fields,
@@ -814,15 +814,11 @@ impl AirtableServer {
             None => Vec::new(),
         };
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
-        let compiled = match (&p.filters, ctx.table()) {
-            (Some(f), Some(t)) => Some(filters::compile(f, t)?),
-            (Some(_), None) => {
-                return Err(ToolError::Invalid(
-                    "filters need the table schema, which could not be read (schema.bases:read scope); use filter_by_formula".into(),
-                ));
-            }
-            (None, _) => None,
-        };
+        let conditions = filters::read_formula(
+            ctx.table(),
+            p.filters.as_ref(),
+            p.filter_by_formula.as_deref(),
+        )?;
         let fields = p.fields.unwrap_or_default();
         let sort = p.sort.unwrap_or_default();
         if let Some(t) = ctx.table() {
@@ -831,16 +827,6 @@ impl AirtableServer {
             if let Some(v) = &p.view {
                 check_view(t, v)?;
             }
-            if let Some(f) = &p.filter_by_formula {
-                check_formula(t, f)?;
-            }
-        } else if let Some(f) = &p.filter_by_formula {
-            formula::parse(f).map_err(|e| {
-                ToolError::Invalid(format!(
-                    "filter_by_formula is invalid (nothing was sent to Airtable): {}",
-                    e.render(f)
-                ))
-            })?;
         }
         let query = ListQuery {
             view: p.view,
@@ -856,7 +842,7 @@ impl AirtableServer {
                 })
                 .collect(),
             filter_by_formula: filters::and_formulas(
-                filters::and_formulas(compiled, p.filter_by_formula),
+                conditions,
                 (!ids.is_empty()).then(|| {
                     let terms: Vec<String> = ids
                         .iter()

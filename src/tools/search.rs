@@ -435,19 +435,8 @@ impl AirtableServer {
         if let (Some(t), Some(v)) = (table, &p.view) {
             check_view(t, v)?;
         }
-        if let (Some(t), Some(f)) = (table, &p.filter_by_formula) {
-            crate::tools::validation::check_formula(t, f)?;
-        }
-        let compiled = match (&p.filters, table) {
-            (Some(f), Some(t)) => Some(filters::compile(f, t)?),
-            (Some(_), None) => {
-                return Err(ToolError::Invalid(
-                    "filters need the table schema, which could not be read (schema.bases:read scope); use filter_by_formula".into(),
-                ));
-            }
-            (None, _) => None,
-        };
-        let conditions = filters::and_formulas(compiled, p.filter_by_formula.clone());
+        let conditions =
+            filters::read_formula(table, p.filters.as_ref(), p.filter_by_formula.as_deref())?;
         let mut filter = prefilter(&q, &search_fields);
         if let Some(f) = conditions {
             filter = format!("AND({filter},{f})");
