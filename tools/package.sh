@@ -9,7 +9,7 @@
 #   --target TRIPLE   Rust target the bundle is for (default: the host's). Decides the binary's
 #                     name (.exe on Windows) and the manifest's compatibility.platforms.
 #   --binary PATH     Use this binary instead of building one (`cargo build --profile dist`).
-#   --out DIR         Where the bundle goes (default target/mcpb).
+#   --out DIR         Where the bundle goes (default target/mcpb in the current directory).
 #   --server-json F   Add (or replace) the bundle's `mcpb` package in the server.json F: its
 #                     release URL and sha256, the stdio transport and the environment variables
 #                     of the cargo package. The release workflow runs this on a copy of the
@@ -24,6 +24,7 @@
 # packaging/package-lock.json; installed with `npm ci` when missing). Prints the bundle's path
 # and sha256.
 set -euo pipefail
+caller="$PWD"
 cd "$(dirname "$0")/.."
 root="$PWD"
 
@@ -45,6 +46,16 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
+
+# Paths given on the command line are relative to where the script was called from.
+abs() {
+  case "$1" in
+    "" | /*) printf '%s' "$1" ;;
+    *) printf '%s/%s' "$caller" "$1" ;;
+  esac
+}
+binary="$(abs "$binary")" server_json="$(abs "$server_json")" mcpb_in="$(abs "$mcpb_in")"
+case "$out" in /*) ;; *) out="$caller/$out" ;; esac
 
 command -v node >/dev/null 2>&1 || die "node is required (tools/setup-test-env.sh installs it)"
 

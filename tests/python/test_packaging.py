@@ -415,3 +415,28 @@ def test_binstall_metadata_names_the_archives_dist_builds() -> None:
             assert "/" not in binary_in
         else:
             assert binary_in == f"{cargo['name']}-{target}/{cargo['name']}{ext}"
+
+
+def test_blank_env_settings_count_as_unset_but_blank_flags_are_refused(tmp_path: Path) -> None:
+    """Hosts pass a blank optional setting as an empty environment variable: the server must
+    start as if it were unset. The same empty value given as a flag is still refused."""
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "AIRTABLE_MCP_KEYRING": "none", "AIRTABLE_MCP_LOG": "warn"}
+    blank = {"AIRTABLE_MCP_BASES": "", "AIRTABLE_MCP_EXPORT_DIR": "", "AIRTABLE_MCP_TOOLSETS": "", "AIRTABLE_MCP_READ_ONLY": ""}
+
+    async def tools_with(env: dict[str, str]) -> set[str]:
+        params = StdioServerParameters(command=str(binary()), args=["serve", "--sandbox"], env={**base, **env})
+        async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
+            return {t.name for t in (await client.list_tools()).tools}
+
+    assert "create_record" in asyncio.run(tools_with(blank))
+    for flag in (["--bases", ""], ["--export-dir", ""], ["--toolsets", ""]):
+        done = subprocess.run(
+            [str(binary()), "serve", "--sandbox", *flag],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=base,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode != 0, (flag, done.stderr)
+        assert flag[0].lstrip("-").replace("-", "_") in done.stderr.replace("-", "_"), (flag, done.stderr)
