@@ -541,3 +541,24 @@ fn env_help() -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod blank_env_tests {
+    use super::*;
+
+    #[test]
+    fn every_blank_env_setting_is_a_serve_argument_bound_to_its_variable() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for &(sub, id, var) in BLANK_ENV_IS_UNSET {
+            let serve = cmd.find_subcommand(sub);
+            assert!(serve.is_some(), "no subcommand {sub}");
+            let arg = serve.and_then(|s| s.get_arguments().find(|a| a.get_id() == id));
+            assert!(arg.is_some(), "{sub} has no argument {id}");
+            assert_eq!(
+                arg.and_then(|a| a.get_env()),
+                Some(std::ffi::OsStr::new(var)),
+                "{sub} {id} is not bound to {var}"
+            );
+        }
+    }
+}

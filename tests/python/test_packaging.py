@@ -244,8 +244,15 @@ def test_package_sh_packs_a_bundle_that_starts_through_its_manifest(tmp_path: Pa
     server_json = tmp_path / "server.json"
     shutil.copy(SERVER_JSON, server_json)
     out = tmp_path / "out"
+    # The debug binary, stripped as release builds are (`strip = true`): half the size to zip.
+    exe_name = "airtable-mcp.exe" if sys.platform == "win32" else "airtable-mcp"
+    packed_bin = tmp_path / "bin" / exe_name
+    packed_bin.parent.mkdir()
+    shutil.copy2(binary(), packed_bin)
+    if shutil.which("strip") and sys.platform == "linux":
+        subprocess.run(["strip", str(packed_bin)], check=True, timeout=TIMEOUT)
     done = subprocess.run(
-        ["bash", str(ROOT / "tools" / "package.sh"), "--binary", str(binary()), "--out", str(out), "--server-json", str(server_json)],
+        ["bash", str(ROOT / "tools" / "package.sh"), "--binary", str(packed_bin), "--out", str(out), "--server-json", str(server_json)],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
