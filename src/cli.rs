@@ -21,6 +21,38 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
+/// `serve` settings whose environment variable counts as unset when it is set but empty, as
+/// (subcommand, argument id, variable). MCP hosts pass a setting the user left blank as an empty
+/// string (Claude Desktop's .mcpb `user_config`, packaging/mcpb/manifest.json). The same value
+/// given as a flag (`--bases ""`) is still refused.
+pub const BLANK_ENV_IS_UNSET: &[(&str, &str, &str)] = &[
+    ("serve", "toolsets", env::AIRTABLE_MCP_TOOLSETS),
+    ("serve", "read_only", env::AIRTABLE_MCP_READ_ONLY),
+    ("serve", "bases", env::AIRTABLE_MCP_BASES),
+    ("serve", "export_dir", env::AIRTABLE_MCP_EXPORT_DIR),
+];
+
+impl Cli {
+    /// The clap command, without the environment bindings of the [`BLANK_ENV_IS_UNSET`]
+    /// variables that are set but empty in this process.
+    pub fn command_for_env() -> clap::Command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        for &(sub, id, var) in BLANK_ENV_IS_UNSET {
+            if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+                cmd = cmd.mut_subcommand(sub, |s| s.mut_arg(id, |a| a.env(None)));
+            }
+        }
+        cmd
+    }
+
+    /// Parse the command line and the environment (see [`Cli::command_for_env`]); on an error
+    /// print it and exit, as `Cli::parse` does.
+    pub fn parse_with_env() -> Cli {
+        let matches = Cli::command_for_env().get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 /// Flags accepted by every subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
@@ -508,4 +540,25 @@ fn env_help() -> String {
         s.push_str(&format!("  {name:<width$}  {what}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod blank_env_tests {
+    use super::*;
+
+    #[test]
+    fn every_blank_env_setting_is_a_serve_argument_bound_to_its_variable() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for &(sub, id, var) in BLANK_ENV_IS_UNSET {
+            let serve = cmd.find_subcommand(sub);
+            assert!(serve.is_some(), "no subcommand {sub}");
+            let arg = serve.and_then(|s| s.get_arguments().find(|a| a.get_id() == id));
+            assert!(arg.is_some(), "{sub} has no argument {id}");
+            assert_eq!(
+                arg.and_then(|a| a.get_env()),
+                Some(std::ffi::OsStr::new(var)),
+                "{sub} {id} is not bound to {var}"
+            );
+        }
+    }
 }

