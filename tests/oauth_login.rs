@@ -170,6 +170,18 @@ async fn login_with_oauth_against_the_sandbox_then_status_and_serve() {
     drop(stdin);
     let _ = serve.kill().await;
 
+    // doctor checks the grant.
+    let doc = bin(&service)
+        .args(["doctor", "--api-url", &url, "--profile", profile])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&doc.stdout);
+    assert!(
+        text.contains("OAuth grant: client sandbox-client; scopes data.records:read"),
+        "{text}"
+    );
+
     // logout removes the grant.
     let lo = bin(&service)
         .args(["auth", "logout", "--profile", profile])
