@@ -200,6 +200,34 @@ async fn run() {
     let good = load_grant(&profile).await.unwrap().unwrap();
     assert_eq!(good.refresh_started_at_ms, None);
 
+    // --- process A refreshes early; process B still holds an unexpired access token that the
+    // rotation killed: B's request gets a 401, B adopts the stored grant and the call succeeds.
+    let a_src = OAuthTokenSource::for_profile(&profile)
+        .await
+        .unwrap()
+        .unwrap();
+    let b_src = OAuthTokenSource::for_profile(&profile)
+        .await
+        .unwrap()
+        .unwrap();
+    let b_client = client(&sb, b_src.clone(), &good);
+    a_src
+        .token_rejected(&SecretString::from(good.access_token.clone()))
+        .await;
+    a_src.access_token().await.unwrap();
+    assert_eq!(sb.state().oauth_stats().refreshes, 4);
+    let unauthorized_before = sb.stats().requests;
+    parallel(&b_client, 1).await;
+    assert_eq!(
+        sb.stats().requests - unauthorized_before,
+        2,
+        "one 401, one retry"
+    );
+    assert_eq!(b_src.refreshes(), 0);
+    assert_eq!(sb.state().oauth_stats().refreshes, 4, "B did not refresh");
+    let good = load_grant(&profile).await.unwrap().unwrap();
+    assert_eq!(b_src.grant().await, good);
+
     // --- the crash: the token endpoint answers (rotating the tokens), the process dies before
     // the keyring write.
     let doomed = OAuthTokenSource::for_profile(&profile)
@@ -211,7 +239,7 @@ async fn run() {
     doomed.inject_crash_after_token_response();
     let e = dc.list_bases().await.unwrap_err();
     assert!(e.to_string().contains("injected crash"), "{e}");
-    assert_eq!(sb.state().oauth_stats().refreshes, 4, "the server rotated");
+    assert_eq!(sb.state().oauth_stats().refreshes, 5, "the server rotated");
     let stored = load_grant(&profile).await.unwrap().unwrap();
     assert_eq!(
         stored.refresh_token, good.refresh_token,

@@ -76,6 +76,14 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
         '_,
         Result<SecretString, Box<dyn std::error::Error + Send + Sync>>,
     >;
+
+    /// The API answered 401 to `token`: it may have been rotated away by another process. The
+    /// next [`TokenProvider::bearer`] should not return it again unchanged. The request is
+    /// retried once with the next bearer.
+    fn rejected(&self, token: &SecretString) -> futures::future::BoxFuture<'_, ()> {
+        let _ = token;
+        Box::pin(async {})
+    }
 }
 
 impl ClientConfig {
@@ -570,10 +578,11 @@ impl Client {
         let span = tracing::Span::current();
         // The bearer for this request and its retries (an OAuth provider refreshes here, once,
         // never while holding the limiter).
-        let bearer = match &self.token.provider {
+        let mut bearer = match &self.token.provider {
             Some(p) => p.bearer().await.map_err(|source| Error::Token { source })?,
             None => self.token.token.clone(),
         };
+        let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut limiter_total = Duration::ZERO;
         loop {
@@ -608,6 +617,20 @@ impl Client {
                     if (200..300).contains(&status) {
                         tracing::debug!(status, bytes = body.len(), "answered");
                         return Ok((status, body));
+                    }
+                    // A provider's token refused: once, let it renew (another process may have
+                    // rotated it) and send again. A 401 applies nothing, so any request may retry.
+                    if status == 401
+                        && !renewed
+                        && let Some(p) = &self.token.provider
+                    {
+                        renewed = true;
+                        p.rejected(&bearer).await;
+                        bearer = p.bearer().await.map_err(|source| Error::Token { source })?;
+                        tracing::info!(
+                            "the API refused the OAuth access token; sending again with a renewed one"
+                        );
+                        continue;
                     }
                     let (kind, message) = parse_error_body(status, &body);
                     tracing::debug!(status, kind = %kind, "error answer");

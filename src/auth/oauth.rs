@@ -440,6 +440,24 @@ impl OAuthTokenSource {
     }
 }
 
+impl OAuthTokenSource {
+    /// The API refused `token`: adopt a newer stored grant, or refresh at the next use.
+    pub async fn token_rejected(&self, token: &SecretString) {
+        let mut st = self.state.lock().await;
+        if st.grant.access_token != token.expose_secret() {
+            return; // already renewed by another request
+        }
+        if let Ok(Some(stored)) = load_grant(&self.profile).await
+            && stored.refresh_token != st.grant.refresh_token
+        {
+            st.grant = stored;
+            return;
+        }
+        // Refresh at the next use (an `invalid_grant` then says what to do).
+        st.grant.expires_at_ms = st.grant.obtained_at_ms;
+    }
+}
+
 impl TokenProvider for OAuthTokenSource {
     fn bearer(
         &self,
@@ -452,6 +470,11 @@ impl TokenProvider for OAuthTokenSource {
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
+    }
+
+    fn rejected(&self, token: &SecretString) -> futures::future::BoxFuture<'_, ()> {
+        let token = token.clone();
+        Box::pin(async move { self.token_rejected(&token).await })
     }
 }
 
