@@ -49,6 +49,8 @@ async fn login_with_oauth_against_the_sandbox_then_status_and_serve() {
     let sb = sandbox::spawn(
         SandboxConfig {
             oauth_auto_approve: true,
+            // Short-lived access tokens: `serve` must refresh them as it goes.
+            oauth_access_ttl: Duration::from_secs(2),
             ..SandboxConfig::demo()
         },
         "127.0.0.1:0".parse().unwrap(),
@@ -167,6 +169,31 @@ async fn login_with_oauth_against_the_sandbox_then_status_and_serve() {
         answer.to_string().contains(sandbox::DEMO_BASE_ID),
         "{answer}"
     );
+    // Past the access token's refresh point: parallel calls, exactly one refresh.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let before = sb.state().oauth_stats().refreshes;
+    for id in 3..7 {
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "list_bases", "arguments": {}}});
+        stdin
+            .write_all(format!("{msg}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    stdin.flush().await.unwrap();
+    let mut ok = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while ok < 4 {
+            let l = out.next_line().await.unwrap().expect("serve closed stdout");
+            let v: Value = serde_json::from_str(&l).unwrap();
+            if v["id"].as_i64().is_some_and(|i| (3..7).contains(&i)) {
+                assert_eq!(v["result"]["isError"], false, "{v}");
+                ok += 1;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(sb.state().oauth_stats().refreshes, before + 1);
     drop(stdin);
     let _ = serve.kill().await;
 
@@ -195,4 +222,96 @@ async fn login_with_oauth_against_the_sandbox_then_status_and_serve() {
         .await
         .unwrap();
     assert!(!st.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_oauth_fails_clearly_when_denied_or_without_a_client_id() {
+    let sb = sandbox::spawn(SandboxConfig::demo(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = sb.addr();
+    let service = format!("airtable-mcp-test-oauth-deny-{}", std::process::id());
+    let out = bin(&service)
+        .args([
+            "auth",
+            "login",
+            "--oauth",
+            "--no-browser",
+            "--api-url",
+            &url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--client-id"));
+
+    let mut login = bin(&service)
+        .args([
+            "auth",
+            "login",
+            "--oauth",
+            "--no-browser",
+            "--client-id",
+            "sandbox-client",
+            "--api-url",
+            &url,
+            "--profile",
+            "oauthdeny",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(login.stderr.take().unwrap()).lines();
+    let auth_url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.starts_with("http") && l.contains("/oauth2/v1/authorize?") {
+                return l;
+            }
+        }
+        panic!("no sign-in URL on stderr");
+    })
+    .await
+    .unwrap();
+    // The consent page, then "Deny".
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(&auth_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Deny"));
+    let mut form: Vec<(String, String)> = url::Url::parse(&auth_url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    form.push(("decision".into(), "deny".into()));
+    let r = browser
+        .post(format!("{url}/oauth2/v1/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    browser.get(&callback).send().await.unwrap();
+    let mut rest = String::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), login.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        rest.contains("refused the sign-in: access_denied"),
+        "{rest}"
+    );
+    assert_eq!(sb.state().oauth_stats().code_exchanges, 0);
 }
