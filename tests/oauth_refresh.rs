@@ -23,7 +23,8 @@ use serde_json::Value;
 
 const VERIFIER: &str = "verifier-0123456789-0123456789-0123456789-0123456789";
 const REDIRECT: &str = "http://127.0.0.1:40000/callback";
-const TTL_MS: i64 = 2000;
+// Long enough that a loaded machine stays well before the refresh point (half of it) between steps.
+const TTL_MS: i64 = 4000;
 
 /// A fresh grant from the sandbox (authorize with auto-approve, then the code exchange).
 async fn fresh_grant(sb: &SandboxHandle) -> Grant {
@@ -153,7 +154,7 @@ async fn run() {
     .unwrap();
     let profile: Profile = "refreshtest".parse().unwrap();
     let first = fresh_grant(&sb).await;
-    // The sandbox answers whole seconds: expires_in = 2.
+    // The sandbox answers whole seconds: expires_in = 4.
     assert_eq!(first.expires_at_ms - first.obtained_at_ms, TTL_MS);
     store(&profile, &first).await;
 
