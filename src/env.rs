@@ -42,6 +42,11 @@ pub const AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN: &str = "AIRTABLE_MCP_RATE_LIMIT_PER
 pub const AIRTABLE_MCP_REQUEST_TIMEOUT: &str = "AIRTABLE_MCP_REQUEST_TIMEOUT";
 /// Keyring service name of the stored entries (default `airtable-mcp`).
 pub const AIRTABLE_MCP_KEYRING_SERVICE: &str = "AIRTABLE_MCP_KEYRING_SERVICE";
+/// OAuth origin for `auth login --oauth` (default `https://airtable.com`, or the API URL when it
+/// is not the default).
+pub const AIRTABLE_MCP_OAUTH_URL: &str = "AIRTABLE_MCP_OAUTH_URL";
+/// Client secret of a confidential OAuth integration (`auth login --oauth`; never on argv).
+pub const AIRTABLE_MCP_OAUTH_CLIENT_SECRET: &str = "AIRTABLE_MCP_OAUTH_CLIENT_SECRET";
 /// Tests only: `1` makes the Secret Service tests mandatory (set by tools/with-secret-service.sh).
 pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SERVICE";
 /// When risky writes ask for confirmation: `auto` (default), `always`, `never`.
@@ -149,6 +154,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         AIRTABLE_MCP_TEST_SECRET_SERVICE,
         "tests only: 1 = the Secret Service tests must pass",
     ),
+    (
+        AIRTABLE_MCP_OAUTH_URL,
+        "OAuth origin for auth login --oauth (default https://airtable.com)",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
+        "client secret of a confidential OAuth integration",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.
@@ -158,6 +171,7 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_PAT,
     AIRTABLE_MCP_AUTH_TOKENS,
     AIRTABLE_MCP_STATE_KEY,
+    AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
 ];
 
 /// The token env vars in resolution order.
