@@ -330,6 +330,14 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
         )
         .map_err(sql("create its tables"))?;
     }
+    // Resumable batches are looked up by their key in the body ([`Journal::find_resumable`]):
+    // an expression index, so that the lookup parses no other body. Not a new schema version:
+    // a build that does not know it maintains it like any index.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS writes_resume
+             ON writes (principal, json_extract(body, '$.resume.key'));",
+    )
+    .map_err(sql("create its tables"))?;
     Ok(())
 }
 
@@ -367,6 +375,13 @@ fn decode(
 }
 
 const COLUMNS: &str = "id, at_ms, pending, undone_by, body";
+
+/// [`Journal::find_resumable`]'s query (principal, cutoff, key), through `writes_resume`.
+const FIND_RESUMABLE: &str = "SELECT id, at_ms, pending, undone_by, body FROM writes
+     WHERE principal = ?1 AND json_extract(body, '$.resume.key') = ?3
+       AND at_ms >= ?2 AND undone_by IS NULL
+       AND (pending = 1 OR json_extract(body, '$.complete') = 0)
+     ORDER BY seq DESC LIMIT 1";
 
 impl Journal {
     /// Open the journal at `location`; `None` when journaling is off. A file is created (with
@@ -704,13 +719,7 @@ impl Journal {
                 inner
                     .conn
                     .query_row(
-                        &format!(
-                            "SELECT {COLUMNS} FROM writes
-                             WHERE principal = ?1 AND at_ms >= ?2 AND undone_by IS NULL
-                               AND json_extract(body, '$.resume.key') = ?3
-                               AND (pending = 1 OR json_extract(body, '$.complete') = 0)
-                             ORDER BY seq DESC LIMIT 1"
-                        ),
+                        FIND_RESUMABLE,
                         params![principal, Journal::cutoff_ms(retention), key],
                         entry_from_row,
                     )
@@ -1041,6 +1050,55 @@ mod tests {
             .unwrap();
         let d = j.begin("p1", resumable("kc")).await.unwrap();
         assert_eq!(found("kc").await, Some(d));
+    }
+
+    #[tokio::test]
+    async fn a_version_2_file_without_the_index_opens_and_its_stopped_batch_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite3");
+        let loc = JournalLocation::File(path.clone());
+        let j = Journal::open(&loc, DAY).unwrap().unwrap();
+        let a = j.begin("p1", resumable("ka")).await.unwrap();
+        j.finish("p1", &a, "part", vec![created(0)], false)
+            .await
+            .unwrap();
+        drop(j);
+        // As an older build left it: version 2, no index.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP INDEX writes_resume").unwrap();
+        drop(conn);
+        let j = Journal::open(&loc, DAY).unwrap().unwrap();
+        let e = j.find_resumable("p1", "ka").await.unwrap().unwrap();
+        assert_eq!(e.id, a);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+
+    #[tokio::test]
+    async fn the_resumable_lookup_uses_its_index() {
+        let j = memory().await;
+        let plan: Vec<String> = j
+            .with(|inner, _| {
+                let mut stmt = inner
+                    .conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {FIND_RESUMABLE}"))
+                    .map_err(sql("explain"))?;
+                let rows = stmt
+                    .query_map(params!["p1", 0i64, "k"], |r| r.get::<_, String>(3))
+                    .map_err(sql("explain"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("explain"))?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.iter().any(|d| d.contains("USING INDEX writes_resume")),
+            "{plan:?}"
+        );
     }
 
     #[tokio::test]

@@ -429,7 +429,7 @@ fn again(tool: &str) -> String {
 /// all record creations, or not whole chunks).
 fn confirmed_chunks(changes: &[Change], n: usize) -> Option<Vec<Vec<Change>>> {
     let lined_up = changes.len() <= n
-        && (changes.len() % 10 == 0 || changes.len() == n)
+        && (changes.len().is_multiple_of(10) || changes.len() == n)
         && changes
             .iter()
             .all(|c| matches!(c, Change::RecordCreated { .. }));
