@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fault_proxy;
 mod mcp_support;
 
 use std::str::FromStr;
@@ -415,13 +416,10 @@ async fn a_faulty_api_ends_with_exactly_one_copy_of_each_row() {
 }
 
 /// Without key_fields: a run cut short by faults, then the same import again, ends with exactly
-/// one copy of each row, and the finishing run reports every row -> its record.
-// Known gap, kept runnable (`cargo test --test import -- --ignored`): about 1 run in 10, a
-// chunk whose failure was definite in one run is written again by the next, and the table ends
-// with extra copies (e.g. 390 records for 300 rows after 12 runs). Key-less resume is therefore
-// not claimed; with key_fields (the test above) re-runs are exact. Issue #14 stays open for it.
+/// one copy of each row, and the finishing run reports every row -> its record. (Random faults:
+/// a run ends crashed-like (ambiguous) or stopped part way (503 retries spent); either way the
+/// next run resumes the same journal entry. The deterministic cases are below.)
 #[tokio::test]
-#[ignore = "known gap: key-less resume under injected faults can duplicate chunks (issue #14)"]
 async fn a_faulty_api_without_key_fields_resumes_without_duplicates() {
     let (_sb, mcp, client, t) = faulty_table("Import faults no key").await;
     let mut csv = String::from("Key,Qty\n");
@@ -474,6 +472,113 @@ async fn a_faulty_api_without_key_fields_resumes_without_duplicates() {
         let rec = all.iter().find(|r| r.id.as_ref() == id).expect("record");
         assert_eq!(rec.fields["Key"], json!(format!("K{}", row - 2)), "{w}");
     }
+}
+
+/// An import server whose Airtable client goes through a fault proxy (journal as `options`),
+/// and a table (Key, Qty, Note) made directly in the sandbox.
+async fn proxied_import(
+    options: ServerOptions,
+    refusal: fault_proxy::Refusal,
+    name: &str,
+) -> (SandboxHandle, fault_proxy::FaultProxy, McpClient, String) {
+    let sb = demo_sandbox().await;
+    let proxy = fault_proxy::FaultProxy::start(&sb, refusal).await;
+    let state = airtable_mcp::tools::ServerState::new(Ok(proxy.client(&sb)), options);
+    let mcp = connect(airtable_mcp::tools::AirtableServer::new(state)).await;
+    let t = table(&client_for(&sb), name, key_qty_note()).await;
+    (sb, proxy, mcp, t)
+}
+
+/// Without key_fields, deterministically (issue #14): an import stopped by a definite failure
+/// (422 on its 3rd request of 5) is finished incomplete; the same import again resumes that
+/// journal entry, sends only the 3 missing requests, and names every row's record.
+#[tokio::test]
+async fn a_keyless_import_stopped_by_a_definite_failure_resumes_exactly() {
+    let (sb, proxy, mcp, t) = proxied_import(
+        ServerOptions::default(),
+        fault_proxy::Refusal::Invalid,
+        "Import definite",
+    )
+    .await;
+    let args = json!({"base_id": DEMO, "table_id": t, "source": big_csv(45), "dry_run": false});
+    proxy.refuse_creates_after(2);
+    let first = ok(&mcp, "import_records", args.clone()).await;
+    assert_eq!(
+        first["written"].as_array().map(Vec::len),
+        Some(20),
+        "{first}"
+    );
+    assert_eq!(first["not_written"].as_array().map(Vec::len), Some(25));
+    assert!(
+        first["note"]
+            .as_str()
+            .unwrap()
+            .contains("Run the same import again to resume without duplicates"),
+        "{first}"
+    );
+    let w = first["write"]["write_id"].as_str().expect("journaled");
+    assert!(
+        first["write"]["note"].as_str().unwrap().contains(&format!(
+            "Run the same import again to finish: it resumes this call (journal entry {w})"
+        )),
+        "{first}"
+    );
+
+    proxy.heal();
+    let done = ok(&mcp, "import_records", args).await;
+    assert!(done.get("not_written").is_none(), "{done}");
+    assert_eq!(done["write"]["write_id"], json!(w), "one journal entry");
+    assert!(
+        done["write"]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("Resumed"),
+        "{done}"
+    );
+    assert_eq!(
+        proxy.creates_passed(),
+        5,
+        "each request of 10 rows sent once"
+    );
+    let written = done["written"].as_array().unwrap();
+    assert_eq!(written.len(), 45);
+    assert_eq!(written[..20], first["written"].as_array().unwrap()[..]);
+    let client = client_for(&sb);
+    assert_rows(&client, &t, 45).await;
+    let recs = records(&client, &t).await;
+    for wr in written {
+        let row = wr["row"].as_u64().unwrap();
+        let rec = recs
+            .iter()
+            .find(|r| r.id.as_ref() == wr["id"])
+            .expect("record");
+        assert_eq!(rec.fields["Key"], json!(format!("K{}", row - 2)), "{wr}");
+    }
+}
+
+/// With --no-journal a key-less import cannot resume, and its result says so instead of
+/// promising a safe re-run.
+#[tokio::test]
+async fn without_a_journal_a_stopped_keyless_import_says_it_cannot_resume() {
+    let (_sb, proxy, mcp, t) = proxied_import(
+        ServerOptions {
+            journal: airtable_mcp::config::JournalLocation::Off,
+            ..ServerOptions::default()
+        },
+        fault_proxy::Refusal::Invalid,
+        "Import no journal",
+    )
+    .await;
+    proxy.refuse_creates_after(1);
+    let args = json!({"base_id": DEMO, "table_id": t, "source": big_csv(25), "dry_run": false});
+    let r = ok(&mcp, "import_records", args).await;
+    assert_eq!(r["written"].as_array().map(Vec::len), Some(10), "{r}");
+    let note = r["note"].as_str().unwrap();
+    assert!(
+        note.contains("cannot resume") && note.contains("key_fields"),
+        "{note}"
+    );
+    assert!(!note.contains("resume without duplicates"), "{note}");
 }
 
 /// One import into a table with every kind of field a CSV can fill: link (by primary name),

@@ -330,6 +330,14 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
         )
         .map_err(sql("create its tables"))?;
     }
+    // Resumable batches are looked up by their key in the body ([`Journal::find_resumable`]):
+    // an expression index, so that the lookup parses no other body. Not a new schema version:
+    // a build that does not know it maintains it like any index.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS writes_resume
+             ON writes (principal, json_extract(body, '$.resume.key'));",
+    )
+    .map_err(sql("create its tables"))?;
     Ok(())
 }
 
@@ -367,6 +375,13 @@ fn decode(
 }
 
 const COLUMNS: &str = "id, at_ms, pending, undone_by, body";
+
+/// [`Journal::find_resumable`]'s query (principal, cutoff, key), through `writes_resume`.
+const FIND_RESUMABLE: &str = "SELECT id, at_ms, pending, undone_by, body FROM writes
+     WHERE principal = ?1 AND json_extract(body, '$.resume.key') = ?3
+       AND at_ms >= ?2 AND undone_by IS NULL
+       AND (pending = 1 OR json_extract(body, '$.complete') = 0)
+     ORDER BY seq DESC LIMIT 1";
 
 impl Journal {
     /// Open the journal at `location`; `None` when journaling is off. A file is created (with
@@ -501,12 +516,13 @@ impl Journal {
         Ok(id)
     }
 
-    /// Finish a write begun with [`Journal::begin`]: what was confirmed written, and whether
-    /// all of the plan was.
+    /// Finish a write begun with [`Journal::begin`] (or taken up with [`Journal::reopen`]):
+    /// its final summary, what was confirmed written, and whether all of the plan was.
     pub(crate) async fn finish(
         &self,
         principal: &str,
         id: &str,
+        summary: &str,
         changes: Vec<Change>,
         complete: bool,
     ) -> Result<(), JournalError> {
@@ -516,6 +532,7 @@ impl Journal {
             });
         };
         let mut write = entry.write;
+        summary.clone_into(&mut write.summary);
         write.changes = changes;
         write.complete = complete;
         let body = serde_json::to_string(&write).map_err(JournalError::Encode)?;
@@ -620,18 +637,7 @@ impl Journal {
 
     /// Record that chunk `idx` of the resumable batch `id` is about to be sent.
     pub(crate) async fn chunk_sending(&self, id: &str, idx: usize) -> Result<(), JournalError> {
-        let id = id.to_owned();
-        self.with(move |inner, _| {
-            inner
-                .conn
-                .execute(
-                    "INSERT OR REPLACE INTO chunks (write_id, idx, changes) VALUES (?1, ?2, NULL)",
-                    params![id, idx as i64],
-                )
-                .map_err(sql("record a request"))?;
-            Ok(())
-        })
-        .await
+        self.put_chunk(id, idx, None).await
     }
 
     /// Record that chunk `idx` of the resumable batch `id` was written, with its changes.
@@ -642,13 +648,23 @@ impl Journal {
         changes: &[Change],
     ) -> Result<(), JournalError> {
         let body = serde_json::to_string(changes).map_err(JournalError::Encode)?;
+        self.put_chunk(id, idx, Some(body)).await
+    }
+
+    /// Set the row of chunk `idx` of `id` (`changes` NULL = in flight).
+    async fn put_chunk(
+        &self,
+        id: &str,
+        idx: usize,
+        changes: Option<String>,
+    ) -> Result<(), JournalError> {
         let id = id.to_owned();
         self.with(move |inner, _| {
             inner
                 .conn
                 .execute(
                     "INSERT OR REPLACE INTO chunks (write_id, idx, changes) VALUES (?1, ?2, ?3)",
-                    params![id, idx as i64, body],
+                    params![id, idx as i64, changes],
                 )
                 .map_err(sql("record a request"))?;
             Ok(())
@@ -687,41 +703,75 @@ impl Journal {
             .collect()
     }
 
-    /// The newest pending entry of `principal` whose resumable batch has fingerprint `key`.
-    pub(crate) async fn find_pending(
+    /// The entry that an identical resumable batch (fingerprint `key`) of `principal` takes
+    /// up: the newest one within the retention, not undone, that is either pending (the call
+    /// was interrupted) or finished incomplete (it stopped part way: a definite failure,
+    /// exhausted retries, a cancel). A complete entry is never taken up: the same call after
+    /// it is a new one.
+    pub(crate) async fn find_resumable(
         &self,
         principal: &str,
         key: &str,
     ) -> Result<Option<WriteEntry>, JournalError> {
-        let principal = principal.to_owned();
-        let rows = self
+        let (principal, key) = (principal.to_owned(), key.to_owned());
+        let row = self
             .with(move |inner, retention| {
-                let mut stmt = inner
+                inner
                     .conn
-                    .prepare(&format!(
-                        "SELECT {COLUMNS} FROM writes
-                         WHERE principal = ?1 AND pending = 1 AND at_ms >= ?2
-                         ORDER BY seq DESC LIMIT 50"
-                    ))
-                    .map_err(sql("find a pending entry"))?;
-                let rows = stmt
-                    .query_map(
-                        params![principal, Journal::cutoff_ms(retention)],
+                    .query_row(
+                        FIND_RESUMABLE,
+                        params![principal, Journal::cutoff_ms(retention), key],
                         entry_from_row,
                     )
-                    .map_err(sql("find a pending entry"))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(sql("find a pending entry"))?;
-                Ok(rows)
+                    .optional()
+                    .map_err(sql("find an entry to resume"))
             })
             .await?;
-        for row in rows {
-            let entry = decode(row)?;
-            if entry.write.resume.as_ref().is_some_and(|r| r.key == key) {
-                return Ok(Some(entry));
+        row.map(decode).transpose()
+    }
+
+    /// Take up the finished, incomplete resumable batch `id` again: in one transaction it
+    /// becomes pending, and its chunk rows are set to `chunks` (`chunks[i]` = the changes of
+    /// chunk i, all confirmed written), so that it resumes like an interrupted call (and a
+    /// crash now leaves it pending with its progress). The body keeps its changes until
+    /// [`Journal::finish`]. False (nothing changed) when it is no longer finished and
+    /// not undone: another process took it up, or it was undone, meanwhile.
+    pub(crate) async fn reopen(
+        &self,
+        principal: &str,
+        id: &str,
+        chunks: Vec<Vec<Change>>,
+    ) -> Result<bool, JournalError> {
+        let bodies = chunks
+            .iter()
+            .map(|c| serde_json::to_string(c).map_err(JournalError::Encode))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (principal, id) = (principal.to_owned(), id.to_owned());
+        self.with(move |inner, _| {
+            let tx = inner.conn.transaction().map_err(sql("reopen an entry"))?;
+            let n = tx
+                .execute(
+                    "UPDATE writes SET pending = 1
+                     WHERE id = ?1 AND principal = ?2 AND pending = 0 AND undone_by IS NULL",
+                    params![id, principal],
+                )
+                .map_err(sql("reopen an entry"))?;
+            if n == 0 {
+                return Ok(false);
             }
-        }
-        Ok(None)
+            tx.execute("DELETE FROM chunks WHERE write_id = ?1", params![id])
+                .map_err(sql("reopen an entry"))?;
+            for (idx, body) in bodies.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO chunks (write_id, idx, changes) VALUES (?1, ?2, ?3)",
+                    params![id, idx as i64, body],
+                )
+                .map_err(sql("reopen an entry"))?;
+            }
+            tx.commit().map_err(sql("reopen an entry"))?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Record that `id` was undone by the write `undo_id`.
@@ -938,9 +988,154 @@ mod tests {
         let id = j.begin("p1", write("appA", 1)).await.unwrap();
         let e = j.list("p1", None, 10).await.unwrap().remove(0);
         assert!(e.pending);
-        j.finish("p1", &id, Vec::new(), false).await.unwrap();
+        j.finish("p1", &id, "wrote nothing", Vec::new(), false)
+            .await
+            .unwrap();
         let e = j.get("p1", &id).await.unwrap().unwrap();
         assert!(!e.pending && !e.write.complete && e.write.changes.is_empty());
+    }
+
+    fn created(n: usize) -> Change {
+        Change::RecordCreated {
+            table_id: "tblA".into(),
+            record_id: format!("rec{n}"),
+            after: Fields::new(),
+        }
+    }
+
+    fn resumable(key: &str) -> NewWrite {
+        NewWrite {
+            tool: "batch_create_records".into(),
+            changes: Vec::new(),
+            complete: false,
+            resume: Some(Resume {
+                key: key.into(),
+                since_ms: 0,
+            }),
+            ..write("appA", 0)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_or_pending_batch_is_found_to_resume_a_complete_or_undone_one_not() {
+        let j = memory().await;
+        let found = |key: &'static str| {
+            let j = j.clone();
+            async move { j.find_resumable("p1", key).await.unwrap().map(|e| e.id) }
+        };
+        // Pending (interrupted): found, by its principal only.
+        let a = j.begin("p1", resumable("ka")).await.unwrap();
+        assert_eq!(found("ka").await, Some(a.clone()));
+        assert!(j.find_resumable("p2", "ka").await.unwrap().is_none());
+        assert!(found("kx").await.is_none());
+        // Finished incomplete (stopped part way): still found.
+        j.finish("p1", &a, "created 10 of 25", vec![created(0)], false)
+            .await
+            .unwrap();
+        let e = j.get("p1", &a).await.unwrap().unwrap();
+        assert!(!e.pending && e.write.summary == "created 10 of 25");
+        assert_eq!(found("ka").await, Some(a.clone()));
+        // Undone: not found (the same call starts afresh).
+        j.mark_undone("p1", &a, "wundo").await.unwrap();
+        assert!(found("ka").await.is_none());
+        // Complete: not found; the newest incomplete one wins.
+        let b = j.begin("p1", resumable("kb")).await.unwrap();
+        j.finish("p1", &b, "created 25", vec![created(1)], true)
+            .await
+            .unwrap();
+        assert!(found("kb").await.is_none());
+        let c = j.begin("p1", resumable("kc")).await.unwrap();
+        j.finish("p1", &c, "part", vec![created(2)], false)
+            .await
+            .unwrap();
+        let d = j.begin("p1", resumable("kc")).await.unwrap();
+        assert_eq!(found("kc").await, Some(d));
+    }
+
+    #[tokio::test]
+    async fn a_version_2_file_without_the_index_opens_and_its_stopped_batch_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite3");
+        let loc = JournalLocation::File(path.clone());
+        let j = Journal::open(&loc, DAY).unwrap().unwrap();
+        let a = j.begin("p1", resumable("ka")).await.unwrap();
+        j.finish("p1", &a, "part", vec![created(0)], false)
+            .await
+            .unwrap();
+        drop(j);
+        // As an older build left it: version 2, no index.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP INDEX writes_resume").unwrap();
+        drop(conn);
+        let j = Journal::open(&loc, DAY).unwrap().unwrap();
+        let e = j.find_resumable("p1", "ka").await.unwrap().unwrap();
+        assert_eq!(e.id, a);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+
+    #[tokio::test]
+    async fn the_resumable_lookup_uses_its_index() {
+        let j = memory().await;
+        let plan: Vec<String> = j
+            .with(|inner, _| {
+                let mut stmt = inner
+                    .conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {FIND_RESUMABLE}"))
+                    .map_err(sql("explain"))?;
+                let rows = stmt
+                    .query_map(params!["p1", 0i64, "k"], |r| r.get::<_, String>(3))
+                    .map_err(sql("explain"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql("explain"))?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.iter().any(|d| d.contains("USING INDEX writes_resume")),
+            "{plan:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reopen_makes_a_stopped_batch_pending_with_its_chunks_once() {
+        let j = memory().await;
+        let a = j.begin("p1", resumable("ka")).await.unwrap();
+        j.chunk_written("a", 0, &[created(9)]).await.unwrap();
+        j.chunk_sending(&a, 0).await.unwrap();
+        j.chunk_sending(&a, 1).await.unwrap();
+        j.finish("p1", &a, "part", vec![created(0), created(1)], false)
+            .await
+            .unwrap();
+        assert!(j.chunks(&a).await.unwrap().is_empty(), "finish drops them");
+        // Another principal cannot; the owner can, once.
+        assert!(!j.reopen("p2", &a, vec![vec![created(0)]]).await.unwrap());
+        let chunks = vec![vec![created(0)], vec![created(1)]];
+        assert!(j.reopen("p1", &a, chunks.clone()).await.unwrap());
+        assert!(!j.reopen("p1", &a, chunks.clone()).await.unwrap());
+        let e = j.get("p1", &a).await.unwrap().unwrap();
+        assert!(e.pending && e.write.changes.len() == 2, "{e:?}");
+        let rows = j.chunks(&a).await.unwrap();
+        assert_eq!(
+            rows,
+            vec![(0, Some(vec![created(0)])), (1, Some(vec![created(1)]))]
+        );
+        assert_eq!(
+            j.chunks("a").await.unwrap().len(),
+            1,
+            "other entries untouched"
+        );
+        // Finished again: found again; undone: cannot be reopened.
+        j.finish("p1", &a, "part", vec![created(0), created(1)], false)
+            .await
+            .unwrap();
+        j.mark_undone("p1", &a, "wundo").await.unwrap();
+        assert!(!j.reopen("p1", &a, chunks).await.unwrap());
+        assert!(!j.get("p1", &a).await.unwrap().unwrap().pending);
     }
 
     #[tokio::test]

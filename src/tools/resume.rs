@@ -1,9 +1,13 @@
-//! Crash-safe batch creates (issue #11): `batch_create_records` records its progress in the
-//! write journal before and after each request (chunk of 10). If the server dies part way,
-//! the same call (same base, table, records and typecast) finds the pending entry, keeps the
-//! chunks confirmed written, reads back the chunk that was in flight (records created since
-//! the call began whose fields equal its inputs) and sends only what is missing, so no record
-//! is written twice.
+//! Crash-safe batch creates (issue #11): `batch_create_records` (and a key-less
+//! `import_records`) records its progress in the write journal before and after each request
+//! (chunk of 10). If the call did not complete, the same call again (same principal, base,
+//! table, records and typecast) takes its entry up, keeps the chunks confirmed written, reads
+//! back the chunk that was in flight (records created since the call began whose fields equal
+//! its inputs) and sends only what is missing, so no record is written twice. That holds
+//! whichever way the call ended: killed (the entry is pending), an ambiguous failure (kept
+//! pending), or a definite failure or cancel (finished incomplete: the entry is reopened, its
+//! confirmed changes becoming chunk rows again; issue #14). A complete call, or one undone, is
+//! not taken up: the same call after it starts afresh.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -125,10 +129,34 @@ impl ToolContext {
                 .await;
         };
         let principal = self.principal().to_owned();
-        let found = journal.find_pending(&principal, &key).await.ok().flatten();
+        let found = match journal.find_resumable(&principal, &key).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("no earlier call looked up in the journal: {e}");
+                None
+            }
+        };
         let n = records.len();
-        let (entry_id, mut write, mut resumed_note) = match found {
-            Some(entry) => (entry.id, entry.write, Some(String::new())),
+        let (entry_id, mut write, resumed_note) = match found {
+            // Interrupted (a crash, or an ambiguous failure): its progress is in its chunk rows.
+            Some(entry) if entry.pending => (entry.id, entry.write, Some("interrupted")),
+            // Stopped part way (a definite failure, a cancel): its changes are the confirmed
+            // chunks; make them chunk rows again and resume like an interrupted call.
+            Some(entry) => {
+                let Some(chunks) = confirmed_chunks(&entry.write.changes, n) else {
+                    return Err(ToolError::Invalid(format!(
+                        "This call stopped part way earlier (journal entry {}), and its journaled records do not line up with its requests, so it cannot be resumed safely. Nothing was sent. Undo it with undo_write and send the records again, or send only the missing records in a new call.",
+                        entry.id
+                    )));
+                };
+                if !journal.reopen(&principal, &entry.id, chunks).await? {
+                    return Err(ToolError::Invalid(format!(
+                        "This call stopped part way earlier (journal entry {}), and that entry changed while this call started (another process is resuming it, or it was undone). Nothing was sent. Call again.",
+                        entry.id
+                    )));
+                }
+                (entry.id, entry.write, Some("stopped part way"))
+            }
             None => {
                 let write = NewWrite {
                     tool: plan.tool.to_owned(),
@@ -153,13 +181,15 @@ impl ToolContext {
                 "a pending entry without progress".into(),
             ));
         };
-        // What the interrupted call recorded, request by request: the chunks confirmed written
-        // (in order from the first), then possibly one sent but not confirmed.
+        // What the earlier call recorded, request by request: the chunks confirmed written
+        // (in order from the first), then possibly one sent but not confirmed. The changes are
+        // rebuilt from them (a taken-up entry's body still lists its confirmed records).
         let recorded = if resumed_note.is_some() {
             journal.chunks(&entry_id).await?
         } else {
             Vec::new()
         };
+        write.changes.clear();
         let mut chunks_done = 0;
         let mut in_flight = None;
         for (idx, changes) in recorded {
@@ -257,14 +287,14 @@ impl ToolContext {
                 )));
             }
         }
-        if let Some(note) = &mut resumed_note {
-            *note = format!(
-                "Resumed the interrupted call {entry_id}: {} record(s) were already written ({} confirmed before the interruption, {} found by reading back, {requests} request(s)); only the rest were sent.",
+        let resumed_note = resumed_note.map(|how| {
+            format!(
+                "Resumed the call {entry_id}, which {how} earlier: {} record(s) were already written ({} confirmed then, {} found by reading back, {requests} request(s)); only the rest were sent.",
                 prior.len(),
                 confirmed_before,
                 prior.len() - confirmed_before,
-            );
-        }
+            )
+        });
 
         // Send the rest, recording each chunk before and after.
         let offset = start_chunk * 10;
@@ -336,11 +366,12 @@ impl ToolContext {
         let ambiguous = merged.failure.as_ref().is_some_and(|f| f.ambiguous);
         let mut out = BatchWriteOutput::from_outcome("create", merged, None, base.as_ref());
         let written = write.changes.len();
+        let again = again(plan.tool);
         if ambiguous {
             // The failed request may have been applied: keep the entry pending, so that the
             // same call resumes and reads that chunk back instead of writing it twice.
             out.note.push_str(&format!(
-                " Call batch_create_records again with the same records to finish: it resumes this call (journal entry {entry_id}, pending), reads the uncertain records back and sends only what is missing."
+                " {again} to finish: it resumes this call (journal entry {entry_id}, pending), reads the uncertain records back and sends only what is missing."
             ));
         } else if written == 0 {
             if let Err(e) = journal.discard(&principal, &entry_id).await {
@@ -350,7 +381,7 @@ impl ToolContext {
             let note = self
                 .journal_finish(
                     crate::tools::undo::PendingWrite {
-                        id: Some(entry_id),
+                        id: Some(entry_id.clone()),
                         write: NewWrite {
                             summary: if complete {
                                 format!("created {written} records in {}", plan.table_name)
@@ -368,13 +399,41 @@ impl ToolContext {
                     complete,
                 )
                 .await;
+            let resumable = !complete && note.write_id.is_some();
             out.add_journal(note, false, 0);
+            if resumable {
+                // Finished incomplete: the same call takes the entry up again.
+                out.note.push_str(&format!(
+                    " {again} to finish: it resumes this call (journal entry {entry_id}) and sends only the records not written yet."
+                ));
+            }
         }
         if let Some(r) = resumed_note {
             out.note = format!("{r} {}", out.note);
         }
         out.into_result()
     }
+}
+
+/// How to resume a call of `tool`, as a sentence start.
+fn again(tool: &str) -> String {
+    if tool == "import_records" {
+        "Run the same import again".to_owned()
+    } else {
+        format!("Call {tool} again with the same records")
+    }
+}
+
+/// The confirmed changes of a call of `n` inputs that stopped part way, as the chunks of 10
+/// inputs they filled (in input order, from the first): `None` when they do not line up (not
+/// all record creations, or not whole chunks).
+fn confirmed_chunks(changes: &[Change], n: usize) -> Option<Vec<Vec<Change>>> {
+    let lined_up = changes.len() <= n
+        && (changes.len().is_multiple_of(10) || changes.len() == n)
+        && changes
+            .iter()
+            .all(|c| matches!(c, Change::RecordCreated { .. }));
+    lined_up.then(|| changes.chunks(10).map(<[Change]>::to_vec).collect())
 }
 
 /// One outcome for all `n` inputs: `prior` (the first `offset`... confirmed before) then `run`
@@ -416,5 +475,41 @@ fn merge(n: usize, offset: usize, prior: Vec<Record>, run: Option<BatchOutcome>)
         updated_ids: Vec::new(),
         chunks,
         failure,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn created(n: usize) -> Change {
+        Change::RecordCreated {
+            table_id: "tblA".into(),
+            record_id: format!("rec{n}"),
+            after: Fields::new(),
+        }
+    }
+
+    #[test]
+    fn confirmed_changes_become_whole_chunks_or_nothing() {
+        let c: Vec<Change> = (0..20).map(created).collect();
+        let chunks = confirmed_chunks(&c, 25).unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[1][0], created(10));
+        assert!(confirmed_chunks(&[], 25).unwrap().is_empty());
+        // All 25 (the last chunk short): three chunks.
+        let all: Vec<Change> = (0..25).map(created).collect();
+        assert_eq!(confirmed_chunks(&all, 25).unwrap().len(), 3);
+        // Not whole chunks, more than the inputs, or not creations: refused.
+        assert!(confirmed_chunks(&c[..15], 25).is_none());
+        assert!(confirmed_chunks(&c, 15).is_none());
+        let mut odd = c.clone();
+        odd[3] = Change::CommentCreated {
+            table_id: "tblA".into(),
+            record_id: "rec3".into(),
+            comment_id: "com1".into(),
+        };
+        assert!(confirmed_chunks(&odd, 25).is_none());
     }
 }

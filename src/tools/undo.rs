@@ -1191,7 +1191,10 @@ impl ToolContext {
         let PendingWrite { id, mut write } = pending;
         match (id, self.journal()) {
             (Some(id), Ok(Some(j))) => {
-                match j.finish(self.principal(), &id, changes, complete).await {
+                match j
+                    .finish(self.principal(), &id, &write.summary, changes, complete)
+                    .await
+                {
                     Ok(()) => JournalNote {
                         write_id: Some(id),
                         journal_warning: None,

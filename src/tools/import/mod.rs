@@ -446,6 +446,8 @@ impl AirtableServer {
         }
         let rows: Vec<usize> = send.iter().map(|(r, _)| *r).collect();
         let records: Vec<Fields> = send.into_iter().map(|(_, f)| f).collect();
+        // A re-run is exact by key, or (key-less) by resuming from the write journal.
+        let resumable = !keys.is_empty() || matches!(self.ctx.journal(), Ok(Some(_)));
         let outcome = if keys.is_empty() {
             self.ctx
                 .resumable_create(
@@ -489,7 +491,7 @@ impl AirtableServer {
                 )
                 .await?
         };
-        absorb(&mut result, &rows, outcome);
+        absorb(&mut result, &rows, outcome, resumable);
         Ok(result)
     }
 
@@ -541,8 +543,9 @@ fn key_of(fields: &Fields, keys: &[String]) -> Option<String> {
     parts.map(|p| p.join("\u{1f}"))
 }
 
-/// Fold a batch write's result into the import's: row numbers to record IDs.
-fn absorb(result: &mut ImportResult, rows: &[usize], outcome: CallToolResult) {
+/// Fold a batch write's result into the import's: row numbers to record IDs (`resumable`:
+/// the same import again finishes without duplicates).
+fn absorb(result: &mut ImportResult, rows: &[usize], outcome: CallToolResult, resumable: bool) {
     let out = outcome.structured_content.unwrap_or(Value::Null);
     let ids: Vec<String> = out
         .get("written_ids")
@@ -567,9 +570,15 @@ fn absorb(result: &mut ImportResult, rows: &[usize], outcome: CallToolResult) {
             "{} rows written; undo_write takes the whole import back.",
             ids.len()
         )
-    } else {
+    } else if resumable {
         format!(
             "{} rows written, {} not (see not_written and write.failed). Run the same import again to resume without duplicates.",
+            ids.len(),
+            result.not_written.len()
+        )
+    } else {
+        format!(
+            "{} rows written, {} not (see not_written and write.failed). Without the write journal (--no-journal) a key-less import cannot resume: running it again would create the written rows twice. Import only the rows in not_written, or give key_fields.",
             ids.len(),
             result.not_written.len()
         )
