@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod aggregate;
 mod analysis;
+mod apps;
 mod arguments;
 mod attachments;
 mod bases;
