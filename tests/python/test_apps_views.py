@@ -6,7 +6,8 @@ proxies the view's tools/call and resources/read back to it.
 
 Asserts the DOM (rows, columns in field order, typed cells, sort, filter, load more, the detail
 panel; bars, a line and the numbers table of the chart) and saves PNG screenshots in
-target/test-screenshots/. Fails (never skips) when Chromium or Playwright is missing.
+target/test-screenshots/. Fails (never skips) when Chromium or Playwright is missing (CHROMIUM_PATH
+overrides /usr/bin/chromium).
 
 Run: cargo build && AIRTABLE_MCP_BIN=$PWD/target/debug/airtable-mcp \
      .venv/bin/python -m pytest -q tests/python/test_apps_views.py
@@ -29,7 +30,7 @@ from playwright.async_api import Page, async_playwright
 
 from test_stdio_e2e import ROOT, server_params
 
-CHROMIUM = os.environ.get("AIRTABLE_MCP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 HOST_PAGE = Path(__file__).resolve().parent / "apps_host.html"
 SHOTS = ROOT / "target" / "test-screenshots"
 DEMO = "appDemoTracker001"

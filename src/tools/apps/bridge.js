@@ -90,9 +90,12 @@ const Bridge = (() => {
   let last = "";
   function reportSize() {
     // The content's own size (the document's scroll size never shrinks below the frame's).
+    // Overlays marked data-fit (e.g. a detail panel) count too while shown.
     const rect = document.body.getBoundingClientRect();
     const width = Math.ceil(Math.max(rect.width, document.body.scrollWidth));
-    const height = Math.ceil(rect.height);
+    let height = rect.height;
+    for (const e of document.querySelectorAll("[data-fit]:not([hidden])")) height = Math.max(height, e.scrollHeight);
+    height = Math.ceil(height);
     const key = width + "x" + height;
     if (key === last) return;
     last = key;
@@ -118,6 +121,7 @@ const Bridge = (() => {
     applyContext((result && result.hostContext) || {});
     notify("ui/notifications/initialized", {});
     observer.observe(document.body);
+    for (const e of document.querySelectorAll("[data-fit]")) observer.observe(e);
     reportSize();
     return result || {};
   }
