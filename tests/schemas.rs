@@ -59,6 +59,14 @@ fn render_docs(tools: &[rmcp::model::Tool]) -> String {
         }
         s.push_str("\n\n");
         s.push_str(t.description.as_deref().unwrap_or(""));
+        // #15: the MCP Apps view that renders the result (tools::apps).
+        if let Some(uri) = (t.meta.as_ref())
+            .and_then(|m| m.0.get("ui"))
+            .and_then(|ui| ui.get("resourceUri"))
+            .and_then(Value::as_str)
+        {
+            s.push_str(&format!("\n\nMCP Apps view: `{uri}`."));
+        }
         s.push_str("\n\n| Parameter | Type | Required | Description |\n|---|---|---|---|\n");
         let required: BTreeSet<&str> = t
             .input_schema
@@ -95,8 +103,27 @@ fn render_docs(tools: &[rmcp::model::Tool]) -> String {
         }
     }
     s.push_str(RESOURCES_AND_PROMPTS);
+    s.push_str(APPS_VIEWS);
     s
 }
+
+/// The docs/tools.md section on the MCP Apps views (issue #15).
+const APPS_VIEWS: &str = r#"
+## MCP Apps views
+
+The server declares the `io.modelcontextprotocol/ui` extension. Hosts that support MCP Apps
+render these tools' results in a view; other hosts get the same text as always.
+
+| View | Tools | Shows |
+|---|---|---|
+| `ui://airtable/records.html` | get_records, search_records, get_record | A record grid: columns in field order, typed cells, sort, filter, load more, record details. |
+| `ui://airtable/chart.html` | aggregate_records | Bars by group (a line for date buckets) and the numbers as a table. |
+
+The views are listed first by `resources/list` and read with `resources/read` (MIME
+`text/html;profile=mcp-app`, self-contained HTML, `_meta.ui.csp.resourceDomains` = Airtable's
+attachment hosts). The grid reads the table schema resource and calls the same tool (with
+`offset`) through the host.
+"#;
 
 /// The docs/tools.md section on resources, prompts and completion (issue #13).
 const RESOURCES_AND_PROMPTS: &str = r#"

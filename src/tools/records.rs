@@ -775,6 +775,7 @@ impl AirtableServer {
 impl AirtableServer {
     #[tool(
         name = "get_records",
+        meta = crate::tools::apps::records_meta(),
         title = "Get records",
         description = "Read records from a table (ID or name). Returns {count, has_more, offset, columns, rows}: columns names the fields once (\"id\" first); each row is one record's values in column order (null = empty). When has_more is true, call again with the same arguments plus offset. Keep results small: fields=[...] with only the fields you need, and max_records (default 100, max 1000). filters, e.g. {\"conditions\":[{\"field\":\"Status\",\"op\":\"is_any_of\",\"value\":[\"Todo\"]},{\"field\":\"Due\",\"op\":\"is_within\",\"value\":\"past_week\"}]}: selects by choice name, checked before sending. filter_by_formula: an Airtable formula, e.g. AND({Status}=\"Done\", {Points}>2). record_ids: just those records. sort: [{\"field\":\"Due\",\"direction\":\"desc\"}]. view: a view name or ID.",
         output_schema = records_schema(),
@@ -912,6 +913,7 @@ impl AirtableServer {
 
     #[tool(
         name = "get_record",
+        meta = crate::tools::apps::records_meta(),
         title = "Get record",
         description = "Read one record by ID (rec...), with its creation time. fields limits the fields returned.",
         annotations(

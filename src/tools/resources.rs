@@ -12,6 +12,9 @@
 //! base changed and it pushes `notifications/resources/updated` (and `list_changed` when the
 //! base's tables changed) to the subscribers of that token.
 //!
+//! The MCP Apps views (`ui://airtable/...`, [`crate::tools::apps`]) are listed first on the
+//! first page and read through [`read`] too.
+//!
 //! [`ToolContext::invalidate_schema`]: crate::tools::context::ToolContext
 
 use std::sync::{Arc, Mutex};
@@ -124,7 +127,12 @@ pub(crate) async fn list(
         .into_iter()
         .filter(|b| ctx.base_visible(b.id.as_ref()))
         .collect();
-    let mut items = Vec::new();
+    // The MCP Apps views (tools::apps) open the first page.
+    let mut items = if start == 0 {
+        crate::tools::apps::resources()
+    } else {
+        Vec::new()
+    };
     for b in visible.iter().skip(start).take(PAGE_BASES) {
         let id = b.id.to_string();
         items.push(
@@ -173,8 +181,13 @@ fn base_json(base: &str, schema: &BaseSchema) -> Value {
     })
 }
 
-/// resources/read of a schema URI (a table by ID or name).
+/// resources/read of a schema URI (a table by ID or name), or of an MCP Apps view (`ui://`).
 pub(crate) async fn read(ctx: &ToolContext, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+    if crate::tools::apps::is_view_uri(uri) {
+        return crate::tools::apps::read(uri).ok_or_else(|| {
+            ErrorData::resource_not_found(format!("unknown view {uri:?}; see resources/list"), None)
+        });
+    }
     let parsed = parse_uri(uri).ok_or_else(|| {
         ErrorData::resource_not_found(
             format!("unknown resource {uri:?}; see resources/templates/list"),
