@@ -329,3 +329,88 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     }
     sb.shutdown().await;
 }
+
+/// Over stdio with `serve --sandbox`: `_meta.traceparent` is continued, and the spans are
+/// flushed when the client closes stdin (the normal end of a stdio server).
+#[tokio::test]
+async fn stdio_calls_continue_meta_traceparent_and_flush_at_exit() {
+    use tokio::io::AsyncWriteExt;
+    let (collector, received) = start_receiver().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AIRTABLE_MCP_KEYRING", "none")
+        .args(["serve", "--sandbox", "--otlp-endpoint", &collector])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (trace, parent) = ("5c0e6f1ba2a04a5c8a1f3e2d4b6c8a0e", "1a2b3c4d5e6f7081");
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "otel-stdio", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "_meta": {"traceparent": format!("00-{trace}-{parent}-01")},
+            "name": "list_tables", "arguments": {"base_id": DEMO_BASE_ID}}}),
+    ];
+    for m in &messages {
+        stdin.write_all(format!("{m}\n").as_bytes()).await.unwrap();
+    }
+    stdin.flush().await.unwrap();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(90), stdout.next_line())
+            .await
+            .expect("no answer to the call")
+            .unwrap()
+            .expect("the server exited");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["id"] == 1 {
+            assert!(v["result"]["isError"] != true, "{v}");
+            break;
+        }
+    }
+    drop(stdin);
+    let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("no exit after stdin closed")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+
+    let mut spans: Vec<Span> = Vec::new();
+    for b in received.lock().unwrap().iter() {
+        let req = ExportTraceServiceRequest::decode(b.as_ref()).unwrap();
+        spans.extend(
+            req.resource_spans
+                .into_iter()
+                .flat_map(|rs| rs.scope_spans)
+                .flat_map(|ss| ss.spans),
+        );
+    }
+    let call = spans
+        .iter()
+        .find(|s| s.name == "tools/call list_tables")
+        .expect("the tool-call span was flushed at exit");
+    assert_eq!(hex::encode(&call.trace_id), trace);
+    assert_eq!(hex::encode(&call.parent_span_id), parent);
+    assert!(
+        attr(call, "mcp.session.id").is_none(),
+        "stdio has no session"
+    );
+    let child_span = spans
+        .iter()
+        .find(|s| s.parent_span_id == call.span_id)
+        .expect("an Airtable request span under the call");
+    assert_eq!(
+        attr_str(child_span, "url.template"),
+        "/v0/meta/bases/{baseId}/tables"
+    );
+}
