@@ -1137,8 +1137,10 @@ mod tests {
             c.otlp_endpoint.unwrap().as_str(),
             "http://collector:4318/v1/traces"
         );
-        let mut args = ServeArgs::default();
-        args.otlp_endpoint = Some("https://otel.example/v1/traces".to_owned());
+        let mut args = ServeArgs {
+            otlp_endpoint: Some("https://otel.example/v1/traces".to_owned()),
+            ..ServeArgs::default()
+        };
         let c = load(&args, "otlp_endpoint = \"http://ignored:4318\"").unwrap();
         assert_eq!(
             c.otlp_endpoint.unwrap().as_str(),

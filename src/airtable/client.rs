@@ -344,7 +344,7 @@ pub(crate) fn path_template(path: &str) -> String {
         return "{path}".to_owned();
     }
     let rest: Vec<&str> = segs.collect();
-    fn word<'a>(s: &'a str) -> &'a str {
+    fn word(s: &str) -> &str {
         if WORDS.contains(&s) { s } else { "{name}" }
     }
     let holder = |after: &str| match after {
