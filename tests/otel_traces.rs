@@ -1,7 +1,8 @@
 //! OpenTelemetry traces (`--otlp-endpoint`): the real binary, driven over Streamable HTTP
 //! against a loopback sandbox, exports its spans to an OTLP/HTTP receiver in this test, which
 //! decodes them (`ExportTraceServiceRequest`, protobuf). Checked: the tool-call span continues
-//! the client's W3C trace context (from the `traceparent` header, and from `_meta.traceparent`),
+//! the client's W3C trace context (from the `traceparent` header of a Streamable HTTP or legacy
+//! SSE POST, and from `_meta.traceparent`, over HTTP and stdio),
 //! the Airtable request spans are its children with their attributes, the spans are flushed on
 //! SIGTERM, and no token, session ID, table name or cell value is exported.
 
@@ -99,6 +100,16 @@ async fn post(
         .get("mcp-session-id")
         .map(|v| v.to_str().unwrap().to_owned());
     (sid, res.text().await.unwrap())
+}
+
+/// The next chunk of an SSE stream, as text.
+async fn next_chunk(sse: &mut reqwest::Response) -> String {
+    let chunk = tokio::time::timeout(Duration::from_secs(60), sse.chunk())
+        .await
+        .expect("no SSE event")
+        .unwrap()
+        .expect("the SSE stream ended");
+    String::from_utf8_lossy(&chunk).into_owned()
 }
 
 fn call_result(body: &str, id: u64) -> Value {
@@ -207,6 +218,55 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     .await;
     assert!(call_result(&body, 2).to_string().contains(cell));
 
+    // Call 3: the legacy HTTP+SSE transport, the trace context in the POST's headers.
+    let (trace3, parent3) = ("9d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", "a0b1c2d3e4f5a6b7");
+    let mut sse = http
+        .get(format!("http://{addr}/sse"))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = String::new();
+    while !stream.contains("sessionId=") || !stream.contains("\n\n") {
+        stream.push_str(&next_chunk(&mut sse).await);
+    }
+    let legacy = stream
+        .split("sessionId=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let messages = format!("http://{addr}/messages?sessionId={legacy}");
+    for (i, m) in [
+        json!({"jsonrpc": "2.0", "id": 10, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "otel-legacy", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {
+            "name": "get_records",
+            "arguments": {"base_id": DEMO_BASE_ID, "table_id": "People", "max_records": 1}}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut req = http.post(&messages).bearer_auth(TOKEN_A).json(&m);
+        if i == 2 {
+            req = req.header("traceparent", format!("00-{trace3}-{parent3}-01"));
+        }
+        assert_eq!(req.send().await.unwrap().status(), 202);
+        if i == 0 {
+            while !stream.contains("\"id\":10") {
+                stream.push_str(&next_chunk(&mut sse).await);
+            }
+        }
+    }
+    while !stream.contains("\"id\":11") {
+        stream.push_str(&next_chunk(&mut sse).await);
+    }
+    drop(sse);
+
     // SIGTERM: the batch exporter is flushed before the process exits.
     let pid = child.id().unwrap().to_string();
     assert!(
@@ -250,12 +310,13 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     for (tool, trace, parent, requests) in [
         ("create_record", trace1, parent1, 2),
         ("get_records", trace2, parent2, 1),
+        ("get_records", trace3, parent3, 1),
     ] {
         let name = format!("tools/call {tool}");
         let call = spans
             .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no {name} span in {names:?}"));
+            .find(|s| s.name == name && hex::encode(&s.trace_id) == trace)
+            .unwrap_or_else(|| panic!("no {name} span in trace {trace}: {names:?}"));
         assert_eq!(
             hex::encode(&call.trace_id),
             trace,
@@ -274,6 +335,7 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
         let session = attr_str(call, "mcp.session.id");
         assert_eq!(session.len(), 16, "a hash of the session ID: {session}");
         assert_ne!(session, sid);
+        assert_ne!(session, legacy);
         if tool == "create_record" {
             let state = call.trace_state.clone();
             assert_eq!(state, "vendor=opaque", "tracestate continued");
@@ -324,7 +386,7 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     // No secret, session handle, table name or cell value anywhere in the exported bytes.
     let all: Vec<u8> = bodies.iter().flat_map(|b| b.to_vec()).collect();
     let all = String::from_utf8_lossy(&all);
-    for secret in [sb.token(), TOKEN_A, cell, sid.as_str(), "People"] {
+    for secret in [sb.token(), TOKEN_A, cell, sid.as_str(), &legacy, "People"] {
         assert!(!all.contains(secret), "{secret:?} was exported");
     }
     sb.shutdown().await;
