@@ -392,10 +392,10 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     sb.shutdown().await;
 }
 
-/// Over stdio with `serve --sandbox`: `_meta.traceparent` is continued, and the spans are
-/// flushed when the client closes stdin (the normal end of a stdio server).
+/// Over stdio with `serve --sandbox`: `_meta.traceparent` is continued, and SIGTERM ends the
+/// server cleanly with its spans flushed.
 #[tokio::test]
-async fn stdio_calls_continue_meta_traceparent_and_flush_at_exit() {
+async fn stdio_calls_continue_meta_traceparent_and_flush_on_sigterm() {
     use tokio::io::AsyncWriteExt;
     let (collector, received) = start_receiver().await;
     let home = tempfile::tempdir().unwrap();
@@ -440,12 +440,21 @@ async fn stdio_calls_continue_meta_traceparent_and_flush_at_exit() {
             break;
         }
     }
-    drop(stdin);
+    // SIGTERM with stdin still open: the session ends and the spans are flushed on the way out.
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
-        .expect("no exit after stdin closed")
+        .expect("no exit after SIGTERM")
         .unwrap();
     assert!(exit.success(), "{exit}");
+    drop(stdin);
 
     let mut spans: Vec<Span> = Vec::new();
     for b in received.lock().unwrap().iter() {
@@ -460,7 +469,7 @@ async fn stdio_calls_continue_meta_traceparent_and_flush_at_exit() {
     let call = spans
         .iter()
         .find(|s| s.name == "tools/call list_tables")
-        .expect("the tool-call span was flushed at exit");
+        .expect("the tool-call span was flushed on SIGTERM");
     assert_eq!(hex::encode(&call.trace_id), trace);
     assert_eq!(hex::encode(&call.parent_span_id), parent);
     assert!(
