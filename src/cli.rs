@@ -114,6 +114,25 @@ pub enum Command {
     Writes(WritesCommand),
     /// Import a CSV, .xlsx or JSON file into a table (a dry run unless --apply).
     Import(ImportArgs),
+    /// Probe a running HTTP server's /healthz (exit 0 when it answers 2xx): a container health
+    /// check that needs no curl in the image.
+    Health(HealthArgs),
+}
+
+/// `airtable-mcp health`.
+#[derive(Debug, Args, Clone)]
+pub struct HealthArgs {
+    /// URL to probe.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8787/healthz"
+    )]
+    pub url: String,
+
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timeout: u64,
 }
 
 /// `airtable-mcp import`: the import_records tool from a terminal.
@@ -236,6 +255,10 @@ pub struct ServeArgs {
     /// Strip invisible and bidi control characters (zero-width, bidi overrides, Unicode tags) from the text tools return (default on).
     #[arg(long, value_enum, value_name = "on|off", env = env::AIRTABLE_MCP_SANITIZE)]
     pub sanitize: Option<OnOff>,
+
+    /// Export OpenTelemetry traces over OTLP/HTTP to this collector URL (`/v1/traces` is appended unless the path ends with it): one span per tool call, child spans per Airtable request. Off by default.
+    #[arg(long, value_name = "URL", env = env::AIRTABLE_MCP_OTLP_ENDPOINT)]
+    pub otlp_endpoint: Option<String>,
 
     #[command(flatten)]
     pub http_opts: HttpArgs,

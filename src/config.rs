@@ -29,6 +29,7 @@
 //! max_retries = 5
 //! log_level = "info"
 //! log_format = "text"         # or "json"
+//! otlp_endpoint = "http://otel-collector:4318"   # export traces (default: none)
 //!
 //! [http]
 //! listen = "127.0.0.1:8787"   # serve over HTTP by default
@@ -468,6 +469,8 @@ pub struct FileConfig {
     pub max_retries: Option<u32>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// OTLP/HTTP collector URL for traces.
+    pub otlp_endpoint: Option<String>,
     /// When risky writes ask first: "auto", "always", "never".
     pub confirm: Option<ConfirmMode>,
     pub confirm_threshold: Option<usize>,
@@ -509,6 +512,9 @@ pub struct Config {
     /// `content_url`); `None` = `https://content.airtable.com` with the default API URL, else
     /// the API URL.
     pub content_url: Option<Url>,
+    /// Where traces are exported over OTLP/HTTP (`--otlp-endpoint`, `AIRTABLE_MCP_OTLP_ENDPOINT`,
+    /// `otlp_endpoint`), already ending in `/v1/traces`; `None` = no exporter.
+    pub otlp_endpoint: Option<Url>,
     /// Keyring profile (`--profile`, `AIRTABLE_MCP_PROFILE`, `profile`; default `default`).
     pub profile: Profile,
     /// Toolsets to expose (`--toolsets`, `AIRTABLE_MCP_TOOLSETS`, `toolsets`; default all).
@@ -754,6 +760,10 @@ impl Config {
             None => None,
         };
 
+        let otlp_endpoint = match args.otlp_endpoint.clone().or(file.otlp_endpoint) {
+            Some(u) => Some(otlp_traces_url(&parse_url("otlp_endpoint", &u)?)),
+            None => None,
+        };
         let profile = match api.profile.as_deref().or(file.profile.as_deref()) {
             Some(p) => Profile::new(p)?,
             None => Profile::default(),
@@ -858,6 +868,7 @@ impl Config {
         Ok(Config {
             api_url,
             content_url,
+            otlp_endpoint,
             profile,
             toolsets,
             read_only,
@@ -953,6 +964,17 @@ fn existing_dir(key: &'static str, dir: &Path) -> Result<PathBuf, ConfigError> {
 
 fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
     parse_url("api_url", s)
+}
+
+/// The traces URL of an OTLP/HTTP collector: `/v1/traces` appended to its path, unless the
+/// path already ends with it.
+fn otlp_traces_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    if !url.path().trim_end_matches('/').ends_with("/v1/traces") {
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    url
 }
 
 fn parse_url(key: &'static str, s: &str) -> Result<Url, ConfigError> {
@@ -1101,6 +1123,33 @@ mod tests {
         assert_eq!(c.profile.as_str(), "personal");
         assert_eq!(c.rate_limit_per_base, 2);
         assert_eq!(c.toolsets.iter().collect::<Vec<_>>(), [Toolset::Comments]);
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_off_by_default_and_gets_the_traces_path() {
+        assert_eq!(load(&ServeArgs::default(), "").unwrap().otlp_endpoint, None);
+        let c = load(
+            &ServeArgs::default(),
+            "otlp_endpoint = \"http://collector:4318\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.otlp_endpoint.unwrap().as_str(),
+            "http://collector:4318/v1/traces"
+        );
+        let mut args = ServeArgs {
+            otlp_endpoint: Some("https://otel.example/v1/traces".to_owned()),
+            ..ServeArgs::default()
+        };
+        let c = load(&args, "otlp_endpoint = \"http://ignored:4318\"").unwrap();
+        assert_eq!(
+            c.otlp_endpoint.unwrap().as_str(),
+            "https://otel.example/v1/traces",
+            "the flag wins over the file"
+        );
+        args.otlp_endpoint = Some("grpc://x".to_owned());
+        let e = load(&args, "").unwrap_err().to_string();
+        assert!(e.contains("otlp_endpoint"), "{e}");
     }
 
     #[test]

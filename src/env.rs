@@ -60,6 +60,9 @@ pub const AIRTABLE_MCP_JOURNAL_RETENTION_DAYS: &str = "AIRTABLE_MCP_JOURNAL_RETE
 /// Key (hex or base64, at least 32 bytes) sealing confirm tokens and MRTR request states;
 /// give every replica the same one (default: random per process).
 pub const AIRTABLE_MCP_STATE_KEY: &str = "AIRTABLE_MCP_STATE_KEY";
+/// OTLP/HTTP collector URL to export traces to (e.g. `http://otel-collector:4318`); unset: no
+/// traces are exported.
+pub const AIRTABLE_MCP_OTLP_ENDPOINT: &str = "AIRTABLE_MCP_OTLP_ENDPOINT";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
@@ -141,6 +144,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "log filter, e.g. info or airtable_mcp=debug",
     ),
     (AIRTABLE_MCP_LOG_FORMAT, "log format: text or json"),
+    (
+        AIRTABLE_MCP_OTLP_ENDPOINT,
+        "OTLP/HTTP collector URL for traces (unset: none exported)",
+    ),
     (AIRTABLE_MCP_CONFIG, "path of the TOML config file"),
     (
         AIRTABLE_MCP_KEYRING,

@@ -13,11 +13,8 @@ fn main() -> ExitCode {
     auth::prepare_process();
     // Log level/format from the config file when neither flag nor env gives them.
     airtable_mcp::config::apply_file_logging(&mut cli.global);
-    if let Err(e) = airtable_mcp::telemetry::init(&cli.global) {
-        eprintln!("airtable-mcp: cannot start logging: {e}");
-        return ExitCode::from(2);
-    }
-    // `serve` loads its configuration once, here: it also picks the runtime.
+    // `serve` loads its configuration once, here: it also picks the runtime and the trace
+    // exporter (loading logs nothing, so it may come before logging starts).
     let serve_cfg = match &cli.command {
         Command::Serve(args) => match Config::load(args, &cli.global) {
             Ok(cfg) => Some(cfg),
@@ -27,6 +24,15 @@ fn main() -> ExitCode {
             }
         },
         _ => None,
+    };
+    let otlp = serve_cfg.as_ref().and_then(|c| c.otlp_endpoint.as_ref());
+    // Dropped last (after the runtime): flushes the spans not yet exported.
+    let _telemetry = match airtable_mcp::telemetry::init(&cli.global, otlp) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("airtable-mcp: cannot start logging: {}", report(&e.into()));
+            return ExitCode::from(2);
+        }
     };
     // One stdio client (and the short CLI commands) need no worker pool: a current-thread
     // runtime starts sooner and keeps less memory. HTTP (--http, or [http] listen in the config
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
             Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd).await,
             Command::Writes(cmd) => airtable_mcp::server::writes::run(cmd, &global).await,
             Command::Import(args) => airtable_mcp::server::import::run(args, &global).await,
+            Command::Health(args) => airtable_mcp::server::http::health(args).await,
         }
     });
     match result {

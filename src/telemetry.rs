@@ -1,6 +1,25 @@
-//! Logging: tracing to stderr only (stdout belongs to the MCP protocol in stdio mode).
+//! Logging and traces.
+//!
+//! - Logs: tracing to stderr only (stdout belongs to the MCP protocol in stdio mode).
+//! - Traces (`--otlp-endpoint`, off by default): the `tracing` spans of tool calls
+//!   (`tools/call {tool}`, opened by the tools layer) and of Airtable requests (`airtable_request`,
+//!   opened by the client) are exported as OpenTelemetry spans over OTLP/HTTP (protobuf) by a
+//!   batch exporter; [`TelemetryGuard`] flushes it when dropped. Only spans of the `tools` and
+//!   `airtable` modules are exported, and no events (log lines): span fields are chosen to hold
+//!   no token, name or cell value. [`continue_trace`] makes a tool-call span the child of the
+//!   client's W3C trace context.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use std::collections::HashMap;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{self, FilterExt as _};
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
+use url::Url;
 
 use crate::cli::{GlobalArgs, LogFormat};
 
@@ -14,6 +33,68 @@ pub enum TelemetryError {
     },
     #[error("a global subscriber is already set")]
     AlreadySet,
+    #[error("cannot set up the OTLP trace exporter")]
+    Exporter(#[source] opentelemetry_otlp::ExporterBuildError),
+}
+
+/// Keeps the trace exporter alive; dropping it flushes the spans not yet sent and stops the
+/// exporter (at most a few seconds). Without `--otlp-endpoint` it holds nothing.
+#[must_use = "dropping the guard stops the trace exporter"]
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(e) = provider.force_flush() {
+                eprintln!("airtable-mcp: could not send the last traces: {e}");
+            }
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// The module paths whose spans are exported.
+const TRACED: [&str; 2] = ["airtable_mcp::tools", "airtable_mcp::airtable"];
+
+/// Make `span` (just opened, not yet entered) a child of the W3C trace context
+/// `traceparent`/`tracestate` (as sent in `_meta` or HTTP headers). A missing or malformed
+/// `traceparent` leaves the span a root; without an exporter this does nothing.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let Some(parent) = traceparent else { return };
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), parent.to_owned());
+    if let Some(state) = tracestate {
+        carrier.insert("tracestate".to_owned(), state.to_owned());
+    }
+    let cx = TraceContextPropagator::new().extract(&carrier);
+    use opentelemetry::trace::TraceContextExt as _;
+    if cx.span().span_context().is_valid() {
+        // Err only when no OpenTelemetry layer is installed (no --otlp-endpoint).
+        let _ = span.set_parent(cx);
+    }
+}
+
+fn exporter_provider(endpoint: &Url) -> Result<SdkTracerProvider, TelemetryError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(endpoint.as_str())
+        .build()
+        .map_err(TelemetryError::Exporter)?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(env!("CARGO_PKG_NAME"))
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
 }
 
 /// rmcp logs every new Streamable HTTP session ID at INFO; session IDs are bearer-like
@@ -59,24 +140,48 @@ pub fn effective_filter(filter: &str, record_data: bool) -> String {
 
 const SESSION_QUIET: &str = "rmcp::transport::streamable_http_server::session=warn";
 
-/// Install the global subscriber: stderr, no ANSI colours, `text` or `json`.
-pub fn init(args: &GlobalArgs) -> Result<(), TelemetryError> {
+/// Install the global subscriber: logs on stderr (no ANSI colours, `text` or `json`) and, with
+/// `otlp` (a full `.../v1/traces` URL), the trace exporter. Keep the guard until exit.
+pub fn init(args: &GlobalArgs, otlp: Option<&Url>) -> Result<TelemetryGuard, TelemetryError> {
     let filter_src = args.log_level.clone().unwrap_or_else(|| "info".to_owned());
     let installed = effective_filter(&filter_src, args.log_record_data);
     let filter = EnvFilter::try_new(installed).map_err(|source| TelemetryError::Filter {
         filter: filter_src.clone(),
         source,
     })?;
-    let registry = tracing_subscriber::registry().with(filter);
-    let res = match args.log_format.unwrap_or_default() {
-        LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr).with_ansi(false))
-            .try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init(),
+    // The log filter applies to the log layer only: traces do not depend on the log level.
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match args.log_format.unwrap_or_default() {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
-    res.map_err(|_| TelemetryError::AlreadySet)
+    let provider = otlp.map(exporter_provider).transpose()?;
+    let traces = provider.as_ref().map(|p| {
+        let spans_only = filter::filter_fn(|meta| {
+            meta.is_span() && TRACED.iter().any(|t| meta.target().starts_with(t))
+        });
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(env!("CARGO_PKG_NAME")))
+            .with_filter(spans_only.and(filter::LevelFilter::INFO))
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadySet)?;
+    if let Some(url) = otlp {
+        // Scheme, host and port only: the URL could carry credentials.
+        let origin = url.origin().ascii_serialization();
+        tracing::info!(collector = %origin, "exporting traces over OTLP/HTTP");
+    }
+    Ok(TelemetryGuard { provider })
 }
 
 #[cfg(test)]

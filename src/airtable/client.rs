@@ -165,6 +165,11 @@ struct StatsInner {
     retry_wait_ns: AtomicU64,
 }
 
+/// Whole milliseconds as i64 (OpenTelemetry's integer attribute type).
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -336,6 +341,82 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
+}
+
+/// The route of an API path, for traces: every segment that names or identifies something
+/// becomes a placeholder (`/v0/appX/Tasks/recY` → `/v0/{baseId}/{tableIdOrName}/{recordId}`);
+/// only the API's own words (`meta`, `bases`, `listRecords`, ...) stay.
+pub(crate) fn path_template(path: &str) -> String {
+    const WORDS: &[&str] = &[
+        "meta",
+        "whoami",
+        "bases",
+        "tables",
+        "fields",
+        "views",
+        "listRecords",
+        "comments",
+        "uploadAttachment",
+        "webhooks",
+        "payloads",
+        "refresh",
+        "enableNotifications",
+        "sync",
+    ];
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut segs = path.trim_start_matches('/').split('/');
+    if segs.next() != Some("v0") {
+        return "{path}".to_owned();
+    }
+    let rest: Vec<&str> = segs.collect();
+    fn word(s: &str) -> &str {
+        if WORDS.contains(&s) { s } else { "{name}" }
+    }
+    let holder = |after: &str| match after {
+        "bases" => "{baseId}",
+        "tables" => "{tableIdOrName}",
+        "fields" => "{fieldIdOrName}",
+        "views" => "{viewIdOrName}",
+        "comments" => "{commentId}",
+        "webhooks" => "{webhookId}",
+        _ => "{id}",
+    };
+    let mut out: Vec<&str> = vec!["", "v0"];
+    match rest.as_slice() {
+        // /v0/meta/bases/{baseId}/tables/{tableIdOrName}/fields/{fieldIdOrName}: words at
+        // odd positions, IDs after them.
+        ["meta", tail @ ..] => {
+            out.push("meta");
+            for (i, s) in tail.iter().enumerate() {
+                if i % 2 == 0 {
+                    out.push(word(s));
+                } else {
+                    out.push(holder(tail[i - 1]));
+                }
+            }
+        }
+        [_, _, _, "uploadAttachment"] => out.extend([
+            "{baseId}",
+            "{recordId}",
+            "{fieldIdOrName}",
+            "uploadAttachment",
+        ]),
+        [_, tail @ ..] => {
+            out.push("{baseId}");
+            for (i, s) in tail.iter().enumerate() {
+                out.push(match i {
+                    0 => "{tableIdOrName}",
+                    1 if *s == "listRecords" => "listRecords",
+                    1 => "{recordId}",
+                    2 => word(s),
+                    3 => holder(tail[2]),
+                    _ => "{id}",
+                });
+            }
+        }
+        [] => {}
+    }
+    out.join("/")
 }
 
 /// Whether a request only reads: GET, HEAD, or `POST .../listRecords` (a listing sent as POST
@@ -548,15 +629,27 @@ impl Client {
         } else {
             self.url_for(&req.path, &req.query)
         };
+        // Fields are OpenTelemetry attributes when traces are exported (`--otlp-endpoint`):
+        // the path template and base ID only, never table names, record IDs or the token.
+        let template = path_template(&req.path);
         let span = tracing::info_span!(
             "airtable_request",
-            method = %req.method,
-            path = %req.path,
-            attempt = field::Empty,
-            status = field::Empty,
-            limiter_wait_ms = field::Empty,
+            otel.name = %format_args!("{} {template}", req.method),
+            otel.kind = "client",
+            otel.status_code = field::Empty,
+            http.request.method = %req.method,
+            url.template = %template,
+            airtable.base_id = req.base.map(BaseId::as_str),
+            http.response.status_code = field::Empty,
+            airtable.attempt = field::Empty,
+            airtable.limiter_wait_ms = field::Empty,
+            airtable.retry_wait_ms = field::Empty,
         );
-        self.execute(&req, url).instrument(span).await
+        let res = self.execute(&req, url).instrument(span.clone()).await;
+        if res.is_err() {
+            span.record("otel.status_code", "error");
+        }
+        res
     }
 
     async fn execute(
@@ -585,6 +678,7 @@ impl Client {
         let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut limiter_total = Duration::ZERO;
+        let mut retry_total = Duration::ZERO;
         loop {
             attempt += 1;
             let waited = shared.limiters.acquire(self.token.key, req.base).await;
@@ -592,8 +686,8 @@ impl Client {
             stats
                 .limiter_wait_ns
                 .fetch_add(nanos(waited), Ordering::Relaxed);
-            span.record("attempt", attempt);
-            span.record("limiter_wait_ms", limiter_total.as_millis() as u64);
+            span.record("airtable.attempt", i64::from(attempt));
+            span.record("airtable.limiter_wait_ms", millis(limiter_total));
             stats.requests.fetch_add(1, Ordering::Relaxed);
             if attempt > 1 {
                 stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -613,7 +707,7 @@ impl Client {
                     body,
                 } => {
                     stats.record_status(status);
-                    span.record("status", status);
+                    span.record("http.response.status_code", i64::from(status));
                     if (200..300).contains(&status) {
                         tracing::debug!(status, bytes = body.len(), "answered");
                         return Ok((status, body));
@@ -673,7 +767,7 @@ impl Client {
                 }
                 Attempt::BrokenBody { status, error } => {
                     stats.record_status(status);
-                    span.record("status", status);
+                    span.record("http.response.status_code", i64::from(status));
                     if req.class == RetryClass::Create || !retries_left {
                         return Err(self.finish(req.class, error));
                     }
@@ -701,6 +795,8 @@ impl Client {
             stats
                 .retry_wait_ns
                 .fetch_add(nanos(wait), Ordering::Relaxed);
+            retry_total += wait;
+            span.record("airtable.retry_wait_ms", millis(retry_total));
             tokio::time::sleep(wait).await;
         }
     }
@@ -755,6 +851,54 @@ impl Client {
                 }
                 Attempt::BrokenBody { status, error }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_template;
+
+    #[test]
+    fn path_templates_keep_no_name_or_record_id() {
+        for (path, want) in [
+            ("/v0/meta/whoami", "/v0/meta/whoami"),
+            ("/v0/meta/bases", "/v0/meta/bases"),
+            (
+                "/v0/meta/bases/appLkNDICXNqxSDhG/tables",
+                "/v0/meta/bases/{baseId}/tables",
+            ),
+            (
+                "/v0/meta/bases/appLkNDICXNqxSDhG/tables/Secret%20Table/fields/fldX",
+                "/v0/meta/bases/{baseId}/tables/{tableIdOrName}/fields/{fieldIdOrName}",
+            ),
+            (
+                "/v0/appLkNDICXNqxSDhG/Secret%20Table",
+                "/v0/{baseId}/{tableIdOrName}",
+            ),
+            (
+                "/v0/appLkNDICXNqxSDhG/Secret/listRecords",
+                "/v0/{baseId}/{tableIdOrName}/listRecords",
+            ),
+            (
+                "/v0/appLkNDICXNqxSDhG/Secret/recAAAAAAAAAAAAAA",
+                "/v0/{baseId}/{tableIdOrName}/{recordId}",
+            ),
+            (
+                "/v0/appLkNDICXNqxSDhG/Secret/recA/comments/comB",
+                "/v0/{baseId}/{tableIdOrName}/{recordId}/comments/{commentId}",
+            ),
+            (
+                "/v0/appLkNDICXNqxSDhG/recA/Secret%20Field/uploadAttachment",
+                "/v0/{baseId}/{recordId}/{fieldIdOrName}/uploadAttachment",
+            ),
+            (
+                "/v0/meta/bases/appX/Secret/x/y",
+                "/v0/meta/bases/{baseId}/{name}/{id}/{name}",
+            ),
+            ("/v1/secret", "{path}"),
+        ] {
+            assert_eq!(path_template(path), want, "{path}");
         }
     }
 }

@@ -172,6 +172,15 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .serve(stdio::StdioTransport::new(stdin, stdout))
         .await
         .map_err(|e| ServerError::Transport(Box::new(e)))?;
+    // SIGTERM/SIGINT end the session like a closed stdin: `serve` returns, and main flushes the
+    // trace exporter on the way out.
+    let signalled = tokio_util::sync::CancellationToken::new();
+    http::cancel_on_signals(signalled.clone());
+    let session = service.cancellation_token();
+    tokio::spawn(async move {
+        signalled.cancelled().await;
+        session.cancel();
+    });
     service
         .waiting()
         .await

@@ -27,6 +27,7 @@ use rmcp::service::RequestContext;
 use rmcp::service::SubscriptionContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use secrecy::SecretString;
+use tracing::Instrument;
 
 use crate::airtable::Client;
 use crate::config::{Config, ConfirmMode, JournalLocation};
@@ -434,13 +435,14 @@ impl ServerHandler for AirtableServer {
         let exposed = self.state.router.has_route(&name);
         let label = if exposed { name.as_str() } else { "unknown" };
         let guard = self.observer.as_ref().map(|o| o.started(label));
+        let span = call_span(label, &request, &context);
         let unknown = (self.state.router.get(&name))
             .and_then(|t| tools::arguments::check(t, request.arguments.as_ref()).err());
         let mut result = if let Some(e) = unknown {
             Ok(CallToolResult::error(vec![ContentBlock::text(e.text())]).into())
         } else if exposed {
             let tcc = ToolCallContext::new(self, request, context);
-            self.state.router.call(tcc).await
+            self.state.router.call(tcc).instrument(span.clone()).await
         } else if let Some(refusal) = self.refusal(&name) {
             Ok(CallToolResult::error(vec![ContentBlock::text(refusal.text())]).into())
         } else {
@@ -462,8 +464,13 @@ impl ServerHandler for AirtableServer {
         {
             tools::sanitize::sanitize_result(r);
         }
+        let outcome = CallOutcome::of(&result);
+        span.record("mcp.tool.outcome", outcome.as_str());
+        if outcome != CallOutcome::Ok {
+            span.record("otel.status_code", "error");
+        }
         if let Some(observer) = &self.observer {
-            observer.finished(label, CallOutcome::of(&result), started.elapsed());
+            observer.finished(label, outcome, started.elapsed());
         }
         drop(guard);
         result
@@ -569,6 +576,65 @@ impl ServerHandler for AirtableServer {
         )
         .await
     }
+}
+
+/// The span of one tool call (`tools/call {tool}`), exported as an OpenTelemetry span with
+/// `--otlp-endpoint`; the Airtable requests it makes are its children. It continues the
+/// client's W3C trace context: `_meta.traceparent`/`tracestate` of the call (the MCP
+/// convention, any transport), else the HTTP request's `traceparent`/`tracestate` headers.
+/// Attributes: the tool name, the base ID argument when it is a well-formed base ID, a hash of
+/// the MCP session ID (a bearer-like handle, so never the ID itself) and the outcome; never
+/// arguments or results.
+fn call_span(
+    tool: &str,
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> tracing::Span {
+    use tracing::field::Empty;
+    let parts = context.extensions.get::<http::request::Parts>();
+    let header = |name: &str| {
+        parts
+            .and_then(|p| p.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    let base = (request.arguments.as_ref())
+        .and_then(|a| a.get("base_id"))
+        .and_then(|v| v.as_str())
+        .filter(|b| crate::airtable::BaseId::is_valid(b));
+    let session = header("mcp-session-id")
+        .map(str::to_owned)
+        .or_else(|| {
+            // The legacy SSE transport names the session in the query (`?sessionId=`).
+            let query = parts?.uri.query()?;
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "sessionId" || k == "session_id")
+                .map(|(_, v)| v.into_owned())
+        })
+        .map(|sid| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(sid.as_bytes())[..8])
+        });
+    let span = tracing::info_span!(
+        "tools/call",
+        otel.name = %format_args!("tools/call {tool}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        mcp.method.name = "tools/call",
+        gen_ai.tool.name = tool,
+        airtable.base_id = base,
+        mcp.session.id = session,
+        mcp.tool.outcome = Empty,
+    );
+    let meta = [request.meta.as_ref(), Some(&context.meta)]
+        .into_iter()
+        .flatten()
+        .find(|m| m.get_traceparent().is_some());
+    let (parent, state) = match meta {
+        Some(m) => (m.get_traceparent(), m.get_tracestate()),
+        None => (header("traceparent"), header("tracestate")),
+    };
+    crate::telemetry::continue_trace(&span, parent, state);
+    span
 }
 
 /// A tool result of a session that brought its own Airtable token (`X-Airtable-Token`): a

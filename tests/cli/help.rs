@@ -57,6 +57,7 @@ fn help_snapshots() {
         &["doctor"],
         &["setup"],
         &["tools"],
+        &["health"],
         &["writes", "list"],
         &["writes", "undo"],
         &["import"],

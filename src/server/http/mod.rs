@@ -399,6 +399,27 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `airtable-mcp health`: GET `args.url` (no proxy, no redirects); success when it answers 2xx
+/// within `args.timeout` seconds. Prints the failure on stderr.
+pub async fn health(args: crate::cli::HealthArgs) -> anyhow::Result<std::process::ExitCode> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(args.timeout.max(1)))
+        .build()?;
+    match client.get(&args.url).send().await {
+        Ok(res) if res.status().is_success() => Ok(std::process::ExitCode::SUCCESS),
+        Ok(res) => {
+            eprintln!("airtable-mcp: {} answered {}", args.url, res.status());
+            Ok(std::process::ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("airtable-mcp: {} did not answer: {e}", args.url);
+            Ok(std::process::ExitCode::FAILURE)
+        }
+    }
+}
+
 /// How long a `/readyz` answer is reused: polling it never costs more than one Airtable
 /// call per period, however many clients poll.
 pub const READY_CACHE: Duration = Duration::from_secs(10);
