@@ -20,6 +20,8 @@ COPY --from=build /usr/local/bin/airtable-mcp /usr/local/bin/airtable-mcp
 # The journal directory, owned by the non-root user (65532 = distroless "nonroot").
 COPY --from=build --chown=65532:65532 /data /data
 USER nonroot:nonroot
+# The MCP registry matches the image to server.json by this label.
+LABEL io.modelcontextprotocol.server.name="io.github.airtable-mcp/airtable-mcp"
 # No OS keyring in a container: the token comes from AIRTABLE_API_KEY (or a client's
 # X-Airtable-Token header). The write journal lives in /data (mount a volume there).
 ENV AIRTABLE_MCP_KEYRING=none \
