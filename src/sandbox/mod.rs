@@ -16,6 +16,7 @@ mod schema;
 mod seed;
 mod store;
 mod util;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -110,6 +111,8 @@ pub struct SandboxConfig {
     /// request gets a 422 `FORMULA_EVALUATION_BUDGET_EXCEEDED`. Its `cancel` flag is ignored:
     /// each request gets its own, raised when the request is dropped.
     pub eval_budget: crate::formula::Budget,
+    /// How long a webhook lives after create or refresh (Airtable: 7 days).
+    pub webhook_lifetime: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -122,6 +125,7 @@ impl Default for SandboxConfig {
             penalty: Duration::from_secs(30),
             faults: Faults::default(),
             eval_budget: crate::formula::Budget::default(),
+            webhook_lifetime: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -210,12 +214,14 @@ impl SandboxState {
             Seed::Demo => seed::demo(&mut conn)?,
             Seed::File(p) => seed::from_file(&mut conn, p)?,
         }
+        let mut db = store::Db::new(conn);
+        db.hooks = webhooks::Hooks::new(cfg.webhook_lifetime);
         Ok(SandboxState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
                 cfg,
                 files: attachments::Files::new(),
-                db: Mutex::new(store::Db::new(conn)),
+                db: Mutex::new(db),
                 stats: Mutex::new(SandboxStats::default()),
             }),
         })
@@ -415,6 +421,7 @@ fn base_of(path: &str) -> Option<&str> {
         return None;
     }
     match segs.next()? {
+        "bases" => segs.next().filter(|s| !s.is_empty()),
         "meta" => {
             if segs.next()? == "bases" {
                 segs.next().filter(|s| !s.is_empty())
@@ -590,6 +597,26 @@ fn api_routes(state: SandboxState) -> Router {
         )
         .route("/v0/{base}/{table}/listRecords", post(list_post))
         .route(
+            "/v0/bases/{base}/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}",
+            axum::routing::delete(delete_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/refresh",
+            post(refresh_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/enableNotifications",
+            post(enable_webhook_notifications),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/payloads",
+            get(webhook_payloads),
+        )
+        .route(
             "/v0/{base}/{table}/{record}",
             get(get_record)
                 .patch(patch_one)
@@ -625,6 +652,62 @@ async fn upload_attachment(
     body: Bytes,
 ) -> Response {
     reply(attachments::upload(&s, base, record, field, &body).await)
+}
+
+async fn create_webhook(State(s): S, Path(base): Path<String>, body: Bytes) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |db| {
+                let data = db.data(&base)?;
+                let out = db.hooks.create(&data, &b);
+                db.keep(data);
+                out
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn list_webhooks(State(s): S, Path(base): Path<String>) -> Response {
+    reply(
+        s.run(move |db| {
+            let data = db.data(&base)?;
+            db.keep(data);
+            Ok(db.hooks.list(&base))
+        })
+        .await,
+    )
+}
+
+async fn delete_webhook(State(s): S, Path((base, hook)): Path<(String, String)>) -> Response {
+    reply(s.run(move |db| db.hooks.delete(&base, &hook)).await)
+}
+
+async fn refresh_webhook(State(s): S, Path((base, hook)): Path<(String, String)>) -> Response {
+    reply(s.run(move |db| db.hooks.refresh(&base, &hook)).await)
+}
+
+async fn enable_webhook_notifications(
+    State(s): S,
+    Path((base, hook)): Path<(String, String)>,
+) -> Response {
+    reply(s.run(move |db| db.hooks.enable_notifications(&base, &hook)).await)
+}
+
+async fn webhook_payloads(
+    State(s): S,
+    Path((base, hook)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |db| db.hooks.payloads(&base, &hook, &q)).await
+        }
+        .await,
+    )
 }
 
 async fn whoami() -> Response {
@@ -962,6 +1045,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, SandboxErro
             drop_after_rate: args.drop_after_rate,
         },
         eval_budget: crate::formula::Budget::default(),
+        webhook_lifetime: Duration::from_secs(7 * 86_400),
     })
 }
 

@@ -107,6 +107,8 @@ pub struct ServerOptions {
     pub sanitize: bool,
     /// The only directory tools may read or write files in (`--export-dir`; canonical).
     pub export_dir: Option<std::path::PathBuf>,
+    /// Interval of the change feed's poller (`--watch-poll-interval`).
+    pub watch_poll_interval: Duration,
 }
 
 impl Default for ServerOptions {
@@ -125,6 +127,7 @@ impl Default for ServerOptions {
             ),
             sanitize: true,
             export_dir: None,
+            watch_poll_interval: crate::config::DEFAULT_WATCH_POLL_INTERVAL,
         }
     }
 }
@@ -143,6 +146,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("journal_retention", &self.journal_retention)
             .field("sanitize", &self.sanitize)
             .field("export_dir", &self.export_dir)
+            .field("watch_poll_interval", &self.watch_poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +164,7 @@ impl ServerOptions {
             journal_retention: cfg.journal_retention,
             sanitize: cfg.sanitize,
             export_dir: cfg.export_dir.clone(),
+            watch_poll_interval: cfg.watch_poll_interval,
             ..ServerOptions::default()
         }
     }
@@ -242,6 +247,12 @@ impl ServerState {
             }
         }
         let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
+        // Watches live in the journal's store; with --no-journal in memory for the process.
+        let watchers: Arc<Watchers> = Arc::default();
+        let shared = journal.as_ref().ok().and_then(|j| j.clone());
+        watchers
+            .feed()
+            .configure(shared, options.watch_poll_interval);
         Arc::new(ServerState {
             client,
             pool: None,
@@ -249,7 +260,7 @@ impl ServerState {
             cache: Arc::new(SchemaCache::new(options.schema_ttl)),
             options: Arc::new(options),
             router,
-            watchers: Arc::default(),
+            watchers,
         })
     }
 
@@ -521,7 +532,7 @@ impl ServerHandler for AirtableServer {
         accepted.resources_list_changed = requested.resources_list_changed;
         accepted.resource_subscriptions = (requested.resource_subscriptions.as_ref()).map(|uris| {
             (uris.iter())
-                .filter(|u| resources::parse_uri(u).is_some())
+                .filter(|u| resources::is_known_uri(u))
                 .cloned()
                 .collect()
         });

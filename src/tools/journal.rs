@@ -227,7 +227,7 @@ pub(crate) struct WriteEntry {
 }
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Wait this long for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -326,6 +326,22 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
                  PRIMARY KEY (write_id, idx)
              );
              PRAGMA user_version = 2;
+             COMMIT;",
+        )
+        .map_err(sql("create its tables"))?;
+    }
+    if version < 3 {
+        // The change feed's watches (`tools::watch`): one row per watch, its state as JSON.
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS watches (
+                 id        TEXT PRIMARY KEY,
+                 principal TEXT NOT NULL,
+                 at_ms     INTEGER NOT NULL,
+                 body      TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS watches_principal ON watches (principal, at_ms);
+             PRAGMA user_version = 3;
              COMMIT;",
         )
         .map_err(sql("create its tables"))?;
@@ -439,6 +455,23 @@ impl Journal {
         .map_err(|e| JournalError::Store {
             detail: format!("its task was lost ({e})"),
         })?
+    }
+
+    /// Run `f` on the store's connection on the blocking pool: the sibling stores that share
+    /// the journal's file (the change feed's watches, `tools::watch`).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        self.with(move |inner, _| f(&inner.conn)).await
+    }
+
+    /// A private in-memory store (watches with `--no-journal`: they live for the process).
+    pub(crate) fn memory() -> Result<Arc<Journal>, JournalError> {
+        let retention = Duration::from_secs(86_400);
+        Journal::open(&JournalLocation::Memory, retention)?.ok_or_else(|| JournalError::Store {
+            detail: "an in-memory store could not be opened".to_owned(),
+        })
     }
 
     fn cutoff_ms(retention: Duration) -> i64 {
