@@ -94,8 +94,11 @@ async fn writes_produce_v0_payloads_with_cursors() {
     .await;
     sb.delete(&format!("/v0/{DEMO}/Tasks/{rec}")).await;
     // A write to another table is out of scope.
-    sb.post(&format!("/v0/{DEMO}/People"), json!({"fields": {"Name": "Zed"}}))
-        .await;
+    sb.post(
+        &format!("/v0/{DEMO}/People"),
+        json!({"fields": {"Name": "Zed"}}),
+    )
+    .await;
 
     let v = payloads(&sb, &id, "").await;
     assert_eq!(v["cursor"], 4);
@@ -130,19 +133,26 @@ async fn writes_produce_v0_payloads_with_cursors() {
     // Cursors: resume after the first, pages of one, an empty page keeps the cursor.
     let v = payloads(&sb, &id, "?cursor=2&limit=1").await;
     assert_eq!(v["payloads"].as_array().unwrap().len(), 1);
-    assert_eq!((v["cursor"].clone(), v["mightHaveMore"].clone()), (json!(3), json!(true)));
+    assert_eq!(
+        (v["cursor"].clone(), v["mightHaveMore"].clone()),
+        (json!(3), json!(true))
+    );
     let v = payloads(&sb, &id, "?cursor=4").await;
-    assert_eq!((v["payloads"].clone(), v["cursor"].clone()), (json!([]), json!(4)));
-    let (s, e) = sb
-        .get(&format!("{}/{id}/payloads?limit=51", hooks()))
-        .await;
+    assert_eq!(
+        (v["payloads"].clone(), v["cursor"].clone()),
+        (json!([]), json!(4))
+    );
+    let (s, e) = sb.get(&format!("{}/{id}/payloads?limit=51", hooks())).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
 
     // Delete; then it is gone.
     let (s, _) = sb.delete(&format!("{}/{id}", hooks())).await;
     assert_eq!(s, StatusCode::OK);
     let (s, e) = sb.get(&format!("{}/{id}/payloads", hooks())).await;
-    assert_eq!((s, e), (StatusCode::NOT_FOUND, json!({"error": "NOT_FOUND"})));
+    assert_eq!(
+        (s, e),
+        (StatusCode::NOT_FOUND, json!({"error": "NOT_FOUND"}))
+    );
 }
 
 #[tokio::test]
@@ -179,12 +189,25 @@ async fn field_filters_specs_and_limits() {
 
     // Bad specifications, in Airtable's error shape.
     let (s, e) = sb.post(&hooks(), json!({"notificationUrl": null})).await;
-    assert_eq!((s, err_type(&e).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_UNKNOWN"));
+    assert_eq!(
+        (s, err_type(&e).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_UNKNOWN")
+    );
     let (s, e) = create(&sb, json!({"dataTypes": []}), false).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    let (s, e) = create(&sb, json!({"dataTypes": ["tableData"], "recordChangeScope": "tblNope0000000000"}), false).await;
+    let (s, e) = create(
+        &sb,
+        json!({"dataTypes": ["tableData"], "recordChangeScope": "tblNope0000000000"}),
+        false,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    let (s, e) = create(&sb, json!({"dataTypes": ["tableData"], "watchDataInFieldIds": ["fldNope0000000000"]}), false).await;
+    let (s, e) = create(
+        &sb,
+        json!({"dataTypes": ["tableData"], "watchDataInFieldIds": ["fldNope0000000000"]}),
+        false,
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     // Ten webhooks a base.
     for _ in 0..9 {
@@ -192,9 +215,14 @@ async fn field_filters_specs_and_limits() {
         assert_eq!(s, StatusCode::OK);
     }
     let (s, e) = create(&sb, json!({"dataTypes": ["tableData"]}), false).await;
-    assert_eq!((s, err_type(&e).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "TOO_MANY_WEBHOOKS"));
+    assert_eq!(
+        (s, err_type(&e).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "TOO_MANY_WEBHOOKS")
+    );
     // Unknown webhooks.
-    let (s, _) = sb.post(&format!("{}/achNope0000000000/refresh", hooks()), json!({})).await;
+    let (s, _) = sb
+        .post(&format!("{}/achNope0000000000/refresh", hooks()), json!({}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = sb.delete(&format!("{}/achNope0000000000", hooks())).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -207,13 +235,21 @@ async fn webhooks_expire_unless_refreshed() {
     let spec = json!({"dataTypes": ["tableData"], "recordChangeScope": table});
     let (_, a) = create(&sb, spec.clone(), false).await;
     let (_, b) = create(&sb, spec, false).await;
-    let (a, b) = (a["id"].as_str().unwrap().to_owned(), b["id"].as_str().unwrap().to_owned());
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
     let exp_before = {
         let (_, l) = sb.get(&hooks()).await;
-        l["webhooks"][0]["expirationTime"].as_str().unwrap().to_owned()
+        l["webhooks"][0]["expirationTime"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     sb.handle.state().advance_clock(6 * DAY);
-    let (s, r) = sb.post(&format!("{}/{a}/refresh", hooks()), json!({})).await;
+    let (s, r) = sb
+        .post(&format!("{}/{a}/refresh", hooks()), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert!(r["expirationTime"].as_str().unwrap() > exp_before.as_str());
     sb.handle.state().advance_clock(2 * DAY);
@@ -229,11 +265,22 @@ async fn webhooks_expire_unless_refreshed() {
             .clone()
     };
     assert_eq!((enabled(&a), enabled(&b)), (json!(true), json!(false)));
-    sb.post(&format!("/v0/{DEMO}/Tasks"), json!({"fields": {"Name": "late"}}))
-        .await;
-    assert_eq!(payloads(&sb, &a, "").await["payloads"].as_array().unwrap().len(), 1);
+    sb.post(
+        &format!("/v0/{DEMO}/Tasks"),
+        json!({"fields": {"Name": "late"}}),
+    )
+    .await;
+    assert_eq!(
+        payloads(&sb, &a, "").await["payloads"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(payloads(&sb, &b, "").await["payloads"], json!([]));
-    let (s, e) = sb.post(&format!("{}/{b}/refresh", hooks()), json!({})).await;
+    let (s, e) = sb
+        .post(&format!("{}/{b}/refresh", hooks()), json!({}))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     // A week after expiry the webhook is gone.
     sb.handle.state().advance_clock(7 * DAY);

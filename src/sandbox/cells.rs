@@ -121,7 +121,8 @@ impl Data {
         for id in &self.inserted {
             if let Some(r) = self.rec(id) {
                 let t = by_table.entry(r.table_id.clone()).or_default();
-                t.created.push((r.id.clone(), r.created_time.clone(), r.cells.clone()));
+                t.created
+                    .push((r.id.clone(), r.created_time.clone(), r.cells.clone()));
             }
         }
         for id in &self.dirty {
@@ -133,12 +134,17 @@ impl Data {
             };
             if &r.cells != before {
                 let t = by_table.entry(r.table_id.clone()).or_default();
-                t.changed.push((r.id.clone(), before.clone(), r.cells.clone()));
+                t.changed
+                    .push((r.id.clone(), before.clone(), r.cells.clone()));
             }
         }
         for id in &self.deleted {
             if let Some((table, _)) = self.orig.get(id) {
-                by_table.entry(table.clone()).or_default().deleted.push(id.clone());
+                by_table
+                    .entry(table.clone())
+                    .or_default()
+                    .deleted
+                    .push(id.clone());
             }
         }
         by_table

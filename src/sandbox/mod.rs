@@ -693,7 +693,10 @@ async fn enable_webhook_notifications(
     State(s): S,
     Path((base, hook)): Path<(String, String)>,
 ) -> Response {
-    reply(s.run(move |db| db.hooks.enable_notifications(&base, &hook)).await)
+    reply(
+        s.run(move |db| db.hooks.enable_notifications(&base, &hook))
+            .await,
+    )
 }
 
 async fn webhook_payloads(

@@ -118,7 +118,12 @@ impl Hooks {
         let data_types: Vec<String> = filters
             .get("dataTypes")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if data_types.is_empty() || data_types.iter().any(|t| !DATA_TYPES.contains(&t.as_str())) {
             return Err(bad(
@@ -128,9 +133,11 @@ impl Hooks {
         let scope = match filters.get("recordChangeScope") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                let known = data.base.tables.iter().any(|t| {
-                    t.id == *s || t.views.iter().any(|v| v.id == *s)
-                });
+                let known = data
+                    .base
+                    .tables
+                    .iter()
+                    .any(|t| t.id == *s || t.views.iter().any(|v| v.id == *s));
                 if !known {
                     return Err(bad(&format!(
                         "Invalid request: recordChangeScope {s:?} is not a table or view of this base"
@@ -263,18 +270,22 @@ impl Hooks {
         for (k, v) in q {
             match k.as_str() {
                 "cursor" => {
-                    cursor = v
-                        .parse()
-                        .ok()
-                        .filter(|c| *c >= 1)
-                        .ok_or_else(|| bad(format!("Invalid request: cursor {v:?} is not a positive integer")))?;
+                    cursor = v.parse().ok().filter(|c| *c >= 1).ok_or_else(|| {
+                        bad(format!(
+                            "Invalid request: cursor {v:?} is not a positive integer"
+                        ))
+                    })?;
                 }
                 "limit" => {
                     limit = v
                         .parse()
                         .ok()
                         .filter(|l| (1..=MAX_PAGE).contains(l))
-                        .ok_or_else(|| bad(format!("Invalid request: limit must be from 1 to {MAX_PAGE}")))?;
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "Invalid request: limit must be from 1 to {MAX_PAGE}"
+                            ))
+                        })?;
                 }
                 _ => {}
             }

@@ -111,7 +111,8 @@ impl Watch {
     }
 
     fn needs_refresh(&self, now: DateTime<Utc>) -> bool {
-        self.status == WatchStatus::Active && self.expires().is_some_and(|e| e - now < REFRESH_BEFORE)
+        self.status == WatchStatus::Active
+            && self.expires().is_some_and(|e| e - now < REFRESH_BEFORE)
     }
 }
 
@@ -586,7 +587,10 @@ fn who(meta: Option<&Value>) -> Option<String> {
         (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
         (Some(n), None) => Some(n.to_owned()),
         (None, Some(e)) => Some(e.to_owned()),
-        (None, None) => meta.get("source").and_then(Value::as_str).map(str::to_owned),
+        (None, None) => meta
+            .get("source")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }
 }
 
@@ -619,7 +623,10 @@ fn payload_changes(
             record_id: id.clone(),
             fields,
             by: by.clone(),
-            at: rec.created_time.clone().unwrap_or_else(|| p.timestamp.clone()),
+            at: rec
+                .created_time
+                .clone()
+                .unwrap_or_else(|| p.timestamp.clone()),
         });
     }
     for (id, rec) in &t.changed_records_by_id {
@@ -941,9 +948,7 @@ impl AirtableServer {
         }
         w.cursor = cursor;
         w.seen = w.seen.max(cursor);
-        if w.status == WatchStatus::Active
-            && w.expires().is_some_and(|e| e <= Utc::now())
-        {
+        if w.status == WatchStatus::Active && w.expires().is_some_and(|e| e <= Utc::now()) {
             w.status = WatchStatus::Expired;
         }
         match w.status {
@@ -1086,8 +1091,14 @@ mod tests {
 
     #[test]
     fn v2_values_become_plain() {
-        assert_eq!(plain(&json!({"id": "sel1", "name": "Done", "color": "x"})), json!("Done"));
-        assert_eq!(plain(&json!([{"id": "rec1"}, {"id": "rec2", "name": "B"}])), json!(["rec1", "B"]));
+        assert_eq!(
+            plain(&json!({"id": "sel1", "name": "Done", "color": "x"})),
+            json!("Done")
+        );
+        assert_eq!(
+            plain(&json!([{"id": "rec1"}, {"id": "rec2", "name": "B"}])),
+            json!(["rec1", "B"])
+        );
         assert_eq!(plain(&json!(3)), json!(3));
     }
 }

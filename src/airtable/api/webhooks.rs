@@ -69,7 +69,11 @@ impl Client {
     /// `DELETE …/webhooks/{id}`.
     pub async fn delete_webhook(&self, base: &BaseId, id: &str) -> Result<(), Error> {
         let _: serde_json::Value = self
-            .send(ApiRequest::new(Method::DELETE, hook_path(base, id), Some(base)))
+            .send(ApiRequest::new(
+                Method::DELETE,
+                hook_path(base, id),
+                Some(base),
+            ))
             .await?;
         Ok(())
     }
