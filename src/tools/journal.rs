@@ -1039,6 +1039,39 @@ mod tests {
         assert!(matches!(err, JournalError::Version { found: 7 }), "{err}");
     }
 
+    #[tokio::test]
+    async fn a_version_2_file_opens_and_gains_the_watches_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.sqlite3");
+        {
+            // A journal as version 2 left it, with one entry.
+            let j = Journal::open(&JournalLocation::File(path.clone()), DAY)
+                .unwrap()
+                .unwrap();
+            j.append("p1", write("appA", 1)).await.unwrap();
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE watches; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let j = Journal::open(&JournalLocation::File(path.clone()), DAY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.list("p1", None, 10).await.unwrap().len(), 1);
+        let (version, watches): (i64, i64) = j
+            .run(|c| {
+                let v = c
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(sql("read"))?;
+                let n = c
+                    .query_row("SELECT COUNT(*) FROM watches", [], |r| r.get(0))
+                    .map_err(sql("count"))?;
+                Ok((v, n))
+            })
+            .await
+            .unwrap();
+        assert_eq!((version, watches), (3, 0));
+    }
+
     #[test]
     fn off_opens_nothing() {
         assert!(Journal::open(&JournalLocation::Off, DAY).unwrap().is_none());
