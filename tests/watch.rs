@@ -444,3 +444,43 @@ async fn a_subscriber_is_told_when_new_changes_arrive() {
         .await;
     assert!(e.is_err());
 }
+
+#[tokio::test]
+async fn a_restarted_server_keeps_stored_watches_alive_without_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite3");
+    let sb = sandbox_with(SandboxConfig {
+        webhook_lifetime: 24 * HOUR,
+        ..SandboxConfig::demo()
+    })
+    .await;
+    {
+        let state = ServerState::new(Ok(client_for(&sb)), file_options(&path));
+        let c = connect(AirtableServer::new(state)).await;
+        watch(&c, "Tasks", None).await;
+        c.cancel().await.unwrap();
+    }
+    sb.state().advance_clock(20 * HOUR);
+    let posts = sb.stats().by_method.get("POST").copied().unwrap_or(0);
+    // A new server on the same journal, polling fast; no tool is called.
+    let _state = ServerState::new(
+        Ok(client_for(&sb)),
+        ServerOptions {
+            watch_poll_interval: Duration::from_millis(100),
+            ..file_options(&path)
+        },
+    );
+    let _server = AirtableServer::new(_state.clone());
+    let mut refreshed = false;
+    for _ in 0..100 {
+        if sb.stats().by_method.get("POST").copied().unwrap_or(0) > posts {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refreshed,
+        "the poller did not refresh the stored watch's webhook"
+    );
+}

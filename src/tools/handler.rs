@@ -341,7 +341,7 @@ pub const INSTRUCTIONS: &str = "Airtable access. Workflow: 1) list_bases to find
 impl AirtableServer {
     /// A server using the state's client (stdio, or HTTP without a per-session token).
     pub fn new(state: Arc<ServerState>) -> Self {
-        AirtableServer {
+        let server = AirtableServer {
             ctx: ToolContext::new(
                 state.client.clone(),
                 state.options.clone(),
@@ -352,7 +352,10 @@ impl AirtableServer {
             state,
             header_token: false,
             observer: None,
-        }
+        };
+        // Stored watches (a restart) are kept alive and polled from the start.
+        tools::watch::resume_on_start(&server.ctx);
+        server
     }
 
     /// A server for one HTTP session that brought its own Airtable token: same connection pool

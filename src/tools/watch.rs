@@ -267,6 +267,29 @@ pub(crate) fn ensure_poller(ctx: &ToolContext) {
     runtime.spawn(poll_loop(weak, read_only));
 }
 
+/// At a server's start: when the store holds watches of `ctx`'s principal (a restart), start
+/// the poller so that they are kept alive and announced without waiting for a tool call.
+pub(crate) fn resume_on_start(ctx: &ToolContext) {
+    let feed = ctx.watchers().feed();
+    if feed.started.load(Ordering::SeqCst) || ctx.client().is_err() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let ctx = ctx.clone();
+    runtime.spawn(async move {
+        let Ok(store) = ctx.watchers().feed().store() else {
+            return;
+        };
+        if let Ok(list) = store_list(&store, ctx.principal()).await
+            && list.iter().any(|w| w.status == WatchStatus::Active)
+        {
+            ensure_poller(&ctx);
+        }
+    });
+}
+
 async fn poll_loop(watchers: Weak<Watchers>, read_only: bool) {
     loop {
         let interval = match watchers.upgrade() {
