@@ -310,6 +310,16 @@ async fn unwatch_deletes_the_webhook_and_dry_runs_change_nothing() {
     )
     .await;
     assert!(e.contains("max_changes"), "{e}");
+    // Numbers may come as strings and cursors as numbers.
+    let out = ok(
+        c,
+        "list_table_changes",
+        json!({"watch_id": id, "cursor": 1, "max_changes": "5"}),
+    )
+    .await;
+    assert_eq!(out["cursor"], "1", "{out}");
+    let e = err(c, "list_table_changes", json!({"watch_id": id, "bogus": 1})).await;
+    assert!(e.contains("bogus") && e.contains("max_changes"), "{e}");
 }
 
 #[tokio::test]

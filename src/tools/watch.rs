@@ -47,7 +47,7 @@ use crate::tools::ToolError;
 use crate::tools::context::ToolContext;
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Journal, JournalError};
-use crate::tools::params::{lenient_bool, lenient_opt_strings, opt_nonempty};
+use crate::tools::params::{lenient_bool, lenient_opt_strings};
 use crate::tools::resources::Watchers;
 use crate::tools::result::scope;
 use crate::tools::validation::find_field;
@@ -427,11 +427,12 @@ pub(crate) struct ListTableChangesParams {
     pub(crate) watch_id: String,
     /// Where to start (a `cursor` from an earlier result); omit to continue where the last
     /// call stopped.
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "opt_text")]
     pub(crate) cursor: Option<String>,
     /// Most changes to return (default 100, max 500).
-    #[serde(default)]
-    pub(crate) max_changes: Option<u32>,
+    #[serde(default, deserialize_with = "opt_text")]
+    #[schemars(with = "Option<u32>")]
+    pub(crate) max_changes: Option<String>,
 }
 
 /// Parameters of list_watches (none).
@@ -568,6 +569,18 @@ pub(crate) struct UnwatchOutput {
 }
 
 // ------------------------------------------------------------------------------ helpers
+
+/// An optional string or number, as text ("" = absent): cursors and counts arrive either way.
+fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a number or a string, got {other}"
+        ))),
+    }
+}
 
 fn unknown_watch(id: &str) -> ToolError {
     ToolError::Invalid(format!(
@@ -888,7 +901,10 @@ impl AirtableServer {
     ) -> Result<Json<TableChangesOutput>, ToolError> {
         let (store, mut w) = self.watch_of(&p.watch_id).await?;
         ensure_poller(&self.ctx);
-        let max = p.max_changes.unwrap_or(DEFAULT_MAX_CHANGES);
+        let max = match p.max_changes.as_deref() {
+            None => DEFAULT_MAX_CHANGES,
+            Some(m) => m.parse::<u32>().unwrap_or(0),
+        };
         if max == 0 || max > MAX_CHANGES {
             return Err(ToolError::Invalid(format!(
                 "max_changes must be from 1 to {MAX_CHANGES}."
