@@ -222,7 +222,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Toolsets to expose: records, schema, analysis, transfer, comments, attachments (comma-separated; default all). list_bases and list_tables are always exposed.
+    /// Toolsets to expose: records, schema, analysis, transfer, comments, attachments, watch (comma-separated; default all). list_bases and list_tables are always exposed.
     #[arg(long, value_delimiter = ',', env = env::AIRTABLE_MCP_TOOLSETS)]
     pub toolsets: Option<Vec<String>>,
 
@@ -245,6 +245,10 @@ pub struct ServeArgs {
     /// Batch writes of more records than this ask for confirmation (default 50).
     #[arg(long, value_name = "N", env = env::AIRTABLE_MCP_CONFIRM_THRESHOLD)]
     pub confirm_threshold: Option<usize>,
+
+    /// Seconds between polls of watched tables for new changes (watch_table; default 30, at least 5): one request per base with watches.
+    #[arg(long, value_name = "SECS", env = env::AIRTABLE_MCP_WATCH_POLL_INTERVAL)]
+    pub watch_poll_interval: Option<u64>,
 
     #[command(flatten)]
     pub journal: JournalArgs,

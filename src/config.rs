@@ -73,6 +73,11 @@ pub const DEFAULT_RATE_LIMIT_PER_TOKEN: u32 = 50;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of retries of one request.
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Default interval of the change feed's poller (`--watch-poll-interval`).
+pub const DEFAULT_WATCH_POLL_INTERVAL: Duration = Duration::from_secs(30);
+/// Shortest poll interval accepted: one webhook list per base every 5 s is 0.2 req/s, 4% of
+/// Airtable's 5 req/s per base.
+pub const MIN_WATCH_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8787";
 /// The toolsets a user may name (besides `all`).
@@ -83,6 +88,7 @@ pub const TOOLSETS: &[&str] = &[
     "transfer",
     "comments",
     "attachments",
+    "watch",
 ];
 
 /// Configuration errors (thiserror; one enum for this layer).
@@ -157,17 +163,20 @@ pub enum Toolset {
     Comments,
     /// Attachment files: upload_attachment, get_attachments.
     Attachments,
+    /// Change feeds from Airtable webhooks: watch_table, list_table_changes, list_watches, unwatch_table.
+    Watch,
 }
 
 impl Toolset {
     /// Every toolset, in display order.
-    pub const ALL: [Toolset; 6] = [
+    pub const ALL: [Toolset; 7] = [
         Toolset::Records,
         Toolset::Schema,
         Toolset::Analysis,
         Toolset::Transfer,
         Toolset::Comments,
         Toolset::Attachments,
+        Toolset::Watch,
     ];
 
     /// The name used on the command line.
@@ -179,6 +188,7 @@ impl Toolset {
             Toolset::Transfer => "transfer",
             Toolset::Comments => "comments",
             Toolset::Attachments => "attachments",
+            Toolset::Watch => "watch",
         }
     }
 }
@@ -192,7 +202,7 @@ impl fmt::Display for Toolset {
 /// An unknown toolset name (with a "did you mean" when one is close).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments, attachments (or all)",
+    "unknown toolset {0:?}: {hint}expected one of records, schema, analysis, transfer, comments, attachments, watch (or all)",
     hint = toolset_hint(.0)
 )]
 pub struct UnknownToolset(pub String);
@@ -478,6 +488,8 @@ pub struct FileConfig {
     pub journal: Option<PathBuf>,
     pub no_journal: Option<bool>,
     pub journal_retention_days: Option<u32>,
+    /// Seconds between polls of watched tables' webhooks (change feed).
+    pub watch_poll_interval: Option<u64>,
     pub http: Option<FileHttpConfig>,
 }
 
@@ -552,6 +564,9 @@ pub struct Config {
     pub journal: JournalLocation,
     /// How long journal entries are kept (`--journal-retention-days`; default 30 days).
     pub journal_retention: Duration,
+    /// Interval of the change feed's poller (`--watch-poll-interval`,
+    /// `AIRTABLE_MCP_WATCH_POLL_INTERVAL`, `watch_poll_interval`; default 30 s, at least 5 s).
+    pub watch_poll_interval: Duration,
     /// `Some` when serving over HTTP (`--http [ADDR]` or `[http] listen` in the file).
     pub http: Option<HttpConfig>,
     /// HTTP options; also filled when `http` is `None` (for `doctor` and tests).
@@ -836,6 +851,20 @@ impl Config {
             .or(file.confirm_threshold)
             .unwrap_or(DEFAULT_CONFIRM_THRESHOLD);
 
+        let poll_secs = args
+            .watch_poll_interval
+            .or(file.watch_poll_interval)
+            .unwrap_or(DEFAULT_WATCH_POLL_INTERVAL.as_secs());
+        if poll_secs < MIN_WATCH_POLL_INTERVAL.as_secs() || poll_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "watch_poll_interval",
+                value: poll_secs.to_string(),
+                reason: format!(
+                    "give a number of seconds from {} to 86400",
+                    MIN_WATCH_POLL_INTERVAL.as_secs()
+                ),
+            });
+        }
         let fh = file.http.unwrap_or_default();
         let h = &args.http_opts;
         let listen_src = args.http.clone().or(fh.listen.clone());
@@ -886,6 +915,7 @@ impl Config {
             confirm_threshold,
             journal,
             journal_retention,
+            watch_poll_interval: Duration::from_secs(poll_secs),
             http,
             http_options,
             config_file,

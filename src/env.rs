@@ -53,6 +53,8 @@ pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SER
 pub const AIRTABLE_MCP_CONFIRM: &str = "AIRTABLE_MCP_CONFIRM";
 /// Batch writes of more records than this ask for confirmation (default 50).
 pub const AIRTABLE_MCP_CONFIRM_THRESHOLD: &str = "AIRTABLE_MCP_CONFIRM_THRESHOLD";
+/// Seconds between polls of watched tables (change feed; default 30, at least 5).
+pub const AIRTABLE_MCP_WATCH_POLL_INTERVAL: &str = "AIRTABLE_MCP_WATCH_POLL_INTERVAL";
 /// SQLite file of the write journal.
 pub const AIRTABLE_MCP_JOURNAL: &str = "AIRTABLE_MCP_JOURNAL";
 /// Days a journal entry is kept (default 30).
@@ -126,6 +128,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_MCP_JOURNAL_RETENTION_DAYS,
         "days journal entries are kept (default 30)",
+    ),
+    (
+        AIRTABLE_MCP_WATCH_POLL_INTERVAL,
+        "seconds between change-feed polls (default 30, min 5)",
     ),
     (
         AIRTABLE_MCP_EXPORT_DIR,

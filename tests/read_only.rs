@@ -55,6 +55,8 @@ struct Target {
     field: String,
     /// A journaled write (for undo_write), when the test made one.
     write_id: String,
+    /// A watch (for unwatch_table), when the test made one.
+    watch_id: String,
 }
 
 async fn target(sb: &SandboxHandle) -> Target {
@@ -81,6 +83,7 @@ async fn target(sb: &SandboxHandle) -> Target {
         record: recs[0].id.clone(),
         field,
         write_id: String::new(),
+        watch_id: String::new(),
     }
 }
 
@@ -334,6 +337,8 @@ fn write_args(tool: &str, t: &Target) -> Value {
             "field": "Photo", "source": {"content_base64": "aGk=", "filename": "hi.txt"}}),
         "import_records" => json!({"base_id": base, "table_id": table,
             "source": "Name\nImported\n", "dry_run": false}),
+        "watch_table" => json!({"base_id": base, "table_id": table}),
+        "unwatch_table" => json!({"watch_id": t.watch_id}),
         other => panic!("write tool {other} has no arguments in tests/read_only.rs: add them"),
     }
 }
@@ -365,6 +370,17 @@ async fn every_write_tool_is_stopped_by_a_read_only_client() {
     .await;
     let mut t = t;
     t.write_id = done["write_id"].as_str().expect("journaled").to_owned();
+    // A watch (its webhook made by the writable server) for unwatch_table.
+    let watched = ok(
+        &writable,
+        "watch_table",
+        json!({"base_id": DEMO, "table_id": t.table, "fields": ["Name"]}),
+    )
+    .await;
+    t.watch_id = watched["watch"]["watch_id"]
+        .as_str()
+        .expect("a watch")
+        .to_owned();
     let baseline = sb.stats();
     let state = ServerState::new(Ok(read_only_client(&sb)), options);
     let client = connect(AirtableServer::new(state.clone())).await;

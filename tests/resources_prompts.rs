@@ -127,7 +127,8 @@ async fn capabilities_resources_and_templates() {
         t,
         [
             "airtable://bases/{base_id}/schema",
-            "airtable://bases/{base_id}/tables/{table_id}/schema"
+            "airtable://bases/{base_id}/tables/{table_id}/schema",
+            "airtable://watches/{watch_id}"
         ]
     );
 

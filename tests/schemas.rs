@@ -136,6 +136,7 @@ and `listChanged`), **prompts** and **completions**.
 |---|---|
 | `airtable://bases/{base_id}/schema` | The base's tables: ID, name, primary field, fields (ID, name, type, computed) and views. |
 | `airtable://bases/{base_id}/tables/{table_id}/schema` | One table, by ID or percent-encoded name, with field options and descriptions (as `get_field_info`). |
+| `airtable://watches/{watch_id}` | A change feed (watch_table): status, expiry, cursor and `pending` payload count (docs/change-feed.md). |
 
 - `resources/list` lists the schema of every base the token can see (and `--bases` allows),
   with its tables, 5 bases a page (`nextCursor`): one Airtable request for the bases plus one
@@ -149,7 +150,8 @@ and `listChanged`), **prompts** and **completions**.
   create_metadata_table, undo_write of a schema change) changes a base, the
   sessions of the same token subscribed to that base's schema resources get
   `notifications/resources/updated`, and `notifications/resources/list_changed` when its
-  tables changed.
+  tables changed. Subscribers to a watch resource get `notifications/resources/updated` when
+  the server's poller (`--watch-poll-interval`, default 30 s) sees new changes.
 
 | Prompt | Arguments | What it does |
 |---|---|---|

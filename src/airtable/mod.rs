@@ -21,7 +21,7 @@ mod pagination;
 pub mod rate_limit;
 pub mod retry;
 
-pub use api::{Downloaded, MAX_UPLOAD_BYTES};
+pub use api::{Downloaded, MAX_PAYLOAD_PAGE, MAX_UPLOAD_BYTES};
 pub use batch::{
     BatchFailure, BatchOutcome, CHUNK_SIZE, ChunkEvent, ChunkHook, ChunkReport, ChunkStatus,
     ProgressFn, RecordUpdate, UpdateMode, UpsertRecord, WriteOptions,
@@ -36,5 +36,9 @@ pub use models::{
     BaseSchema, BaseSummary, Comment, CommentAuthor, CommentPage, CreateField, CreateTable,
     DeletedRecord, Field, FieldSpec, FieldType, Fields, PermissionLevel, Record, RecordPage, Table,
     UpdateField, UpdateTable, View, WhoAmI,
+};
+pub use models::{
+    CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,
+    WebhookFilters, WebhookIncludes, WebhookList, WebhookOptions, WebhookPayload, WebhookSpec,
 };
 pub use pagination::{CellFormat, GetOptions, ListQuery, Sort, SortDirection};

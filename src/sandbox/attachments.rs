@@ -125,11 +125,12 @@ impl Files {
 }
 
 impl SandboxState {
-    /// Move the sandbox's clock forward (signed URLs expire against it). For tests: no
-    /// wall-clock waits.
+    /// Move the sandbox's clock forward (signed URLs and webhooks expire against it). For
+    /// tests: no wall-clock waits.
     pub fn advance_clock(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.inner.files.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        super::lock(&self.inner.db).hooks.advance(by);
     }
 }
 
@@ -275,9 +276,7 @@ fn append(
         .unwrap_or_default();
     list.push(Value::Object(obj));
     data.set_cell(rec_id, &field.id, Some(Value::Array(list)));
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     let out = data
         .rec(rec_id)
         .map(|r| {

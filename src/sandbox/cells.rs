@@ -3,7 +3,7 @@
 //! cells into formula values.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use rusqlite::Connection;
@@ -14,6 +14,20 @@ use super::fx;
 use super::schema::{Base, FieldMeta, NUMBER_TYPES, TEXT_TYPES, TableMeta};
 use super::store::{self, Rec};
 use super::util::{is_id, iso, new_id, now_iso, parse_iso};
+
+/// (record ID, stored cells before, stored cells after).
+pub type ChangedCells = (String, Map<String, Value>, Map<String, Value>);
+
+/// The record changes of one request in one table (see [`Data::changes`]).
+#[derive(Debug, Clone, Default)]
+pub struct TableChanges {
+    pub table_id: String,
+    /// (record ID, created time, stored cells).
+    pub created: Vec<(String, String, Map<String, Value>)>,
+    /// (record ID, stored cells before, stored cells after).
+    pub changed: Vec<ChangedCells>,
+    pub deleted: Vec<String>,
+}
 
 /// A base loaded for one request: schema and every record, with pending changes.
 /// Cloned as the snapshot a list request evaluates without the database lock.
@@ -27,6 +41,8 @@ pub struct Data {
     inserted: Vec<String>,
     deleted: Vec<String>,
     dirty_fields: HashSet<String>,
+    /// Cells of records as they were before this request changed them (webhook payloads).
+    orig: HashMap<String, (String, Map<String, Value>)>,
     memo: RefCell<HashMap<(String, String), fx::Value>>,
     busy: RefCell<HashSet<(String, String)>>,
     compiled: RefCell<HashMap<String, Option<fx::Compiled>>>,
@@ -48,6 +64,7 @@ impl Data {
             inserted: Vec::new(),
             deleted: Vec::new(),
             dirty_fields: HashSet::new(),
+            orig: HashMap::new(),
             memo: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashSet::new()),
             compiled: RefCell::new(HashMap::new()),
@@ -86,7 +103,62 @@ impl Data {
         self.rec(id).filter(|r| r.table_id == table_id)
     }
 
+    /// Keep a record's cells as they were before this request's first change to it.
+    fn remember(&mut self, id: &str) {
+        if self.orig.contains_key(id) || self.inserted.iter().any(|x| x == id) {
+            return;
+        }
+        if let Some(r) = self.rec(id) {
+            let before = (r.table_id.clone(), r.cells.clone());
+            self.orig.insert(id.to_string(), before);
+        }
+    }
+
+    /// What this request changed, per table (call before [`Data::persist`]): created records
+    /// with their cells, changed records with (before, after) stored cells, deleted IDs.
+    pub fn changes(&self) -> Vec<TableChanges> {
+        let mut by_table: BTreeMap<String, TableChanges> = BTreeMap::new();
+        for id in &self.inserted {
+            if let Some(r) = self.rec(id) {
+                let t = by_table.entry(r.table_id.clone()).or_default();
+                t.created
+                    .push((r.id.clone(), r.created_time.clone(), r.cells.clone()));
+            }
+        }
+        for id in &self.dirty {
+            if self.inserted.contains(id) {
+                continue;
+            }
+            let (Some(r), Some((_, before))) = (self.rec(id), self.orig.get(id)) else {
+                continue;
+            };
+            if &r.cells != before {
+                let t = by_table.entry(r.table_id.clone()).or_default();
+                t.changed
+                    .push((r.id.clone(), before.clone(), r.cells.clone()));
+            }
+        }
+        for id in &self.deleted {
+            if let Some((table, _)) = self.orig.get(id) {
+                by_table
+                    .entry(table.clone())
+                    .or_default()
+                    .deleted
+                    .push(id.clone());
+            }
+        }
+        by_table
+            .into_iter()
+            .map(|(table_id, mut t)| {
+                t.table_id = table_id;
+                t.changed.sort_by(|a, b| a.0.cmp(&b.0));
+                t
+            })
+            .collect()
+    }
+
     fn rec_mut(&mut self, id: &str) -> Option<&mut Rec> {
+        self.remember(id);
         let (t, i) = self.loc.get(id)?.clone();
         self.memo.borrow_mut().clear();
         self.recs.get_mut(&t)?.get_mut(i)
@@ -190,6 +262,7 @@ impl Data {
         let Some(table_id) = self.rec(rec_id).map(|r| r.table_id.clone()) else {
             return;
         };
+        self.remember(rec_id);
         let link_fields: Vec<String> = self
             .base
             .tables
@@ -262,6 +335,7 @@ impl Data {
         self.dirty.clear();
         self.deleted.clear();
         self.dirty_fields.clear();
+        self.orig.clear();
         Ok(())
     }
 

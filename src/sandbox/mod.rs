@@ -18,6 +18,7 @@ mod seed;
 mod store;
 pub mod users;
 mod util;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -124,6 +125,8 @@ pub struct SandboxConfig {
     pub oauth_access_ttl: Duration,
     /// Lifetime of an OAuth refresh token, restarted by each refresh (Airtable: 60 days).
     pub oauth_refresh_ttl: Duration,
+    /// How long a webhook lives after create or refresh (Airtable: 7 days).
+    pub webhook_lifetime: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -140,6 +143,7 @@ impl Default for SandboxConfig {
             oauth_auto_approve: false,
             oauth_access_ttl: Duration::from_secs(3600),
             oauth_refresh_ttl: Duration::from_secs(60 * 24 * 3600),
+            webhook_lifetime: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -245,12 +249,14 @@ impl SandboxState {
             .into_iter()
             .filter(|(_, owner)| owner != SANDBOX_USER_ID)
             .collect();
+        let mut db = store::Db::new(conn);
+        db.hooks = webhooks::Hooks::new(cfg.webhook_lifetime);
         Ok(SandboxState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
                 cfg,
                 files: attachments::Files::new(),
-                db: Mutex::new(store::Db::new(conn)),
+                db: Mutex::new(db),
                 stats: Mutex::new(SandboxStats::default()),
                 oauth: Mutex::new(oauth::OAuthStore::default()),
                 foreign: Mutex::new(foreign),
@@ -464,6 +470,7 @@ fn base_of(path: &str) -> Option<&str> {
         return None;
     }
     match segs.next()? {
+        "bases" => segs.next().filter(|s| !s.is_empty()),
         "meta" => {
             if segs.next()? == "bases" {
                 segs.next().filter(|s| !s.is_empty())
@@ -660,6 +667,26 @@ fn api_routes(state: SandboxState) -> Router {
         )
         .route("/v0/{base}/{table}/listRecords", post(list_post))
         .route(
+            "/v0/bases/{base}/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}",
+            axum::routing::delete(delete_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/refresh",
+            post(refresh_webhook),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/enableNotifications",
+            post(enable_webhook_notifications),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/payloads",
+            get(webhook_payloads),
+        )
+        .route(
             "/v0/{base}/{table}/{record}",
             get(get_record)
                 .patch(patch_one)
@@ -695,6 +722,65 @@ async fn upload_attachment(
     body: Bytes,
 ) -> Response {
     reply(attachments::upload(&s, base, record, field, &body).await)
+}
+
+async fn create_webhook(State(s): S, Path(base): Path<String>, body: Bytes) -> Response {
+    reply(
+        async {
+            let b = json_body(&body)?;
+            s.run(move |db| {
+                let data = db.data(&base)?;
+                let out = db.hooks.create(&data, &b);
+                db.keep(data);
+                out
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn list_webhooks(State(s): S, Path(base): Path<String>) -> Response {
+    reply(
+        s.run(move |db| {
+            let data = db.data(&base)?;
+            db.keep(data);
+            Ok(db.hooks.list(&base))
+        })
+        .await,
+    )
+}
+
+async fn delete_webhook(State(s): S, Path((base, hook)): Path<(String, String)>) -> Response {
+    reply(s.run(move |db| db.hooks.delete(&base, &hook)).await)
+}
+
+async fn refresh_webhook(State(s): S, Path((base, hook)): Path<(String, String)>) -> Response {
+    reply(s.run(move |db| db.hooks.refresh(&base, &hook)).await)
+}
+
+async fn enable_webhook_notifications(
+    State(s): S,
+    Path((base, hook)): Path<(String, String)>,
+) -> Response {
+    reply(
+        s.run(move |db| db.hooks.enable_notifications(&base, &hook))
+            .await,
+    )
+}
+
+async fn webhook_payloads(
+    State(s): S,
+    Path((base, hook)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    reply(
+        async {
+            let q = query::pairs(q.as_deref())?;
+            s.run(move |db| db.hooks.payloads(&base, &hook, &q)).await
+        }
+        .await,
+    )
 }
 
 type Who = Extension<Identity>;
@@ -1056,6 +1142,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, SandboxErro
         oauth_auto_approve: args.oauth_auto_approve,
         oauth_access_ttl: Duration::from_secs(args.oauth_access_ttl_secs.max(1)),
         oauth_refresh_ttl: Duration::from_secs(args.oauth_refresh_ttl_secs.max(1)),
+        webhook_lifetime: Duration::from_secs(7 * 86_400),
     })
 }
 

@@ -510,9 +510,7 @@ pub fn create(db: &mut Db, base_id: &str, table_key: &str, body: &Value) -> ApiR
             .collect();
         ids.push(data.insert(&table_id, map));
     }
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     let mut out = render(&data, &table_id, &ids, opts.by_id)?;
     db.keep(data);
     if single {
@@ -540,9 +538,7 @@ pub fn update_one(
     let fields = obj.get("fields").ok_or_else(missing_fields)?;
     let cells = build_cells(&mut data, &table_id, fields, opts.typecast, Some(rec_id))?;
     apply(&mut data, &table_id, rec_id, cells, put);
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     let mut out = render(&data, &table_id, &[rec_id.to_string()], opts.by_id)?;
     db.keep(data);
     Ok(out.pop().unwrap_or(Value::Null))
@@ -668,9 +664,7 @@ pub fn update_many(
             (None, None) => return Err(ApiError::invalid_records(UPDATE_SHAPE)),
         }
     }
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     let out = render(&data, &table_id, &ids, opts.by_id)?;
     db.keep(data);
     if upsert.is_some() {
@@ -718,9 +712,7 @@ pub fn delete_one(db: &mut Db, base_id: &str, table_key: &str, rec_id: &str) -> 
         return Err(ApiError::not_found());
     }
     data.delete(rec_id);
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     db.keep(data);
     Ok(json!({"deleted": true, "id": rec_id}))
 }
@@ -753,9 +745,7 @@ pub fn delete_many(
     for id in &ids {
         data.delete(id);
     }
-    let tx = db.conn.transaction()?;
-    data.persist(&tx)?;
-    tx.commit()?;
+    db.commit(&mut data)?;
     db.keep(data);
     let out: Vec<Value> = ids
         .iter()

@@ -128,6 +128,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SandboxError> {
 pub struct Db {
     pub conn: Connection,
     cache: HashMap<String, Data>,
+    /// Webhooks (in memory), fed by [`Db::commit`].
+    pub hooks: super::webhooks::Hooks,
 }
 
 impl Db {
@@ -135,7 +137,19 @@ impl Db {
         Db {
             conn,
             cache: HashMap::new(),
+            hooks: super::webhooks::Hooks::new(std::time::Duration::from_secs(7 * 86_400)),
         }
+    }
+
+    /// Persist `data`'s pending record changes in one transaction, then give the base's
+    /// webhooks their payloads (one base transaction).
+    pub fn commit(&mut self, data: &mut Data) -> ApiResult<()> {
+        let changes = data.changes();
+        let tx = self.conn.transaction()?;
+        data.persist(&tx)?;
+        tx.commit()?;
+        self.hooks.record(data, &changes);
+        Ok(())
     }
 
     pub fn data(&mut self, base_id: &str) -> ApiResult<Data> {

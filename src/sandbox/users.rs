@@ -104,6 +104,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
     let read = *method == Method::GET || *method == Method::HEAD;
     match segs.as_slice() {
         ["v0", "meta", "whoami"] => None,
+        ["v0", "bases", _, "webhooks", ..] => Some("webhook:manage"),
         ["v0", "meta", ..] => Some(if read {
             "schema.bases:read"
         } else {
@@ -163,6 +164,10 @@ mod tests {
         let g = Method::GET;
         let p = Method::POST;
         assert_eq!(required_scope(&g, "/v0/meta/whoami"), None);
+        assert_eq!(
+            required_scope(&g, "/v0/bases/app1/webhooks/ach1/payloads"),
+            Some("webhook:manage")
+        );
         assert_eq!(
             required_scope(&g, "/v0/meta/bases"),
             Some("schema.bases:read")

@@ -108,6 +108,8 @@ pub struct ServerOptions {
     pub sanitize: bool,
     /// The only directory tools may read or write files in (`--export-dir`; canonical).
     pub export_dir: Option<std::path::PathBuf>,
+    /// Interval of the change feed's poller (`--watch-poll-interval`).
+    pub watch_poll_interval: Duration,
 }
 
 impl Default for ServerOptions {
@@ -126,6 +128,7 @@ impl Default for ServerOptions {
             ),
             sanitize: true,
             export_dir: None,
+            watch_poll_interval: crate::config::DEFAULT_WATCH_POLL_INTERVAL,
         }
     }
 }
@@ -144,6 +147,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("journal_retention", &self.journal_retention)
             .field("sanitize", &self.sanitize)
             .field("export_dir", &self.export_dir)
+            .field("watch_poll_interval", &self.watch_poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +165,7 @@ impl ServerOptions {
             journal_retention: cfg.journal_retention,
             sanitize: cfg.sanitize,
             export_dir: cfg.export_dir.clone(),
+            watch_poll_interval: cfg.watch_poll_interval,
             ..ServerOptions::default()
         }
     }
@@ -243,6 +248,12 @@ impl ServerState {
             }
         }
         let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
+        // Watches live in the journal's store; with --no-journal in memory for the process.
+        let watchers: Arc<Watchers> = Arc::default();
+        let shared = journal.as_ref().ok().and_then(|j| j.clone());
+        watchers
+            .feed()
+            .configure(shared, options.watch_poll_interval);
         Arc::new(ServerState {
             client,
             pool: None,
@@ -250,7 +261,7 @@ impl ServerState {
             cache: Arc::new(SchemaCache::new(options.schema_ttl)),
             options: Arc::new(options),
             router,
-            watchers: Arc::default(),
+            watchers,
         })
     }
 
@@ -331,7 +342,7 @@ pub const INSTRUCTIONS: &str = "Airtable access. Workflow: 1) list_bases to find
 impl AirtableServer {
     /// A server using the state's client (stdio, or HTTP without a per-session token).
     pub fn new(state: Arc<ServerState>) -> Self {
-        AirtableServer {
+        let server = AirtableServer {
             ctx: ToolContext::new(
                 state.client.clone(),
                 state.options.clone(),
@@ -342,7 +353,10 @@ impl AirtableServer {
             state,
             header_token: false,
             observer: None,
-        }
+        };
+        // Stored watches (a restart) are kept alive and polled from the start.
+        tools::watch::resume_on_start(&server.ctx);
+        server
     }
 
     /// A server for one HTTP session that brought its own Airtable token: same connection pool
@@ -530,7 +544,7 @@ impl ServerHandler for AirtableServer {
         accepted.resources_list_changed = requested.resources_list_changed;
         accepted.resource_subscriptions = (requested.resource_subscriptions.as_ref()).map(|uris| {
             (uris.iter())
-                .filter(|u| resources::parse_uri(u).is_some())
+                .filter(|u| resources::is_known_uri(u))
                 .cloned()
                 .collect()
         });

@@ -227,7 +227,7 @@ pub(crate) struct WriteEntry {
 }
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Wait this long for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -338,6 +338,22 @@ fn migrate(conn: &Connection) -> Result<(), JournalError> {
              ON writes (principal, json_extract(body, '$.resume.key'));",
     )
     .map_err(sql("create its tables"))?;
+    if version < 3 {
+        // The change feed's watches (`tools::watch`): one row per watch, its state as JSON.
+        conn.execute_batch(
+            "BEGIN;
+             CREATE TABLE IF NOT EXISTS watches (
+                 id        TEXT PRIMARY KEY,
+                 principal TEXT NOT NULL,
+                 at_ms     INTEGER NOT NULL,
+                 body      TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS watches_principal ON watches (principal, at_ms);
+             PRAGMA user_version = 3;
+             COMMIT;",
+        )
+        .map_err(sql("create its tables"))?;
+    }
     Ok(())
 }
 
@@ -454,6 +470,23 @@ impl Journal {
         .map_err(|e| JournalError::Store {
             detail: format!("its task was lost ({e})"),
         })?
+    }
+
+    /// Run `f` on the store's connection on the blocking pool: the sibling stores that share
+    /// the journal's file (the change feed's watches, `tools::watch`).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        self.with(move |inner, _| f(&inner.conn)).await
+    }
+
+    /// A private in-memory store (watches with `--no-journal`: they live for the process).
+    pub(crate) fn memory() -> Result<Arc<Journal>, JournalError> {
+        let retention = Duration::from_secs(86_400);
+        Journal::open(&JournalLocation::Memory, retention)?.ok_or_else(|| JournalError::Store {
+            detail: "an in-memory store could not be opened".to_owned(),
+        })
     }
 
     fn cutoff_ms(retention: Duration) -> i64 {
@@ -1199,6 +1232,39 @@ mod tests {
             .unwrap();
         let err = Journal::open(&JournalLocation::File(path), DAY).unwrap_err();
         assert!(matches!(err, JournalError::Version { found: 7 }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_version_2_file_opens_and_gains_the_watches_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.sqlite3");
+        {
+            // A journal as version 2 left it, with one entry.
+            let j = Journal::open(&JournalLocation::File(path.clone()), DAY)
+                .unwrap()
+                .unwrap();
+            j.append("p1", write("appA", 1)).await.unwrap();
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE watches; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let j = Journal::open(&JournalLocation::File(path.clone()), DAY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.list("p1", None, 10).await.unwrap().len(), 1);
+        let (version, watches): (i64, i64) = j
+            .run(|c| {
+                let v = c
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(sql("read"))?;
+                let n = c
+                    .query_row("SELECT COUNT(*) FROM watches", [], |r| r.get(0))
+                    .map_err(sql("count"))?;
+                Ok((v, n))
+            })
+            .await
+            .unwrap();
+        assert_eq!((version, watches), (3, 0));
     }
 
     #[test]

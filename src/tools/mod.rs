@@ -51,6 +51,7 @@ mod transfer;
 mod undo;
 mod validation;
 mod views;
+mod watch;
 mod writes;
 
 pub use handler::{
@@ -115,7 +116,7 @@ const fn spec(name: &'static str, toolset: Toolset, access: Access) -> ToolSpec 
 }
 
 use Access::{Read, Write};
-use Toolset::{Analysis, Attachments, Comments, Records, Schema, Transfer};
+use Toolset::{Analysis, Attachments, Comments, Records, Schema, Transfer, Watch};
 
 /// Every tool: name, toolset and access, in one place. The single source for filtering
 /// (`--toolsets`, `--read-only`), `airtable-mcp tools list` and the catalogue tests.
@@ -162,6 +163,11 @@ pub const CATALOG: &[ToolSpec] = &[
     spec("get_attachments", Attachments, Read),
     // #14 import
     spec("import_records", Transfer, Write),
+    // #15 change feed
+    spec("watch_table", Watch, Write),
+    spec("list_table_changes", Watch, Read),
+    spec("list_watches", Watch, Read),
+    spec("unwatch_table", Watch, Write),
 ];
 
 /// The catalogue (same as [`CATALOG`]).
@@ -191,7 +197,8 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
             + AirtableServer::import_router()
             + AirtableServer::undo_router()
             + AirtableServer::links_router()
-            + AirtableServer::views_router();
+            + AirtableServer::views_router()
+            + AirtableServer::watch_router();
         schema_cleanup::portable_router(raw)
     });
     CATALOGUE.clone()

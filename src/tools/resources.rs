@@ -86,7 +86,13 @@ pub(crate) fn templates() -> ListResourceTemplatesResult {
     .with_title("Table schema")
     .with_description("One table (ID or name) with field options, descriptions and views.")
     .with_mime_type(MIME);
-    ListResourceTemplatesResult::with_all_items(vec![base, table])
+    let watch = ResourceTemplate::new("airtable://watches/{watch_id}", "watch")
+        .with_title("Table watch")
+        .with_description(
+            "A change feed (watch_table): its state and pending changes; subscribe for updates.",
+        )
+        .with_mime_type(MIME);
+    ListResourceTemplatesResult::with_all_items(vec![base, table, watch])
         .with_ttl_ms(RESOURCE_TTL_MS)
         .with_cache_scope(CacheScope::Public)
 }
@@ -181,12 +187,27 @@ fn base_json(base: &str, schema: &BaseSchema) -> Value {
     })
 }
 
-/// resources/read of a schema URI (a table by ID or name), or of an MCP Apps view (`ui://`).
+/// Whether `uri` names a resource of this server (a schema or a watch).
+pub(crate) fn is_known_uri(uri: &str) -> bool {
+    parse_uri(uri).is_some() || crate::tools::watch::parse_watch_uri(uri).is_some()
+}
+
+/// resources/read of a schema URI (a table by ID or name), a watch URI, or an MCP Apps view
+/// (`ui://`).
 pub(crate) async fn read(ctx: &ToolContext, uri: &str) -> Result<ReadResourceResult, ErrorData> {
     if crate::tools::apps::is_view_uri(uri) {
         return crate::tools::apps::read(uri).ok_or_else(|| {
             ErrorData::resource_not_found(format!("unknown view {uri:?}; see resources/list"), None)
         });
+    }
+    if let Some(id) = crate::tools::watch::parse_watch_uri(uri) {
+        let value = crate::tools::watch::read_resource(ctx, id)
+            .await
+            .map_err(err)?;
+        return Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(value.to_string(), uri).with_mime_type(MIME),
+        ])
+        .with_cache_scope(CacheScope::Private));
     }
     let parsed = parse_uri(uri).ok_or_else(|| {
         ErrorData::resource_not_found(
@@ -265,6 +286,9 @@ fn compact(mut value: Value, budget: usize) -> String {
 #[derive(Default)]
 pub(crate) struct Watchers {
     inner: Mutex<Inner>,
+    /// The change feed's store, clients and poller (`tools::watch`), whose updates go to the
+    /// same subscribers.
+    feed: crate::tools::watch::Feed,
 }
 
 #[derive(Default)]
@@ -318,6 +342,56 @@ impl Watchers {
         if let Ok(mut inner) = self.inner.lock() {
             inner.sinks.retain(|(i, _, _)| *i != id);
         }
+    }
+
+    /// The change feed (watches and their poller).
+    pub(crate) fn feed(&self) -> &crate::tools::watch::Feed {
+        &self.feed
+    }
+
+    /// `uri` changed (a watch got new changes): tell the sessions of `principal` subscribed to
+    /// it (legacy subscriptions to that URI, and 2026 streams that accepted it).
+    pub(crate) fn resource_updated(&self, principal: &str, uri: &str) {
+        let (legacy, sinks) = {
+            let Ok(mut inner) = self.inner.lock() else {
+                return;
+            };
+            inner
+                .legacy
+                .retain(|(_, _, peer)| !peer.is_transport_closed());
+            let legacy: Vec<Peer<RoleServer>> = (inner.legacy.iter())
+                .filter(|(p, u, _)| p.as_ref() == principal && u == uri)
+                .map(|(_, _, peer)| peer.clone())
+                .collect();
+            let sinks: Vec<SubscriptionSink> = (inner.sinks.iter())
+                .filter(|(_, p, s)| {
+                    p.as_ref() == principal
+                        && (s.accepted().resource_subscriptions.iter())
+                            .flatten()
+                            .any(|u| u == uri)
+                })
+                .map(|(_, _, s)| s.clone())
+                .collect();
+            (legacy, sinks)
+        };
+        if legacy.is_empty() && sinks.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let uri = uri.to_owned();
+        runtime.spawn(async move {
+            for peer in legacy {
+                let param = ResourceUpdatedNotificationParam::new(uri.clone());
+                if let Err(e) = peer.notify_resource_updated(param).await {
+                    tracing::debug!("resource update notification not sent: {e}");
+                }
+            }
+            for sink in sinks {
+                let _ = sink.notify_resource_updated(uri.clone()).await;
+            }
+        });
     }
 
     /// Whether anyone of `principal` listens to changes of `base`.

@@ -235,6 +235,8 @@ pub(crate) mod scope {
     pub(crate) const COMMENTS_READ: &str = "data.recordComments:read";
     /// Writing comments.
     pub(crate) const COMMENTS_WRITE: &str = "data.recordComments:write";
+    /// Managing webhooks (the change feed).
+    pub(crate) const WEBHOOK_MANAGE: &str = "webhook:manage";
 }
 
 /// Over HTTP, for a session that brought its own token: what to do instead of [`TOKEN_FIX`].

@@ -36,6 +36,7 @@ async def run(mode: str) -> None:
         assert {t.uri_template for t in templates.resource_templates} == {
             "airtable://bases/{base_id}/schema",
             "airtable://bases/{base_id}/tables/{table_id}/schema",
+            "airtable://watches/{watch_id}",
         }
 
         read = await client.read_resource(base_uri, cache_mode="bypass")

@@ -361,6 +361,19 @@ async def run_everything(mode: str, tmp: Path) -> None:
             "import_records", {"base_id": base, "table_id": scratch_id, "source": csv_text, "dry_run": False}
         )
         assert [w["row"] for w in done["written"]] == [2, 3], done
+        # --- #15 change feed area
+        watched = await s.call("watch_table", {"base_id": base, "table_id": scratch_id})
+        watch_id = watched["watch"]["watch_id"]
+        assert watched["watch"]["uri"] == f"airtable://watches/{watch_id}", watched
+        fed = await s.call("create_record", {"base_id": base, "table_id": scratch_id, "fields": {"Name": "Fed"}})
+        feed = await s.call("list_table_changes", {"watch_id": watch_id})
+        assert [(c["action"], c["record_id"]) for c in feed["changes"]] == [("created", fed["record"]["id"])], feed
+        assert feed["changes"][0]["fields"]["Name"] == {"new": "Fed"} and feed["has_more"] is False, feed
+        assert [w["watch_id"] for w in (await s.call("list_watches", {}))["watches"]] == [watch_id]
+        assert (await s.call("unwatch_table", {"watch_id": watch_id}))["removed"] is True
+        gone = await s.call("list_table_changes", {"watch_id": watch_id}, ok=False)
+        assert "Unknown watch_id" in gone["error"], gone
+        # --- end #15 change feed area
         # --- #13 filters --------------------------------------------------------------------
         filtered = await s.call(
             "get_records",

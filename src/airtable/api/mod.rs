@@ -6,3 +6,5 @@ mod bases;
 mod comments;
 mod records;
 mod tables;
+mod webhooks;
+pub use webhooks::MAX_PAYLOAD_PAGE;

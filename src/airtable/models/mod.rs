@@ -7,6 +7,7 @@ mod base;
 mod comment;
 mod field;
 mod record;
+mod webhook;
 
 pub use base::{
     BaseSchema, BaseSummary, CreateTable, PermissionLevel, Table, UpdateTable, View, WhoAmI,
@@ -14,3 +15,7 @@ pub use base::{
 pub use comment::{Comment, CommentAuthor, CommentPage};
 pub use field::{CreateField, Field, FieldSpec, FieldType, UpdateField};
 pub use record::{DeletedRecord, Fields, Record, RecordPage};
+pub use webhook::{
+    CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,
+    WebhookFilters, WebhookIncludes, WebhookList, WebhookOptions, WebhookPayload, WebhookSpec,
+};
