@@ -1096,9 +1096,12 @@ mod tests {
             .await
             .unwrap();
         drop(j);
-        // As an older build left it: version 2, no index.
+        // As a version 2 build left it: no index, no watches table.
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("DROP INDEX writes_resume").unwrap();
+        conn.execute_batch(
+            "DROP INDEX writes_resume; DROP TABLE watches; PRAGMA user_version = 2;",
+        )
+        .unwrap();
         drop(conn);
         let j = Journal::open(&loc, DAY).unwrap().unwrap();
         let e = j.find_resumable("p1", "ka").await.unwrap().unwrap();
@@ -1107,7 +1110,7 @@ mod tests {
             .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[tokio::test]
