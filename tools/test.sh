@@ -19,7 +19,7 @@ cargo clippy --all-targets --locked -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # The keyring tests need a D-Bus session with an unlocked Secret Service collection.
-dbus-run-session -- tools/with-secret-service.sh cargo test --locked --all-targets 2>&1 | tee "$log"
+dbus-run-session -- tools/with-secret-service.sh cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
 # `--all-targets` does not run doctests: the examples in the docs are tests too.
 cargo test --locked --doc 2>&1 | tee -a "$log"
 # End-to-end: the binary under the official MCP Python SDK over stdio, in its legacy and
