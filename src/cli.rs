@@ -365,6 +365,23 @@ pub struct SandboxArgs {
     /// Fraction of writes whose connection is dropped after they are applied.
     #[arg(long, default_value_t = 0.0)]
     pub drop_after_rate: f64,
+
+    /// OAuth: authorize redirects at once instead of showing the consent page.
+    #[arg(long)]
+    pub oauth_auto_approve: bool,
+
+    /// OAuth: register another public client ID accepting any loopback redirect URI
+    /// (repeatable; `sandbox-client` always exists).
+    #[arg(long = "oauth-client", value_name = "CLIENT_ID")]
+    pub oauth_clients: Vec<String>,
+
+    /// OAuth: access token lifetime in seconds (Airtable: 3600).
+    #[arg(long, default_value_t = 3600)]
+    pub oauth_access_ttl_secs: u64,
+
+    /// OAuth: refresh token lifetime in seconds (Airtable: 60 days).
+    #[arg(long, default_value_t = 5_184_000)]
+    pub oauth_refresh_ttl_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,15 +7,10 @@ use super::errors::{ApiError, ApiResult};
 use super::schema::{self, Base, FieldMeta};
 use super::store;
 use super::util::{decode_index, encode_index, is_id, new_id};
-use super::{SANDBOX_USER_EMAIL, SANDBOX_USER_ID};
-
-pub fn whoami() -> Value {
-    json!({"id": SANDBOX_USER_ID, "email": SANDBOX_USER_EMAIL})
-}
 
 /// `GET /v0/meta/bases`: 1000 a page (a `pageSize` query parameter, a sandbox extension,
 /// makes pages smaller for tests).
-pub fn list_bases(conn: &Connection, query: &[(String, String)]) -> ApiResult<Value> {
+pub fn list_bases(conn: &Connection, owner: &str, query: &[(String, String)]) -> ApiResult<Value> {
     let mut page = 1000usize;
     let mut start = 0usize;
     for (k, v) in query {
@@ -46,7 +41,7 @@ pub fn list_bases(conn: &Connection, query: &[(String, String)]) -> ApiResult<Va
             _ => {}
         }
     }
-    let all = store::list_bases(conn)?;
+    let all = store::list_bases(conn, owner)?;
     let start = start.min(all.len());
     let stop = (start + page).min(all.len());
     let bases: Vec<Value> = all[start..stop]
@@ -81,7 +76,7 @@ pub fn base_schema(
     Ok(base.to_json(visible))
 }
 
-pub fn create_base(conn: &mut Connection, body: &Value) -> ApiResult<Value> {
+pub fn create_base(conn: &mut Connection, body: &Value, owner: &str) -> ApiResult<Value> {
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -98,6 +93,7 @@ pub fn create_base(conn: &mut Connection, body: &Value) -> ApiResult<Value> {
     let tx = conn.transaction()?;
     let id = new_id("app");
     store::insert_base(&tx, &id, name)?;
+    store::set_base_owner(&tx, &id, owner)?;
     for t in tables {
         add_table(&tx, &id, t)?;
     }

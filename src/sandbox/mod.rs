@@ -9,15 +9,17 @@ mod comments;
 mod errors;
 mod fx;
 mod meta;
+pub mod oauth;
 mod query;
 mod ratelimit;
 mod records;
 mod schema;
 mod seed;
 mod store;
+pub mod users;
 mod util;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
@@ -44,9 +47,11 @@ use errors::{ApiError, ApiResult};
 use query::ListParams;
 use ratelimit::RateLimiter;
 
+pub use oauth::{DEFAULT_CLIENT_ID, OAuthClient, OAuthStats};
 pub use seed::DEMO_BASE_ID;
+pub use users::{Identity, SECOND_USER_BASE_ID, SECOND_USER_EMAIL, SECOND_USER_ID};
 
-/// The one user of the sandbox (whoami, comment authors).
+/// The first user of the sandbox: the PAT's (whoami, comment authors); see [`users`].
 pub const SANDBOX_USER_ID: &str = "usrSandboxUser001";
 pub const SANDBOX_USER_EMAIL: &str = "sandbox@example.com";
 pub const SANDBOX_USER_NAME: &str = "Sandbox User";
@@ -110,6 +115,15 @@ pub struct SandboxConfig {
     /// request gets a 422 `FORMULA_EVALUATION_BUDGET_EXCEEDED`. Its `cancel` flag is ignored:
     /// each request gets its own, raised when the request is dropped.
     pub eval_budget: crate::formula::Budget,
+    /// OAuth integrations the OAuth endpoints accept (default: [`DEFAULT_CLIENT_ID`], public,
+    /// any loopback redirect URI).
+    pub oauth_clients: Vec<OAuthClient>,
+    /// `GET /oauth2/v1/authorize` redirects at once instead of showing the consent page.
+    pub oauth_auto_approve: bool,
+    /// Lifetime of an OAuth access token (Airtable: 60 minutes).
+    pub oauth_access_ttl: Duration,
+    /// Lifetime of an OAuth refresh token, restarted by each refresh (Airtable: 60 days).
+    pub oauth_refresh_ttl: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -122,6 +136,10 @@ impl Default for SandboxConfig {
             penalty: Duration::from_secs(30),
             faults: Faults::default(),
             eval_budget: crate::formula::Budget::default(),
+            oauth_clients: oauth::default_clients(),
+            oauth_auto_approve: false,
+            oauth_access_ttl: Duration::from_secs(3600),
+            oauth_refresh_ttl: Duration::from_secs(60 * 24 * 3600),
         }
     }
 }
@@ -178,6 +196,9 @@ struct Inner {
     db: Mutex<store::Db>,
     limiter: RateLimiter,
     stats: Mutex<SandboxStats>,
+    oauth: Mutex<oauth::OAuthStore>,
+    /// Base ID → owner, for every base not owned by the first user.
+    foreign: Mutex<HashMap<String, String>>,
 }
 
 /// Shared state of one sandbox (cheap to clone).
@@ -213,9 +234,17 @@ impl SandboxState {
         let mut conn = store::open(cfg.db.as_deref())?;
         match &cfg.seed {
             Seed::None => {}
-            Seed::Demo => seed::demo(&mut conn)?,
+            Seed::Demo => {
+                seed::demo(&mut conn)?;
+                seed::load(&mut conn, &users::second_user_seed())?;
+                store::set_base_owner(&conn, SECOND_USER_BASE_ID, SECOND_USER_ID)?;
+            }
             Seed::File(p) => seed::from_file(&mut conn, p)?,
         }
+        let foreign: HashMap<String, String> = store::base_owners(&conn)?
+            .into_iter()
+            .filter(|(_, owner)| owner != SANDBOX_USER_ID)
+            .collect();
         Ok(SandboxState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(cfg.rate_limit, cfg.penalty),
@@ -223,6 +252,8 @@ impl SandboxState {
                 files: attachments::Files::new(),
                 db: Mutex::new(store::Db::new(conn)),
                 stats: Mutex::new(SandboxStats::default()),
+                oauth: Mutex::new(oauth::OAuthStore::default()),
+                foreign: Mutex::new(foreign),
             }),
         })
     }
@@ -233,6 +264,18 @@ impl SandboxState {
 
     pub fn token(&self) -> &str {
         &self.inner.cfg.token
+    }
+
+    /// What the OAuth endpoints did since start.
+    pub fn oauth_stats(&self) -> OAuthStats {
+        lock(&self.inner.oauth).stats.clone()
+    }
+
+    fn owner_of(&self, base: &str) -> String {
+        lock(&self.inner.foreign)
+            .get(base)
+            .cloned()
+            .unwrap_or_else(|| SANDBOX_USER_ID.to_owned())
     }
 
     /// Run a storage operation on the blocking pool, under the database lock and the
@@ -433,22 +476,22 @@ fn base_of(path: &str) -> Option<&str> {
     }
 }
 
-fn authorized(req: &Request, token: &str) -> bool {
-    let Some(h) = req
+/// Who the request's bearer token is: the PAT (first user, every scope) or a live OAuth
+/// access token; None for anything else.
+fn identify(req: &Request, state: &SandboxState) -> Option<Identity> {
+    let h = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(given) = h
+        .and_then(|v| v.to_str().ok())?;
+    let given = h
         .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
-    else {
-        return false;
-    };
+        .or_else(|| h.strip_prefix("bearer "))?
+        .trim();
     use subtle::ConstantTimeEq;
-    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+    if bool::from(given.as_bytes().ct_eq(state.inner.cfg.token.as_bytes())) {
+        return Some(Identity::pat());
+    }
+    oauth::identity(state, given)
 }
 
 fn roll(rate: f64) -> bool {
@@ -467,7 +510,7 @@ async fn drop_connection(state: &SandboxState, kill: Option<ConnKill>) -> Respon
     }
 }
 
-async fn gate(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
+async fn gate(State(state): State<SandboxState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let write = !matches!(method, Method::GET | Method::HEAD)
         && !req.uri().path().ends_with("/listRecords");
@@ -480,10 +523,26 @@ async fn gate(State(state): State<SandboxState>, req: Request, next: Next) -> Re
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    if !authorized(&req, &state.inner.cfg.token) {
+    let Some(who) = identify(&req, &state) else {
         return ApiError::auth_required().into_response();
-    }
+    };
     let path = req.uri().path().to_string();
+    if let Some(scope) = users::required_scope(&method, &path)
+        && !who.allows(scope)
+    {
+        return users::missing_scope(scope).into_response();
+    }
+    // Another user's base answers exactly like a base that does not exist.
+    if let Some(base) = base_of(&path)
+        && state.owner_of(base) != who.user.id
+    {
+        return if path.starts_with("/v0/meta/") {
+            ApiError::model_not_found().into_response()
+        } else {
+            ApiError::not_found().into_response()
+        };
+    }
+    req.extensions_mut().insert(who);
     if let Some(base) = base_of(&path)
         && let Err(left) = state.inner.limiter.check(base)
     {
@@ -535,6 +594,11 @@ pub fn router(state: SandboxState) -> Router {
     // attachment URLs (see `attachments`).
     Router::new()
         .route("/files/{att}/{filename}", get(attachments::serve_file))
+        .route(
+            "/oauth2/v1/authorize",
+            get(oauth::authorize_get).post(oauth::authorize_post),
+        )
+        .route("/oauth2/v1/token", post(oauth::token))
         .fallback_service(tower::service_fn(move |mut req: Request| {
             let routes = routes.clone();
             async move {
@@ -633,25 +697,37 @@ async fn upload_attachment(
     reply(attachments::upload(&s, base, record, field, &body).await)
 }
 
-async fn whoami() -> Response {
-    axum::Json(meta::whoami()).into_response()
+type Who = Extension<Identity>;
+
+async fn whoami(Extension(who): Who) -> Response {
+    axum::Json(who.whoami()).into_response()
 }
 
-async fn list_bases(State(s): S, RawQuery(q): RawQuery) -> Response {
+async fn list_bases(State(s): S, Extension(who): Who, RawQuery(q): RawQuery) -> Response {
     reply(
         async {
             let q = query::pairs(q.as_deref())?;
-            s.run(move |db| meta::list_bases(&db.conn, &q)).await
+            s.run(move |db| meta::list_bases(&db.conn, who.user.id, &q))
+                .await
         }
         .await,
     )
 }
 
-async fn create_base(State(s): S, body: Bytes) -> Response {
+async fn create_base(State(s): S, Extension(who): Who, body: Bytes) -> Response {
     reply(
         async {
             let b = json_body(&body)?;
-            s.run(move |db| meta::create_base(&mut db.conn, &b)).await
+            let owner = who.user.id;
+            let out = s
+                .run(move |db| meta::create_base(&mut db.conn, &b, owner))
+                .await?;
+            if owner != SANDBOX_USER_ID
+                && let Some(id) = out.get("id").and_then(Value::as_str)
+            {
+                lock(&s.inner.foreign).insert(id.to_owned(), owner.to_owned());
+            }
+            Ok(out)
         }
         .await,
     )
@@ -968,6 +1044,18 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, SandboxErro
             drop_after_rate: args.drop_after_rate,
         },
         eval_budget: crate::formula::Budget::default(),
+        oauth_clients: {
+            let mut c = oauth::default_clients();
+            c.extend(
+                args.oauth_clients
+                    .iter()
+                    .map(|id| OAuthClient::public_loopback(id)),
+            );
+            c
+        },
+        oauth_auto_approve: args.oauth_auto_approve,
+        oauth_access_ttl: Duration::from_secs(args.oauth_access_ttl_secs.max(1)),
+        oauth_refresh_ttl: Duration::from_secs(args.oauth_refresh_ttl_secs.max(1)),
     })
 }
 

@@ -68,6 +68,8 @@ const MIGRATIONS: &[&str] = &[
         last_updated_time TEXT
      );
      CREATE INDEX comments_by_record ON comments(record_id, seq);",
+    // 3: the user who owns each base (OAuth users see only their own bases).
+    "ALTER TABLE bases ADD COLUMN owner TEXT NOT NULL DEFAULT 'usrSandboxUser001';",
 ];
 
 /// The newest schema version this build knows.
@@ -156,10 +158,28 @@ impl Db {
 
 // ---------------------------------------------------------------- schema
 
-pub fn list_bases(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut st = conn.prepare("SELECT id, name FROM bases ORDER BY position, id")?;
+/// The bases `owner` owns: (id, name), in order.
+pub fn list_bases(conn: &Connection, owner: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st =
+        conn.prepare("SELECT id, name FROM bases WHERE owner = ?1 ORDER BY position, id")?;
+    let rows = st.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Every base with its owner (the sandbox keeps this map in memory for access checks).
+pub fn base_owners(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = conn.prepare("SELECT id, owner FROM bases")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
+}
+
+/// Give a base to another user.
+pub fn set_base_owner(conn: &Connection, id: &str, owner: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE bases SET owner = ?2 WHERE id = ?1",
+        params![id, owner],
+    )?;
+    Ok(())
 }
 
 pub fn base_exists(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
