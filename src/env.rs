@@ -42,6 +42,11 @@ pub const AIRTABLE_MCP_RATE_LIMIT_PER_TOKEN: &str = "AIRTABLE_MCP_RATE_LIMIT_PER
 pub const AIRTABLE_MCP_REQUEST_TIMEOUT: &str = "AIRTABLE_MCP_REQUEST_TIMEOUT";
 /// Keyring service name of the stored entries (default `airtable-mcp`).
 pub const AIRTABLE_MCP_KEYRING_SERVICE: &str = "AIRTABLE_MCP_KEYRING_SERVICE";
+/// OAuth origin for `auth login --oauth` (default `https://airtable.com`, or the API URL when it
+/// is not the default).
+pub const AIRTABLE_MCP_OAUTH_URL: &str = "AIRTABLE_MCP_OAUTH_URL";
+/// Client secret of a confidential OAuth integration (`auth login --oauth`; never on argv).
+pub const AIRTABLE_MCP_OAUTH_CLIENT_SECRET: &str = "AIRTABLE_MCP_OAUTH_CLIENT_SECRET";
 /// Tests only: `1` makes the Secret Service tests mandatory (set by tools/with-secret-service.sh).
 pub const AIRTABLE_MCP_TEST_SECRET_SERVICE: &str = "AIRTABLE_MCP_TEST_SECRET_SERVICE";
 /// When risky writes ask for confirmation: `auto` (default), `always`, `never`.
@@ -57,6 +62,16 @@ pub const AIRTABLE_MCP_JOURNAL_RETENTION_DAYS: &str = "AIRTABLE_MCP_JOURNAL_RETE
 pub const AIRTABLE_MCP_STATE_KEY: &str = "AIRTABLE_MCP_STATE_KEY";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
+// --- serve --http --oauth (remote users)
+/// `serve --oauth`: client ID of the server's Airtable OAuth integration.
+pub const AIRTABLE_MCP_OAUTH_CLIENT_ID: &str = "AIRTABLE_MCP_OAUTH_CLIENT_ID";
+/// `serve --oauth`: canonical public URL of the MCP endpoint (resource and issuer origin).
+pub const AIRTABLE_MCP_PUBLIC_URL: &str = "AIRTABLE_MCP_PUBLIC_URL";
+/// `serve --oauth`: SQLite file of the OAuth store.
+pub const AIRTABLE_MCP_OAUTH_STORE: &str = "AIRTABLE_MCP_OAUTH_STORE";
+/// `serve --oauth`: standard base64 of the 32-byte key sealing stored Airtable grants
+/// (default: a key generated into the keyring on first use).
+pub const AIRTABLE_MCP_OAUTH_KEY: &str = "AIRTABLE_MCP_OAUTH_KEY";
 
 /// Every variable with a one-line description, in the order tokens are resolved.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -149,6 +164,31 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         AIRTABLE_MCP_TEST_SECRET_SERVICE,
         "tests only: 1 = the Secret Service tests must pass",
     ),
+    (
+        AIRTABLE_MCP_OAUTH_URL,
+        "OAuth origin for auth login --oauth (default https://airtable.com)",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
+        "client secret of a confidential OAuth integration",
+    ),
+    // --- serve --http --oauth (remote users)
+    (
+        AIRTABLE_MCP_OAUTH_CLIENT_ID,
+        "serve --oauth: client ID of the server's Airtable integration",
+    ),
+    (
+        AIRTABLE_MCP_PUBLIC_URL,
+        "serve --oauth: canonical public URL of the MCP endpoint (…/mcp)",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_STORE,
+        "serve --oauth: SQLite file of the OAuth store",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_KEY,
+        "serve --oauth: base64 32-byte key encrypting stored grants (else keyring)",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.
@@ -158,6 +198,8 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_PAT,
     AIRTABLE_MCP_AUTH_TOKENS,
     AIRTABLE_MCP_STATE_KEY,
+    AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
+    AIRTABLE_MCP_OAUTH_KEY,
 ];
 
 /// The token env vars in resolution order.

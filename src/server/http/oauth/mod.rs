@@ -1,0 +1,1008 @@
+//! `serve --http --oauth`: the server as an OAuth 2.1 protected resource (RFC 9728 metadata,
+//! `WWW-Authenticate` challenges) with its own authorization server on the same origin, in
+//! front of Airtable's:
+//!
+//! - `/.well-known/oauth-protected-resource[/mcp]` and `/.well-known/oauth-authorization-server`
+//!   (RFC 8414: S256 only, DCR, revocation, `iss` in the authorization response);
+//! - `/register` (RFC 7591, public clients), `/authorize` (PKCE S256, registered redirect URI,
+//!   `resource` = our canonical URL; then Airtable's consent with our own PKCE and state),
+//!   `/oauth/callback` (Airtable → us: exchange, store the user's grant encrypted, redirect to
+//!   the client with OUR code, `state` and `iss`), `/token` (authorization code, refresh with
+//!   rotation), `/revoke` (RFC 7009);
+//! - [`require_oauth`] on `/mcp`: our access token (audience = our resource, not expired, not
+//!   revoked, scope `mcp`) → the user's Airtable access token (refreshed single-flight per user
+//!   when near expiry, the rotated grant stored before use), handed to the transport as the
+//!   request's Airtable token. A user's token never serves another user.
+//!
+//! Our tokens are opaque random strings stored only as SHA-256 hashes ([`store`]). Client ID
+//! metadata documents (CIMD) are not supported (not advertised): clients register with DCR.
+
+pub mod store;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Form, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::Principal;
+use store::{AirtableGrant, McpClient, Store, StoreKey, TokenKind, TokenRecord, now};
+use upstream::Upstream;
+
+/// The one scope our tokens carry (access to the MCP endpoint).
+pub const MCP_SCOPE: &str = "mcp";
+/// Airtable scopes asked for on each user's behalf (every scope the tools use).
+pub const AIRTABLE_SCOPES: &str = "data.records:read data.records:write \
+    data.recordComments:read data.recordComments:write schema.bases:read schema.bases:write \
+    user.email:read webhook:manage";
+/// Default lifetime of our access tokens.
+pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(3600);
+/// Lifetime of our refresh tokens (restarted by each rotation).
+pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// How long an authorization (ours or Airtable's round trip) may take.
+pub const CODE_TTL: Duration = Duration::from_secs(600);
+/// A user's Airtable access token is refreshed when it has less than this left.
+pub const AIRTABLE_REFRESH_MARGIN: i64 = 300;
+/// Bound on authorizations in flight (older ones are dropped first).
+const PENDING_MAX: usize = 10_000;
+
+/// Errors of the OAuth layer (configuration, store, Airtable).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error(
+        "--oauth needs --public-url (the canonical https URL of the MCP endpoint, ending in /mcp) \
+         unless the server listens on loopback"
+    )]
+    NoPublicUrl,
+    #[error("--public-url {url:?}: {reason}")]
+    PublicUrl { url: String, reason: &'static str },
+    #[error("--oauth needs --oauth-client-id (the client ID of the server's Airtable integration)")]
+    NoClientId,
+    #[error("invalid URL {0:?}")]
+    BadUrl(String),
+    #[error(
+        "{} must be standard base64 of 32 bytes",
+        crate::env::AIRTABLE_MCP_OAUTH_KEY
+    )]
+    BadKey,
+    #[error("a stored grant cannot be decrypted (another key, or the row was altered)")]
+    Crypto,
+    #[error("OAuth store {path}: {source}")]
+    StoreFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("OAuth store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("OAuth store: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the OAuth store key: {0}")]
+    Keyring(#[from] crate::auth::AuthError),
+    #[error("URL: {0}")]
+    Url(#[from] url::ParseError),
+    #[error("form encoding: {0}")]
+    Form(#[from] serde_urlencoded::ser::Error),
+    #[error("Airtable's OAuth endpoint: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("Airtable's OAuth endpoint answered {status}: {error}")]
+    Upstream { status: u16, error: String },
+    #[error("no Airtable grant is stored for this user: sign in again")]
+    NoGrant,
+}
+
+/// Options of `--oauth`.
+#[derive(Clone, Debug)]
+pub struct OAuthOptions {
+    /// Canonical MCP URL (`https://host/mcp`); `None` = `http://<bound address>/mcp` (loopback only).
+    pub public_url: Option<Url>,
+    /// The server's Airtable integration.
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    /// Origin of Airtable's OAuth endpoints; `None` = `https://airtable.com`, or the API URL when
+    /// it is not the default.
+    pub oauth_url: Option<Url>,
+    /// Airtable API (for whoami).
+    pub api_url: Url,
+    pub store: PathBuf,
+    /// `None` = `AIRTABLE_MCP_OAUTH_KEY`, else the keyring.
+    pub key: Option<StoreKey>,
+    pub access_ttl: Duration,
+}
+
+impl OAuthOptions {
+    /// From the flags (`loopback`: whether the listen address is loopback).
+    pub fn from_args(a: &crate::cli::OAuthServeArgs, loopback: bool) -> Result<Self, OAuthError> {
+        let public_url = match &a.public_url {
+            Some(u) => Some(check_public_url(u)?),
+            None if loopback => None,
+            None => return Err(OAuthError::NoPublicUrl),
+        };
+        let client_id = a
+            .oauth_client_id
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(OAuthError::NoClientId)?;
+        let client_secret = std::env::var(crate::env::AIRTABLE_MCP_OAUTH_CLIENT_SECRET)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(SecretString::from);
+        let oauth_url = match &a.oauth_url {
+            Some(u) => Some(Url::parse(u).map_err(|_| OAuthError::BadUrl(u.clone()))?),
+            None => None,
+        };
+        let store = match &a.oauth_store {
+            Some(p) => p.clone(),
+            None => dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("airtable-mcp")
+                .join("oauth.sqlite3"),
+        };
+        Ok(Self {
+            public_url,
+            client_id,
+            client_secret,
+            oauth_url,
+            api_url: Url::parse("https://api.airtable.com/")?,
+            store,
+            key: None,
+            access_ttl: a
+                .oauth_token_ttl
+                .map_or(DEFAULT_ACCESS_TTL, |s| Duration::from_secs(s.max(1))),
+        })
+    }
+}
+
+/// The canonical resource URL: http(s), no query or fragment, path `/mcp`.
+fn check_public_url(u: &str) -> Result<Url, OAuthError> {
+    let bad = |reason| OAuthError::PublicUrl {
+        url: u.to_owned(),
+        reason,
+    };
+    let url = Url::parse(u).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("must be https (http only for loopback)"));
+    }
+    if url.scheme() == "http" && !is_loopback_host(&url) {
+        return Err(bad("plain http is only allowed for a loopback host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.path() != "/mcp" {
+        return Err(bad(
+            "must be the MCP endpoint itself (path /mcp, no query or fragment)",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback_host(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+struct Pending {
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    challenge: String,
+    scope: String,
+    resource: String,
+    verifier: String,
+    created: Instant,
+}
+
+struct IssuedCode {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scope: String,
+    resource: String,
+    user_id: String,
+    expires: Instant,
+}
+
+/// The authorization server and the resource check.
+pub struct OAuthState {
+    issuer: String,
+    resource: String,
+    store: Store,
+    upstream: Upstream,
+    access_ttl: Duration,
+    /// Authorizations waiting for Airtable, by the state we sent Airtable.
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Our authorization codes, by hash.
+    codes: Mutex<HashMap<Vec<u8>, IssuedCode>>,
+    /// One Airtable refresh at a time per user.
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for OAuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthState")
+            .field("issuer", &self.issuer)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthState {
+    /// Open the store and fix the URLs (`local` = the bound address, for the loopback default).
+    pub fn new(opts: &OAuthOptions, local: SocketAddr) -> Result<Arc<Self>, OAuthError> {
+        let resource = match &opts.public_url {
+            Some(u) => u.clone(),
+            None => Url::parse(&format!("http://{local}/mcp"))?,
+        };
+        let issuer = resource.origin().ascii_serialization();
+        let key = match &opts.key {
+            Some(k) => k.clone(),
+            None => StoreKey::resolve()?,
+        };
+        let store = Store::open(&opts.store, &key)?;
+        let default_api = opts.api_url.host_str() == Some("api.airtable.com");
+        let oauth_url = match &opts.oauth_url {
+            Some(u) => u.clone(),
+            None if default_api => Url::parse("https://airtable.com/")?,
+            None => opts.api_url.clone(),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Arc::new(Self {
+            issuer,
+            resource: resource.to_string(),
+            store,
+            upstream: Upstream {
+                oauth_url: with_slash(oauth_url),
+                api_url: with_slash(opts.api_url.clone()),
+                client_id: opts.client_id.clone(),
+                client_secret: opts.client_secret.clone(),
+                scopes: AIRTABLE_SCOPES.to_owned(),
+                http,
+            },
+            access_ttl: opts.access_ttl,
+            pending: Mutex::default(),
+            codes: Mutex::default(),
+            refresh_locks: Mutex::default(),
+        }))
+    }
+
+    /// The issuer (our origin, no trailing slash).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The canonical resource (the MCP URL).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    fn prm_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.issuer)
+    }
+
+    fn callback_url(&self) -> String {
+        format!("{}/oauth/callback", self.issuer)
+    }
+
+    /// The routes of the authorization server and the metadata documents.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/.well-known/oauth-protected-resource", get(prm))
+            .route("/.well-known/oauth-protected-resource/mcp", get(prm))
+            .route("/.well-known/oauth-authorization-server", get(as_metadata))
+            .route("/register", post(register))
+            .route("/authorize", get(authorize))
+            .route("/oauth/callback", get(callback))
+            .route("/token", post(token))
+            .route("/revoke", post(revoke))
+            .with_state(self.clone())
+    }
+
+    /// Issue an access + refresh token pair of `family`.
+    fn issue(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        family: &str,
+    ) -> Result<Value, OAuthError> {
+        let access = random_token("atmcp_at_");
+        let refresh = random_token("atmcp_rt_");
+        let base = TokenRecord {
+            kind: TokenKind::Access,
+            user_id: user_id.to_owned(),
+            client_id: client_id.to_owned(),
+            scope: scope.to_owned(),
+            resource: self.resource.clone(),
+            expires: now() + self.access_ttl.as_secs() as i64,
+            revoked: false,
+            family: family.to_owned(),
+        };
+        self.store.put_token(&access, &base)?;
+        self.store.put_token(
+            &refresh,
+            &TokenRecord {
+                kind: TokenKind::Refresh,
+                expires: now() + REFRESH_TTL.as_secs() as i64,
+                ..base
+            },
+        )?;
+        Ok(json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl.as_secs(),
+            "refresh_token": refresh,
+            "scope": scope,
+        }))
+    }
+
+    /// Check one of our access tokens for this resource: `Ok(record)`, or the reason it is refused.
+    pub fn check_access(&self, token: &str) -> Result<TokenRecord, Refusal> {
+        let rec = match self.store.token(token) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(Refusal::InvalidToken),
+            Err(e) => {
+                tracing::error!(error = %e, "OAuth store lookup failed");
+                return Err(Refusal::InvalidToken);
+            }
+        };
+        if rec.kind != TokenKind::Access
+            || rec.revoked
+            || rec.expires <= now()
+            || rec.resource != self.resource
+        {
+            return Err(Refusal::InvalidToken);
+        }
+        if !rec.scope.split(' ').any(|s| s == MCP_SCOPE) {
+            return Err(Refusal::InsufficientScope);
+        }
+        Ok(rec)
+    }
+
+    /// The user's current Airtable access token, refreshed (single-flight per user, rotation
+    /// stored before use) when it has less than [`AIRTABLE_REFRESH_MARGIN`] left.
+    pub async fn airtable_token(&self, user_id: &str) -> Result<SecretString, OAuthError> {
+        let fresh = |g: &AirtableGrant| g.access_expires - now() > AIRTABLE_REFRESH_MARGIN;
+        let g = self.store.grant(user_id)?.ok_or(OAuthError::NoGrant)?;
+        if fresh(&g) {
+            return Ok(SecretString::from(g.access_token));
+        }
+        let lock = self
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user_id.to_owned())
+            .or_default()
+            .clone();
+        let _one = lock.lock().await;
+        // Another request may have refreshed while this one waited.
+        let g = self.store.grant(user_id)?.ok_or(OAuthError::NoGrant)?;
+        if fresh(&g) {
+            return Ok(SecretString::from(g.access_token));
+        }
+        let Some(rt) = g.refresh_token.clone() else {
+            return Err(OAuthError::NoGrant);
+        };
+        match self.upstream.refresh(&rt).await {
+            Ok(mut new) => {
+                if new.refresh_token.is_none() {
+                    new.refresh_token = Some(rt);
+                }
+                self.store.put_grant(user_id, &new)?;
+                tracing::info!(user = user_id, "refreshed the user's Airtable grant");
+                Ok(SecretString::from(new.access_token))
+            }
+            Err(e) => {
+                if matches!(&e, OAuthError::Upstream { error, .. } if error == "invalid_grant") {
+                    self.store.delete_grant(user_id)?;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Why [`OAuthState::check_access`] refused a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    InvalidToken,
+    InsufficientScope,
+}
+
+fn with_slash(mut u: Url) -> Url {
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    u
+}
+
+/// An opaque token: `prefix` + 32 random bytes, base64url.
+fn random_token(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// PKCE S256: base64url(sha256(verifier)), no padding.
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    no_store(
+        (
+            status,
+            Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response(),
+    )
+}
+
+fn server_error(e: &OAuthError) -> Response {
+    tracing::error!(error = %e, "OAuth request failed");
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the authorization server failed; see its log",
+    )
+}
+
+/// The 401/403 challenge of the MCP endpoint.
+pub fn challenge(st: &OAuthState, refusal: Option<Refusal>) -> Response {
+    let (status, extra, text) = match refusal {
+        None => (
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            "Unauthorized: sign in (OAuth) first\n",
+        ),
+        Some(Refusal::InvalidToken) => (
+            StatusCode::UNAUTHORIZED,
+            r#", error="invalid_token""#.to_owned(),
+            "Unauthorized: the access token is invalid, expired or revoked\n",
+        ),
+        Some(Refusal::InsufficientScope) => (
+            StatusCode::FORBIDDEN,
+            r#", error="insufficient_scope""#.to_owned(),
+            "Forbidden: the access token lacks the mcp scope\n",
+        ),
+    };
+    let value = format!(
+        r#"Bearer resource_metadata="{}", scope="{MCP_SCOPE}"{extra}"#,
+        st.prm_url()
+    );
+    let mut res = (status, text).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// The challenge, after reading the request body (bounded): a connection whose request body
+/// was left unread is closed, and a client that already queued its next request (the OAuth
+/// discovery that follows a 401) on it would see "server disconnected".
+async fn refuse(st: &OAuthState, refusal: Option<Refusal>, req: Request) -> Response {
+    let _ = axum::body::to_bytes(req.into_body(), super::DEFAULT_BODY_LIMIT).await;
+    challenge(st, refusal)
+}
+
+/// Middleware on the MCP routes in OAuth mode: our access token → the user's Airtable token
+/// (as the request's Airtable token) and a [`Principal`] `oauth:<user id>`. Anything the client
+/// sent as `X-Airtable-Token` is dropped: only the user's own grant is ever used.
+pub async fn require_oauth(
+    State(st): State<Arc<OAuthState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return refuse(&st, None, req).await;
+    };
+    let rec = match st.check_access(&token) {
+        Ok(r) => r,
+        Err(refusal) => return refuse(&st, Some(refusal), req).await,
+    };
+    let airtable = match st.airtable_token(&rec.user_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(user = %rec.user_id, error = %e, "no usable Airtable grant for this user");
+            return refuse(&st, Some(Refusal::InvalidToken), req).await;
+        }
+    };
+    let headers = req.headers_mut();
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(super::AIRTABLE_TOKEN_HEADER);
+    match HeaderValue::from_str(airtable.expose_secret()) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            headers.insert(super::AIRTABLE_TOKEN_HEADER, v);
+        }
+        Err(_) => return challenge(&st, Some(Refusal::InvalidToken)),
+    }
+    req.extensions_mut()
+        .insert(Principal(format!("oauth:{}", rec.user_id)));
+    next.run(req).await
+}
+
+async fn prm(State(st): State<Arc<OAuthState>>) -> Response {
+    Json(json!({
+        "resource": st.resource,
+        "authorization_servers": [st.issuer],
+        "scopes_supported": [MCP_SCOPE],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "airtable-mcp",
+    }))
+    .into_response()
+}
+
+async fn as_metadata(State(st): State<Arc<OAuthState>>) -> Response {
+    let i = &st.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "registration_endpoint": format!("{i}/register"),
+        "revocation_endpoint": format!("{i}/revoke"),
+        "scopes_supported": [MCP_SCOPE],
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": false,
+    }))
+    .into_response()
+}
+
+/// A redirect URI a client may register: https, or http on a loopback host; no fragment.
+fn redirect_uri_ok(u: &str) -> bool {
+    Url::parse(u).is_ok_and(|url| {
+        url.fragment().is_none()
+            && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url)))
+    })
+}
+
+async fn register(State(st): State<Arc<OAuthState>>, body: axum::body::Bytes) -> Response {
+    let Ok(Value::Object(mut meta)) = serde_json::from_slice::<Value>(&body) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "the body must be a JSON object",
+        );
+    };
+    let uris: Vec<String> = match meta.get("redirect_uris") {
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if uris.is_empty() || uris.len() > 10 || !uris.iter().all(|u| redirect_uri_ok(u)) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "redirect_uris: 1 to 10 https URLs (http only on a loopback host), no fragment",
+        );
+    }
+    if let Some(Value::String(scope)) = meta.get("scope")
+        && scope.split(' ').any(|s| !s.is_empty() && s != MCP_SCOPE)
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "scope: the only scope is mcp",
+        );
+    }
+    let client = McpClient {
+        client_id: format!("mcpc_{}", uuid::Uuid::new_v4().simple()),
+        client_name: meta
+            .get("client_name")
+            .and_then(|v| v.as_str())
+            .map(|s| s.chars().take(200).collect()),
+        redirect_uris: uris,
+    };
+    if let Err(e) = st.store.add_client(&client) {
+        return server_error(&e);
+    }
+    tracing::info!(client_id = %client.client_id, name = ?client.client_name, "registered an MCP client");
+    meta.insert("client_id".into(), json!(client.client_id));
+    meta.insert("client_id_issued_at".into(), json!(now()));
+    meta.insert("token_endpoint_auth_method".into(), json!("none"));
+    meta.insert(
+        "grant_types".into(),
+        json!(["authorization_code", "refresh_token"]),
+    );
+    meta.insert("response_types".into(), json!(["code"]));
+    meta.remove("client_secret");
+    no_store((StatusCode::CREATED, Json(Value::Object(meta))).into_response())
+}
+
+/// Redirect to the client's `redirect_uri` with `params`, `state` and `iss`.
+fn back_to_client(
+    st: &OAuthState,
+    redirect_uri: &str,
+    state: Option<&str>,
+    params: &[(&str, &str)],
+) -> Response {
+    let Ok(mut u) = Url::parse(redirect_uri) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "bad redirect_uri",
+        );
+    };
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &st.issuer);
+    }
+    no_store(Redirect::to(u.as_str()).into_response())
+}
+
+fn same_resource(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+async fn authorize(
+    State(st): State<Arc<OAuthState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // Until the client and its redirect URI are known, errors are shown, never redirected.
+    let Some(client_id) = get("client_id") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id is required",
+        );
+    };
+    let client = match st.store.client(client_id) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "unknown client_id",
+            );
+        }
+        Err(e) => return server_error(&e),
+    };
+    let redirect_uri = match get("redirect_uri") {
+        Some(u) if client.redirect_uris.iter().any(|r| r == u) => u.to_owned(),
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "redirect_uri is not registered for this client",
+            );
+        }
+    };
+    let state = get("state");
+    let fail = |error: &str, desc: &str| {
+        back_to_client(
+            &st,
+            &redirect_uri,
+            state,
+            &[("error", error), ("error_description", desc)],
+        )
+    };
+    if get("response_type") != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    let Some(challenge) = get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: code_challenge with S256",
+        );
+    };
+    if get("code_challenge_method") != Some("S256") || challenge.len() != 43 {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    let resource = get("resource").unwrap_or(&st.resource).to_owned();
+    if !same_resource(&resource, &st.resource) {
+        return fail("invalid_target", "resource is not this server's MCP URL");
+    }
+    let scope = get("scope").unwrap_or(MCP_SCOPE);
+    if scope.split(' ').any(|s| !s.is_empty() && s != MCP_SCOPE) {
+        return fail("invalid_scope", "the only scope is mcp");
+    }
+    let verifier = random_token("");
+    let up_state = random_token("");
+    let url = match st.upstream.authorize_url(
+        &st.callback_url(),
+        &up_state,
+        &s256(&verifier),
+        get("login_hint"),
+    ) {
+        Ok(u) => u,
+        Err(e) => return server_error(&e),
+    };
+    {
+        let mut pending = st.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.retain(|_, p| p.created.elapsed() < CODE_TTL);
+        if pending.len() >= PENDING_MAX {
+            return fail("temporarily_unavailable", "too many sign-ins in progress");
+        }
+        pending.insert(
+            up_state,
+            Pending {
+                client_id: client.client_id,
+                redirect_uri: redirect_uri.clone(),
+                state: state.map(str::to_owned),
+                challenge: challenge.to_owned(),
+                scope: MCP_SCOPE.to_owned(),
+                resource,
+                verifier,
+                created: Instant::now(),
+            },
+        );
+    }
+    no_store(Redirect::to(url.as_str()).into_response())
+}
+
+async fn callback(
+    State(st): State<Arc<OAuthState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let pending = q.get("state").and_then(|s| {
+        st.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(s)
+    });
+    let Some(p) = pending.filter(|p| p.created.elapsed() < CODE_TTL) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Unknown or expired sign-in: start again from your MCP client\n",
+        )
+            .into_response();
+    };
+    let state = p.state.as_deref();
+    if let Some(err) = q.get("error") {
+        tracing::info!(error = %err, "Airtable refused the authorization");
+        let error = if err == "access_denied" {
+            "access_denied"
+        } else {
+            "server_error"
+        };
+        return back_to_client(
+            &st,
+            &p.redirect_uri,
+            state,
+            &[
+                ("error", error),
+                ("error_description", "Airtable did not authorize"),
+            ],
+        );
+    }
+    let Some(code) = q.get("code") else {
+        return back_to_client(
+            &st,
+            &p.redirect_uri,
+            state,
+            &[
+                ("error", "server_error"),
+                ("error_description", "Airtable sent no code"),
+            ],
+        );
+    };
+    let grant = match st
+        .upstream
+        .exchange(code, &st.callback_url(), &p.verifier)
+        .await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "Airtable code exchange failed");
+            return back_to_client(
+                &st,
+                &p.redirect_uri,
+                state,
+                &[
+                    ("error", "server_error"),
+                    ("error_description", "the Airtable code exchange failed"),
+                ],
+            );
+        }
+    };
+    let user_id = match st.upstream.whoami(&grant.access_token).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "whoami with the new Airtable grant failed");
+            return back_to_client(
+                &st,
+                &p.redirect_uri,
+                state,
+                &[
+                    ("error", "server_error"),
+                    ("error_description", "cannot identify the Airtable user"),
+                ],
+            );
+        }
+    };
+    if let Err(e) = st.store.put_grant(&user_id, &grant) {
+        return server_error(&e);
+    }
+    let code = random_token("atmcp_code_");
+    st.codes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(
+            store::token_hash(&code),
+            IssuedCode {
+                client_id: p.client_id,
+                redirect_uri: p.redirect_uri.clone(),
+                challenge: p.challenge,
+                scope: p.scope,
+                resource: p.resource,
+                user_id: user_id.clone(),
+                expires: Instant::now() + CODE_TTL,
+            },
+        );
+    tracing::info!(user = %user_id, "a user signed in with Airtable");
+    back_to_client(&st, &p.redirect_uri, state, &[("code", &code)])
+}
+
+async fn token(
+    State(st): State<Arc<OAuthState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let bad = |e: &str, d: &str| oauth_error(StatusCode::BAD_REQUEST, e, d);
+    if let Some(r) = get("resource")
+        && !same_resource(r, &st.resource)
+    {
+        return bad("invalid_target", "resource is not this server's MCP URL");
+    }
+    match get("grant_type") {
+        Some("authorization_code") => {
+            let (Some(code), Some(verifier), Some(client_id)) =
+                (get("code"), get("code_verifier"), get("client_id"))
+            else {
+                return bad(
+                    "invalid_request",
+                    "code, code_verifier and client_id are required",
+                );
+            };
+            // Single use: removed whatever the outcome.
+            let issued = st
+                .codes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&store::token_hash(code));
+            let Some(c) = issued.filter(|c| c.expires > Instant::now()) else {
+                return bad("invalid_grant", "unknown, used or expired code");
+            };
+            let verifier_ok: bool =
+                subtle::ConstantTimeEq::ct_eq(s256(verifier).as_bytes(), c.challenge.as_bytes())
+                    .into();
+            if c.client_id != client_id
+                || get("redirect_uri").is_some_and(|u| u != c.redirect_uri)
+                || !verifier_ok
+                || !same_resource(&c.resource, &st.resource)
+            {
+                return bad(
+                    "invalid_grant",
+                    "the code does not match the client, redirect_uri or code_verifier",
+                );
+            }
+            let family = random_token("");
+            match st.issue(&c.user_id, client_id, &c.scope, &family) {
+                Ok(v) => no_store(Json(v).into_response()),
+                Err(e) => server_error(&e),
+            }
+        }
+        Some("refresh_token") => {
+            let (Some(rt), Some(client_id)) = (get("refresh_token"), get("client_id")) else {
+                return bad(
+                    "invalid_request",
+                    "refresh_token and client_id are required",
+                );
+            };
+            let rec = match st.store.token(rt) {
+                Ok(Some(r)) if r.kind == TokenKind::Refresh && r.client_id == client_id => r,
+                Ok(_) => return bad("invalid_grant", "unknown refresh token"),
+                Err(e) => return server_error(&e),
+            };
+            if rec.revoked {
+                // A rotated token used again: someone else may hold the chain; end it.
+                tracing::warn!(user = %rec.user_id, "a used refresh token came back: revoking its grant");
+                if let Err(e) = st.store.revoke_family(&rec.family) {
+                    return server_error(&e);
+                }
+                return bad("invalid_grant", "refresh token already used or revoked");
+            }
+            if rec.expires <= now() {
+                return bad("invalid_grant", "refresh token expired");
+            }
+            if let Some(s) = get("scope")
+                && s.split(' ')
+                    .any(|x| !x.is_empty() && !rec.scope.split(' ').any(|y| y == x))
+            {
+                return bad("invalid_scope", "scope exceeds the grant");
+            }
+            if let Err(e) = st.store.revoke_token(rt) {
+                return server_error(&e);
+            }
+            match st.issue(&rec.user_id, client_id, &rec.scope, &rec.family) {
+                Ok(v) => no_store(Json(v).into_response()),
+                Err(e) => server_error(&e),
+            }
+        }
+        _ => bad(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
+    }
+}
+
+async fn revoke(
+    State(st): State<Arc<OAuthState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let Some(t) = f.get("token").filter(|t| !t.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
+    };
+    match st.store.token(t) {
+        Ok(Some(rec)) if f.get("client_id").is_none_or(|c| *c == rec.client_id) => {
+            let done = if rec.kind == TokenKind::Refresh {
+                st.store.revoke_family(&rec.family)
+            } else {
+                st.store.revoke_token(t).map(|_| ())
+            };
+            if let Err(e) = done {
+                return server_error(&e);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => return server_error(&e),
+    }
+    // RFC 7009: 200 whether or not the token was known.
+    no_store(StatusCode::OK.into_response())
+}
