@@ -179,7 +179,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         AIRTABLE_MCP_PUBLIC_URL,
-        "serve --oauth: canonical public URL of the MCP endpoint (…/mcp)",
+        "serve --oauth: public URL of the MCP endpoint (…/mcp)",
     ),
     (
         AIRTABLE_MCP_OAUTH_STORE,
@@ -187,7 +187,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         AIRTABLE_MCP_OAUTH_KEY,
-        "serve --oauth: base64 32-byte key encrypting stored grants (else keyring)",
+        "serve --oauth: base64 32-byte key sealing stored grants",
     ),
 ];
 

@@ -1006,3 +1006,365 @@ async fn revoke(
     // RFC 7009: 200 whether or not the token was known.
     no_store(StatusCode::OK.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92IXvwxVVA4XaBJrsqgGdzLcvAA0";
+
+    fn state(dir: &tempfile::TempDir) -> Arc<OAuthState> {
+        let opts = OAuthOptions {
+            public_url: None,
+            client_id: "sandbox-client".into(),
+            client_secret: None,
+            oauth_url: None,
+            api_url: Url::parse("http://127.0.0.1:1/").unwrap(),
+            store: dir.path().join("oauth.sqlite3"),
+            key: Some(StoreKey::for_tests(9)),
+            access_ttl: DEFAULT_ACCESS_TTL,
+        };
+        OAuthState::new(&opts, "127.0.0.1:4567".parse().unwrap()).unwrap()
+    }
+
+    async fn send(
+        st: &Arc<OAuthState>,
+        req: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let res = st.router().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn get(uri: &str) -> axum::http::Request<Body> {
+        axum::http::Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    fn form(uri: &str, body: &[(&str, &str)]) -> axum::http::Request<Body> {
+        axum::http::Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(serde_urlencoded::to_string(body).unwrap()))
+            .unwrap()
+    }
+
+    fn register_client(st: &OAuthState) -> String {
+        let c = McpClient {
+            client_id: "mcpc_test".into(),
+            client_name: None,
+            redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+        };
+        st.store.add_client(&c).unwrap();
+        c.client_id
+    }
+
+    #[test]
+    fn pkce_s256_matches_an_independent_implementation() {
+        // Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b"=")
+        assert_eq!(
+            s256(VERIFIER),
+            "GMB7Ls36zPNCT9t4whWbvXDwDuPC-ugX7NdPTK_2PQc"
+        );
+        assert_eq!(s256(VERIFIER).len(), 43);
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        assert!(check_public_url("https://mcp.example.com/mcp").is_ok());
+        assert!(check_public_url("http://127.0.0.1:8787/mcp").is_ok());
+        for bad in [
+            "http://mcp.example.com/mcp",
+            "https://mcp.example.com/",
+            "https://mcp.example.com/mcp?x=1",
+            "https://mcp.example.com/mcp#f",
+            "ftp://mcp.example.com/mcp",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+        let args = crate::cli::OAuthServeArgs {
+            oauth: true,
+            oauth_client_id: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            OAuthOptions::from_args(&args, false),
+            Err(OAuthError::NoPublicUrl)
+        ));
+        assert!(OAuthOptions::from_args(&args, true).is_ok());
+        let no_id = crate::cli::OAuthServeArgs {
+            oauth: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            OAuthOptions::from_args(&no_id, true),
+            Err(OAuthError::NoClientId)
+        ));
+    }
+
+    #[tokio::test]
+    async fn metadata_documents_have_the_required_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let issuer = "http://127.0.0.1:4567";
+        for path in [
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+        ] {
+            let (s, _, prm) = send(&st, get(path)).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(prm["resource"], format!("{issuer}/mcp"));
+            assert_eq!(prm["authorization_servers"], json!([issuer]));
+        }
+        let (_, _, m) = send(&st, get("/.well-known/oauth-authorization-server")).await;
+        assert_eq!(m["issuer"], issuer);
+        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(m["registration_endpoint"], format!("{issuer}/register"));
+        assert_eq!(m["revocation_endpoint"], format!("{issuer}/revoke"));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(m["client_id_metadata_document_supported"], false);
+        let res = challenge(&st, None);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            format!(
+                r#"Bearer resource_metadata="{issuer}/.well-known/oauth-protected-resource/mcp", scope="mcp""#
+            )
+        );
+        let res = challenge(&st, Some(Refusal::InsufficientScope));
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(
+            res.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains(r#"error="insufficient_scope""#)
+        );
+    }
+
+    #[tokio::test]
+    async fn registration_validates_redirect_uris() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let post = |body: Value| {
+            axum::http::Request::post("/register")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        let (s, _, v) = send(
+            &st,
+            post(json!({"redirect_uris": ["http://evil.example/cb"]})),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri"))
+        );
+        let (s, _, v) = send(&st, post(json!({"redirect_uris": []}))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        let (s, _, v) = send(
+            &st,
+            post(
+                json!({"redirect_uris": ["http://localhost:3000/cb"], "client_name": "x",
+                        "token_endpoint_auth_method": "client_secret_post"}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(v["token_endpoint_auth_method"], "none");
+        let id = v["client_id"].as_str().unwrap();
+        assert_eq!(
+            st.store.client(id).unwrap().unwrap().redirect_uris,
+            vec!["http://localhost:3000/cb"]
+        );
+    }
+
+    #[tokio::test]
+    async fn authorize_validates_before_going_to_airtable() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let client = register_client(&st);
+        let ch = s256(VERIFIER);
+        let q = |extra: &[(&str, &str)]| {
+            let mut p = vec![
+                ("client_id", client.as_str()),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                ("response_type", "code"),
+                ("state", "st1"),
+                ("code_challenge", ch.as_str()),
+                ("code_challenge_method", "S256"),
+                ("resource", "http://127.0.0.1:4567/mcp"),
+            ];
+            for (k, v) in extra {
+                p.retain(|(pk, _)| pk != k);
+                if !v.is_empty() {
+                    p.push((k, v));
+                }
+            }
+            format!("/authorize?{}", serde_urlencoded::to_string(&p).unwrap())
+        };
+        // Unregistered redirect URI: shown, never redirected.
+        let (s, h, _) = send(
+            &st,
+            get(&q(&[("redirect_uri", "http://127.0.0.1:9/other")])),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(h.get(header::LOCATION).is_none());
+        let loc = |h: &axum::http::HeaderMap| h[header::LOCATION].to_str().unwrap().to_owned();
+        for (extra, error) in [
+            (vec![("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("code_challenge", "")], "invalid_request"),
+            (
+                vec![("resource", "https://other.example/mcp")],
+                "invalid_target",
+            ),
+            (vec![("scope", "admin")], "invalid_scope"),
+        ] {
+            let (s, h, _) = send(&st, get(&q(&extra))).await;
+            assert_eq!(s, StatusCode::SEE_OTHER, "{extra:?}");
+            let l = loc(&h);
+            assert!(l.starts_with("http://127.0.0.1:9/cb?"), "{l}");
+            assert!(l.contains(&format!("error={error}")), "{l}");
+            assert!(l.contains("state=st1") && l.contains("iss=http"), "{l}");
+        }
+        // A valid request goes to Airtable with our own PKCE and state, login_hint passed on.
+        let (s, h, _) = send(&st, get(&q(&[("login_hint", "second@example.com")]))).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let up = Url::parse(&loc(&h)).unwrap();
+        assert_eq!(up.path(), "/oauth2/v1/authorize");
+        let qp: HashMap<_, _> = up.query_pairs().into_owned().collect();
+        assert_eq!(qp["client_id"], "sandbox-client");
+        assert_eq!(qp["redirect_uri"], "http://127.0.0.1:4567/oauth/callback");
+        assert_eq!(qp["code_challenge_method"], "S256");
+        assert_ne!(qp["code_challenge"], ch, "our own PKCE towards Airtable");
+        assert_ne!(qp["state"], "st1");
+        assert_eq!(qp["login_hint"], "second@example.com");
+    }
+
+    fn put_code(st: &OAuthState, code: &str, client: &str, user: &str) {
+        st.codes.lock().unwrap().insert(
+            store::token_hash(code),
+            IssuedCode {
+                client_id: client.into(),
+                redirect_uri: "http://127.0.0.1:9/cb".into(),
+                challenge: s256(VERIFIER),
+                scope: MCP_SCOPE.into(),
+                resource: st.resource.clone(),
+                user_id: user.into(),
+                expires: Instant::now() + CODE_TTL,
+            },
+        );
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_checks_pkce_single_use_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let client = register_client(&st);
+        let exchange = |code: &'static str, verifier: &'static str| {
+            form(
+                "/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("code_verifier", verifier),
+                    ("client_id", "mcpc_test"),
+                    ("redirect_uri", "http://127.0.0.1:9/cb"),
+                    ("resource", "http://127.0.0.1:4567/mcp"),
+                ],
+            )
+        };
+        put_code(&st, "code-1", &client, "usrA");
+        let wrong = "x".repeat(43).leak();
+        let (s, _, v) = send(&st, exchange("code-1", wrong)).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        // The failed attempt used the code up.
+        let (s, _, _) = send(&st, exchange("code-1", VERIFIER)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        put_code(&st, "code-2", &client, "usrA");
+        let (s, h, v) = send(&st, exchange("code-2", VERIFIER)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 3600);
+        let access = v["access_token"].as_str().unwrap().to_owned();
+        let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+        let rec = st.check_access(&access).unwrap();
+        assert_eq!(
+            (rec.user_id.as_str(), rec.resource.as_str()),
+            ("usrA", "http://127.0.0.1:4567/mcp")
+        );
+        // A refresh token is not an access token.
+        assert_eq!(st.check_access(&refresh), Err(Refusal::InvalidToken));
+        let refresh_req = |rt: &str| {
+            form(
+                "/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt),
+                    ("client_id", "mcpc_test"),
+                ],
+            )
+        };
+        let (s, _, v2) = send(&st, refresh_req(&refresh)).await;
+        assert_eq!(s, StatusCode::OK, "{v2}");
+        let access2 = v2["access_token"].as_str().unwrap().to_owned();
+        assert!(st.check_access(&access2).is_ok());
+        // Reuse of the rotated refresh token: refused, and the chain is revoked.
+        let (s, _, _) = send(&st, refresh_req(&refresh)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(st.check_access(&access2), Err(Refusal::InvalidToken));
+        assert_eq!(st.check_access(&access), Err(Refusal::InvalidToken));
+    }
+
+    #[test]
+    fn access_checks_audience_expiry_scope_and_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let rec = |resource: &str, expires: i64, scope: &str| TokenRecord {
+            kind: TokenKind::Access,
+            user_id: "usrA".into(),
+            client_id: "c".into(),
+            scope: scope.into(),
+            resource: resource.into(),
+            expires,
+            revoked: false,
+            family: "f".into(),
+        };
+        let ours = "http://127.0.0.1:4567/mcp";
+        st.store
+            .put_token("good", &rec(ours, now() + 60, "mcp"))
+            .unwrap();
+        st.store
+            .put_token(
+                "other-aud",
+                &rec("https://other.example/mcp", now() + 60, "mcp"),
+            )
+            .unwrap();
+        st.store
+            .put_token("expired", &rec(ours, now() - 1, "mcp"))
+            .unwrap();
+        st.store
+            .put_token("no-scope", &rec(ours, now() + 60, "other"))
+            .unwrap();
+        assert!(st.check_access("good").is_ok());
+        assert_eq!(st.check_access("other-aud"), Err(Refusal::InvalidToken));
+        assert_eq!(st.check_access("expired"), Err(Refusal::InvalidToken));
+        assert_eq!(st.check_access("unknown"), Err(Refusal::InvalidToken));
+        assert_eq!(st.check_access("no-scope"), Err(Refusal::InsufficientScope));
+        st.store.revoke_token("good").unwrap();
+        assert_eq!(st.check_access("good"), Err(Refusal::InvalidToken));
+    }
+}
