@@ -421,13 +421,49 @@ pub struct SandboxArgs {
     pub oauth_refresh_ttl_secs: u64,
 }
 
+/// `auth login --oauth ...`: "Sign in with Airtable" (authorization code + PKCE, loopback redirect).
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthLoginArgs {
+    /// Sign in with Airtable (OAuth) instead of storing a personal access token.
+    #[arg(long)]
+    pub oauth: bool,
+
+    /// OAuth integration client ID (register http://localhost:PORT/callback as its redirect URI;
+    /// the sandbox's is sandbox-client). A client secret comes from AIRTABLE_MCP_OAUTH_CLIENT_SECRET.
+    #[arg(long, value_name = "ID", requires = "oauth")]
+    pub client_id: Option<String>,
+
+    /// Print the sign-in URL instead of opening a browser.
+    #[arg(long, requires = "oauth")]
+    pub no_browser: bool,
+
+    /// Space-separated scopes to ask for (default: every scope the tools use).
+    #[arg(long, value_name = "SCOPES", requires = "oauth")]
+    pub scope: Option<String>,
+
+    /// Loopback port of the redirect URI (0 picks a free one; Airtable needs the registered one).
+    #[arg(long, value_name = "PORT", default_value_t = 0, requires = "oauth")]
+    pub redirect_port: u16,
+
+    /// Origin of the OAuth endpoints (default https://airtable.com, or the API URL when it is
+    /// not the default).
+    #[arg(long, value_name = "URL", env = env::AIRTABLE_MCP_OAUTH_URL, requires = "oauth")]
+    pub oauth_url: Option<String>,
+
+    /// Seconds to wait for the browser to come back.
+    #[arg(long, value_name = "SECS", default_value_t = 300, requires = "oauth")]
+    pub login_timeout: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Read a personal access token (hidden prompt or --stdin), verify it, store it in the keyring.
     Login {
         /// Read the token from standard input instead of a prompt.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "oauth")]
         stdin: bool,
+        #[command(flatten)]
+        oauth: OAuthLoginArgs,
         #[command(flatten)]
         api: ApiArgs,
     },

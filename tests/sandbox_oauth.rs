@@ -488,8 +488,8 @@ async fn refresh_rotates_both_tokens_and_a_reused_token_is_refused() {
 async fn tokens_expire() {
     let sb = Sb::start(SandboxConfig {
         oauth_auto_approve: true,
-        oauth_access_ttl: Duration::from_millis(400),
-        oauth_refresh_ttl: Duration::from_millis(800),
+        oauth_access_ttl: Duration::from_millis(1500),
+        oauth_refresh_ttl: Duration::from_millis(3000),
         ..SandboxConfig::demo()
     })
     .await;
@@ -501,13 +501,13 @@ async fn tokens_expire() {
             .0,
         StatusCode::OK
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let (s, e) = api(&sb, access, reqwest::Method::GET, "/v0/meta/whoami", None).await;
     assert_eq!(
         (s, e["error"]["type"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("AUTHENTICATION_REQUIRED"))
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (s, e) = refresh(&sb, v["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (s, e["error_description"].as_str()),

@@ -61,6 +61,29 @@ pub struct ClientConfig {
     /// Root of the content API (uploadAttachment). `None`: `https://content.airtable.com` with
     /// the default API URL, else the API URL itself (a sandbox or proxy serves both).
     pub content_url: Option<Url>,
+    /// Asked for the bearer token before each request instead of using `token` (an OAuth grant
+    /// that refreshes itself). `token` still keys the per-token rate limiter.
+    pub token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+/// Supplies the current bearer token, per request (implemented by `auth` for OAuth grants: it
+/// refreshes before expiry). The client knows nothing of keyrings or OAuth.
+pub trait TokenProvider: Send + Sync + fmt::Debug {
+    /// The token to send now. An error fails the request (not retried) with [`Error::Token`].
+    fn bearer(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<SecretString, Box<dyn std::error::Error + Send + Sync>>,
+    >;
+
+    /// The API answered 401 to `token`: it may have been rotated away by another process. The
+    /// next [`TokenProvider::bearer`] should not return it again unchanged. The request is
+    /// retried once with the next bearer.
+    fn rejected(&self, token: &SecretString) -> futures::future::BoxFuture<'_, ()> {
+        let _ = token;
+        Box::pin(async {})
+    }
 }
 
 impl ClientConfig {
@@ -79,6 +102,7 @@ impl ClientConfig {
             limiter_margin: WINDOW_MARGIN,
             read_only: false,
             content_url: None,
+            token_provider: None,
         }
     }
 
@@ -207,6 +231,7 @@ struct Shared {
 struct TokenState {
     token: SecretString,
     key: u64,
+    provider: Option<Arc<dyn TokenProvider>>,
 }
 
 /// The Airtable client. Cheap to clone; clones share the connection pool, limiters and stats.
@@ -402,6 +427,7 @@ impl Client {
         let token = Arc::new(TokenState {
             token: cfg.token.clone(),
             key,
+            provider: cfg.token_provider.clone(),
         });
         let limiters = Limiters::new(
             store,
@@ -425,7 +451,11 @@ impl Client {
         let key = token_key(&token);
         Client {
             shared: self.shared.clone(),
-            token: Arc::new(TokenState { token, key }),
+            token: Arc::new(TokenState {
+                token,
+                key,
+                provider: None,
+            }),
         }
     }
 
@@ -546,6 +576,13 @@ impl Client {
         let cfg = &shared.cfg;
         let stats = &shared.stats;
         let span = tracing::Span::current();
+        // The bearer for this request and its retries (an OAuth provider refreshes here, once,
+        // never while holding the limiter).
+        let mut bearer = match &self.token.provider {
+            Some(p) => p.bearer().await.map_err(|source| Error::Token { source })?,
+            None => self.token.token.clone(),
+        };
+        let mut renewed = false;
         let mut attempt: u32 = 0;
         let mut limiter_total = Duration::ZERO;
         loop {
@@ -567,7 +604,7 @@ impl Client {
                 "sending"
             );
 
-            let outcome = self.attempt(req, &url).await;
+            let outcome = self.attempt(req, &url, &bearer).await;
             let retries_left = attempt <= cfg.max_retries;
             let (error, wait) = match outcome {
                 Attempt::Answer {
@@ -580,6 +617,20 @@ impl Client {
                     if (200..300).contains(&status) {
                         tracing::debug!(status, bytes = body.len(), "answered");
                         return Ok((status, body));
+                    }
+                    // A provider's token refused: once, let it renew (another process may have
+                    // rotated it) and send again. A 401 applies nothing, so any request may retry.
+                    if status == 401
+                        && !renewed
+                        && let Some(p) = &self.token.provider
+                    {
+                        renewed = true;
+                        p.rejected(&bearer).await;
+                        bearer = p.bearer().await.map_err(|source| Error::Token { source })?;
+                        tracing::info!(
+                            "the API refused the OAuth access token; sending again with a renewed one"
+                        );
+                        continue;
                     }
                     let (kind, message) = parse_error_body(status, &body);
                     tracing::debug!(status, kind = %kind, "error answer");
@@ -665,7 +716,7 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, req: &ApiRequest<'_>, url: &str) -> Attempt {
+    async fn attempt(&self, req: &ApiRequest<'_>, url: &str, bearer: &SecretString) -> Attempt {
         let shared = &*self.shared;
         let timeout = shared.cfg.timeout;
         let http = match self.http() {
@@ -674,7 +725,7 @@ impl Client {
         };
         let mut rb = http
             .request(req.method.clone(), url)
-            .bearer_auth(self.token.token.expose_secret())
+            .bearer_auth(bearer.expose_secret())
             .timeout(timeout);
         if let Some(body) = &req.body {
             rb = rb

@@ -261,6 +261,13 @@ pub enum Error {
         /// The HTTP status, when the host answered.
         status: Option<u16>,
     },
+    /// The token provider (an OAuth grant) could not supply a token (refresh refused...).
+    #[error("no usable Airtable token: {source}")]
+    Token {
+        /// The provider's error (its message says what to do).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A create failed in a way that does not tell whether Airtable applied it; it was not retried.
     #[error(
         "the write may or may not have been applied by Airtable ({source}); it was not retried to avoid duplicates — check the table before writing again"
@@ -349,6 +356,9 @@ impl Error {
                 "List the table (e.g. filter on a unique field) to see whether the records exist before writing them again; never blindly retry."
             }
             Error::Api { kind, status, .. } => hint_for(kind, *status),
+            Error::Token { .. } => {
+                "Sign in again as the message says (`airtable-mcp auth login --oauth`), then restart the server."
+            }
             Error::Download { .. } => {
                 "Attachment URLs expire after about 2 hours: read the record again (get_attachments) for fresh ones, then retry."
             }

@@ -28,7 +28,7 @@ pub use batch::{
 };
 pub use client::{
     Client, ClientConfig, ClientStats, DEFAULT_API_URL, DEFAULT_CONTENT_URL, MAX_URL_LEN,
-    USER_AGENT, encode_segment,
+    TokenProvider, USER_AGENT, encode_segment,
 };
 pub use error::{ApiErrorKind, Error};
 pub use ids::{BaseId, CommentId, FieldId, IdError, RecordId, TableId, UserId, ViewId};

@@ -14,6 +14,28 @@ use crate::env;
 /// layered with env and the config file; `http-token` does not use them).
 pub async fn run(cmd: AuthCommand, settings: Settings) -> anyhow::Result<ExitCode> {
     match cmd {
+        AuthCommand::Login { oauth, .. } if oauth.oauth => {
+            let Some(client_id) = oauth.client_id.clone() else {
+                anyhow::bail!(
+                    "--oauth needs --client-id ID (your Airtable integration's client ID; the sandbox's is sandbox-client)"
+                );
+            };
+            super::oauth::login(
+                &settings,
+                super::oauth::LoginOptions {
+                    client_id,
+                    scopes: oauth
+                        .scope
+                        .clone()
+                        .unwrap_or_else(|| super::oauth::DEFAULT_SCOPES.to_owned()),
+                    redirect_port: oauth.redirect_port,
+                    no_browser: oauth.no_browser,
+                    oauth_url: oauth.oauth_url.clone(),
+                    timeout: std::time::Duration::from_secs(oauth.login_timeout.max(1)),
+                },
+            )
+            .await
+        }
         AuthCommand::Login { stdin, .. } => login(stdin, &settings).await,
         AuthCommand::Status { .. } => status(&settings).await,
         AuthCommand::Logout { .. } => logout(&settings).await,
@@ -181,6 +203,22 @@ async fn status(config: &Settings) -> anyhow::Result<ExitCode> {
     };
     println!("Source:  {}", resolved.source);
     println!("Token:   {}", mask(resolved.secret.expose_secret()));
+    if let super::TokenSource::OAuth { .. } = resolved.source
+        && let Ok(Some(g)) = super::oauth::load_grant(&config.profile).await
+    {
+        println!("Auth:    OAuth (client {})", g.client_id);
+        println!("Granted: {}", g.scopes.join(" "));
+        println!(
+            "Access:  expires {}",
+            super::oauth::show_ms(g.expires_at_ms)
+        );
+        println!(
+            "Refresh: expires {}",
+            super::oauth::show_ms(g.refresh_expires_at_ms)
+        );
+    } else {
+        println!("Auth:    personal access token");
+    }
     match whoami::whoami(config, &resolved.secret).await {
         Ok(who) => {
             println!("User:    {}", who.describe_user());

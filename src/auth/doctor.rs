@@ -120,6 +120,9 @@ pub async fn checks(config: Result<Settings, anyhow::Error>) -> Vec<Check> {
                 ),
             ));
             let from_env = matches!(r.source, TokenSource::Env(_));
+            if let TokenSource::OAuth { .. } = r.source {
+                out.push(grant_check(&config).await);
+            }
             out.extend(keyring_check(from_env).await);
             Some(r.secret)
         }
@@ -146,6 +149,40 @@ pub async fn checks(config: Result<Settings, anyhow::Error>) -> Vec<Check> {
     }
     out.extend(client_config_checks());
     out
+}
+
+/// The OAuth grant (reached only when `resolve_token` could use it, refreshing it if needed):
+/// its client, scopes and expiries; a warning when the refresh token expires within 7 days.
+async fn grant_check(config: &Settings) -> Check {
+    let fix = format!(
+        "run `airtable-mcp auth login --oauth --profile {}` to sign in again",
+        config.profile
+    );
+    match super::oauth::load_grant(&config.profile).await {
+        Ok(Some(g)) => {
+            let left_days = (g.refresh_expires_at_ms - super::oauth::now_ms()) / 86_400_000;
+            let detail = format!(
+                "client {}; scopes {}; access token expires {}; refreshable until {}",
+                g.client_id,
+                g.scopes.join(" "),
+                super::oauth::show_ms(g.expires_at_ms),
+                super::oauth::show_ms(g.refresh_expires_at_ms)
+            );
+            if left_days < 7 {
+                Check::new("OAuth grant", Status::Warn, format!("{detail} (less than 7 days left; each refresh restarts the 60 days, so it only runs out when unused)"))
+                    .fix(fix)
+            } else {
+                Check::new("OAuth grant", Status::Pass, detail)
+            }
+        }
+        Ok(None) => Check::new(
+            "OAuth grant",
+            Status::Fail,
+            "the grant vanished from the keyring",
+        )
+        .fix(fix),
+        Err(e) => Check::new("OAuth grant", Status::Fail, e.to_string()).fix(fix),
+    }
 }
 
 async fn keyring_check(token_from_env: bool) -> Vec<Check> {

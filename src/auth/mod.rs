@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod doctor;
 pub mod keyring;
+pub mod oauth;
 pub mod setup;
 pub mod whoami;
 
@@ -117,6 +118,22 @@ pub enum AuthError {
     /// A keyring task panicked or was cancelled.
     #[error("internal error: the keyring task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// `auth login --oauth` failed (the message says why and what to do).
+    #[error("{0}")]
+    OAuthLogin(String),
+    /// The OAuth token endpoint could not be reached.
+    #[error("could not reach the OAuth token endpoint: {0}")]
+    OAuthHttp(#[source] reqwest::Error),
+    /// The OAuth token endpoint refused (`{"error","error_description"}`).
+    #[error("the OAuth token endpoint answered {status} {error}: {description}")]
+    OAuthRefused {
+        status: u16,
+        error: String,
+        description: String,
+    },
+    /// The stored OAuth grant cannot be used any more (the message names the fix).
+    #[error("{0}")]
+    GrantLost(String),
     /// The platform lacks something (no source error to keep).
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +146,8 @@ pub enum TokenSource {
     Env(&'static str),
     /// The OS keyring.
     Keyring { backend: Backend, profile: String },
+    /// An OAuth grant in the OS keyring (`auth login --oauth`).
+    OAuth { backend: Backend, profile: String },
 }
 
 impl std::fmt::Display for TokenSource {
@@ -137,6 +156,12 @@ impl std::fmt::Display for TokenSource {
             TokenSource::Env(name) => write!(f, "environment variable {name}"),
             TokenSource::Keyring { backend, profile } => {
                 write!(f, "keyring profile {profile:?} in the {backend}")
+            }
+            TokenSource::OAuth { backend, profile } => {
+                write!(
+                    f,
+                    "OAuth grant of keyring profile {profile:?} in the {backend}"
+                )
             }
         }
     }
@@ -220,6 +245,19 @@ pub fn resolve_token_blocking(profile: &Profile) -> Result<ResolvedToken, AuthEr
         env::AIRTABLE_API_KEY
     );
     match keyring::load(profile) {
+        // An OAuth grant: the blocking form returns its access token as stored (no refresh).
+        Ok(Some((secret, backend))) if oauth::Grant::parse(&secret).is_some() => {
+            let access = oauth::Grant::parse(&secret)
+                .map(|g| g.access_token)
+                .unwrap_or_default();
+            Ok(ResolvedToken {
+                secret: SecretString::from(access),
+                source: TokenSource::OAuth {
+                    backend,
+                    profile: profile.to_string(),
+                },
+            })
+        }
         Ok(Some((secret, backend))) => Ok(ResolvedToken {
             secret,
             source: TokenSource::Keyring {
@@ -245,8 +283,20 @@ pub async fn resolve_token(profile: &Profile) -> Result<ResolvedToken, AuthError
     if let Some(t) = token_from_env() {
         return Ok(t);
     }
-    let profile = profile.clone();
-    blocking(move || resolve_token_blocking(&profile)).await
+    let p = profile.clone();
+    let resolved = blocking(move || resolve_token_blocking(&p)).await?;
+    let TokenSource::OAuth { .. } = resolved.source else {
+        return Ok(resolved);
+    };
+    // An OAuth grant: its access token, refreshed (and stored) first when close to expiry.
+    let grant = oauth::load_grant(profile)
+        .await?
+        .ok_or_else(|| AuthError::Internal("the stored OAuth grant vanished".to_owned()))?;
+    let source = oauth::OAuthTokenSource::new(profile.clone(), grant)?;
+    Ok(ResolvedToken {
+        secret: source.access_token().await?,
+        source: resolved.source,
+    })
 }
 
 /// Run a blocking keyring call on the blocking pool.

@@ -116,7 +116,14 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     }
     let state = match resolve_token(&cfg.profile).await {
         Ok(token) => {
-            let client = Client::new(client_config(cfg, cfg.api_url.clone(), token))?;
+            let mut cc = client_config(cfg, cfg.api_url.clone(), token);
+            // An OAuth grant: the client asks it for the token per request (it refreshes).
+            match crate::auth::oauth::OAuthTokenSource::for_profile(&cfg.profile).await {
+                Ok(Some(source)) => cc.token_provider = Some(source),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the OAuth grant"),
+            }
+            let client = Client::new(cc)?;
             ServerState::new(Ok(client), options)
         }
         Err(problem) => {

@@ -35,7 +35,6 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::Principal;
@@ -90,8 +89,9 @@ pub enum OAuthError {
     Sqlite(#[from] rusqlite::Error),
     #[error("OAuth store: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("the OAuth store key: {0}")]
-    Keyring(#[from] crate::auth::AuthError),
+    /// The keyring (store key) or Airtable's token endpoint (through `auth::oauth`).
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     #[error("URL: {0}")]
     Url(#[from] url::ParseError),
     #[error("form encoding: {0}")]
@@ -254,12 +254,10 @@ impl OAuthState {
             None => StoreKey::resolve()?,
         };
         let store = Store::open(&opts.store, &key)?;
-        let default_api = opts.api_url.host_str() == Some("api.airtable.com");
-        let oauth_url = match &opts.oauth_url {
-            Some(u) => u.clone(),
-            None if default_api => Url::parse("https://airtable.com/")?,
-            None => opts.api_url.clone(),
-        };
+        let oauth_url = crate::auth::oauth::oauth_origin(
+            opts.oauth_url.as_ref().map(Url::as_str),
+            &opts.api_url,
+        )?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
@@ -410,7 +408,8 @@ impl OAuthState {
                 Ok(SecretString::from(new.access_token))
             }
             Err(e) => {
-                if matches!(&e, OAuthError::Upstream { error, .. } if error == "invalid_grant") {
+                if matches!(&e, OAuthError::Auth(crate::auth::AuthError::OAuthRefused { error, .. }) if error == "invalid_grant")
+                {
                     self.store.delete_grant(user_id)?;
                 }
                 Err(e)
@@ -443,9 +442,9 @@ fn random_token(prefix: &str) -> String {
     )
 }
 
-/// PKCE S256: base64url(sha256(verifier)), no padding.
+/// PKCE S256: base64url(sha256(verifier)), no padding (`auth login --oauth`'s).
 pub fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    crate::auth::oauth::pkce_challenge(verifier)
 }
 
 fn no_store(mut res: Response) -> Response {

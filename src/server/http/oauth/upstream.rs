@@ -1,22 +1,13 @@
 //! The server's side of Airtable's OAuth (reference §9): the authorize URL, the token endpoint
 //! (authorization code with PKCE, refresh with rotation) and whoami to learn whose grant it is.
-//! (A stand-alone client so that `auth login --oauth`'s can replace it later.)
+//! The token requests go through `auth login --oauth`'s client ([`crate::auth::oauth`]).
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::OAuthError;
-use super::store::{AirtableGrant, now};
-
-/// Airtable's token answer.
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: Option<i64>,
-    scope: Option<String>,
-}
+use super::store::AirtableGrant;
 
 /// Airtable's OAuth endpoints for one integration.
 #[derive(Clone, Debug)]
@@ -55,37 +46,22 @@ impl Upstream {
         Ok(u)
     }
 
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<AirtableGrant, OAuthError> {
-        let mut req = self
-            .http
-            .post(self.oauth_url.join("oauth2/v1/token")?)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(serde_urlencoded::to_string(form)?);
-        if let Some(secret) = &self.client_secret {
-            req = req.basic_auth(&self.client_id, Some(secret.expose_secret()));
-        }
-        let res = req.send().await?;
-        let status = res.status();
-        if !status.is_success() {
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            return Err(OAuthError::Upstream {
-                status: status.as_u16(),
-                error: body
-                    .get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("unknown")
-                    .to_owned(),
-            });
-        }
-        let t: TokenAnswer = res.json().await?;
+    /// Airtable's token endpoint through `auth login --oauth`'s client
+    /// ([`crate::auth::oauth::server_token_request`]); only the tokens and expiry are kept.
+    async fn token_request(&self, form: Vec<(&str, &str)>) -> Result<AirtableGrant, OAuthError> {
+        let g = crate::auth::oauth::server_token_request(
+            &self.http,
+            self.oauth_url.join("oauth2/v1/token")?.as_str(),
+            &self.client_id,
+            self.client_secret.as_ref().map(|s| s.expose_secret()),
+            form,
+        )
+        .await?;
         Ok(AirtableGrant {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            access_expires: now() + t.expires_in.unwrap_or(3600),
-            scope: t.scope.unwrap_or_default(),
+            access_token: g.access_token,
+            refresh_token: Some(g.refresh_token),
+            access_expires: g.expires_at_ms / 1000,
+            scope: g.scopes.join(" "),
         })
     }
 
@@ -96,28 +72,22 @@ impl Upstream {
         redirect_uri: &str,
         verifier: &str,
     ) -> Result<AirtableGrant, OAuthError> {
-        let mut form = vec![
+        self.token_request(vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
-        ];
-        if self.client_secret.is_none() {
-            form.push(("client_id", &self.client_id));
-        }
-        self.token_request(&form).await
+        ])
+        .await
     }
 
     /// Refresh (Airtable rotates the refresh token: the caller stores the answer before use).
     pub async fn refresh(&self, refresh_token: &str) -> Result<AirtableGrant, OAuthError> {
-        let mut form = vec![
+        self.token_request(vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
-        ];
-        if self.client_secret.is_none() {
-            form.push(("client_id", &self.client_id));
-        }
-        self.token_request(&form).await
+        ])
+        .await
     }
 
     /// The user ID of an Airtable access token (`GET /v0/meta/whoami`).
