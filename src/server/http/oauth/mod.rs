@@ -1366,4 +1366,89 @@ mod tests {
         st.store.revoke_token("good").unwrap();
         assert_eq!(st.check_access("good"), Err(Refusal::InvalidToken));
     }
+
+    /// The user's Airtable grant against the in-process sandbox: parallel requests near expiry
+    /// refresh once (single flight), the rotated grant is stored and used by the next refresh.
+    #[tokio::test]
+    async fn airtable_refresh_is_single_flight_and_rotation_is_stored() {
+        let sb = crate::sandbox::spawn(
+            crate::sandbox::SandboxConfig {
+                seed: crate::sandbox::Seed::Demo,
+                oauth_auto_approve: true,
+                ..crate::sandbox::SandboxConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OAuthOptions {
+            public_url: None,
+            client_id: crate::sandbox::DEFAULT_CLIENT_ID.into(),
+            client_secret: None,
+            oauth_url: None,
+            api_url: sb.url(),
+            store: dir.path().join("oauth.sqlite3"),
+            key: Some(StoreKey::for_tests(5)),
+            access_ttl: DEFAULT_ACCESS_TTL,
+        };
+        let st = OAuthState::new(&opts, "127.0.0.1:4567".parse().unwrap()).unwrap();
+        // Play the browser at Airtable's authorize endpoint (auto-approve).
+        let verifier = random_token("");
+        let url = st
+            .upstream
+            .authorize_url(
+                &st.callback_url(),
+                "state-0123456789",
+                &s256(&verifier),
+                Some("second@example.com"),
+            )
+            .unwrap();
+        let res = st.upstream.http.get(url).send().await.unwrap();
+        let loc = Url::parse(res.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+        let code = loc
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let grant = st
+            .upstream
+            .exchange(&code, &st.callback_url(), &verifier)
+            .await
+            .unwrap();
+        let user = st.upstream.whoami(&grant.access_token).await.unwrap();
+        assert_eq!(user, crate::sandbox::users::SECOND_USER_ID);
+        // Stored as if about to expire: the next use refreshes.
+        let stale = |g: &AirtableGrant| AirtableGrant {
+            access_expires: now() + 10,
+            ..g.clone()
+        };
+        st.store.put_grant(&user, &stale(&grant)).unwrap();
+
+        let calls = (0..8).map(|_| st.airtable_token(&user));
+        let tokens: Vec<String> = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|t| t.unwrap().expose_secret().to_owned())
+            .collect();
+        assert!(
+            tokens.iter().all(|t| *t == tokens[0]),
+            "one refresh for all"
+        );
+        assert_ne!(tokens[0], grant.access_token);
+        assert_eq!(sb.state().oauth_stats().refreshes, 1);
+        // The next refresh uses the rotated (stored) refresh token: Airtable refuses the old one.
+        let rotated = st.store.grant(&user).unwrap().unwrap();
+        assert_ne!(rotated.refresh_token, grant.refresh_token);
+        st.store.put_grant(&user, &stale(&rotated)).unwrap();
+        let next = st.airtable_token(&user).await.unwrap();
+        assert_ne!(next.expose_secret(), tokens[0]);
+        assert_eq!(sb.state().oauth_stats().refreshes, 2);
+        // A grant whose refresh token Airtable refuses is dropped: the user signs in again.
+        st.store.put_grant(&user, &stale(&grant)).unwrap();
+        assert!(st.airtable_token(&user).await.is_err());
+        assert!(st.store.grant(&user).unwrap().is_none());
+        sb.shutdown().await;
+    }
 }
