@@ -14,8 +14,8 @@
 //!   when near expiry, the rotated grant stored before use), handed to the transport as the
 //!   request's Airtable token. A user's token never serves another user.
 //!
-//! Our tokens are opaque random strings stored only as SHA-256 hashes ([`store`]). Client ID
-//! metadata documents (CIMD) are not supported (not advertised): clients register with DCR.
+//! Our tokens are opaque random strings stored only as SHA-256 hashes ([`store`]). Clients are
+//! registered (DCR) or identified by a client ID metadata document (CIMD, an https URL).
 
 pub mod store;
 pub mod upstream;
@@ -121,6 +121,8 @@ pub struct OAuthOptions {
     /// `None` = `AIRTABLE_MCP_OAUTH_KEY`, else the keyring.
     pub key: Option<StoreKey>,
     pub access_ttl: Duration,
+    /// Tests only: accept `http://` client ID metadata documents on loopback (never from the CLI).
+    pub cimd_allow_http_loopback: bool,
 }
 
 impl OAuthOptions {
@@ -162,6 +164,7 @@ impl OAuthOptions {
             access_ttl: a
                 .oauth_token_ttl
                 .map_or(DEFAULT_ACCESS_TTL, |s| Duration::from_secs(s.max(1))),
+            cimd_allow_http_loopback: false,
         })
     }
 }
@@ -185,6 +188,35 @@ fn check_public_url(u: &str) -> Result<Url, OAuthError> {
         ));
     }
     Ok(url)
+}
+
+/// A globally routable address (not loopback, private, link-local, CGNAT, unique-local, …).
+fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] >= 224)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(std::net::IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80)
+        }
+    }
 }
 
 fn is_loopback_host(u: &Url) -> bool {
@@ -224,6 +256,7 @@ pub struct OAuthState {
     store: Store,
     upstream: Upstream,
     access_ttl: Duration,
+    cimd_allow_http_loopback: bool,
     /// Authorizations waiting for Airtable, by the state we sent Airtable.
     pending: Mutex<HashMap<String, Pending>>,
     /// Our authorization codes, by hash.
@@ -275,6 +308,7 @@ impl OAuthState {
                 http,
             },
             access_ttl: opts.access_ttl,
+            cimd_allow_http_loopback: opts.cimd_allow_http_loopback,
             pending: Mutex::default(),
             codes: Mutex::default(),
             refresh_locks: Mutex::default(),
@@ -311,6 +345,92 @@ impl OAuthState {
             .route("/token", post(token))
             .route("/revoke", post(revoke))
             .with_state(self.clone())
+    }
+
+    /// A client ID metadata document (CIMD): `client_id` is an https URL with a path; the JSON
+    /// there must name the same `client_id` and list its `redirect_uris`. The host must resolve
+    /// to a public address (pinned for the fetch: no rebinding to an internal one), no
+    /// redirects, 5 s, 64 KiB. Public clients only (`token_endpoint_auth_method` none).
+    async fn fetch_client_metadata(&self, client_id: &str) -> Result<McpClient, &'static str> {
+        const MAX: usize = 64 * 1024;
+        let url = Url::parse(client_id).map_err(|_| "client_id is not a URL")?;
+        let loopback_ok = self.cimd_allow_http_loopback && is_loopback_host(&url);
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback_ok)) {
+            return Err("a client ID metadata document must be served over https");
+        }
+        if url.path() == "/" || url.fragment().is_some() || !url.username().is_empty() {
+            return Err("a client_id URL needs a path and no fragment or credentials");
+        }
+        let host = url
+            .host_str()
+            .ok_or("client_id URL has no host")?
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|_| "cannot resolve the client_id host")?
+            .next()
+            .ok_or("cannot resolve the client_id host")?;
+        if !(loopback_ok || is_public_ip(addr.ip())) {
+            return Err("the client_id host resolves to a non-public address");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&host, addr)
+            .build()
+            .map_err(|_| "cannot fetch the client ID metadata document")?;
+        let res = http
+            .get(url.clone())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|_| "cannot fetch the client ID metadata document")?;
+        if !res.status().is_success() {
+            return Err("the client ID metadata document could not be fetched");
+        }
+        if res.content_length().is_some_and(|n| n > MAX as u64) {
+            return Err("the client ID metadata document is too large");
+        }
+        let body = res
+            .bytes()
+            .await
+            .map_err(|_| "cannot fetch the client ID metadata document")?;
+        if body.len() > MAX {
+            return Err("the client ID metadata document is too large");
+        }
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|_| "the client ID metadata document is not JSON")?;
+        if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
+            return Err("the document's client_id differs from its URL");
+        }
+        if doc
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m != "none")
+        {
+            return Err("only public clients (token_endpoint_auth_method none) are supported");
+        }
+        let uris: Vec<String> = doc
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if uris.is_empty() || uris.len() > 10 || !uris.iter().all(|u| redirect_uri_ok(u)) {
+            return Err("the document's redirect_uris are missing or not allowed");
+        }
+        Ok(McpClient {
+            client_id: client_id.to_owned(),
+            client_name: doc
+                .get("client_name")
+                .and_then(Value::as_str)
+                .map(|s| s.chars().take(200).collect()),
+            redirect_uris: uris,
+        })
     }
 
     /// Issue an access + refresh token pair of `family`.
@@ -584,7 +704,7 @@ async fn as_metadata(State(st): State<Arc<OAuthState>>) -> Response {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
     }))
     .into_response()
 }
@@ -696,16 +816,30 @@ async fn authorize(
             "client_id is required",
         );
     };
-    let client = match st.store.client(client_id) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_client",
-                "unknown client_id",
-            );
+    let client = if client_id.starts_with("https://") || client_id.starts_with("http://") {
+        match st.fetch_client_metadata(client_id).await {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::info!(
+                    client_id,
+                    reason = why,
+                    "refused a client ID metadata document"
+                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", why);
+            }
         }
-        Err(e) => return server_error(&e),
+    } else {
+        match st.store.client(client_id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    "unknown client_id",
+                );
+            }
+            Err(e) => return server_error(&e),
+        }
     };
     let redirect_uri = match get("redirect_uri") {
         Some(u) if client.redirect_uris.iter().any(|r| r == u) => u.to_owned(),
@@ -1024,6 +1158,7 @@ mod tests {
             store: dir.path().join("oauth.sqlite3"),
             key: Some(StoreKey::for_tests(9)),
             access_ttl: DEFAULT_ACCESS_TTL,
+            cimd_allow_http_loopback: true,
         };
         OAuthState::new(&opts, "127.0.0.1:4567".parse().unwrap()).unwrap()
     }
@@ -1129,7 +1264,7 @@ mod tests {
         assert_eq!(m["registration_endpoint"], format!("{issuer}/register"));
         assert_eq!(m["revocation_endpoint"], format!("{issuer}/revoke"));
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
-        assert_eq!(m["client_id_metadata_document_supported"], false);
+        assert_eq!(m["client_id_metadata_document_supported"], true);
         let res = challenge(&st, None);
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
@@ -1391,6 +1526,7 @@ mod tests {
             store: dir.path().join("oauth.sqlite3"),
             key: Some(StoreKey::for_tests(5)),
             access_ttl: DEFAULT_ACCESS_TTL,
+            cimd_allow_http_loopback: false,
         };
         let st = OAuthState::new(&opts, "127.0.0.1:4567".parse().unwrap()).unwrap();
         // Play the browser at Airtable's authorize endpoint (auto-approve).
@@ -1450,5 +1586,95 @@ mod tests {
         assert!(st.airtable_token(&user).await.is_err());
         assert!(st.store.grant(&user).unwrap().is_none());
         sb.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn client_id_metadata_documents_are_fetched_and_validated() {
+        let docs = Router::new().route(
+            "/redirect.json",
+            axum::routing::get(|| async { Redirect::to("/good.json") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let good = format!("{origin}/good.json");
+        let wrong_id = format!("{origin}/wrong.json");
+        let doc = json!({"client_id": good, "client_name": "cimd", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+        let docs = docs
+            .route("/good.json", axum::routing::get(move || async move { Json(doc) }))
+            .route(
+                "/wrong.json",
+                axum::routing::get(|| async { Json(json!({"client_id": "https://other.example/c.json", "redirect_uris": ["http://127.0.0.1:9/cb"]})) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, docs).await.unwrap() });
+
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(&dir);
+        let ok = st.fetch_client_metadata(&good).await.unwrap();
+        assert_eq!(ok.redirect_uris, vec!["http://127.0.0.1:9/cb"]);
+        assert_eq!(ok.client_name.as_deref(), Some("cimd"));
+        assert!(st.fetch_client_metadata(&wrong_id).await.is_err());
+        assert!(
+            st.fetch_client_metadata(&format!("{origin}/redirect.json"))
+                .await
+                .is_err()
+        );
+        assert!(
+            st.fetch_client_metadata(&format!("{origin}/missing.json"))
+                .await
+                .is_err()
+        );
+        assert!(
+            st.fetch_client_metadata(&format!("{origin}/"))
+                .await
+                .is_err()
+        );
+        // Without the test flag: http refused, and https to a non-public address too.
+        let dir2 = tempfile::tempdir().unwrap();
+        let strict = OAuthState::new(
+            &OAuthOptions {
+                cimd_allow_http_loopback: false,
+                store: dir2.path().join("s"),
+                key: Some(StoreKey::for_tests(1)),
+                ..OAuthOptions::from_args(
+                    &crate::cli::OAuthServeArgs {
+                        oauth: true,
+                        oauth_client_id: Some("c".into()),
+                        ..Default::default()
+                    },
+                    true,
+                )
+                .unwrap()
+            },
+            "127.0.0.1:4567".parse().unwrap(),
+        )
+        .unwrap();
+        assert!(strict.fetch_client_metadata(&good).await.is_err());
+        let err = strict
+            .fetch_client_metadata("https://127.0.0.1/c.json")
+            .await
+            .unwrap_err();
+        assert!(err.contains("non-public"), "{err}");
+        assert!(!is_public_ip("10.1.2.3".parse().unwrap()));
+        assert!(!is_public_ip("::ffff:192.168.0.1".parse().unwrap()));
+        assert!(!is_public_ip("fd00::1".parse().unwrap()));
+        assert!(is_public_ip("93.184.216.34".parse().unwrap()));
+
+        // /authorize takes the URL client_id and its redirect URI.
+        let q = serde_urlencoded::to_string([
+            ("client_id", good.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("response_type", "code"),
+            ("code_challenge", &s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .unwrap();
+        let (s, h, body) = send(&st, get(&format!("/authorize?{q}"))).await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        assert!(
+            h[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .contains("/oauth2/v1/authorize?")
+        );
     }
 }
