@@ -176,6 +176,10 @@ def test_discovery_documents(servers):
     assert meta["registration_endpoint"] == f"{base}/register"
     assert meta["revocation_endpoint"] == f"{base}/revoke"
     assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["client_id_metadata_document_supported"] is True
+    # Ready without a server token of its own: users bring their grants.
+    r = httpx2.get(f"{base}/readyz")
+    assert r.status_code == 200, r.text
     # A forged token is refused with the challenge and error=invalid_token.
     r = httpx2.post(f"{base}/mcp", json={}, headers={"Authorization": "Bearer forged-token-123456"})
     assert r.status_code == 401

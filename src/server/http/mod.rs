@@ -866,7 +866,13 @@ pub async fn run(
     opts: HttpOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    let hooks = airtable_hooks(&state);
+    let mut hooks = airtable_hooks(&state);
+    if let Some(o) = &opts.oauth
+        && state.client().is_err()
+    {
+        // OAuth users bring their grants: ready when the API answers at all.
+        hooks.readiness = Some(oauth::api_reachable(o.api_url.clone()));
+    }
     start(airtable_factory(state), hooks, opts, shutdown)
         .await?
         .wait()

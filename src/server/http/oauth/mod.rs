@@ -538,6 +538,28 @@ impl OAuthState {
     }
 }
 
+/// `/readyz` in OAuth mode without a server token: the Airtable API answers (any HTTP status,
+/// e.g. 401 to a token-less whoami).
+pub fn api_reachable(api_url: Url) -> super::ReadinessCheck {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok();
+    Arc::new(move || {
+        let http = http.clone();
+        let url = with_slash(api_url.clone()).join("v0/meta/whoami");
+        Box::pin(async move {
+            let (Some(http), Ok(url)) = (http, url) else {
+                return Err("cannot build the readiness check".to_owned());
+            };
+            match http.get(url).send().await {
+                Ok(_) => Ok("the Airtable API answers (users sign in with OAuth)".to_owned()),
+                Err(e) => Err(format!("the Airtable API cannot be reached: {e}")),
+            }
+        })
+    })
+}
+
 /// Why [`OAuthState::check_access`] refused a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
