@@ -1021,21 +1021,21 @@ async fn callback(
         return server_error(&e);
     }
     let code = random_token("atmcp_code_");
-    st.codes
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(
-            store::token_hash(&code),
-            IssuedCode {
-                client_id: p.client_id,
-                redirect_uri: p.redirect_uri.clone(),
-                challenge: p.challenge,
-                scope: p.scope,
-                resource: p.resource,
-                user_id: user_id.clone(),
-                expires: Instant::now() + CODE_TTL,
-            },
-        );
+    let mut codes = st.codes.lock().unwrap_or_else(PoisonError::into_inner);
+    codes.retain(|_, c| c.expires > Instant::now());
+    codes.insert(
+        store::token_hash(&code),
+        IssuedCode {
+            client_id: p.client_id,
+            redirect_uri: p.redirect_uri.clone(),
+            challenge: p.challenge,
+            scope: p.scope,
+            resource: p.resource,
+            user_id: user_id.clone(),
+            expires: Instant::now() + CODE_TTL,
+        },
+    );
+    drop(codes);
     tracing::info!(user = %user_id, "a user signed in with Airtable");
     back_to_client(&st, &p.redirect_uri, state, &[("code", &code)])
 }
@@ -1082,6 +1082,9 @@ async fn token(
                     "invalid_grant",
                     "the code does not match the client, redirect_uri or code_verifier",
                 );
+            }
+            if let Err(e) = st.store.purge_expired() {
+                tracing::warn!(error = %e, "cannot purge expired OAuth tokens");
             }
             let family = random_token("");
             match st.issue(&c.user_id, client_id, &c.scope, &family) {

@@ -267,6 +267,14 @@ impl Store {
         Ok(rec)
     }
 
+    /// Forget tokens expired more than a day ago (revoked or not: they can no longer be used).
+    pub fn purge_expired(&self) -> Result<usize, OAuthError> {
+        Ok(self.conn().execute(
+            "DELETE FROM tokens WHERE expires < ?1",
+            params![now() - 86_400],
+        )?)
+    }
+
     /// Revoke one token; returns whether it existed.
     pub fn revoke_token(&self, token: &str) -> Result<bool, OAuthError> {
         let n = self.conn().execute(
