@@ -6,8 +6,11 @@ Run: cargo build && AIRTABLE_MCP_BIN=$PWD/target/debug/airtable-mcp \
 
 Covers: discovery (401 -> protected-resource metadata -> AS metadata), dynamic client
 registration, authorization through Airtable's (the sandbox's) consent with login_hint, a tool
-call, the user's Airtable grant refreshed and rotated by the server, refresh of our token with
-rotation (reuse refused), revocation (then 401), and a second user who sees only their base.
+call, the user's Airtable grant refreshed and rotated by the server on every request (sandbox
+access tokens live 250 s, under the 300 s margin), refresh of our token by the SDK itself and
+through /token (rotation; reuse refused and the chain revoked), revocation (then 401), a second
+user who sees only their base, and a client-sent X-Airtable-Token ignored. Isolated from the
+machine's config and data dirs (XDG_*), keyring off.
 """
 
 import asyncio
@@ -69,6 +72,9 @@ def servers():
     assert BIN, "AIRTABLE_MCP_BIN must point at the airtable-mcp binary"
     tmp = tempfile.mkdtemp(prefix="oauth-remote-")
     env = clean_env()
+    # Nothing from the machine's own config or data dirs (config file, write journal).
+    env["XDG_CONFIG_HOME"] = os.path.join(tmp, "config")
+    env["XDG_DATA_HOME"] = os.path.join(tmp, "data")
     # Airtable access tokens live 250 s: less than the server's 300 s refresh margin, so every
     # MCP request refreshes (and rotates) the user's Airtable grant.
     sandbox = subprocess.Popen(
@@ -207,22 +213,32 @@ def test_first_user_flow_refresh_and_revoke(servers):
     assert first.access_token.encode() not in raw
     assert first.refresh_token.encode() not in raw
 
-    # Refresh our token: rotation; the old refresh token is then refused.
+    # The SDK refreshes our token itself once it has expired (rotation: new access and refresh).
+    provider.context.token_expiry_time = time.time() - 1
+    results = asyncio.run(session_calls(base, provider, [("list_bases", {})]))
+    assert not results[0][0] and DEMO_BASE in results[0][1]
+    second = storage.tokens
+    assert second.access_token != first.access_token
+    assert second.refresh_token != first.refresh_token
+
+    # Refresh through the token endpoint directly: rotation again.
     client_id = storage.client_info.client_id
     r = httpx2.post(f"{base}/token", data={
-        "grant_type": "refresh_token", "refresh_token": first.refresh_token,
+        "grant_type": "refresh_token", "refresh_token": second.refresh_token,
         "client_id": client_id, "resource": f"{base}/mcp"})
     assert r.status_code == 200, r.text
-    second = r.json()
-    assert second["refresh_token"] != first.refresh_token
+    third = r.json()
+    assert third["refresh_token"] != second.refresh_token
+    hdr = {"Authorization": f"Bearer {third['access_token']}",
+           "Accept": "application/json, text/event-stream"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    r = httpx2.post(f"{base}/mcp", json=ping, headers=hdr)
+    assert r.status_code == 200, r.text
+
+    # A rotated refresh token used again is refused, and revokes the whole chain (RFC 9700).
     r = httpx2.post(f"{base}/token", data={
         "grant_type": "refresh_token", "refresh_token": first.refresh_token, "client_id": client_id})
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-
-    # The reuse revoked the whole chain (RFC 9700): the new access token is refused now too.
-    hdr = {"Authorization": f"Bearer {second['access_token']}",
-           "Accept": "application/json, text/event-stream"}
-    ping = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     r = httpx2.post(f"{base}/mcp", json=ping, headers=hdr)
     assert r.status_code == 401
 
