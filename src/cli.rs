@@ -349,6 +349,43 @@ pub struct HttpArgs {
     /// Seconds in-flight tool calls get to finish on SIGTERM/SIGINT (default 10).
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
+
+    #[command(flatten)]
+    pub oauth: OAuthServeArgs,
+}
+
+/// `serve --http --oauth`: remote users sign in with Airtable (OAuth 2.1 protected resource
+/// with its own authorization server; replaces bearer tokens).
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthServeArgs {
+    /// Remote users sign in with Airtable (OAuth); each uses their own Airtable grant.
+    /// Replaces bearer tokens; implies --stateless; no legacy SSE.
+    #[arg(long, conflicts_with_all = ["no_auth", "auth_token_file"])]
+    pub oauth: bool,
+
+    /// Client ID of the server's Airtable OAuth integration (its secret, if any, comes from
+    /// AIRTABLE_MCP_OAUTH_CLIENT_SECRET).
+    #[arg(long, value_name = "ID", env = env::AIRTABLE_MCP_OAUTH_CLIENT_ID)]
+    pub oauth_client_id: Option<String>,
+
+    /// Canonical public URL of the MCP endpoint, e.g. https://mcp.example.com/mcp (required
+    /// with --oauth unless listening on loopback).
+    #[arg(long, value_name = "URL", env = env::AIRTABLE_MCP_PUBLIC_URL)]
+    pub public_url: Option<String>,
+
+    /// Origin of Airtable's OAuth endpoints (default https://airtable.com, or the API URL when
+    /// it is not the default).
+    #[arg(long, value_name = "URL", env = env::AIRTABLE_MCP_OAUTH_URL)]
+    pub oauth_url: Option<String>,
+
+    /// SQLite file of the OAuth store (clients, token hashes, encrypted Airtable grants;
+    /// default: the data dir).
+    #[arg(long, value_name = "FILE", env = env::AIRTABLE_MCP_OAUTH_STORE)]
+    pub oauth_store: Option<PathBuf>,
+
+    /// Lifetime of the server's OAuth access tokens in seconds (default 3600).
+    #[arg(long, value_name = "SECS", requires = "oauth")]
+    pub oauth_token_ttl: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -67,6 +67,16 @@ pub const AIRTABLE_MCP_STATE_KEY: &str = "AIRTABLE_MCP_STATE_KEY";
 pub const AIRTABLE_MCP_OTLP_ENDPOINT: &str = "AIRTABLE_MCP_OTLP_ENDPOINT";
 /// Keyring backend: `auto` (default), `secret-service`, `keyutils`, `keychain`, `windows`, `none`.
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
+// --- serve --http --oauth (remote users)
+/// `serve --oauth`: client ID of the server's Airtable OAuth integration.
+pub const AIRTABLE_MCP_OAUTH_CLIENT_ID: &str = "AIRTABLE_MCP_OAUTH_CLIENT_ID";
+/// `serve --oauth`: canonical public URL of the MCP endpoint (resource and issuer origin).
+pub const AIRTABLE_MCP_PUBLIC_URL: &str = "AIRTABLE_MCP_PUBLIC_URL";
+/// `serve --oauth`: SQLite file of the OAuth store.
+pub const AIRTABLE_MCP_OAUTH_STORE: &str = "AIRTABLE_MCP_OAUTH_STORE";
+/// `serve --oauth`: standard base64 of the 32-byte key sealing stored Airtable grants
+/// (default: a key generated into the keyring on first use).
+pub const AIRTABLE_MCP_OAUTH_KEY: &str = "AIRTABLE_MCP_OAUTH_KEY";
 
 /// Every variable with a one-line description, in the order tokens are resolved.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -175,6 +185,23 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
         "client secret of a confidential OAuth integration",
     ),
+    // --- serve --http --oauth (remote users)
+    (
+        AIRTABLE_MCP_OAUTH_CLIENT_ID,
+        "serve --oauth: client ID of the server's Airtable integration",
+    ),
+    (
+        AIRTABLE_MCP_PUBLIC_URL,
+        "serve --oauth: public URL of the MCP endpoint (…/mcp)",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_STORE,
+        "serve --oauth: SQLite file of the OAuth store",
+    ),
+    (
+        AIRTABLE_MCP_OAUTH_KEY,
+        "serve --oauth: base64 32-byte key sealing stored grants",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.
@@ -185,6 +212,7 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_MCP_AUTH_TOKENS,
     AIRTABLE_MCP_STATE_KEY,
     AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
+    AIRTABLE_MCP_OAUTH_KEY,
 ];
 
 /// The token env vars in resolution order.

@@ -237,6 +237,27 @@ async fn token_request(
     })
 }
 
+// --- serve --http --oauth (H8): the server's authorization server reuses this token client.
+/// `serve --oauth`: POST Airtable's token endpoint (`form` = a code exchange or a refresh; Basic
+/// auth iff `client_secret`) and return the answer as a [`Grant`] (`client_secret` not kept in it).
+pub async fn server_token_request(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: Option<&str>,
+    form: Vec<(&str, &str)>,
+) -> Result<Grant, AuthError> {
+    let answer = token_request(http, token_url, client_id, client_secret, form).await?;
+    Ok(Grant::from_response(
+        answer,
+        client_id,
+        None,
+        token_url,
+        &[],
+    ))
+}
+// --- end serve --http --oauth
+
 fn login_oauth_command(profile: &Profile) -> String {
     if profile.as_str() == super::DEFAULT_PROFILE {
         "airtable-mcp auth login --oauth".to_owned()

@@ -146,7 +146,10 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
 pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(h) = &cfg.http {
         // Validate the HTTP options (auth, TLS policy) before touching the token or the API.
-        let opts = http::HttpOptions::from_config(h, &args.http_opts)?;
+        let mut opts = http::HttpOptions::from_config(h, &args.http_opts)?;
+        if let Some(o) = &mut opts.oauth {
+            o.api_url = cfg.api_url.clone();
+        }
         let prepared = prepare(&cfg).await?;
         tracing::info!(
             tools = prepared.state.tool_names().len(),

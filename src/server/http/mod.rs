@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod legacy_sse;
 pub mod metrics;
+pub mod oauth;
 pub mod security;
 pub mod tls;
 
@@ -106,6 +107,8 @@ pub enum HttpError {
     AllowList(String),
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    OAuth(#[from] oauth::OAuthError),
 }
 
 /// Builds the handler of one session (legacy SSE session, Streamable HTTP session or
@@ -149,6 +152,9 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub sse_keep_alive: Duration,
+    /// `--oauth`: remote users sign in with Airtable (then `auth` is `None`, stateless, no
+    /// legacy SSE).
+    pub oauth: Option<oauth::OAuthOptions>,
 }
 
 impl HttpOptions {
@@ -173,6 +179,7 @@ impl HttpOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             sse_keep_alive: Duration::from_secs(15),
+            oauth: None,
         }
     }
 
@@ -197,14 +204,20 @@ impl HttpOptions {
             client_rate_limit: h.client_rate_limit.or(args.client_rate_limit),
             http_timeout: h.http_timeout.or(args.http_timeout),
             shutdown_grace: h.shutdown_grace.or(args.shutdown_grace),
+            oauth: args.oauth.clone(),
         };
         Self::build(h.listen.socket_addr(), &merged)
     }
 
     fn build(addr: SocketAddr, args: &HttpArgs) -> Result<Self, HttpError> {
         let loopback = addr.ip().is_loopback();
-        let auth = if args.no_auth {
-            if !loopback {
+        let oauth = if args.oauth.oauth {
+            Some(oauth::OAuthOptions::from_args(&args.oauth, loopback)?)
+        } else {
+            None
+        };
+        let auth = if args.no_auth || oauth.is_some() {
+            if !loopback && oauth.is_none() {
                 return Err(HttpError::NoAuthOnPublic { addr });
             }
             None
@@ -242,7 +255,10 @@ impl HttpOptions {
             opts.allowed_origins = o.clone();
         }
         Guard::new(&opts.allowed_hosts, &opts.allowed_origins).map_err(HttpError::AllowList)?;
-        opts.stateless = args.stateless;
+        // OAuth: every request uses the user's current Airtable token (refreshed tokens
+        // rotate), so no session outlives a token.
+        opts.stateless = args.stateless || oauth.is_some();
+        opts.oauth = oauth;
         opts.json_response = args.json_response;
         if let Some(r) = args.client_rate_limit {
             opts.client_rate = NonZeroU32::new(r);
@@ -376,6 +392,21 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
             .insert(sid.to_owned(), binding);
     }
     res
+}
+
+/// Who may use the MCP routes and `/metrics`: OAuth users (`--oauth`), else the bearer tokens
+/// (none = `--no-auth`).
+#[derive(Clone)]
+struct AuthGate {
+    bearer: Option<BearerTokens>,
+    oauth: Option<Arc<oauth::OAuthState>>,
+}
+
+async fn auth_gate(State(gate): State<AuthGate>, req: Request, next: Next) -> Response {
+    match gate.oauth {
+        Some(st) => oauth::require_oauth(State(st), req, next).await,
+        None => auth::require_bearer(State(gate.bearer), req, next).await,
+    }
 }
 
 /// Access log: one span and one line per request (method, path, status, latency).
@@ -530,6 +561,21 @@ pub async fn start<H: Observable>(
         Some((cert, key)) => Some(tls::load_config(cert, key)?),
         None => None,
     };
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(HttpError::Serve)?;
+    let oauth_state = match &opts.oauth {
+        Some(o) => Some(oauth::OAuthState::new(o, local_addr)?),
+        None => None,
+    };
+    let gate = AuthGate {
+        bearer: opts.auth.clone(),
+        oauth: oauth_state.clone(),
+    };
     let metrics = Metrics::new(hooks.stats.clone());
     // Cancelled after the grace period: ends every session and SSE stream.
     let sessions_ct = CancellationToken::new();
@@ -578,8 +624,13 @@ pub async fn start<H: Observable>(
         .client_rate
         .map(|r| ClientRateLimit::new(r, r.saturating_add(r.get())));
 
+    // OAuth mode has no legacy SSE: its sessions would outlive the user's Airtable token.
+    let mcp_router = if oauth_state.is_some() {
+        mcp_router
+    } else {
+        mcp_router.merge(legacy.router())
+    };
     let mcp_routes = mcp_router
-        .merge(legacy.router())
         .layer(middleware::from_fn_with_state(
             rate.clone(),
             security::rate_limit,
@@ -591,10 +642,7 @@ pub async fn start<H: Observable>(
             },
             client_context,
         ))
-        .layer(middleware::from_fn_with_state(
-            opts.auth.clone(),
-            auth::require_bearer,
-        ))
+        .layer(middleware::from_fn_with_state(gate.clone(), auth_gate))
         .layer(middleware::from_fn_with_state(
             guard.clone(),
             security::check_host_origin,
@@ -605,10 +653,7 @@ pub async fn start<H: Observable>(
             metrics: metrics.clone(),
             sessions: session_manager.clone(),
         })
-        .layer(middleware::from_fn_with_state(
-            opts.auth.clone(),
-            auth::require_bearer,
-        ));
+        .layer(middleware::from_fn_with_state(gate, auth_gate));
     let ready = Router::new()
         .route("/readyz", axum::routing::get(readyz))
         .with_state(Readiness::new(hooks.readiness.clone()))
@@ -616,9 +661,15 @@ pub async fn start<H: Observable>(
             rate.clone(),
             security::rate_limit,
         ));
-    let public = Router::new()
+    let mut public = Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(ready);
+    if let Some(st) = &oauth_state {
+        public = public.merge(st.router().layer(middleware::from_fn_with_state(
+            rate.clone(),
+            security::rate_limit,
+        )));
+    }
     let app = public
         .merge(metrics_route)
         .merge(mcp_routes)
@@ -630,14 +681,6 @@ pub async fn start<H: Observable>(
         .layer(guard.cors_layer())
         .layer(middleware::from_fn(security::security_headers))
         .layer(middleware::from_fn(access_log));
-
-    let listener = TcpListener::bind(opts.addr)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(HttpError::Serve)?;
 
     // Housekeeping: forget idle rate-limit keys and the owners of closed sessions.
     {
@@ -701,12 +744,20 @@ pub async fn start<H: Observable>(
     };
     let hard_bound = opts.shutdown_grace + Duration::from_secs(5);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(
-        addr = %local_addr,
-        auth = opts.auth.is_some(),
-        stateless = opts.stateless,
-        "serving MCP at {scheme}://{local_addr}/mcp (legacy SSE at /sse)"
-    );
+    match &oauth_state {
+        Some(st) => tracing::info!(
+            addr = %local_addr,
+            issuer = st.issuer(),
+            "serving MCP at {} for OAuth users (sign-in with Airtable; no legacy SSE)",
+            st.resource()
+        ),
+        None => tracing::info!(
+            addr = %local_addr,
+            auth = opts.auth.is_some(),
+            stateless = opts.stateless,
+            "serving MCP at {scheme}://{local_addr}/mcp (legacy SSE at /sse)"
+        ),
+    }
     if !local_addr.ip().is_loopback()
         && opts
             .allowed_hosts
@@ -836,7 +887,13 @@ pub async fn run(
     opts: HttpOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    let hooks = airtable_hooks(&state);
+    let mut hooks = airtable_hooks(&state);
+    if let Some(o) = &opts.oauth
+        && state.client().is_err()
+    {
+        // OAuth users bring their grants: ready when the API answers at all.
+        hooks.readiness = Some(oauth::api_reachable(o.api_url.clone()));
+    }
     start(airtable_factory(state), hooks, opts, shutdown)
         .await?
         .wait()
