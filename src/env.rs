@@ -179,7 +179,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         AIRTABLE_MCP_OAUTH_URL,
-        "OAuth origin for auth login --oauth (default https://airtable.com)",
+        "Airtable OAuth origin for auth login --oauth and serve --oauth (default https://airtable.com)",
     ),
     (
         AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
