@@ -59,6 +59,11 @@ pub const AIRTABLE_MCP_STATE_KEY: &str = "AIRTABLE_MCP_STATE_KEY";
 pub const AIRTABLE_MCP_KEYRING: &str = "AIRTABLE_MCP_KEYRING";
 
 /// Every variable with a one-line description, in the order tokens are resolved.
+/// Redis URL of the state shared by several replicas (`serve --redis`; may hold a password).
+pub const AIRTABLE_MCP_REDIS_URL: &str = "AIRTABLE_MCP_REDIS_URL";
+/// Replicas sharing one Airtable limit (`serve --replicas`; the Redis fallback divides by it).
+pub const AIRTABLE_MCP_REPLICAS: &str = "AIRTABLE_MCP_REPLICAS";
+
 pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_API_KEY,
@@ -149,6 +154,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         AIRTABLE_MCP_TEST_SECRET_SERVICE,
         "tests only: 1 = the Secret Service tests must pass",
     ),
+    (
+        AIRTABLE_MCP_REDIS_URL,
+        "Redis URL for rate limits shared by replicas (redis:// or rediss://)",
+    ),
+    (
+        AIRTABLE_MCP_REPLICAS,
+        "replicas sharing the limit (local share while Redis is down; default 1)",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.
@@ -158,6 +171,7 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_PAT,
     AIRTABLE_MCP_AUTH_TOKENS,
     AIRTABLE_MCP_STATE_KEY,
+    AIRTABLE_MCP_REDIS_URL,
 ];
 
 /// The token env vars in resolution order.

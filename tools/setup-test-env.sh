@@ -13,6 +13,8 @@ command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon dbus)
 command -v dbus-send >/dev/null 2>&1 || need_apt+=(dbus-bin)
 command -v keyctl >/dev/null 2>&1 || need_apt+=(keyutils)
+# A real Redis for the shared rate-limit tests (tests/redis_*.rs start their own instances).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing ${need_apt[*]}" >&2
