@@ -144,6 +144,9 @@ struct Inner {
     status: Arc<RedisStatus>,
     /// The longest window seen (for the quarantine and transition lengths).
     window_us: AtomicU64,
+    /// A request left on the local fallback during the current outage (else, back in Redis,
+    /// no transition is needed: this replica sent nothing Redis does not know of).
+    used_fallback: AtomicBool,
 }
 
 /// A [`WindowStore`] and [`SharedCache`] in Redis, with a local fallback.
@@ -248,6 +251,7 @@ impl RedisStore {
                 }),
                 status: Arc::new(RedisStatus::default()),
                 window_us: AtomicU64::new(1_030_000),
+                used_fallback: AtomicBool::new(false),
             }),
         };
         let weak = Arc::downgrade(&store.inner);
@@ -344,17 +348,24 @@ impl RedisStore {
     /// Reached again by the probe: start the transition and tell the other replicas.
     async fn came_back(&self) {
         let transition = PROBE_INTERVAL + self.window() * (HORIZON_WINDOWS + 1);
-        let since = {
+        let used = self.inner.used_fallback.swap(false, Ordering::SeqCst);
+        {
             let mut m = self.inner.mode.lock().unwrap_or_else(|p| p.into_inner());
             let Mode::Down { since } = *m else { return };
-            *m = Mode::Returning {
-                since,
-                until: Instant::now() + transition,
+            *m = if used {
+                Mode::Returning {
+                    since,
+                    until: Instant::now() + transition,
+                }
+            } else {
+                Mode::Up
             };
-            since
-        };
-        let _ = since;
+        }
         self.inner.status.up.store(true, Ordering::Relaxed);
+        if !used {
+            tracing::info!("shared rate limits in Redis");
+            return;
+        }
         let mut conn = self.inner.conn.clone();
         let ms = u64::try_from(transition.as_millis()).unwrap_or(u64::MAX);
         let _: Result<(), _> = redis::cmd("SET")
@@ -462,6 +473,7 @@ impl RedisStore {
             Mode::Up => Instant::now(),
         };
         self.inner.status.fallback.fetch_add(1, Ordering::Relaxed);
+        self.inner.used_fallback.store(true, Ordering::SeqCst);
         let local = self.fallback_slots(slots);
         self.inner
             .local
