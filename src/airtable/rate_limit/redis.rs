@@ -16,7 +16,7 @@
 //! (what the others may still have scheduled through Redis has then left and left the
 //! window), logs one warning per outage and counts it ([`RedisStatus`]). When the probe
 //! reaches Redis again the replica obeys both the local and the shared windows for a
-//! transition (`probe interval + HORIZON_WINDOWS + 1` windows, announced to the other replicas
+//! transition (`probe interval + 2 x HORIZON_WINDOWS + 2` windows, announced to the other replicas
 //! by the key `airtable-mcp:transition`), then Redis alone.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -245,10 +245,8 @@ impl RedisStore {
                 script: redis::Script::new(SCRIPT),
                 replicas: replicas.max(1),
                 local: MemoryStore::new(),
-                // Until the first answer, assume an outage that began now.
-                mode: Mutex::new(Mode::Down {
-                    since: Instant::now(),
-                }),
+                // Redis is tried at once; the first failure starts the fallback.
+                mode: Mutex::new(Mode::Up),
                 status: Arc::new(RedisStatus::default()),
                 window_us: AtomicU64::new(1_030_000),
                 used_fallback: AtomicBool::new(false),
@@ -347,7 +345,10 @@ impl RedisStore {
 
     /// Reached again by the probe: start the transition and tell the other replicas.
     async fn came_back(&self) {
-        let transition = PROBE_INTERVAL + self.window() * (HORIZON_WINDOWS + 1);
+        // Long enough for every replica to notice (one probe) and for every departure this
+        // replica scheduled locally (up to quarantine + horizon after the outage) to leave the
+        // window.
+        let transition = PROBE_INTERVAL + self.window() * (2 * HORIZON_WINDOWS + 2);
         let used = self.inner.used_fallback.swap(false, Ordering::SeqCst);
         {
             let mut m = self.inner.mode.lock().unwrap_or_else(|p| p.into_inner());
@@ -422,6 +423,7 @@ impl RedisStore {
                 .await
             {
                 Ok((kind, wait, transition)) => {
+                    self.inner.status.up.store(true, Ordering::Relaxed);
                     self.join_transition(transition);
                     answer(kind, wait)
                 }
@@ -528,6 +530,8 @@ async fn probe_loop(weak: Weak<Inner>) {
             Ok(Ok(_)) => {
                 if matches!(store.mode(), Mode::Down { .. }) {
                     store.came_back().await;
+                } else {
+                    store.inner.status.up.store(true, Ordering::Relaxed);
                 }
             }
             Ok(Err(e)) => store.went_down(&e),
