@@ -36,7 +36,10 @@ fn store(r: &Redis, replicas: u32) -> RedisStore {
 async fn wait_up(s: &RedisStore) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !s.status().up() {
-        assert!(std::time::Instant::now() < deadline, "the store never reached Redis");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never reached Redis"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -61,33 +64,37 @@ fn the_script_reproduces_reserve_at() {
         50u64..1500,
     );
     runner
-        .run(&strategy, |(arrivals, base_limit, token_limit, window_ms)| {
-            let _: () = redis::cmd("FLUSHALL")
-                .query(&mut *conn.borrow_mut())
-                .unwrap();
-            let t0 = Instant::now();
-            let t0_us: u64 = 1_700_000_000_000_000;
-            let mut logs = Logs::new();
-            let mut offset_ms = 0u64;
-            for (gap, tok, b) in arrivals {
-                offset_ms += gap;
-                let slots = [
-                    slot(LimitKey::Token(u64::from(tok)), token_limit, window_ms),
-                    slot(LimitKey::Base(base(b)), base_limit, window_ms),
-                ];
-                let expected = reserve_at(&mut logs, &slots, t0 + Duration::from_millis(offset_ms));
-                let got = rt
-                    .block_on(s.script_reserve_at(&slots, t0_us + offset_ms * 1000))
+        .run(
+            &strategy,
+            |(arrivals, base_limit, token_limit, window_ms)| {
+                let _: () = redis::cmd("FLUSHALL")
+                    .query(&mut *conn.borrow_mut())
                     .unwrap();
-                prop_assert_eq!(
-                    u128::from(got - t0_us),
-                    (expected - t0).as_micros(),
-                    "arrival at {} ms",
-                    offset_ms
-                );
-            }
-            Ok(())
-        })
+                let t0 = Instant::now();
+                let t0_us: u64 = 1_700_000_000_000_000;
+                let mut logs = Logs::new();
+                let mut offset_ms = 0u64;
+                for (gap, tok, b) in arrivals {
+                    offset_ms += gap;
+                    let slots = [
+                        slot(LimitKey::Token(u64::from(tok)), token_limit, window_ms),
+                        slot(LimitKey::Base(base(b)), base_limit, window_ms),
+                    ];
+                    let expected =
+                        reserve_at(&mut logs, &slots, t0 + Duration::from_millis(offset_ms));
+                    let got = rt
+                        .block_on(s.script_reserve_at(&slots, t0_us + offset_ms * 1000))
+                        .unwrap();
+                    prop_assert_eq!(
+                        u128::from(got - t0_us),
+                        (expected - t0).as_micros(),
+                        "arrival at {} ms",
+                        offset_ms
+                    );
+                }
+                Ok(())
+            },
+        )
         .unwrap();
 }
 
@@ -111,7 +118,10 @@ async fn a_hold_set_by_one_replica_holds_the_others() {
     assert!(held <= Duration::from_secs(3));
     // Another base is not held; a shorter hold does not shorten the longer one.
     let other = [slot(LimitKey::Base(b2.clone()), 5, 1030)];
-    assert_eq!(b.reserve(&other, Some(&b2)).await, Reservation::Go(Duration::ZERO));
+    assert_eq!(
+        b.reserve(&other, Some(&b2)).await,
+        Reservation::Go(Duration::ZERO)
+    );
     b.hold(&b1, Duration::from_millis(10)).await;
     assert!(a.held(&b1).await.unwrap() > Duration::from_secs(1));
     // The key carries the expiry.
@@ -148,8 +158,14 @@ async fn windows_are_shared_and_keys_expire() {
         }
     }
     assert_eq!(waits.len(), 15, "{waits:?}");
-    let in_first_window = waits.iter().filter(|d| **d < Duration::from_millis(500)).count();
-    assert_eq!(in_first_window, 5, "5 per window across both replicas: {waits:?}");
+    let in_first_window = waits
+        .iter()
+        .filter(|d| **d < Duration::from_millis(500))
+        .count();
+    assert_eq!(
+        in_first_window, 5,
+        "5 per window across both replicas: {waits:?}"
+    );
     let mut conn = redis.conn();
     let ttl: i64 = redis::cmd("PTTL")
         .arg(format!("airtable-mcp:w:b:{b1}"))
@@ -157,9 +173,13 @@ async fn windows_are_shared_and_keys_expire() {
         .unwrap();
     assert!(ttl > 0 && ttl < 10_000, "idle keys vanish: {ttl}");
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
-    assert!(keys.iter().all(|k| k.starts_with("airtable-mcp:")), "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.starts_with("airtable-mcp:")),
+        "{keys:?}"
+    );
     // The shared cache.
-    a.put("schema:x:appY", b"{}".to_vec(), Duration::from_secs(5)).await;
+    a.put("schema:x:appY", b"{}".to_vec(), Duration::from_secs(5))
+        .await;
     assert_eq!(b.get("schema:x:appY").await.as_deref(), Some(&b"{}"[..]));
     b.delete("schema:x:appY").await;
     assert_eq!(a.get("schema:x:appY").await, None);
@@ -173,11 +193,8 @@ async fn unreachable_at_start_means_a_local_share_after_a_quarantine() {
         .local_addr()
         .unwrap()
         .port();
-    let s = RedisStore::connect(
-        &SecretString::from(format!("redis://127.0.0.1:{port}/")),
-        2,
-    )
-    .unwrap();
+    let s =
+        RedisStore::connect(&SecretString::from(format!("redis://127.0.0.1:{port}/")), 2).unwrap();
     let start = Instant::now();
     let b1 = base(4);
     let slots = [slot(LimitKey::Base(b1.clone()), 4, 1000)];
@@ -230,7 +247,10 @@ async fn stopped_mid_run_falls_back_then_returns() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(t.elapsed() < Duration::from_secs(3), "the fallback must not block");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "the fallback must not block"
+    );
     assert!(!s.status().up());
     assert_eq!(s.status().outages_total(), 1);
     redis.restart();

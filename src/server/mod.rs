@@ -86,7 +86,12 @@ fn build_client(
     token: SecretString,
     store: Option<&airtable::rate_limit::RedisStore>,
 ) -> Result<Client, ServerError> {
-    let cc = client_config(cfg, api_url, token);
+    let mut cc = client_config(cfg, api_url, token);
+    if store.is_some() {
+        cc.limiter_margin = cc
+            .limiter_margin
+            .max(airtable::rate_limit::redis::SHARED_WINDOW_MARGIN);
+    }
     Ok(match store {
         Some(s) => Client::with_stores(cc, Arc::new(s.clone()), Some(Arc::new(s.clone())))?,
         None => Client::new(cc)?,

@@ -18,6 +18,9 @@ pub(crate) struct SchemaCache {
     entries: Mutex<HashMap<String, (Instant, Arc<BaseSchema>)>>,
     /// Bases invalidated here whose shared entry must not be trusted until refetched.
     invalidated: Mutex<HashSet<String>>,
+    /// One fetch at a time: concurrent misses wait for the first and share its answer
+    /// (otherwise 100 parallel calls on a cold cache send 100 schema requests).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 fn shared_key(client: &Client, base: &str) -> String {
@@ -31,6 +34,7 @@ impl SchemaCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
             invalidated: Mutex::new(HashSet::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -59,6 +63,10 @@ impl SchemaCache {
         client: &Client,
         base: &BaseId,
     ) -> Result<Arc<BaseSchema>, airtable::Error> {
+        if let Some(s) = self.lookup(base.as_ref()) {
+            return Ok(s);
+        }
+        let _one_fetch = self.fetching.lock().await;
         if let Some(s) = self.lookup(base.as_ref()) {
             return Ok(s);
         }

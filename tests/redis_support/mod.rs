@@ -59,7 +59,10 @@ impl Redis {
             if self.ping() {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
