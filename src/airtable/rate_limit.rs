@@ -389,15 +389,30 @@ impl Limiters {
         }
         let gate = self.gate(&slots[slots.len() - 1].key);
         let mut place = None;
+        // A departure later than planned by more than half the margin may crowd the next
+        // window (the store recorded the planned time): reserve again, at most twice.
+        let slack = self.window.saturating_sub(Duration::from_secs(1)) / 2;
+        let mut late_retries = 0;
         loop {
             if place.is_none() {
                 place = Some(gate.clone().lock_owned().await);
             }
+            let asked = Instant::now();
             match self.store.reserve(&slots, base).await {
                 Reservation::Go(wait) => {
                     place = None;
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
+                    }
+                    if late_retries < 2 && asked.elapsed() > wait + slack {
+                        late_retries += 1;
+                        tracing::debug!(
+                            late_ms = (asked.elapsed() - wait).as_millis() as u64,
+                            "departure later than planned; reserving again"
+                        );
+                        continue;
+                    }
+                    if !wait.is_zero() {
                         // A 429 may have arrived while we waited: then wait it out and reserve
                         // again.
                         if let Some(base) = base
