@@ -113,7 +113,10 @@ async fn get_records(c: &reqwest::Client, url: &str, id: usize) -> Value {
         .unwrap();
     let status = res.status();
     let text = res.text().await.unwrap();
-    assert_eq!(status, 200, "call {id}: {text}");
+    if status != 200 {
+        // Counted as unanswered by `answered` (the tests assert on that).
+        return json!({"http_status": status.as_u16(), "call": id, "body": text});
+    }
     serde_json::from_str(&text).unwrap()
 }
 
