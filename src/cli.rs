@@ -266,6 +266,16 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub http_opts: HttpArgs,
+
+    /// Share rate limits, 429 holds and the schema cache with other replicas through Redis
+    /// (redis://[user:password@]host[:port][/db] or rediss://…).
+    #[arg(long, value_name = "URL", env = env::AIRTABLE_MCP_REDIS_URL, hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// Number of replicas sharing one Airtable limit; while Redis is unreachable each keeps
+    /// 1/N of the limits (default 1).
+    #[arg(long, value_name = "N", env = env::AIRTABLE_MCP_REPLICAS)]
+    pub replicas: Option<u32>,
 }
 
 /// When risky writes ask for confirmation (`--confirm`).
@@ -349,6 +359,18 @@ pub struct HttpArgs {
     /// Seconds in-flight tool calls get to finish on SIGTERM/SIGINT (default 10).
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
+
+    /// Close a Streamable HTTP or legacy SSE session idle for this many seconds (default 1800).
+    #[arg(long, value_name = "SECS")]
+    pub session_idle_timeout: Option<u64>,
+
+    /// Open sessions allowed per bearer token (default 16); over it: 429.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_token: Option<usize>,
+
+    /// Open sessions allowed in total (default 1000); over it: 503.
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
 
     #[command(flatten)]
     pub oauth: OAuthServeArgs,

@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -491,6 +492,10 @@ pub struct FileConfig {
     /// Seconds between polls of watched tables' webhooks (change feed).
     pub watch_poll_interval: Option<u64>,
     pub http: Option<FileHttpConfig>,
+    /// Redis URL shared by replicas (may hold a password: prefer the env var).
+    pub redis_url: Option<String>,
+    /// Replicas sharing one limit.
+    pub replicas: Option<u32>,
 }
 
 /// The `[http]` table of the TOML file.
@@ -513,6 +518,12 @@ pub struct FileHttpConfig {
     pub http_timeout: Option<u64>,
     /// Seconds in-flight calls get at shutdown.
     pub shutdown_grace: Option<u64>,
+    /// Seconds before an idle session is closed.
+    pub session_idle_timeout: Option<u64>,
+    /// Open sessions per bearer token.
+    pub max_sessions_per_token: Option<usize>,
+    /// Open sessions in total.
+    pub max_sessions: Option<usize>,
 }
 
 /// The validated configuration every command uses.
@@ -573,6 +584,12 @@ pub struct Config {
     pub http_options: HttpConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Redis shared by replicas (`--redis`, `AIRTABLE_MCP_REDIS_URL`, `redis_url`): validated
+    /// `redis://` or `rediss://`; secret (may hold a password).
+    pub redis_url: Option<SecretString>,
+    /// Replicas sharing one Airtable limit (`--replicas`, `AIRTABLE_MCP_REPLICAS`, `replicas`;
+    /// default 1, at most 1000).
+    pub replicas: u32,
 }
 
 /// Where the write journal is kept.
@@ -663,6 +680,31 @@ pub struct HttpConfig {
     pub http_timeout: Option<u64>,
     /// Seconds in-flight calls get at shutdown; `None` = the transport default.
     pub shutdown_grace: Option<u64>,
+    /// Seconds before an idle session closes; `None` = the transport default (1800).
+    pub session_idle_timeout: Option<u64>,
+    /// Open sessions per bearer token; `None` = the transport default (16).
+    pub max_sessions_per_token: Option<usize>,
+    /// Open sessions in total; `None` = the transport default (1000).
+    pub max_sessions: Option<usize>,
+}
+
+/// A `redis://` or `rediss://` URL with a host; errors never repeat the URL (it may hold a
+/// password).
+fn parse_redis_url(text: &str) -> Result<SecretString, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        key: "redis_url",
+        value: "(hidden: may contain a password)".to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(text.trim())
+        .map_err(|e| invalid(&format!("not a URL ({e}); expected redis://host:port")))?;
+    if !matches!(url.scheme(), "redis" | "rediss") {
+        return Err(invalid("the scheme must be redis:// or rediss:// (TLS)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host"));
+    }
+    Ok(SecretString::from(text.trim().to_owned()))
 }
 
 /// The default config file location (`<config dir>/airtable-mcp/config.toml`).
@@ -865,6 +907,19 @@ impl Config {
                 ),
             });
         }
+        let redis_url = match args.redis.clone().or(file.redis_url) {
+            Some(u) => Some(parse_redis_url(&u)?),
+            None => None,
+        };
+        let replicas = args.replicas.or(file.replicas).unwrap_or(1);
+        if replicas == 0 || replicas > 1000 {
+            return Err(ConfigError::Invalid {
+                key: "replicas",
+                value: replicas.to_string(),
+                reason: "give a number of replicas from 1 to 1000".to_owned(),
+            });
+        }
+
         let fh = file.http.unwrap_or_default();
         let h = &args.http_opts;
         let listen_src = args.http.clone().or(fh.listen.clone());
@@ -890,6 +945,9 @@ impl Config {
             client_rate_limit: h.client_rate_limit.or(fh.client_rate_limit),
             http_timeout: h.http_timeout.or(fh.http_timeout),
             shutdown_grace: h.shutdown_grace.or(fh.shutdown_grace),
+            session_idle_timeout: h.session_idle_timeout.or(fh.session_idle_timeout),
+            max_sessions_per_token: h.max_sessions_per_token.or(fh.max_sessions_per_token),
+            max_sessions: h.max_sessions.or(fh.max_sessions),
         };
         http_options.validate()?;
         let http = listen_src.map(|_| http_options.clone());
@@ -919,6 +977,8 @@ impl Config {
             http,
             http_options,
             config_file,
+            redis_url,
+            replicas,
         })
     }
 }

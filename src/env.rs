@@ -79,6 +79,11 @@ pub const AIRTABLE_MCP_OAUTH_STORE: &str = "AIRTABLE_MCP_OAUTH_STORE";
 pub const AIRTABLE_MCP_OAUTH_KEY: &str = "AIRTABLE_MCP_OAUTH_KEY";
 
 /// Every variable with a one-line description, in the order tokens are resolved.
+/// Redis URL of the state shared by several replicas (`serve --redis`; may hold a password).
+pub const AIRTABLE_MCP_REDIS_URL: &str = "AIRTABLE_MCP_REDIS_URL";
+/// Replicas sharing one Airtable limit (`serve --replicas`; the Redis fallback divides by it).
+pub const AIRTABLE_MCP_REPLICAS: &str = "AIRTABLE_MCP_REPLICAS";
+
 pub const ENV_VARS: &[(&str, &str)] = &[
     (
         AIRTABLE_API_KEY,
@@ -202,6 +207,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         AIRTABLE_MCP_OAUTH_KEY,
         "serve --oauth: base64 32-byte key sealing stored grants",
     ),
+    (
+        AIRTABLE_MCP_REDIS_URL,
+        "Redis URL for rate limits shared by replicas (redis:// or rediss://)",
+    ),
+    (
+        AIRTABLE_MCP_REPLICAS,
+        "replicas sharing the limit (local share while Redis is down; default 1)",
+    ),
 ];
 
 /// Names whose value is a secret: never shown by `--help` and never logged.
@@ -213,6 +226,7 @@ pub const SECRET_ENV_VARS: &[&str] = &[
     AIRTABLE_MCP_STATE_KEY,
     AIRTABLE_MCP_OAUTH_CLIENT_SECRET,
     AIRTABLE_MCP_OAUTH_KEY,
+    AIRTABLE_MCP_REDIS_URL,
 ];
 
 /// The token env vars in resolution order.

@@ -21,12 +21,6 @@ use common::{RawSession, TOKEN_A};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// Metrics the deployment files use that come from #16 part A (`--redis`: Redis reachability
-/// and the local fallback), not exported by this branch yet. Each must be ABSENT from the
-/// scrape: once it exists, this test fails until it is removed from here, so the names are
-/// reconciled when the two parts meet.
-const AWAITING_PART_A: &[&str] = &["airtable_mcp_redis_up", "airtable_mcp_redis_fallback_total"];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -108,7 +102,16 @@ async fn serve_sandbox(home: &Path) -> (tokio::process::Child, String) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AIRTABLE_MCP_KEYRING", "none")
         .env("AIRTABLE_MCP_AUTH_TOKENS", TOKEN_A)
-        .args(["serve", "--http", "127.0.0.1:0", "--sandbox"])
+        // A `--redis` that never answers (port 1): the Redis families (up = 0, fallback) are
+        // exported, and the server keeps answering on its local share meanwhile.
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--sandbox",
+            "--redis",
+            "redis://127.0.0.1:1",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -161,6 +164,7 @@ async fn dashboard_and_alerts_query_only_metrics_the_binary_exports() {
         "airtable_mcp_airtable_rate_limiter_wait_seconds_total",
         "airtable_mcp_active_sessions",
         "airtable_mcp_redis_up",
+        "airtable_mcp_redis_fallback_acquisitions_total",
     ] {
         assert!(
             used_dashboard.contains(needed),
@@ -194,17 +198,10 @@ async fn dashboard_and_alerts_query_only_metrics_the_binary_exports() {
         "{scrape}"
     );
     for name in used_dashboard.iter().chain(&used_alerts) {
-        if AWAITING_PART_A.contains(&name.as_str()) {
-            assert!(
-                !exported.contains(name),
-                "{name} is exported now: remove it from AWAITING_PART_A"
-            );
-        } else {
-            assert!(
-                exported.contains(name),
-                "{name} is queried by deploy/ but not in /metrics:\n{scrape}"
-            );
-        }
+        assert!(
+            exported.contains(name),
+            "{name} is queried by deploy/ but not in /metrics:\n{scrape}"
+        );
     }
 
     // The Docker HEALTHCHECK: `airtable-mcp health` against the live server, then a dead port.

@@ -22,6 +22,8 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # Headless Chromium for the MCP Apps view tests (tests/python/test_apps_views.py, via Playwright).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# A real Redis for the shared rate-limit tests (tests/redis_*.rs start their own instances).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing ${need_apt[*]}" >&2

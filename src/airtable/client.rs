@@ -15,7 +15,9 @@ use url::Url;
 
 use super::error::{ApiErrorKind, Error, parse_error_body, snippet};
 use super::ids::BaseId;
-use super::rate_limit::{Limiters, MemoryStore, WINDOW_MARGIN, WindowStore, token_key};
+use super::rate_limit::{
+    Limiters, MemoryStore, SharedCache, WINDOW_MARGIN, WindowStore, token_fingerprint, token_key,
+};
 use super::retry::{RetryClass, backoff, parse_retry_after};
 
 /// Default API URL.
@@ -151,6 +153,8 @@ pub struct ClientStats {
     pub limiter_wait: Duration,
     /// Total time spent sleeping before retries (Retry-After and backoff).
     pub retry_wait: Duration,
+    /// The shared rate-limit store's health (None without one, e.g. no `--redis`).
+    pub shared_store: Option<super::rate_limit::StoreHealth>,
 }
 
 struct StatsInner {
@@ -220,6 +224,7 @@ impl StatsInner {
             retries: self.retries.load(Ordering::Relaxed),
             limiter_wait: Duration::from_nanos(self.limiter_wait_ns.load(Ordering::Relaxed)),
             retry_wait: Duration::from_nanos(self.retry_wait_ns.load(Ordering::Relaxed)),
+            shared_store: None,
         }
     }
 }
@@ -231,12 +236,15 @@ struct Shared {
     cfg: ClientConfig,
     limiters: Limiters,
     stats: StatsInner,
+    /// A cache shared with other processes (Redis), if configured.
+    cache: Option<Arc<dyn SharedCache>>,
 }
 
 struct TokenState {
     token: SecretString,
     key: u64,
     provider: Option<Arc<dyn TokenProvider>>,
+    fingerprint: String,
 }
 
 /// The Airtable client. Cheap to clone; clones share the connection pool, limiters and stats.
@@ -485,6 +493,16 @@ impl Client {
     /// Build a client whose rate-limit windows live in `store` (shared by several processes,
     /// say); [`Client::new`] uses a [`MemoryStore`].
     pub fn with_store(cfg: ClientConfig, store: Arc<dyn WindowStore>) -> Result<Client, Error> {
+        Self::with_stores(cfg, store, None)
+    }
+
+    /// Like [`Client::with_store`], plus a cache shared with other processes (the Redis store
+    /// is both: `Client::with_stores(cfg, redis.clone(), Some(redis))`).
+    pub fn with_stores(
+        cfg: ClientConfig,
+        store: Arc<dyn WindowStore>,
+        cache: Option<Arc<dyn SharedCache>>,
+    ) -> Result<Client, Error> {
         match cfg.api_url.scheme() {
             "https" | "http" => {}
             other => {
@@ -504,10 +522,10 @@ impl Client {
                 "the Airtable token is empty; set one with `airtable-mcp auth login` or AIRTABLE_API_KEY".into(),
             ));
         }
-        let key = token_key(&cfg.token);
         let token = Arc::new(TokenState {
             token: cfg.token.clone(),
-            key,
+            key: token_key(&cfg.token),
+            fingerprint: token_fingerprint(&cfg.token),
             provider: cfg.token_provider.clone(),
         });
         let limiters = Limiters::new(
@@ -522,6 +540,7 @@ impl Client {
                 cfg,
                 limiters,
                 stats: StatsInner::default(),
+                cache,
             }),
             token,
         })
@@ -529,15 +548,26 @@ impl Client {
 
     /// The same pool, limiters and stats with another token (e.g. one per HTTP session).
     pub fn with_token(&self, token: SecretString) -> Client {
-        let key = token_key(&token);
         Client {
             shared: self.shared.clone(),
             token: Arc::new(TokenState {
-                token,
-                key,
+                key: token_key(&token),
+                fingerprint: token_fingerprint(&token),
                 provider: None,
+                token,
             }),
         }
+    }
+
+    /// The cache shared with other processes (Redis), if the client has one.
+    pub fn shared_cache(&self) -> Option<&Arc<dyn SharedCache>> {
+        self.shared.cache.as_ref()
+    }
+
+    /// A stable, non-reversible fingerprint of this client's token (32 hex digits of a
+    /// domain-separated SHA-256), for keys of shared state; never the token.
+    pub fn token_fingerprint(&self) -> &str {
+        &self.token.fingerprint
     }
 
     /// The token this client sends (its own after [`Client::with_token`]; the configuration
@@ -578,7 +608,9 @@ impl Client {
 
     /// Counters since the pool was created.
     pub fn stats(&self) -> ClientStats {
-        self.shared.stats.snapshot()
+        let mut s = self.shared.stats.snapshot();
+        s.shared_store = self.shared.limiters.health();
+        s
     }
 
     /// The full URL of a path plus query.
@@ -732,7 +764,7 @@ impl Client {
                         stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                         let wait = retry_after.unwrap_or(cfg.rate_limit_wait);
                         if let Some(base) = req.base {
-                            shared.limiters.block_base(base, wait);
+                            shared.limiters.block_base(base, wait).await;
                         }
                         if !retries_left {
                             return Err(Error::RateLimited { attempts: attempt });

@@ -31,11 +31,9 @@
 //! [`MemoryStore`] is the in-process implementation. All times are `tokio::time::Instant`, so
 //! the limiter follows tokio's paused clock in tests.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -44,15 +42,34 @@ use tokio::time::Instant;
 
 use super::ids::BaseId;
 
+pub mod redis;
+pub use self::redis::{RedisError, RedisStatus, RedisStore};
+
 /// Widening of the 1 s window, as a fraction (3 %: 5 requests per 1.03 s per base).
 pub const WINDOW_MARGIN: f64 = 0.03;
 
-/// A stable, non-reversible key for a token: SipHash with one random seed per process.
+/// A stable, non-reversible key for a token: the first 8 bytes of a domain-separated SHA-256.
+/// Stable across processes, so that replicas sharing windows in Redis count one token once.
 /// The token itself is never stored in a limiter.
 pub(crate) fn token_key(token: &SecretString) -> u64 {
-    static SEED: OnceLock<RandomState> = OnceLock::new();
-    SEED.get_or_init(RandomState::new)
-        .hash_one(token.expose_secret().as_bytes())
+    let d = token_digest(token);
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// The 32-hex-digit fingerprint of a token for shared-state keys (the schema cache in Redis).
+pub(crate) fn token_fingerprint(token: &SecretString) -> String {
+    token_digest(token)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn token_digest(token: &SecretString) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"airtable-mcp shared-state key v1\0");
+    h.update(token.expose_secret().as_bytes());
+    h.finalize().into()
 }
 
 /// The window for a margin: 1 s x (1 + margin), margin clamped to [0, 10].
@@ -82,21 +99,76 @@ pub struct Slot {
     pub window: Duration,
 }
 
-/// Where the sliding windows live. A request reserves its departure time in every slot at
-/// once (atomically: all keys get the same time) and waits until then.
+/// What a store answers to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved: leave after this wait (recorded under every key).
+    Go(Duration),
+    /// The base is held back after a 429 for this long more; nothing was recorded.
+    Held(Duration),
+    /// The departure would lie beyond the store's horizon: nothing was recorded; ask again
+    /// after this wait (shared stores bound how far ahead they schedule, see [`HORIZON_WINDOWS`]).
+    Later(Duration),
+}
+
+/// How many windows ahead a shared store schedules departures (2: a queued request is never
+/// promised a slot more than ~2 s ahead). Bounding it bounds what a replica must assume other
+/// replicas still have scheduled when the shared store disappears (see `rate_limit::redis`).
+pub const HORIZON_WINDOWS: u32 = 2;
+
+/// Where the sliding windows and the 429 holds live. A request reserves its departure time in
+/// every slot at once (atomically: all keys get the same time) and waits until then.
 pub trait WindowStore: Send + Sync {
     /// Reserve the earliest departure time that keeps every slot within its limit, record it
     /// under each key, and return how long from now the caller must wait. Departures per key
-    /// are first-come, first-served (never earlier than the key's last reservation).
-    fn reserve<'a>(&'a self, slots: &'a [Slot]) -> BoxFuture<'a, Duration>;
+    /// are first-come, first-served (never earlier than the key's last reservation). When
+    /// `hold` is a base on hold, nothing is recorded and [`Reservation::Held`] says how long.
+    fn reserve<'a>(
+        &'a self,
+        slots: &'a [Slot],
+        hold: Option<&'a BaseId>,
+    ) -> BoxFuture<'a, Reservation>;
+
+    /// After a 429: hold back every request to `base` for `wait` (a longer hold already set
+    /// stays).
+    fn hold<'a>(&'a self, base: &'a BaseId, wait: Duration) -> BoxFuture<'a, ()>;
+
+    /// How long `base` is still on hold, if it is.
+    fn held<'a>(&'a self, base: &'a BaseId) -> BoxFuture<'a, Option<Duration>>;
+
+    /// The health of a shared store (None: an in-process store, always healthy).
+    fn health(&self) -> Option<StoreHealth> {
+        None
+    }
+}
+
+/// The health of a shared [`WindowStore`], for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// The shared store is in use (false: local fallback limits).
+    pub up: bool,
+    /// Acquisitions served by the local fallback (or the transition) since start.
+    pub fallback_total: u64,
+    /// Outages seen since start.
+    pub outages_total: u64,
+}
+
+/// A cache shared by several server processes (the schema cache in Redis). Best effort:
+/// failures read as misses.
+pub trait SharedCache: Send + Sync {
+    /// The value under `key`, if any.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
+    /// Store `value` under `key` for `ttl`.
+    fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> BoxFuture<'a, ()>;
+    /// Forget `key`.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// The departure logs of some keys (each sorted, at most `limit` entries kept).
 pub type Logs = HashMap<LimitKey, VecDeque<Instant>>;
 
-/// The sliding-window arithmetic, pure: the departure time for a request arriving at `now`,
-/// recorded in `logs`. Each log keeps the last `limit` departures, in order.
-pub fn reserve_at(logs: &mut Logs, slots: &[Slot], now: Instant) -> Instant {
+/// The earliest departure for `slots` at `now` without recording it.
+pub fn earliest(logs: &Logs, slots: &[Slot], now: Instant) -> Instant {
     let mut at = now;
     for slot in slots {
         let Some(log) = logs.get(&slot.key) else {
@@ -112,6 +184,10 @@ pub fn reserve_at(logs: &mut Logs, slots: &[Slot], now: Instant) -> Instant {
             at = at.max(*first + slot.window);
         }
     }
+    at
+}
+
+fn record(logs: &mut Logs, slots: &[Slot], at: Instant) {
     for slot in slots {
         let limit = usize::try_from(slot.limit.max(1)).unwrap_or(usize::MAX);
         let log = logs.entry(slot.key.clone()).or_default();
@@ -120,41 +196,148 @@ pub fn reserve_at(logs: &mut Logs, slots: &[Slot], now: Instant) -> Instant {
             log.pop_front();
         }
     }
+}
+
+/// The sliding-window arithmetic, pure: the departure time for a request arriving at `now`,
+/// recorded in `logs`. Each log keeps the last `limit` departures, in order.
+pub fn reserve_at(logs: &mut Logs, slots: &[Slot], now: Instant) -> Instant {
+    let at = earliest(logs, slots, now);
+    record(logs, slots, at);
     at
+}
+
+/// [`reserve_at`] with a horizon: a departure later than `now + horizon` is not recorded and
+/// `Err(when to ask again)` is returned instead.
+pub fn reserve_within(
+    logs: &mut Logs,
+    slots: &[Slot],
+    now: Instant,
+    horizon: Option<Duration>,
+) -> Result<Instant, Instant> {
+    let at = earliest(logs, slots, now);
+    if let Some(h) = horizon
+        && at > now + h
+    {
+        return Err(at - h);
+    }
+    record(logs, slots, at);
+    Ok(at)
 }
 
 /// The in-process [`WindowStore`].
 #[derive(Default)]
 pub struct MemoryStore {
     logs: Mutex<Logs>,
+    holds: Mutex<HashMap<BaseId, Instant>>,
     reservations: AtomicU64,
+    horizon: Option<Duration>,
 }
 
 impl MemoryStore {
+    /// A store scheduling any distance ahead.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn reserve_now(&self, slots: &[Slot]) -> Duration {
+    /// A store that answers [`Reservation::Later`] beyond `horizon`.
+    pub fn with_horizon(horizon: Duration) -> Self {
+        Self {
+            horizon: Some(horizon),
+            ..Self::default()
+        }
+    }
+
+    /// Reserve now, never leaving before `not_before`, nothing beyond `horizon` past that.
+    pub(crate) fn reserve_now(
+        &self,
+        slots: &[Slot],
+        hold: Option<&BaseId>,
+        not_before: Option<Instant>,
+        horizon: Option<Duration>,
+    ) -> Reservation {
         let now = Instant::now();
+        if let Some(base) = hold
+            && let Some(d) = self.held_now(base, now)
+        {
+            return Reservation::Held(d);
+        }
+        let from = not_before.map_or(now, |t| t.max(now));
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        let at = reserve_at(&mut logs, slots, now);
+        let answer = match reserve_within(&mut logs, slots, from, horizon) {
+            Ok(at) => Reservation::Go(at.saturating_duration_since(now)),
+            Err(retry) => Reservation::Later(retry.saturating_duration_since(now)),
+        };
         // Housekeeping: forget keys idle for longer than any window now and then.
         if self.reservations.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             let longest = slots.iter().map(|s| s.window).max().unwrap_or_default();
             let horizon = longest.max(Duration::from_secs(60));
             logs.retain(|_, log| log.back().is_some_and(|t| *t + horizon > now));
         }
-        at.saturating_duration_since(now)
+        answer
+    }
+
+    /// The earliest departure from now (not before `not_before`), without recording it.
+    pub(crate) fn peek(&self, slots: &[Slot], not_before: Option<Instant>) -> Duration {
+        let now = Instant::now();
+        let from = not_before.map_or(now, |t| t.max(now));
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        earliest(&logs, slots, from).saturating_duration_since(now)
+    }
+
+    /// Record a departure `wait` from now (or later if the windows demand it); the wait.
+    pub(crate) fn record_after(&self, slots: &[Slot], wait: Duration) -> Duration {
+        let now = Instant::now();
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        reserve_at(&mut logs, slots, now + wait).saturating_duration_since(now)
+    }
+
+    fn held_now(&self, base: &BaseId, now: Instant) -> Option<Duration> {
+        let mut map = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, t| *t > now);
+        map.get(base).map(|t| *t - now)
+    }
+
+    pub(crate) fn hold_now(&self, base: &BaseId, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut map = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(base.clone()).or_insert(until);
+        if *e < until {
+            *e = until;
+        }
+    }
+
+    pub(crate) fn held_for(&self, base: &BaseId) -> Option<Duration> {
+        self.held_now(base, Instant::now())
     }
 }
 
 impl WindowStore for MemoryStore {
-    fn reserve<'a>(&'a self, slots: &'a [Slot]) -> BoxFuture<'a, Duration> {
-        let wait = self.reserve_now(slots);
-        Box::pin(std::future::ready(wait))
+    fn reserve<'a>(
+        &'a self,
+        slots: &'a [Slot],
+        hold: Option<&'a BaseId>,
+    ) -> BoxFuture<'a, Reservation> {
+        Box::pin(std::future::ready(self.reserve_now(
+            slots,
+            hold,
+            None,
+            self.horizon,
+        )))
+    }
+
+    fn hold<'a>(&'a self, base: &'a BaseId, wait: Duration) -> BoxFuture<'a, ()> {
+        self.hold_now(base, wait);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn held<'a>(&'a self, base: &'a BaseId) -> BoxFuture<'a, Option<Duration>> {
+        Box::pin(std::future::ready(self.held_for(base)))
     }
 }
+
+/// One local queue per key: a request that must ask the store again later keeps its place
+/// (only the head of each queue asks), so waiters do not stampede a shared store.
+type Gates = Mutex<HashMap<LimitKey, Arc<tokio::sync::Mutex<()>>>>;
 
 /// The shared limiters of a client pool.
 pub(crate) struct Limiters {
@@ -162,8 +345,7 @@ pub(crate) struct Limiters {
     per_base: u32,
     per_token: u32,
     window: Duration,
-    /// Bases Airtable answered 429 for, and until when to hold their requests back.
-    blocked: Mutex<HashMap<BaseId, Instant>>,
+    gates: Gates,
 }
 
 impl Limiters {
@@ -178,8 +360,16 @@ impl Limiters {
             per_base: per_base_rps.max(1),
             per_token: per_token_rps.max(1),
             window: window_for(margin),
-            blocked: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn gate(&self, key: &LimitKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        if gates.len() > 4096 {
+            gates.retain(|_, g| Arc::strong_count(g) > 1);
+        }
+        gates.entry(key.clone()).or_default().clone()
     }
 
     /// Wait until the token's and the base's windows allow one request; returns the time waited.
@@ -197,45 +387,65 @@ impl Limiters {
                 window: self.window,
             });
         }
+        let gate = self.gate(&slots[slots.len() - 1].key);
+        let mut place = None;
+        // A departure later than planned by more than half the margin may crowd the next
+        // window (the store recorded the planned time): reserve again, at most twice.
+        let slack = self.window.saturating_sub(Duration::from_secs(1)) / 2;
+        let mut late_retries = 0;
         loop {
-            if let Some(base) = base {
-                self.wait_for_hold(base).await;
+            if place.is_none() {
+                place = Some(gate.clone().lock_owned().await);
             }
-            let wait = self.store.reserve(&slots).await;
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            // A 429 may have arrived while we waited: then wait it out and reserve again.
-            match base {
-                Some(base) if self.blocked_until(base).is_some() => continue,
-                _ => break,
+            let asked = Instant::now();
+            match self.store.reserve(&slots, base).await {
+                Reservation::Go(wait) => {
+                    place = None;
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    if late_retries < 2 && asked.elapsed() > wait + slack {
+                        late_retries += 1;
+                        tracing::debug!(
+                            late_ms = (asked.elapsed() - wait).as_millis() as u64,
+                            "departure later than planned; reserving again"
+                        );
+                        continue;
+                    }
+                    if !wait.is_zero() {
+                        // A 429 may have arrived while we waited: then wait it out and reserve
+                        // again.
+                        if let Some(base) = base
+                            && let Some(d) = self.store.held(base).await
+                        {
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    break;
+                }
+                Reservation::Held(d) => {
+                    place = None;
+                    tokio::time::sleep(d).await;
+                }
+                Reservation::Later(d) => {
+                    // Keep our place in the local queue while we wait.
+                    tokio::time::sleep(d.max(Duration::from_millis(1))).await;
+                }
             }
         }
+        drop(place);
         start.elapsed()
     }
 
-    async fn wait_for_hold(&self, base: &BaseId) {
-        while let Some(t) = self.blocked_until(base) {
-            tokio::time::sleep_until(t).await;
-        }
+    /// After a 429: hold back every request to this base (from any task, and from every
+    /// replica sharing the store) for `wait`.
+    pub(crate) fn health(&self) -> Option<StoreHealth> {
+        self.store.health()
     }
 
-    /// When the base's 429 hold ends, if it is still on.
-    fn blocked_until(&self, base: &BaseId) -> Option<Instant> {
-        let mut map = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        map.retain(|_, t| *t > now);
-        map.get(base).copied()
-    }
-
-    /// After a 429: hold back every request to this base (from any task) for `wait`.
-    pub(crate) fn block_base(&self, base: &BaseId, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut map = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.entry(base.clone()).or_insert(until);
-        if *e < until {
-            *e = until;
-        }
+    pub(crate) async fn block_base(&self, base: &BaseId, wait: Duration) {
+        self.store.hold(base, wait).await;
     }
 }
 
@@ -396,7 +606,7 @@ mod tests {
     async fn a_429_holds_the_base_and_requests_queued_behind_it() {
         let limiters = Limiters::new(Arc::new(MemoryStore::new()), 5, 50, 0.03);
         let (b1, b2) = (base(1), base(2));
-        limiters.block_base(&b1, Duration::from_secs(30));
+        limiters.block_base(&b1, Duration::from_secs(30)).await;
         let t0 = Instant::now();
         // Another base is not held.
         assert_eq!(limiters.acquire(1, Some(&b2)).await, Duration::ZERO);
@@ -413,7 +623,7 @@ mod tests {
             tokio::spawn(async move { l.acquire(1, Some(&b1)).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
-        l.block_base(&b1, Duration::from_secs(5));
+        l.block_base(&b1, Duration::from_secs(5)).await;
         let waited = waiter.await.unwrap();
         assert!(waited >= Duration::from_millis(5100), "{waited:?}");
     }

@@ -36,6 +36,9 @@ pub enum ServerError {
         "{0}. Give a usable file with --journal FILE (AIRTABLE_MCP_JOURNAL), or run with --no-journal (writes then cannot be listed or undone)"
     )]
     Journal(String),
+    /// The Redis store (`--redis`) could not be set up.
+    #[error("cannot set up the shared state in Redis")]
+    Redis(#[from] airtable::rate_limit::RedisError),
     /// The MCP transport failed.
     #[error("MCP transport error")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -75,6 +78,42 @@ pub(crate) fn client_config(cfg: &Config, api_url: url::Url, token: SecretString
     c
 }
 
+/// A client on the configured limits: in Redis with `--redis` (shared by every client of
+/// this process through `store`), else in process memory.
+fn build_client(
+    cfg: &Config,
+    api_url: url::Url,
+    token: SecretString,
+    store: Option<&airtable::rate_limit::RedisStore>,
+    provider: Option<Arc<dyn airtable::TokenProvider>>,
+) -> Result<Client, ServerError> {
+    let mut cc = client_config(cfg, api_url, token);
+    cc.token_provider = provider;
+    if store.is_some() {
+        cc.limiter_margin = cc
+            .limiter_margin
+            .max(airtable::rate_limit::redis::SHARED_WINDOW_MARGIN);
+    }
+    Ok(match store {
+        Some(s) => Client::with_stores(cc, Arc::new(s.clone()), Some(Arc::new(s.clone())))?,
+        None => Client::new(cc)?,
+    })
+}
+
+/// The Redis store of `--redis`, if configured (connects lazily; never logs the password).
+fn redis_store(cfg: &Config) -> Result<Option<airtable::rate_limit::RedisStore>, ServerError> {
+    let Some(url) = &cfg.redis_url else {
+        return Ok(None);
+    };
+    let store = airtable::rate_limit::RedisStore::connect(url, cfg.replicas)?;
+    tracing::info!(
+        redis = %airtable::rate_limit::redis::redacted(url),
+        replicas = cfg.replicas,
+        "rate limits, 429 holds and the schema cache shared through Redis"
+    );
+    Ok(Some(store))
+}
+
 /// What `serve` needs, built from its configuration; shared by the stdio and HTTP transports.
 pub struct Prepared {
     /// The shared state.
@@ -95,6 +134,8 @@ pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
 
 async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     let options = ServerOptions::from_config(cfg);
+    let store = redis_store(cfg)?;
+    let store = store.as_ref();
     if cfg.sandbox {
         let sb_cfg = crate::sandbox::SandboxConfig {
             seed: crate::sandbox::Seed::Demo,
@@ -103,7 +144,7 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
         };
         let handle = crate::sandbox::spawn(sb_cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let token = SecretString::from(handle.token().to_owned());
-        let client = Client::new(client_config(cfg, handle.url(), token))?;
+        let client = build_client(cfg, handle.url(), token, store, None)?;
         eprintln!(
             "airtable-mcp: using the in-process sandbox at {} with the demo base {} (in memory, lost on exit)",
             handle.url(),
@@ -116,21 +157,24 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     }
     let state = match resolve_token(&cfg.profile).await {
         Ok(token) => {
-            let mut cc = client_config(cfg, cfg.api_url.clone(), token);
             // An OAuth grant: the client asks it for the token per request (it refreshes).
-            match crate::auth::oauth::OAuthTokenSource::for_profile(&cfg.profile).await {
-                Ok(Some(source)) => cc.token_provider = Some(source),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the OAuth grant"),
-            }
-            let client = Client::new(cc)?;
+            let provider =
+                match crate::auth::oauth::OAuthTokenSource::for_profile(&cfg.profile).await {
+                    Ok(Some(source)) => Some(source as Arc<dyn airtable::TokenProvider>),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the OAuth grant");
+                        None
+                    }
+                };
+            let client = build_client(cfg, cfg.api_url.clone(), token, store, provider)?;
             ServerState::new(Ok(client), options)
         }
         Err(problem) => {
             tracing::warn!("{problem}");
             // No token of our own: HTTP clients may still bring theirs (X-Airtable-Token).
             let placeholder = SecretString::from("no-token-configured".to_owned());
-            let pool = Client::new(client_config(cfg, cfg.api_url.clone(), placeholder))?;
+            let pool = build_client(cfg, cfg.api_url.clone(), placeholder, store, None)?;
             ServerState::without_token(problem, pool, options)
         }
     };

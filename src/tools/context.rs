@@ -188,7 +188,9 @@ impl ToolContext {
     /// Forget a base's cached schema (after a schema change) and tell the sessions subscribed
     /// to its schema resources.
     pub(crate) fn invalidate_schema(&self, base: &BaseId) {
-        let old = self.cache.invalidate(base.as_ref());
+        let old = self
+            .cache
+            .invalidate(self.client.as_ref().ok(), base.as_ref());
         let old_tables = old.map(|s| crate::tools::resources::table_ids(&s));
         self.watchers
             .schema_changed(self, base.as_ref(), old_tables);

@@ -79,6 +79,11 @@ impl SessionBinding {
         same_token && self.principal == other.principal
     }
 
+    /// The bearer principal (None without authentication).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
     /// The principal, for logs (`anonymous` without authentication).
     pub fn principal_label(&self) -> &str {
         self.principal

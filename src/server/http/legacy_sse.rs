@@ -33,6 +33,8 @@ const CHANNEL_CAPACITY: usize = 64;
 
 struct LegacySession {
     tx: mpsc::Sender<ClientJsonRpcMessage>,
+    /// When the client last posted a message (or opened the stream).
+    last_active: Arc<Mutex<tokio::time::Instant>>,
     /// The bearer principal and Airtable token the session was opened with.
     owner: SessionBinding,
 }
@@ -47,6 +49,7 @@ pub struct LegacySse<H> {
     shutdown: CancellationToken,
     keep_alive: Duration,
     body_limit: usize,
+    idle_timeout: Duration,
 }
 
 impl<H> Clone for LegacySse<H> {
@@ -58,6 +61,7 @@ impl<H> Clone for LegacySse<H> {
             shutdown: self.shutdown.clone(),
             keep_alive: self.keep_alive,
             body_limit: self.body_limit,
+            idle_timeout: self.idle_timeout,
         }
     }
 }
@@ -77,7 +81,24 @@ impl<H: Observable> LegacySse<H> {
             shutdown,
             keep_alive,
             body_limit,
+            idle_timeout: super::DEFAULT_SESSION_IDLE_TIMEOUT,
         }
+    }
+
+    /// Close a session whose client posted nothing for `idle` (default 30 min).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// Who opened each open session.
+    pub fn owners(&self) -> Vec<SessionBinding> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|s| s.owner.clone())
+            .collect()
     }
 
     /// Open sessions right now.
@@ -131,10 +152,39 @@ async fn open_sse<H: Observable>(State(st): State<LegacySse<H>>, req: Request) -
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     let ct = st.shutdown.child_token();
 
+    let last_active = Arc::new(Mutex::new(tokio::time::Instant::now()));
     st.sessions
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(id.clone(), LegacySession { tx: in_tx, owner });
+        .insert(
+            id.clone(),
+            LegacySession {
+                tx: in_tx,
+                owner,
+                last_active: last_active.clone(),
+            },
+        );
+    // Idle expiry: end the session when its client posted nothing for the idle timeout.
+    {
+        let ct = ct.clone();
+        let idle = st.idle_timeout;
+        let metrics = st.metrics.clone();
+        tokio::spawn(async move {
+            loop {
+                let deadline = *last_active.lock().unwrap_or_else(PoisonError::into_inner) + idle;
+                tokio::select! {
+                    _ = ct.cancelled() => break,
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+                let last = *last_active.lock().unwrap_or_else(PoisonError::into_inner);
+                if last + idle <= tokio::time::Instant::now() {
+                    metrics.sessions_expired("legacy_sse", 1);
+                    ct.cancel();
+                    break;
+                }
+            }
+        });
+    }
     st.metrics.legacy_session_opened();
     let guard = SessionGuard {
         id: id.clone(),
@@ -211,7 +261,11 @@ async fn post_message<H: Observable>(
         match sessions.get(id) {
             // A session only accepts messages from the client that opened it: same bearer
             // token and same Airtable token (else they would run with the opener's token).
-            Some(s) if s.owner.admits(&binding) => s.tx.clone(),
+            Some(s) if s.owner.admits(&binding) => {
+                *s.last_active.lock().unwrap_or_else(PoisonError::into_inner) =
+                    tokio::time::Instant::now();
+                s.tx.clone()
+            }
             Some(s) => return auth::session_mismatch("legacy_sse", &s.owner, &binding),
             None => return plain(StatusCode::NOT_FOUND, "Not Found: unknown session"),
         }

@@ -14,7 +14,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio_util::task::TaskTracker;
@@ -62,6 +62,8 @@ pub struct AirtableStatsSnapshot {
     pub limiter_wait: Duration,
     /// Total time spent sleeping before retries (Retry-After, backoff).
     pub retry_wait: Duration,
+    /// The Redis store's health (`--redis`): up, fallback acquisitions, outages.
+    pub redis: Option<crate::airtable::rate_limit::StoreHealth>,
 }
 
 impl From<&crate::airtable::ClientStats> for AirtableStatsSnapshot {
@@ -80,6 +82,7 @@ impl From<&crate::airtable::ClientStats> for AirtableStatsSnapshot {
             retries: s.retries,
             limiter_wait: s.limiter_wait,
             retry_wait: s.retry_wait,
+            redis: s.shared_store,
         }
     }
 }
@@ -102,6 +105,15 @@ pub struct Metrics {
     active_sessions: Family<TransportLabels, Gauge>,
     legacy_sessions: AtomicI64,
     in_flight: TaskTracker,
+    sessions_expired: Family<TransportLabels, Counter>,
+    sessions_refused: Family<ReasonLabels, Counter>,
+    /// Streamable HTTP sessions ended by their client's DELETE since the last housekeeping.
+    deleted: AtomicI64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 impl fmt::Debug for Metrics {
@@ -157,6 +169,26 @@ impl prometheus_client::collector::Collector for AirtableCollector {
             None,
             MetricType::Counter,
         )?)?;
+        if let Some(r) = s.redis {
+            ConstGauge::new(i64::from(r.up)).encode(encoder.encode_descriptor(
+                "redis_up",
+                "1 while the shared rate limits live in Redis, 0 while falling back to local limits.",
+                None,
+                MetricType::Gauge,
+            )?)?;
+            ConstCounter::new(r.fallback_total).encode(encoder.encode_descriptor(
+                "redis_fallback_acquisitions",
+                "Rate-limit acquisitions served by the local fallback (Redis unreachable or in transition).",
+                None,
+                MetricType::Counter,
+            )?)?;
+            ConstCounter::new(r.outages_total).encode(encoder.encode_descriptor(
+                "redis_outages",
+                "Times Redis became unreachable.",
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
         Ok(())
     }
 }
@@ -195,6 +227,24 @@ impl Metrics {
                 transport: "legacy_sse",
             })
             .set(0);
+        let sessions_expired = Family::<TransportLabels, Counter>::default();
+        let sessions_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "sessions_expired",
+            "MCP sessions closed by the server after being idle (--session-idle-timeout), by transport.",
+            sessions_expired.clone(),
+        );
+        registry.register(
+            "sessions_refused",
+            "New MCP sessions refused over a cap, by reason (per_token: 429, total: 503).",
+            sessions_refused.clone(),
+        );
+        for transport in ["streamable", "legacy_sse"] {
+            let _ = sessions_expired.get_or_create(&TransportLabels { transport });
+        }
+        for reason in ["per_token", "total"] {
+            let _ = sessions_refused.get_or_create(&ReasonLabels { reason });
+        }
         if let Some(stats) = stats {
             registry.register_collector(Box::new(AirtableCollector(stats)));
         }
@@ -205,6 +255,9 @@ impl Metrics {
             active_sessions,
             legacy_sessions: AtomicI64::new(0),
             in_flight: TaskTracker::new(),
+            sessions_expired,
+            sessions_refused,
+            deleted: AtomicI64::new(0),
         })
     }
 
@@ -248,6 +301,32 @@ impl Metrics {
                 transport: "legacy_sse",
             })
             .set(n);
+    }
+
+    /// Count sessions closed for idleness.
+    pub(crate) fn sessions_expired(&self, transport: &'static str, n: usize) {
+        if n > 0 {
+            self.sessions_expired
+                .get_or_create(&TransportLabels { transport })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// Count a new session refused over a cap (`per_token` or `total`).
+    pub(crate) fn session_refused(&self, reason: &'static str) {
+        self.sessions_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// A client ended its Streamable HTTP session with DELETE.
+    pub(crate) fn session_deleted(&self) {
+        self.deleted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// DELETEs since the last call.
+    pub(crate) fn take_deleted_sessions(&self) -> usize {
+        usize::try_from(self.deleted.swap(0, Ordering::SeqCst)).unwrap_or(0)
     }
 
     /// Tool calls still running (graceful shutdown waits for them).

@@ -62,6 +62,12 @@ pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub const DEFAULT_CLIENT_RATE: u32 = 50;
 /// Default bound on the time to answer a non-streaming request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default idle time after which a session (Streamable HTTP or legacy SSE) is closed.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default cap of open sessions per bearer token.
+pub const DEFAULT_MAX_SESSIONS_PER_TOKEN: usize = 16;
+/// Default cap of open sessions in total.
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 /// Default bound on in-flight tool calls at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -155,6 +161,12 @@ pub struct HttpOptions {
     /// `--oauth`: remote users sign in with Airtable (then `auth` is `None`, stateless, no
     /// legacy SSE).
     pub oauth: Option<oauth::OAuthOptions>,
+    /// A session with no client message for this long is closed.
+    pub session_idle_timeout: Duration,
+    /// Open sessions per bearer token (with authentication; over it: 429).
+    pub max_sessions_per_token: usize,
+    /// Open sessions in total (over it: 503).
+    pub max_sessions: usize,
 }
 
 impl HttpOptions {
@@ -180,6 +192,9 @@ impl HttpOptions {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             sse_keep_alive: Duration::from_secs(15),
             oauth: None,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            max_sessions_per_token: DEFAULT_MAX_SESSIONS_PER_TOKEN,
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 
@@ -205,6 +220,9 @@ impl HttpOptions {
             http_timeout: h.http_timeout.or(args.http_timeout),
             shutdown_grace: h.shutdown_grace.or(args.shutdown_grace),
             oauth: args.oauth.clone(),
+            session_idle_timeout: h.session_idle_timeout.or(args.session_idle_timeout),
+            max_sessions_per_token: h.max_sessions_per_token.or(args.max_sessions_per_token),
+            max_sessions: h.max_sessions.or(args.max_sessions),
         };
         Self::build(h.listen.socket_addr(), &merged)
     }
@@ -269,6 +287,15 @@ impl HttpOptions {
         if let Some(g) = args.shutdown_grace {
             opts.shutdown_grace = Duration::from_secs(g);
         }
+        if let Some(t) = args.session_idle_timeout {
+            opts.session_idle_timeout = Duration::from_secs(t.max(1));
+        }
+        if let Some(n) = args.max_sessions_per_token {
+            opts.max_sessions_per_token = n.max(1);
+        }
+        if let Some(n) = args.max_sessions {
+            opts.max_sessions = n.max(1);
+        }
         Ok(opts)
     }
 }
@@ -326,6 +353,93 @@ struct McpLayerState {
     owners: SessionOwners,
     /// POST responses still being written (their SSE body carries the call's result).
     responses: TaskTracker,
+    /// Open Streamable HTTP sessions (stateful mode).
+    manager: Option<Arc<LocalSessionManager>>,
+    /// Open legacy SSE sessions, by owner.
+    legacy: LegacyOwners,
+    max_per_token: usize,
+    max_total: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// Who opened each open legacy SSE session.
+type LegacyOwners = Arc<dyn Fn() -> Vec<SessionBinding> + Send + Sync>;
+
+/// A refusal to open one more session: a JSON-RPC error body (id null), 429 over the
+/// per-token cap, 503 over the total cap, with Retry-After.
+fn too_many_sessions(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32000, "message": message},
+    });
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::RETRY_AFTER, HeaderValue::from_static("60")),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+impl McpLayerState {
+    /// Refuse a new session over a cap (counts open Streamable HTTP and legacy SSE sessions).
+    async fn admit_new_session(&self, binding: &SessionBinding) -> Option<Response> {
+        let live: Vec<String> = match &self.manager {
+            Some(m) => m
+                .sessions
+                .read()
+                .await
+                .keys()
+                .map(|k| k.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let legacy = (self.legacy)();
+        let total = live.len() + legacy.len();
+        if total >= self.max_total {
+            self.metrics.session_refused("total");
+            tracing::warn!(
+                open = total,
+                cap = self.max_total,
+                "session refused: the server's session cap is reached"
+            );
+            return Some(too_many_sessions(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "The server has {total} open sessions, its cap (--max-sessions {}): try again later, or use stateless requests.",
+                    self.max_total
+                ),
+            ));
+        }
+        let principal = binding.principal()?;
+        let mine = {
+            let owners = self.owners.0.lock().unwrap_or_else(PoisonError::into_inner);
+            live.iter()
+                .filter(|sid| owners.get(*sid).and_then(|o| o.principal()) == Some(principal))
+                .count()
+        } + legacy
+            .iter()
+            .filter(|o| o.principal() == Some(principal))
+            .count();
+        if mine >= self.max_per_token {
+            self.metrics.session_refused("per_token");
+            tracing::warn!(principal = %principal.0, open = mine, cap = self.max_per_token, "session refused: the bearer token's session cap is reached");
+            return Some(too_many_sessions(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "This bearer token has {mine} open sessions, its cap (--max-sessions-per-token {}): end sessions you no longer use (HTTP DELETE with their Mcp-Session-Id) or wait until idle ones expire.",
+                    self.max_per_token
+                ),
+            ));
+        }
+        None
+    }
 }
 
 /// Middleware on every MCP route: take `X-Airtable-Token` out of the headers (into the
@@ -366,6 +480,15 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
             return auth::session_mismatch("streamable_http", owner, &binding);
         }
     }
+    let opens_session = (session.is_none()
+        && st.manager.is_some()
+        && req.method() == Method::POST
+        && req.uri().path().starts_with("/mcp"))
+        || (req.method() == Method::GET && req.uri().path() == "/sse");
+    if opens_session && let Some(refusal) = st.admit_new_session(&binding).await {
+        return refusal;
+    }
+    let method = req.method().clone();
     let in_flight = (req.method() == Method::POST).then(|| st.responses.token());
     let mut res = REQUEST_AIRTABLE_TOKEN
         .scope(token.clone(), next.run(req))
@@ -378,6 +501,9 @@ async fn client_context(State(st): State<McpLayerState>, mut req: Request, next:
                 chunk
             }))
         });
+    }
+    if session.is_some() && method == Method::DELETE && res.status().is_success() {
+        st.metrics.session_deleted();
     }
     if session.is_none()
         && let Some(sid) = res
@@ -609,7 +735,10 @@ pub async fn start<H: Observable>(
         );
         (Router::new().nest_service("/mcp", svc), None)
     } else {
-        let manager = Arc::new(LocalSessionManager::default());
+        let mut manager = LocalSessionManager::default();
+        // rmcp closes a session after this long without a message (its keep_alive).
+        manager.session_config.keep_alive = Some(opts.session_idle_timeout);
+        let manager = Arc::new(manager);
         let svc = StreamableHttpService::new(mcp_factory, manager.clone(), mcp_config);
         (Router::new().nest_service("/mcp", svc), Some(manager))
     };
@@ -619,7 +748,12 @@ pub async fn start<H: Observable>(
         sessions_ct.clone(),
         opts.sse_keep_alive,
         opts.body_limit,
-    );
+    )
+    .with_idle_timeout(opts.session_idle_timeout);
+    let legacy_owners: LegacyOwners = {
+        let legacy = legacy.clone();
+        Arc::new(move || legacy.owners())
+    };
     let rate = opts
         .client_rate
         .map(|r| ClientRateLimit::new(r, r.saturating_add(r.get())));
@@ -639,6 +773,11 @@ pub async fn start<H: Observable>(
             McpLayerState {
                 owners: owners.clone(),
                 responses: responses.clone(),
+                manager: session_manager.clone(),
+                legacy: legacy_owners,
+                max_per_token: opts.max_sessions_per_token,
+                max_total: opts.max_sessions,
+                metrics: metrics.clone(),
             },
             client_context,
         ))
@@ -686,8 +825,11 @@ pub async fn start<H: Observable>(
     {
         let shutdown = shutdown.clone();
         let manager = session_manager.clone();
+        let metrics = metrics.clone();
+        let period = (opts.session_idle_timeout / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(60));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(period);
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -704,11 +846,14 @@ pub async fn start<H: Observable>(
                         .keys()
                         .map(|k| k.to_string())
                         .collect();
-                    owners
-                        .0
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|k, _| live.contains(k));
+                    let mut owners = owners.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    let before = owners.len();
+                    owners.retain(|k, _| live.contains(k));
+                    let gone = before - owners.len();
+                    let deleted = metrics.take_deleted_sessions();
+                    // Sessions that ended without a DELETE from their client: expired.
+                    metrics.sessions_expired("streamable", gone.saturating_sub(deleted));
+                    metrics.set_streamable_sessions(live.len());
                 }
             }
         });
