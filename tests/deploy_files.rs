@@ -15,10 +15,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::{RawSession, TOKEN_A};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 fn root() -> PathBuf {
@@ -118,20 +116,10 @@ async fn serve_sandbox(home: &Path) -> (tokio::process::Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line())
-            .await
-            .expect("no startup line")
-            .unwrap()
-            .expect("the server exited before listening");
-        if let Some(rest) = line.split("serving MCP at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let (base, _, mut lines) = common::http_base_of(&mut child).await;
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{addr}"))
+    (child, base)
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use std::time::Duration;
 use airtable_mcp::sandbox::{self, SandboxConfig};
 use common::*;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 fn serve(home: &std::path::Path, args: &[&str]) -> Command {
@@ -86,20 +85,7 @@ async fn serves_logs_json_without_secrets_and_stops_on_sigterm() {
     .unwrap();
 
     // The address is in the startup log line.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("no startup line")
-            .unwrap()
-            .expect("the server exited before listening");
-        log.push(line.clone());
-        if let Some(rest) = line.split("serving MCP at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    let base = format!("http://{addr}");
+    let (base, mut log, mut lines) = common::http_base_of(&mut child).await;
     let c = reqwest::Client::new();
     assert_eq!(
         c.get(format!("{base}/healthz"))

@@ -153,18 +153,8 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line())
-            .await
-            .expect("no startup line")
-            .unwrap()
-            .expect("the server exited before listening");
-        if let Some(rest) = line.split("serving MCP at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    let url = format!("http://{addr}/mcp");
+    let (base, _, _stderr) = common::http_base_of(&mut child).await;
+    let url = format!("{base}/mcp");
     let http = reqwest::Client::new();
 
     let (sid, body) = post(
@@ -221,7 +211,7 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
     // Call 3: the legacy HTTP+SSE transport, the trace context in the POST's headers.
     let (trace3, parent3) = ("9d1e2f3a4b5c6d7e8f90a1b2c3d4e5f6", "a0b1c2d3e4f5a6b7");
     let mut sse = http
-        .get(format!("http://{addr}/sse"))
+        .get(format!("{base}/sse"))
         .bearer_auth(TOKEN_A)
         .send()
         .await
@@ -238,7 +228,7 @@ async fn tool_calls_export_spans_that_continue_the_clients_trace_and_hold_no_sec
         .next()
         .unwrap()
         .to_owned();
-    let messages = format!("http://{addr}/messages?sessionId={legacy}");
+    let messages = format!("{base}/messages?sessionId={legacy}");
     for (i, m) in [
         json!({"jsonrpc": "2.0", "id": 10, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {},

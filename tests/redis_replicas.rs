@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 mod redis_support;
 
 use std::process::Stdio;
@@ -17,7 +18,6 @@ use std::time::{Duration, Instant};
 use airtable_mcp::sandbox::{self, DEMO_BASE_ID, SandboxConfig, SandboxHandle};
 use redis_support::Redis;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The tests of this file run one at a time: three debug replicas each are all a loaded
@@ -71,17 +71,7 @@ async fn replica_with(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("no startup line")
-            .unwrap()
-            .expect("the replica exited before listening");
-        if let Some(rest) = line.split("serving MCP at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let (url, _, mut lines) = common::http_base_of(&mut child).await;
     let log = Arc::new(Mutex::new(Vec::new()));
     {
         let log = log.clone();
@@ -93,7 +83,7 @@ async fn replica_with(
     }
     Replica {
         _child: child,
-        url: format!("http://{addr}"),
+        url,
         log,
     }
 }

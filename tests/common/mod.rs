@@ -417,3 +417,27 @@ impl RawSession {
         Ok(msg["result"].clone())
     }
 }
+
+/// The stderr lines of a spawned server, still to be read.
+pub type StderrLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Reads a spawned `serve --http` child's stderr (piped) up to its startup line "serving MCP at
+/// http://ADDR/…"; returns `http://ADDR`, the lines read so far (that one included) and the rest
+/// of stderr, which the caller keeps draining (or drops) so that the child never blocks.
+pub async fn http_base_of(child: &mut tokio::process::Child) -> (String, Vec<String>, StderrLines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
+            .await
+            .expect("no startup line")
+            .unwrap()
+            .expect("the server exited before listening");
+        seen.push(line.clone());
+        if let Some(rest) = line.split("serving MCP at http://").nth(1) {
+            let addr = rest.split('/').next().unwrap().to_owned();
+            return (format!("http://{addr}"), seen, lines);
+        }
+    }
+}
