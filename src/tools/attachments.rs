@@ -511,20 +511,7 @@ impl AirtableServer {
         let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
         let mut read = vec![field_name.clone()];
         read.extend(table.and_then(primary_name));
-        let current = self
-            .ctx
-            .fetch_records(
-                &ctx.base,
-                &ctx.table_ref,
-                std::slice::from_ref(&rec),
-                Some(&read),
-            )
-            .await?;
-        let Some(record) = current.get(rec.as_ref()) else {
-            return Err(ToolError::Invalid(format!(
-                "Record {rec} does not exist in table {table_name}: check the ID with get_records or search_records."
-            )));
-        };
+        let record = self.ctx.fetch_record(&ctx, &rec, Some(&read)).await?;
         let before_list: Vec<Value> = record
             .fields
             .get(&field_name)
@@ -721,21 +708,14 @@ impl AirtableServer {
                 ctx.table_ref
             )));
         }
-        let current = self
+        let record = self
             .ctx
-            .fetch_records(
-                &ctx.base,
-                &ctx.table_ref,
-                std::slice::from_ref(&rec),
+            .fetch_record(
+                &ctx,
+                &rec,
                 (!fields.is_empty()).then_some(fields.as_slice()),
             )
             .await?;
-        let Some(record) = current.get(rec.as_ref()) else {
-            return Err(ToolError::Invalid(format!(
-                "Record {rec} does not exist in table {}: check the ID with get_records or search_records.",
-                ctx.table_ref
-            )));
-        };
         let mut attachments = Vec::new();
         let mut total = 0usize;
         for (name, v) in &record.fields {

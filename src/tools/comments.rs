@@ -194,20 +194,7 @@ impl AirtableServer {
         let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
         // The record by its primary field (and a clear error when it does not exist).
         let primary: Vec<String> = table.and_then(primary_name).into_iter().collect();
-        let current = self
-            .ctx
-            .fetch_records(
-                &ctx.base,
-                &ctx.table_ref,
-                std::slice::from_ref(&rec),
-                Some(&primary),
-            )
-            .await?;
-        let Some(record) = current.get(rec.as_ref()) else {
-            return Err(ToolError::Invalid(format!(
-                "Record {rec} does not exist in table {table_name}: check the ID with get_records or search_records."
-            )));
-        };
+        let record = self.ctx.fetch_record(&ctx, &rec, Some(&primary)).await?;
         let label = primary_label(table, &record.fields);
         let who = label
             .as_ref()

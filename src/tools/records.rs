@@ -1087,21 +1087,7 @@ impl AirtableServer {
             .collect();
         let mut read: Vec<String> = fields.keys().cloned().collect();
         read.extend(table.and_then(primary_name));
-        let current = self
-            .ctx
-            .fetch_records(
-                &ctx.base,
-                &ctx.table_ref,
-                std::slice::from_ref(&id),
-                Some(&read),
-            )
-            .await?;
-        let Some(before) = current.get(id.as_ref()) else {
-            return Err(ToolError::Invalid(format!(
-                "Record {id} does not exist in table {}: check the ID with get_records or search_records.",
-                table.map_or(ctx.table_ref.as_str(), |t| t.name.as_str())
-            )));
-        };
+        let before = self.ctx.fetch_record(&ctx, &id, Some(&read)).await?;
         let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
         let label = primary_label(table, &before.fields);
         let changes = diff_fields(&before.fields, &fields);
@@ -1213,16 +1199,8 @@ impl AirtableServer {
         let table = ctx.table();
         let id = parse_record_id(&p.record_id)?;
         // The whole record: undo recreates it from these values.
-        let current = self
-            .ctx
-            .fetch_records(&ctx.base, &ctx.table_ref, std::slice::from_ref(&id), None)
-            .await?;
+        let before = self.ctx.fetch_record(&ctx, &id, None).await?;
         let table_name = table.map_or_else(|| ctx.table_ref.clone(), |t| t.name.clone());
-        let Some(before) = current.get(id.as_ref()) else {
-            return Err(ToolError::Invalid(format!(
-                "Record {id} does not exist in table {table_name}: check the ID with get_records or search_records."
-            )));
-        };
         let label = primary_label(table, &before.fields);
         let ask = ConfirmAsk {
             tool: "delete_record",

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::airtable::{BaseId, Fields, ListQuery, Record, RecordId, Table};
 use crate::formula;
 use crate::tools::ToolError;
-use crate::tools::context::{PageReport, ToolContext};
+use crate::tools::context::{PageReport, TableCtx, ToolContext};
 use crate::tools::journal::NewWrite;
 use crate::tools::params::{lenient_bool, opt_nonempty};
 use crate::tools::progress::Progress;
@@ -146,6 +146,27 @@ impl ToolContext {
             }
         }
         Ok(out)
+    }
+
+    /// The current values of one record of `ctx`'s table (only `fields` when given), or an
+    /// error naming the table when the record does not exist.
+    pub(crate) async fn fetch_record(
+        &self,
+        ctx: &TableCtx,
+        id: &RecordId,
+        fields: Option<&[String]>,
+    ) -> Result<Record, ToolError> {
+        let mut found = self
+            .fetch_records(&ctx.base, &ctx.table_ref, std::slice::from_ref(id), fields)
+            .await?;
+        found.remove(id.as_ref()).ok_or_else(|| {
+            let table = ctx
+                .table()
+                .map_or(ctx.table_ref.as_str(), |t| t.name.as_str());
+            ToolError::Invalid(format!(
+                "Record {id} does not exist in table {table}: check the ID with get_records or search_records."
+            ))
+        })
     }
 
     /// Journal an applied write (after it was sent, also when it stopped part way: then
