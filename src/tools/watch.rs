@@ -26,7 +26,7 @@
 //! `cursorForNextPayload` moved, sends `notifications/resources/updated` for
 //! `airtable://watches/{watch_id}` to the subscribers of that principal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -206,6 +206,9 @@ pub(crate) struct Feed {
     interval: OnceLock<Duration>,
     clients: Mutex<HashMap<Arc<str>, Client>>,
     started: AtomicBool,
+    /// Principals whose stored watches were already looked up (once each per process, not on
+    /// every session or stateless request).
+    resumed: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -277,6 +280,14 @@ pub(crate) fn resume_on_start(ctx: &ToolContext) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    let first_time = feed
+        .resumed
+        .lock()
+        .map(|mut seen| seen.insert(ctx.principal().to_owned()))
+        .unwrap_or(true);
+    if !first_time {
+        return;
+    }
     let ctx = ctx.clone();
     runtime.spawn(async move {
         let Ok(store) = ctx.watchers().feed().store() else {
