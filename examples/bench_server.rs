@@ -109,19 +109,26 @@ impl StdioPeer {
 
     /// Peak resident set size of the server process (VmHWM), in bytes.
     fn peak_rss(&self) -> Result<u64> {
+        self.status_kb("VmHWM").map(|kb| kb * 1024)
+    }
+
+    /// A `<key>: <n> kB` line of the server's /proc/<pid>/status.
+    fn status_kb(&self, key: &str) -> Result<u64> {
         let pid = self.child.id().context("server exited")?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let line = status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .context("no VmHWM in /proc/<pid>/status")?;
+            .find(|l| l.split(':').next() == Some(key))
+            .with_context(|| format!("no {key} in /proc/<pid>/status"))?;
         let kb: u64 = line
-            .trim_start_matches("VmHWM:")
+            .split_once(':')
+            .map(|(_, v)| v)
+            .unwrap_or_default()
             .trim()
             .trim_end_matches("kB")
             .trim()
             .parse()?;
-        Ok(kb * 1024)
+        Ok(kb)
     }
 
     async fn request(&mut self, method: &str, params: Value) -> Result<Value> {
@@ -263,6 +270,7 @@ async fn main() -> Result<()> {
     let mut t_mcp = Vec::new();
     let mut t_direct = Vec::new();
     let mut rss = Vec::new();
+    let mut rss_parts = String::new();
     let mut text_bytes = 0usize;
     let mut n_records = 0usize;
     let mut table_name = String::new();
@@ -337,8 +345,13 @@ async fn main() -> Result<()> {
             diffs.push(m.as_secs_f64() - d.as_secs_f64());
         }
 
-        // 5. Peak RSS over the session.
+        // 5. Peak RSS over the session, and what the resident memory is made of at its end.
         rss.push(peer.peak_rss()?);
+        rss_parts = format!(
+            "anon {:.1} MB, file {:.1} MB at the end of the session",
+            peer.status_kb("RssAnon")? as f64 / 1e3,
+            peer.status_kb("RssFile")? as f64 / 1e3
+        );
         peer.close().await;
     }
     let rate_limited = sb.stats().rate_limited;
@@ -375,7 +388,7 @@ async fn main() -> Result<()> {
         ms(*t_start.iter().max().unwrap_or(&Duration::ZERO)),
     );
     println!(
-        "5. peak RSS of the server (VmHWM) over a session: median {:.1} MB of {} sessions ({})",
+        "5. peak RSS of the server (VmHWM) over a session: median {:.1} MB of {} sessions ({}); {rss_parts}",
         m_rss as f64 / 1e6,
         rss.len(),
         rss.iter()

@@ -112,8 +112,9 @@ fn with_quiet_sessions(filter: &str) -> String {
 
 /// rmcp logs whole requests and results (record data) at debug. Unless `--log-record-data` is
 /// given, the filter's rmcp directives that would let more than warnings through are dropped,
-/// rmcp is capped at info and its session module at warn: no cell value (and no session ID)
-/// reaches the log at any level. Our own code never logs cell values.
+/// rmcp is capped at info (or at the filter's own default level when that is stricter: `error`
+/// silences rmcp's info lines too) and its session module at warn: no cell value (and no
+/// session ID) reaches the log at any level. Our own code never logs cell values.
 pub fn effective_filter(filter: &str, record_data: bool) -> String {
     if record_data {
         return with_quiet_sessions(filter);
@@ -131,7 +132,19 @@ pub fn effective_filter(filter: &str, record_data: bool) -> String {
         .map(str::trim)
         .filter(|d| !d.is_empty() && (!d.starts_with("rmcp") || strict(d)))
         .collect();
-    kept.push("rmcp=info");
+    // The filter's default level: its last directive without a target.
+    let default = kept
+        .iter()
+        .rev()
+        .find(|d| !d.contains('='))
+        .map(|d| d.to_ascii_lowercase());
+    let rmcp_cap = match default.as_deref() {
+        Some("off") => "rmcp=off",
+        Some("error") => "rmcp=error",
+        Some("warn") => "rmcp=warn",
+        _ => "rmcp=info",
+    };
+    kept.push(rmcp_cap);
     if !kept.contains(&SESSION_QUIET) {
         kept.push(SESSION_QUIET);
     }
@@ -204,6 +217,15 @@ mod tests {
             effective_filter("info,rmcp::service=error", false),
             format!("info,rmcp::service=error,rmcp=info,{quiet}"),
             "stricter rmcp directives stay"
+        );
+        assert_eq!(
+            effective_filter("error", false),
+            format!("error,rmcp=error,{quiet}"),
+            "a stricter default level applies to rmcp too"
+        );
+        assert_eq!(
+            effective_filter("warn,airtable_mcp=debug", false),
+            format!("warn,airtable_mcp=debug,rmcp=warn,{quiet}")
         );
         assert_eq!(effective_filter("debug", true), "debug");
         assert_eq!(effective_filter("rmcp=trace", true), "rmcp=trace");
