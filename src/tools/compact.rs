@@ -54,8 +54,9 @@ pub(crate) struct CompactRecords {
     /// Column names: "id" (the record ID) first, then every field that has a value in at
     /// least one row, in schema order.
     pub columns: Vec<String>,
-    /// One array per record, aligned to `columns`: the record ID, then the cell values. null is
-    /// an empty cell; trailing empty cells are left out, so a row may be shorter than `columns`.
+    /// One array per record, aligned to `columns`: the record ID, then the cell values as the
+    /// [`CellRule`]s write them. null is an empty cell; trailing empty cells are left out, so a
+    /// row may be shorter than `columns`.
     pub rows: Vec<Vec<Value>>,
 }
 

@@ -275,7 +275,9 @@ pub(crate) struct RecordsOutput {
     pub(crate) columns: Vec<String>,
     /// One array per record, aligned to `columns`: the record ID, then the cell values. null
     /// is an empty cell; trailing empty cells are left out, so a row may be shorter than
-    /// `columns`.
+    /// `columns`. A single-record link (or a lookup through one) holding one value is that
+    /// value ("rec..."), not a list. Attachments: id, filename, type, url, and thumbnail for
+    /// images (size and all thumbnails: get_attachments).
     pub(crate) rows: Vec<Vec<Value>>,
 }
 
