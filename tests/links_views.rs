@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use airtable_mcp::airtable::{
-    BaseId, Client, CreateField, CreateTable, FieldSpec, Fields, ListQuery, WriteOptions,
+    BaseId, Client, CreateField, CreateTable, FieldSpec, Fields, GetOptions, ListQuery, RecordId,
+    UpdateMode, WriteOptions,
 };
 use mcp_support::*;
 use serde_json::{Value, json};
@@ -59,10 +60,19 @@ fn rows(v: &Value) -> Vec<HashMap<String, Value>> {
         .collect()
 }
 
+/// The items of a link cell: a list, or (a single-record link holding one) the item itself.
+fn link_items(cell: &Value) -> Vec<&Value> {
+    match cell {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => panic!("empty link cell"),
+        one => vec![one],
+    }
+}
+
 /// Every {id, name} of a link cell has the linked record's primary value; returns how many.
 fn check_expanded(cell: &Value, names: &HashMap<String, String>) -> usize {
-    let items = cell.as_array().expect("link cell is a list");
-    for item in items {
+    let items = link_items(cell);
+    for item in &items {
         let id = item["id"].as_str().expect("id");
         assert_eq!(
             item["name"].as_str(),
@@ -141,7 +151,14 @@ async fn get_records_expands_links_in_a_bounded_number_of_requests() {
     let plain = ok(&h.client, "get_records", args.clone()).await;
     assert_eq!(requests(&h) - before, 1, "one page, no expansion");
     let plain_rows = rows(&plain);
-    assert!(plain_rows[0]["Project"][0].is_string(), "IDs by default");
+    // IDs by default; Project prefers a single linked record, so its one ID is written bare.
+    assert!(
+        plain_rows[0]["Project"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("rec")),
+        "{:?}",
+        plain_rows[0]["Project"]
+    );
 
     let mut with = args.clone();
     with["expand_links"] = json!(true);
@@ -157,8 +174,12 @@ async fn get_records_expands_links_in_a_bounded_number_of_requests() {
         assert_eq!(r["id"], plain["id"]);
         if let Some(cell) = r.get("Project").filter(|c| !c.is_null()) {
             p += check_expanded(cell, &projects);
-            let ids: Vec<&Value> = cell.as_array().unwrap().iter().map(|x| &x["id"]).collect();
-            let plain_ids: Vec<&Value> = plain["Project"].as_array().unwrap().iter().collect();
+            assert!(
+                cell.is_object(),
+                "one expanded link: {{id, name}} itself, {cell}"
+            );
+            let ids: Vec<&Value> = link_items(cell).into_iter().map(|x| &x["id"]).collect();
+            let plain_ids: Vec<&Value> = link_items(&plain["Project"]);
             assert_eq!(ids, plain_ids, "same links, same order");
         }
         if let Some(cell) = r.get("Assignee").filter(|c| !c.is_null()) {
@@ -167,6 +188,142 @@ async fn get_records_expands_links_in_a_bounded_number_of_requests() {
     }
     assert!(p >= 100 && a > 0, "links checked: {p} projects, {a} people");
     assert!(v.get("note").is_none(), "nothing capped: {v}");
+}
+
+/// Issue 12: a single-record link holding one ID reads as the ID (2+ IDs stay a list), and
+/// what get_records gives back (bare IDs, slim attachments) is written back as given, through
+/// every record write tool, though Airtable (the sandbox) rejects a bare ID without typecast.
+#[tokio::test]
+async fn single_record_links_read_as_the_id_and_write_back_as_read() {
+    let h = harness().await;
+    let client = client_for(&h.sandbox);
+    let mut projects: Vec<String> = names_of(&client, "Projects").await.into_keys().collect();
+    projects.sort();
+    let task = client
+        .list_records_page(
+            &base(),
+            "Tasks",
+            &ListQuery {
+                filter_by_formula: Some("{Attachments}".into()),
+                max_records: Some(1),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .expect("a task with an attachment")
+        .records
+        .remove(0);
+    let task_id = task.id.to_string();
+    let other = projects
+        .iter()
+        .find(|p| Some(p.as_str()) != task.fields["Project"][0].as_str())
+        .unwrap()
+        .clone();
+
+    // The sandbox, like Airtable, refuses a bare record ID for a link field without typecast.
+    let bare: Fields = json!({"Project": other}).as_object().cloned().unwrap();
+    let e = client
+        .update_record(
+            &base(),
+            "Tasks",
+            &task.id,
+            bare,
+            UpdateMode::Patch,
+            &WriteOptions::default(),
+        )
+        .await
+        .expect_err("a bare ID is not a list of IDs");
+    assert_eq!(e.status(), Some(422), "{e}");
+
+    let read = |id: String| {
+        let c = &h.client;
+        async move {
+            let v = ok(
+                c,
+                "get_records",
+                json!({"base_id": DEMO, "table_id": "Tasks", "record_ids": [id],
+                       "fields": ["Name", "Project", "Project status", "Attachments"]}),
+            )
+            .await;
+            rows(&v).remove(0)
+        }
+    };
+    let row = read(task_id.clone()).await;
+    assert_eq!(row["Project"], task.fields["Project"][0], "one ID: the ID");
+    assert!(
+        row["Project status"].is_string(),
+        "{:?}",
+        row["Project status"]
+    );
+    let att = &row["Attachments"][0];
+    let keys: Vec<&String> = att.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["id", "filename", "type", "url"], "{att}");
+
+    // update_record takes the cells as read, and a bare ID of another project.
+    ok(
+        &h.client,
+        "update_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": task_id,
+               "fields": {"Project": other, "Attachments": row["Attachments"]}}),
+    )
+    .await;
+    let now = client
+        .get_record(&base(), "Tasks", &task.id, &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(now.fields["Project"], json!([other]));
+    assert_eq!(
+        now.fields["Attachments"], task.fields["Attachments"],
+        "the attachment kept, size and all"
+    );
+
+    // Two IDs (the API allows it on a single-record link) stay a list.
+    ok(
+        &h.client,
+        "batch_update_records",
+        json!({"base_id": DEMO, "table_id": "Tasks",
+               "records": [{"id": task_id, "fields": {"Project": [projects[0], projects[1]]}}]}),
+    )
+    .await;
+    let row = read(task_id.clone()).await;
+    assert_eq!(row["Project"], json!([projects[0], projects[1]]));
+    assert!(
+        row["Project status"].is_array(),
+        "{:?}",
+        row["Project status"]
+    );
+
+    // Creates and upserts take a bare ID too.
+    let created = ok(
+        &h.client,
+        "create_record",
+        json!({"base_id": DEMO, "table_id": "Tasks",
+               "fields": {"Name": "issue 12 single", "Project": projects[0]}}),
+    )
+    .await;
+    assert_eq!(created["record"]["fields"]["Project"], json!([projects[0]]));
+    let up = ok(
+        &h.client,
+        "batch_upsert_records",
+        json!({"base_id": DEMO, "table_id": "Tasks", "fields_to_merge_on": ["Name"],
+               "records": [{"Name": "issue 12 upsert", "Project": projects[1]}]}),
+    )
+    .await;
+    let new_id = up["created_ids"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{up}"))
+        .to_owned();
+    let rec = client
+        .get_record(
+            &base(),
+            "Tasks",
+            &new_id.parse::<RecordId>().unwrap(),
+            &GetOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rec.fields["Project"], json!([projects[1]]));
+    assert_eq!(read(new_id).await["Project"], json!(projects[1]));
 }
 
 #[tokio::test]

@@ -17,10 +17,21 @@
 //!   with the most values first (ties in the schema order given, then in the order first seen),
 //!   so that sparse fields come last and their empty cells are mostly trailing ones.
 //!   Fields empty in every row are left out.
-//! - `row[j]` is the value of `columns[j]` as Airtable sends it, with two lossless
-//!   shortenings: a number with no fraction is written as an integer (`7`, not `7.0`, as
-//!   Airtable's own JSON does), and in the instant fields named by the caller (created/modified
-//!   time, date-time) a zero millisecond part is left out (`...T12:51:00Z`, the same instant).
+//! - `row[j]` is the value of `columns[j]` as Airtable sends it, with these shortenings, each
+//!   decided per column from the table's schema ([`CellRule`]):
+//!   - a number with no fraction is written as an integer (`7`, not `7.0`, as Airtable's own
+//!     JSON does); in timestamp fields (created/modified time, date-time) a zero millisecond
+//!     part is left out (`...T12:51:00Z`, the same instant). Both lossless.
+//!   - single-valued lists: in a link field whose options say `prefersSingleRecordLink` (the
+//!     UI allows one linked record), and in a lookup through such a link, a cell holding
+//!     exactly one item is written as that item: `"recX"`, not `["recX"]` (`{"id","name"}`
+//!     with expand_links). Two or more items stay an array. Lossless given the rule (an item
+//!     that is itself an array is never unwrapped); writes accept the bare ID.
+//!   - attachments (attachment fields, and lookups of them): each attachment keeps only `id`,
+//!     `filename`, `type`, `url` and, for images (`type` `image/...`) with thumbnails, a
+//!     `thumbnail` (the URL of the `small` one). `size`, `width`, `height` and the
+//!     `thumbnails` object are left out: get_attachments returns them all, with fresh URLs.
+//!
 //!   `null` means the cell is empty. Empty strings and empty arrays count as empty (Airtable
 //!   itself omits empty cells).
 //! - Trailing empty cells are dropped, so a row may be shorter than `columns`: a missing
@@ -43,8 +54,9 @@ pub(crate) struct CompactRecords {
     /// Column names: "id" (the record ID) first, then every field that has a value in at
     /// least one row, in schema order.
     pub columns: Vec<String>,
-    /// One array per record, aligned to `columns`: the record ID, then the cell values. null is
-    /// an empty cell; trailing empty cells are left out, so a row may be shorter than `columns`.
+    /// One array per record, aligned to `columns`: the record ID, then the cell values as the
+    /// [`CellRule`]s write them. null is an empty cell; trailing empty cells are left out, so a
+    /// row may be shorter than `columns`.
     pub rows: Vec<Vec<Value>>,
 }
 
@@ -58,13 +70,29 @@ pub(crate) fn is_empty_cell(v: &Value) -> bool {
     }
 }
 
-/// Turn records (ID, cells by field name) into columns and rows. `schema_order` lists the
+/// How the cells of one column are written (see the module documentation), decided from the
+/// field's schema by the caller. The default writes cells as sent (integral numbers shortened).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CellRule {
+    /// A timestamp field: a zero millisecond part is left out.
+    pub instant: bool,
+    /// A single-valued list (a single-record link, a lookup through one): a one-item list is
+    /// written as its item.
+    pub single: bool,
+    /// Attachments: each keeps only id, filename, type, url and (images) thumbnail.
+    pub attachments: bool,
+}
+
+/// The attachment keys kept in list cells (besides `thumbnail`).
+const ATTACHMENT_KEYS: [&str; 4] = ["id", "filename", "type", "url"];
+
+/// Turn records (ID, cells by field key) into columns and rows. `schema_order` lists the
 /// table's field names in schema order; fields not in it follow in the order first seen.
-/// `instants` names the fields holding timestamps (their `.000Z` becomes `Z`). The cells are
-/// moved into the rows, never copied.
+/// `rules` says, by field key (name or ID), how a column's cells are written; fields not in it
+/// are written as sent. The cells are moved into the rows, never copied.
 pub(crate) fn compact_records<I>(
     schema_order: &[&str],
-    instants: &[&str],
+    rules: &HashMap<&str, CellRule>,
     records: I,
 ) -> CompactRecords
 where
@@ -97,10 +125,16 @@ where
     let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
     columns.push(ID_COLUMN.to_owned());
     columns.extend(order.iter().map(|n| (*n).to_owned()));
-    let instant_columns: Vec<bool> = columns
+    let column_rules: Vec<CellRule> = columns
         .iter()
         .enumerate()
-        .map(|(i, n)| i > 0 && instants.contains(&n.as_str()))
+        .map(|(i, n)| {
+            if i == 0 {
+                CellRule::default()
+            } else {
+                rules.get(n.as_str()).copied().unwrap_or_default()
+            }
+        })
         .collect();
     // Column position by field name (skipping the ID column, which a field may also be named).
     let position: HashMap<&str, usize> = columns
@@ -118,13 +152,63 @@ where
                 continue;
             }
             if let Some(&i) = position.get(name.as_str()) {
-                row[i] = shorten(v, instant_columns[i]);
+                row[i] = write_cell(v, column_rules[i]);
             }
         }
         trim_trailing_empties(&mut row);
         rows.push(row);
     }
     CompactRecords { columns, rows }
+}
+
+/// A cell as written in a row: slim attachments, unwrap a single item, then shorten.
+fn write_cell(v: Value, rule: CellRule) -> Value {
+    let v = if rule.attachments {
+        slim_attachments(v)
+    } else {
+        v
+    };
+    let v = match v {
+        Value::Array(mut items) if rule.single && items.len() == 1 && !items[0].is_array() => {
+            items.pop().unwrap_or_default()
+        }
+        other => other,
+    };
+    shorten(v, rule.instant)
+}
+
+/// Attachments as list cells carry them: `id`, `filename`, `type`, `url`, and for images the
+/// `small` thumbnail's URL as `thumbnail`. Anything that is not a list of objects is kept.
+fn slim_attachments(v: Value) -> Value {
+    let Value::Array(items) = v else { return v };
+    Value::Array(
+        items
+            .into_iter()
+            .map(|item| {
+                let Value::Object(mut a) = item else {
+                    return item;
+                };
+                let thumbnail = a
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.starts_with("image/"))
+                    .then(|| a.get_mut("thumbnails")?.get_mut("small")?.get_mut("url"))
+                    .flatten()
+                    .filter(|u| u.is_string())
+                    .map(Value::take);
+                let mut out = Map::with_capacity(ATTACHMENT_KEYS.len() + 1);
+                for k in ATTACHMENT_KEYS {
+                    if let Some(v) = a.remove(k) {
+                        out.insert(k.to_owned(), v);
+                    }
+                }
+                if let Some(t) = thumbnail {
+                    out.insert("thumbnail".to_owned(), t);
+                }
+                Value::Object(out)
+            })
+            .collect(),
+    )
 }
 
 /// The lossless shortenings: integral numbers as integers, zero milliseconds of instants.
@@ -211,7 +295,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const NO_INSTANTS: &[&str] = &[];
+    fn no_rules() -> HashMap<&'static str, CellRule> {
+        HashMap::new()
+    }
+
+    const SINGLE: CellRule = CellRule {
+        instant: false,
+        single: true,
+        attachments: false,
+    };
+    const ATTACHMENTS: CellRule = CellRule {
+        instant: false,
+        single: false,
+        attachments: true,
+    };
 
     fn own<const N: usize>(
         recs: [(&str, &Map<String, Value>); N],
@@ -232,7 +329,7 @@ mod tests {
         let c = cells(json!({"Name": "Ship", "Tags": []}));
         let out = compact_records(
             &["Name", "Notes", "Status", "Due", "Tags"],
-            NO_INSTANTS,
+            &no_rules(),
             own([("rec1", &a), ("rec2", &b), ("rec3", &c)]),
         );
         // Densest first (Name 3, Due 2, Status 1), so Status's empty cells are trailing.
@@ -251,7 +348,17 @@ mod tests {
     fn ties_keep_schema_order_and_shortenings_are_lossless() {
         let a = cells(json!({"B": 7.0, "A": 7.5, "At": "2026-01-02T12:51:00.000Z",
                              "Text": "2026-01-02T12:51:00.000Z", "Big": 1e300}));
-        let out = compact_records(&["A", "B", "At", "Text", "Big"], &["At"], own([("r1", &a)]));
+        let out = compact_records(
+            &["A", "B", "At", "Text", "Big"],
+            &HashMap::from([(
+                "At",
+                CellRule {
+                    instant: true,
+                    ..CellRule::default()
+                },
+            )]),
+            own([("r1", &a)]),
+        );
         assert_eq!(out.columns, ["id", "A", "B", "At", "Text", "Big"]);
         assert_eq!(
             serde_json::to_string(&out.rows[0]).unwrap(),
@@ -263,7 +370,7 @@ mod tests {
     fn fields_outside_the_schema_follow_in_first_seen_order() {
         let a = cells(json!({"Zeta": 1, "Name": "a"}));
         let b = cells(json!({"Alpha": true, "Zeta": 2}));
-        let out = compact_records(&["Name"], NO_INSTANTS, own([("r1", &a), ("r2", &b)]));
+        let out = compact_records(&["Name"], &no_rules(), own([("r1", &a), ("r2", &b)]));
         assert_eq!(out.columns, ["id", "Zeta", "Name", "Alpha"]);
         assert_eq!(
             out.rows[1],
@@ -274,7 +381,7 @@ mod tests {
     #[test]
     fn a_field_named_id_keeps_its_own_column() {
         let a = cells(json!({"id": "custom", "Name": "x"}));
-        let out = compact_records(&["id", "Name"], NO_INSTANTS, own([("rec1", &a)]));
+        let out = compact_records(&["id", "Name"], &no_rules(), own([("rec1", &a)]));
         assert_eq!(out.columns, ["id", "id", "Name"]);
         assert_eq!(
             out.rows[0],
@@ -294,7 +401,7 @@ mod tests {
         let b = cells(json!({}));
         let out = compact_records(
             &["Name", "Count"],
-            NO_INSTANTS,
+            &no_rules(),
             own([("r1", &a), ("r2", &b)]),
         );
         let back = expand_records(&out);
@@ -313,7 +420,7 @@ mod tests {
         let b = cells(json!({"Name": "b", "Notes": "long"}));
         let mut out = compact_records(
             &["Name", "Notes"],
-            NO_INSTANTS,
+            &no_rules(),
             own([("r1", &a), ("r2", &b)]),
         );
         assert_eq!(out.columns, ["id", "Name", "Notes"]);
@@ -323,7 +430,7 @@ mod tests {
         assert_eq!(out.rows, vec![vec![json!("r1"), json!("a")]]);
         let mut empty = compact_records(
             &["Name"],
-            NO_INSTANTS,
+            &no_rules(),
             own([("r1", &cells(json!({"Name": ""})))]),
         );
         empty.retain_used_columns();
@@ -333,7 +440,7 @@ mod tests {
 
     #[test]
     fn no_records_no_fields() {
-        let out = compact_records(&["Name"], NO_INSTANTS, std::iter::empty());
+        let out = compact_records(&["Name"], &no_rules(), std::iter::empty());
         assert_eq!(out.columns, ["id"]);
         assert!(out.rows.is_empty());
         assert_eq!(
@@ -359,9 +466,126 @@ mod tests {
             .map(|(id, f)| json!({"id": id, "fields": f}))
             .collect();
         let keyed = serde_json::to_string(&keyed).unwrap().len();
-        let out = compact_records(&["Name", "Status", "Priority"], NO_INSTANTS, recs.clone());
+        let out = compact_records(&["Name", "Status", "Priority"], &no_rules(), recs.clone());
         let compact = serde_json::to_string(&out).unwrap().len();
         assert!(compact * 10 < keyed * 7, "{compact} vs {keyed}");
+    }
+
+    #[test]
+    fn single_record_links_with_one_id_are_written_as_the_id() {
+        let a = cells(json!({"Project": ["recP1"], "Tags": ["recT1"]}));
+        let b = cells(json!({"Project": ["recP1", "recP2"], "Tags": ["recT1", "recT2"]}));
+        let c = cells(json!({"Project": [{"id": "recP3", "name": "Apollo"}]}));
+        let rules = HashMap::from([("Project", SINGLE)]);
+        let out = compact_records(
+            &["Project", "Tags"],
+            &rules,
+            own([("r1", &a), ("r2", &b), ("r3", &c)]),
+        );
+        assert_eq!(out.columns, ["id", "Project", "Tags"]);
+        assert_eq!(
+            serde_json::to_value(&out.rows).unwrap(),
+            json!([
+                // One ID: the ID; the multi-record link "Tags" keeps its array.
+                ["r1", "recP1", ["recT1"]],
+                // Two IDs (the API allows it): an array.
+                ["r2", ["recP1", "recP2"], ["recT1", "recT2"]],
+                // expand_links: the one {id, name}.
+                ["r3", {"id": "recP3", "name": "Apollo"}]
+            ])
+        );
+    }
+
+    #[test]
+    fn lookups_through_a_single_link_hold_one_value() {
+        // "Status" looks up through a single-record link, "Owners' emails" through a
+        // multi-record link (no rule: unchanged).
+        let a = cells(json!({"Status": ["Active"], "Emails": ["a@x.io"], "Hours": [7.0]}));
+        let b = cells(json!({"Status": ["Active", "Done"], "Emails": ["a@x.io", "b@x.io"]}));
+        let c = cells(json!({"Status": [["nested"]]}));
+        let rules = HashMap::from([("Status", SINGLE), ("Hours", SINGLE)]);
+        let out = compact_records(
+            &["Status", "Emails", "Hours"],
+            &rules,
+            own([("r1", &a), ("r2", &b), ("r3", &c)]),
+        );
+        assert_eq!(
+            serde_json::to_value(&out.rows).unwrap(),
+            json!([
+                ["r1", "Active", ["a@x.io"], 7],
+                ["r2", ["Active", "Done"], ["a@x.io", "b@x.io"]],
+                // An item that is itself a list stays wrapped (else it would read as 2+ items).
+                ["r3", [["nested"]]]
+            ])
+        );
+    }
+
+    fn thumbnails(name: &str) -> Value {
+        json!({
+            "small": {"url": format!("https://t.example/{name}-s"), "width": 54, "height": 36},
+            "large": {"url": format!("https://t.example/{name}-l"), "width": 768, "height": 512},
+            "full": {"url": format!("https://t.example/{name}-f"), "width": 3000, "height": 2000}
+        })
+    }
+
+    #[test]
+    fn attachments_keep_id_filename_type_url_and_an_image_thumbnail() {
+        let a = cells(json!({"Files": [
+            {"id": "att1", "width": 3000, "height": 2000, "url": "https://u.example/1",
+             "filename": "photo.jpg", "size": 123456, "type": "image/jpeg",
+             "thumbnails": thumbnails("1")},
+            // An image without thumbnails (Airtable had not made them yet).
+            {"id": "att2", "url": "https://u.example/2", "filename": "new.png",
+             "size": 10, "type": "image/png"},
+            // Not an image: no thumbnail even when Airtable sends thumbnails.
+            {"id": "att3", "url": "https://u.example/3", "filename": "spec.pdf",
+             "size": 99, "type": "application/pdf", "thumbnails": thumbnails("3")}
+        ]}));
+        let rules = HashMap::from([("Files", ATTACHMENTS)]);
+        let out = compact_records(&["Files"], &rules, own([("r1", &a)]));
+        assert_eq!(
+            serde_json::to_string(&out.rows[0][1]).unwrap(),
+            serde_json::to_string(&json!([
+                {"id": "att1", "filename": "photo.jpg", "type": "image/jpeg",
+                 "url": "https://u.example/1", "thumbnail": "https://t.example/1-s"},
+                {"id": "att2", "filename": "new.png", "type": "image/png",
+                 "url": "https://u.example/2"},
+                {"id": "att3", "filename": "spec.pdf", "type": "application/pdf",
+                 "url": "https://u.example/3"}
+            ]))
+            .unwrap(),
+            "kept keys, in this order"
+        );
+        // Without the rule (a field that is not an attachment field) nothing is dropped.
+        let out = compact_records(&["Files"], &no_rules(), own([("r1", &a)]));
+        assert_eq!(out.rows[0][1], a["Files"]);
+    }
+
+    #[test]
+    fn attachments_looked_up_through_a_single_link() {
+        let a = cells(
+            json!({"Photo": [{"id": "att1", "url": "https://u.example/1",
+            "filename": "p.png", "size": 5, "type": "image/png", "width": 1, "height": 1,
+            "thumbnails": thumbnails("1")}]}),
+        );
+        let rules = HashMap::from([(
+            "Photo",
+            CellRule {
+                single: true,
+                attachments: true,
+                ..CellRule::default()
+            },
+        )]);
+        let out = compact_records(&["Photo"], &rules, own([("r1", &a)]));
+        assert_eq!(
+            out.rows[0][1],
+            json!({"id": "att1", "filename": "p.png", "type": "image/png",
+                   "url": "https://u.example/1", "thumbnail": "https://t.example/1-s"})
+        );
+        // Cells that are not lists of objects (cell_format "string") are left alone.
+        let s = cells(json!({"Photo": "p.png (https://u.example/1)"}));
+        let out = compact_records(&["Photo"], &rules, own([("r1", &s)]));
+        assert_eq!(out.rows[0][1], json!("p.png (https://u.example/1)"));
     }
 
     #[test]

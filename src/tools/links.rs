@@ -33,11 +33,6 @@ pub(crate) const MAX_EXPANDED: usize = 1000;
 /// The most candidates find_link_candidates returns.
 pub(crate) const MAX_CANDIDATES: u32 = 100;
 
-/// The linked table's ID of a link field (`options.linkedTableId`).
-fn linked_table_id(f: &crate::airtable::Field) -> Option<&str> {
-    f.options.as_ref()?.get("linkedTableId")?.as_str()
-}
-
 /// A primary field value as a display name: text as is, numbers and booleans as text, lists
 /// joined with ", ", objects by their `name` (collaborators, selects).
 pub(crate) fn display_name(v: &Value) -> Option<String> {
@@ -68,7 +63,7 @@ fn link_keys(table: &Table, records: &[&mut Fields]) -> HashMap<String, String> 
             }
             if let Some(f) = find_field(table, k)
                 && f.field_type == FieldType::MultipleRecordLinks
-                && let Some(linked) = linked_table_id(f)
+                && let Some(linked) = f.linked_table_id()
             {
                 out.insert(k.clone(), linked.to_owned());
             }
@@ -361,7 +356,7 @@ impl AirtableServer {
         if field.field_type != FieldType::MultipleRecordLinks {
             return Err(not_a_link(table, &field.name, field.field_type.as_str()));
         }
-        let linked = linked_table_id(field)
+        let linked = field.linked_table_id()
             .and_then(|id| schema.tables.iter().find(|t| t.id.as_ref() == id))
             .ok_or_else(|| {
                 ToolError::Invalid(format!(
@@ -423,12 +418,7 @@ impl AirtableServer {
             candidates.truncate(max);
             has_more = true;
         }
-        let single = field
-            .options
-            .as_ref()
-            .and_then(|o| o.get("prefersSingleRecordLink"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let single = field.prefers_single_record_link();
         let how_to_link = format!(
             "update_record(base_id, table_id={:?}, record_id, fields={{{:?}: [\"rec...\"]}}): the list replaces the field's links, so include the IDs already linked to add one{}.",
             table.name,

@@ -21,7 +21,7 @@ use crate::tools::bases::primary_name;
 use crate::tools::batch::{
     BatchWrite, BatchWriteOutput, JournalPlan, batch_schema, id_list, pick, preview_of, sample,
 };
-use crate::tools::compact::compact_records;
+use crate::tools::compact::{CellRule, compact_records};
 use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
 use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
 use crate::tools::filters::{self, Filters};
@@ -34,11 +34,11 @@ use crate::tools::params::{
 };
 use crate::tools::progress::Progress;
 use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
-use crate::tools::validation::{check_field_names, check_writable, find_field};
+use crate::tools::validation::{check_field_names, find_field};
 use crate::tools::views::check_view;
 use crate::tools::writes::{
     JournalNote, PREVIEW_RECORDS, RecordPreview, WriteControl, WritePreview, diff_fields,
-    primary_label,
+    prepare_cells, primary_label,
 };
 
 /// The most records one get_records / search_records call reads.
@@ -262,7 +262,10 @@ pub(crate) struct RecordsOutput {
     /// Cursor for the next page (pass it as `offset`); absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) offset: Option<String>,
-    /// True when records were left out to keep the result small (see note).
+    /// Present (true) only when records were left out to keep the result small (see note);
+    /// absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(extend("default" = false))]
     pub(crate) truncated: bool,
     /// How to get what was left out, when truncated.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,7 +275,9 @@ pub(crate) struct RecordsOutput {
     pub(crate) columns: Vec<String>,
     /// One array per record, aligned to `columns`: the record ID, then the cell values. null
     /// is an empty cell; trailing empty cells are left out, so a row may be shorter than
-    /// `columns`.
+    /// `columns`. A single-record link (or a lookup through one) holding one value is that
+    /// value ("rec..."), not a list. Attachments: id, filename, type, url, and thumbnail for
+    /// images (size and all thumbnails: get_attachments).
     pub(crate) rows: Vec<Vec<Value>>,
 }
 
@@ -286,7 +291,9 @@ impl RecordsOutput {
         if let Some(offset) = self.offset {
             m.insert("offset".to_owned(), Value::String(offset));
         }
-        m.insert("truncated".to_owned(), Value::Bool(self.truncated));
+        if self.truncated {
+            m.insert("truncated".to_owned(), Value::Bool(true));
+        }
         if let Some(note) = self.note {
             m.insert("note".to_owned(), Value::String(note));
         }
@@ -362,19 +369,10 @@ impl AirtableServer {
         let next = read.next;
         let fields = table.map(|t| t.fields.as_slice()).unwrap_or_default();
         let order: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-        let instants: Vec<&str> = fields
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.field_type,
-                    FieldType::DateTime | FieldType::CreatedTime | FieldType::LastModifiedTime
-                )
-            })
-            .map(|f| f.name.as_str())
-            .collect();
+        let rules = table.map(cell_rules).unwrap_or_default();
         let mut compact = compact_records(
             &order,
-            &instants,
+            &rules,
             read.records
                 .into_iter()
                 .map(|r| (r.id.to_string(), r.fields)),
@@ -398,6 +396,48 @@ impl AirtableServer {
             rows: compact.rows,
         }
     }
+}
+
+/// How each field's cells are written in compact rows, by field name and by field ID (records
+/// keyed by IDs with return_fields_by_field_id): timestamps, single-record links and lookups
+/// through them, attachments and lookups of attachments (see `tools::compact`).
+pub(crate) fn cell_rules(table: &Table) -> HashMap<&str, CellRule> {
+    let single_links: HashSet<&str> = table
+        .fields
+        .iter()
+        .filter(|f| f.prefers_single_record_link())
+        .map(|f| f.id.as_ref())
+        .collect();
+    let mut rules = HashMap::with_capacity(table.fields.len() * 2);
+    for f in &table.fields {
+        let lookup = f.field_type == FieldType::MultipleLookupValues;
+        let rule = CellRule {
+            instant: matches!(
+                f.field_type,
+                FieldType::DateTime | FieldType::CreatedTime | FieldType::LastModifiedTime
+            ),
+            single: f.prefers_single_record_link()
+                || (lookup
+                    && f.record_link_field_id()
+                        .is_some_and(|id| single_links.contains(id))),
+            attachments: f.field_type == FieldType::MultipleAttachments
+                || (lookup && lookup_result_type(f) == Some("multipleAttachments")),
+        };
+        if rule != CellRule::default() {
+            rules.insert(f.name.as_str(), rule);
+        }
+    }
+    for f in &table.fields {
+        if let Some(rule) = rules.get(f.name.as_str()).copied() {
+            rules.entry(f.id.as_ref()).or_insert(rule);
+        }
+    }
+    rules
+}
+
+/// A lookup's result type (`options.result.type`), when the schema says.
+fn lookup_result_type(f: &crate::airtable::Field) -> Option<&str> {
+    f.options.as_ref()?.get("result")?.get("type")?.as_str()
 }
 
 /// The records in the order of `ids` (each ID once).
@@ -971,9 +1011,9 @@ impl AirtableServer {
         self.ctx.require_write("create_record")?;
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let table = ctx.table();
-        let given = record_fields(Value::Object(p.fields), 0, table)?;
+        let mut given = record_fields(Value::Object(p.fields), 0, table)?;
         if let Some(t) = table {
-            check_writable(t, &given, "the record")?;
+            prepare_cells(t, &mut given, "the record")?;
         }
         let fields = by_name(table, given);
         let table_name = table_name_of(&ctx);
@@ -1076,9 +1116,9 @@ impl AirtableServer {
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let table = ctx.table();
         let id = parse_record_id(&p.record_id)?;
-        let given = record_fields(Value::Object(p.fields), 0, table)?;
+        let mut given = record_fields(Value::Object(p.fields), 0, table)?;
         if let Some(t) = table {
-            check_writable(t, &given, "the record")?;
+            prepare_cells(t, &mut given, "the record")?;
         }
         // Keyed by field name, as Airtable returns records (the journal and diffs compare them).
         let fields: Fields = given
@@ -1297,9 +1337,9 @@ impl AirtableServer {
         let table = ctx.table();
         let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
-            let f = record_fields(item, i, table)?;
+            let mut f = record_fields(item, i, table)?;
             if let Some(t) = table {
-                check_writable(t, &f, &format!("records[{i}]"))?;
+                prepare_cells(t, &mut f, &format!("records[{i}]"))?;
             }
             records.push(by_name(table, f));
         }
@@ -1379,10 +1419,10 @@ impl AirtableServer {
         let ctx = self.ctx.table_ctx(&p.base_id, &p.table_id).await?;
         let table = ctx.table();
         let mut updates = Vec::with_capacity(p.records.len());
-        for (i, r) in p.records.into_iter().enumerate() {
+        for (i, mut r) in p.records.into_iter().enumerate() {
             let id = parse_record_id(&r.id).map_err(|e| e.prefixed(&format!("records[{i}]: ")))?;
             if let Some(t) = table {
-                check_writable(t, &r.fields, &format!("records[{i}]"))?;
+                prepare_cells(t, &mut r.fields, &format!("records[{i}]"))?;
             }
             updates.push(RecordUpdate {
                 id,
@@ -1653,9 +1693,9 @@ impl AirtableServer {
         };
         let mut records: Vec<Fields> = Vec::with_capacity(p.records.len());
         for (i, item) in p.records.into_iter().enumerate() {
-            let f = record_fields(item, i, table)?;
+            let mut f = record_fields(item, i, table)?;
             if let Some(t) = table {
-                check_writable(t, &f, &format!("records[{i}]"))?;
+                prepare_cells(t, &mut f, &format!("records[{i}]"))?;
             }
             let f = by_name(table, f);
             if let Some(m) = merge_on.iter().find(|m| !f.contains_key(m.as_str())) {
@@ -1782,7 +1822,75 @@ mod tests {
             };
             let want = serde_json::to_string(&out()).unwrap();
             assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);
+            // truncated is sent only when true.
+            assert_eq!(want.contains("truncated"), note.is_some(), "{want}");
         }
+        let schema = serde_json::to_value(&*records_schema()).unwrap();
+        let required = schema["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("truncated")), "{schema}");
+        assert_eq!(
+            schema["properties"]["truncated"]["default"],
+            json!(false),
+            "{schema}"
+        );
+    }
+
+    #[test]
+    fn cell_rules_come_from_the_schema() {
+        let t: Table = serde_json::from_value(json!({
+            "id": "tblTasks000000001", "name": "Tasks", "primaryFieldId": "fldName0000000001",
+            "fields": [
+                {"id": "fldName0000000001", "name": "Name", "type": "singleLineText"},
+                {"id": "fldCreated0000001", "name": "Created", "type": "createdTime"},
+                {"id": "fldProject0000001", "name": "Project", "type": "multipleRecordLinks",
+                 "options": {"linkedTableId": "tblProjects000001", "prefersSingleRecordLink": true}},
+                {"id": "fldTags0000000001", "name": "Tags", "type": "multipleRecordLinks",
+                 "options": {"linkedTableId": "tblTags0000000001", "prefersSingleRecordLink": false}},
+                {"id": "fldStatus00000001", "name": "Project status", "type": "multipleLookupValues",
+                 "options": {"recordLinkFieldId": "fldProject0000001",
+                             "result": {"type": "singleSelect"}}},
+                {"id": "fldTagNames000001", "name": "Tag names", "type": "multipleLookupValues",
+                 "options": {"recordLinkFieldId": "fldTags0000000001"}},
+                {"id": "fldLogo0000000001", "name": "Project logo", "type": "multipleLookupValues",
+                 "options": {"recordLinkFieldId": "fldProject0000001",
+                             "result": {"type": "multipleAttachments"}}},
+                {"id": "fldFiles000000001", "name": "Files", "type": "multipleAttachments"}
+            ],
+            "views": []
+        }))
+        .unwrap();
+        let rules = cell_rules(&t);
+        let rule = |k: &str| rules.get(k).copied().unwrap_or_default();
+        let single = CellRule {
+            single: true,
+            ..CellRule::default()
+        };
+        let attachments = CellRule {
+            attachments: true,
+            ..CellRule::default()
+        };
+        assert_eq!(rule("Name"), CellRule::default());
+        assert!(rule("Created").instant);
+        assert_eq!(rule("Project"), single);
+        assert_eq!(rule("Tags"), CellRule::default());
+        assert_eq!(rule("Project status"), single);
+        assert_eq!(
+            rule("Tag names"),
+            CellRule::default(),
+            "through a multi link"
+        );
+        assert_eq!(
+            rule("Project logo"),
+            CellRule {
+                single: true,
+                attachments: true,
+                ..CellRule::default()
+            }
+        );
+        assert_eq!(rule("Files"), attachments);
+        // Records keyed by field ID (return_fields_by_field_id) get the same rules.
+        assert_eq!(rule("fldProject0000001"), single);
+        assert_eq!(rule("fldFiles000000001"), attachments);
     }
     fn fields(v: Value) -> Fields {
         match v {

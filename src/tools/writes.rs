@@ -13,15 +13,16 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::airtable::{BaseId, Fields, ListQuery, Record, RecordId, Table};
+use crate::airtable::{BaseId, FieldType, Fields, ListQuery, Record, RecordId, Table};
 use crate::formula;
 use crate::tools::ToolError;
 use crate::tools::context::{PageReport, TableCtx, ToolContext};
 use crate::tools::journal::NewWrite;
 use crate::tools::params::{lenient_bool, opt_nonempty};
 use crate::tools::progress::Progress;
+use crate::tools::validation::{check_writable, find_field};
 
 /// The controls every write tool takes (flattened into its parameters).
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -269,4 +270,126 @@ pub(crate) fn primary_label(table: Option<&Table>, fields: &Fields) -> Option<St
         .take(80)
         .collect();
     (!line.is_empty()).then_some(line)
+}
+
+/// Step 1 of every record write, for each record's fields when the schema is known: check
+/// that every key is a writable field ([`check_writable`]), then bring the values that reads
+/// write shorter back into the form Airtable takes, so that what get_records gives back can be
+/// written back as is:
+/// - a link field given one record ID (`"rec…"`, as compact rows write a single-record link)
+///   or one `{"id": "rec…", …}` (expand_links) gets a one-item list; Airtable itself rejects a
+///   bare string without typecast. Other strings (names, with typecast) are left to Airtable.
+/// - an attachment given back from a list cell drops its `thumbnail` (not an Airtable key).
+pub(crate) fn prepare_cells(
+    table: &Table,
+    fields: &mut Map<String, Value>,
+    which: &str,
+) -> Result<(), ToolError> {
+    check_writable(table, fields, which)?;
+    for (key, value) in fields.iter_mut() {
+        let Some(field) = find_field(table, key) else {
+            continue;
+        };
+        match field.field_type {
+            FieldType::MultipleRecordLinks => {
+                let one = match value {
+                    Value::String(s) => s.parse::<RecordId>().is_ok(),
+                    Value::Object(o) => o.get("id").and_then(Value::as_str).is_some(),
+                    _ => false,
+                };
+                if one {
+                    *value = Value::Array(vec![value.take()]);
+                }
+            }
+            FieldType::MultipleAttachments => {
+                if let Value::Array(items) = value {
+                    for item in items {
+                        if let Value::Object(a) = item {
+                            a.remove("thumbnail");
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table() -> Table {
+        serde_json::from_value(json!({
+            "id": "tblTasks000000001", "name": "Tasks", "primaryFieldId": "fldName0000000001",
+            "fields": [
+                {"id": "fldName0000000001", "name": "Name", "type": "singleLineText"},
+                {"id": "fldProject0000001", "name": "Project", "type": "multipleRecordLinks",
+                 "options": {"linkedTableId": "tblProjects000001", "prefersSingleRecordLink": true}},
+                {"id": "fldTags0000000001", "name": "Tags", "type": "multipleRecordLinks",
+                 "options": {"linkedTableId": "tblTags0000000001", "prefersSingleRecordLink": false}},
+                {"id": "fldFiles000000001", "name": "Files", "type": "multipleAttachments"},
+                {"id": "fldStatus00000001", "name": "Project status", "type": "multipleLookupValues",
+                 "options": {"recordLinkFieldId": "fldProject0000001"}}
+            ],
+            "views": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn what_reads_give_back_is_written_as_airtable_takes_it() {
+        let t = table();
+        let mut f = json!({
+            "Name": "recAAAAAAAAAAAAAA",
+            "Project": "recAAAAAAAAAAAAAA",
+            "fldTags0000000001": {"id": "recBBBBBBBBBBBBBB", "name": "Urgent"},
+            "Files": [{"id": "att1", "filename": "a.png", "type": "image/png",
+                       "url": "https://u.example/a", "thumbnail": "https://t.example/a"}]
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        prepare_cells(&t, &mut f, "the record").unwrap();
+        assert_eq!(
+            Value::Object(f),
+            json!({
+                // A text field keeps its text, even when it looks like a record ID.
+                "Name": "recAAAAAAAAAAAAAA",
+                "Project": ["recAAAAAAAAAAAAAA"],
+                "fldTags0000000001": [{"id": "recBBBBBBBBBBBBBB", "name": "Urgent"}],
+                "Files": [{"id": "att1", "filename": "a.png", "type": "image/png",
+                           "url": "https://u.example/a"}]
+            })
+        );
+        // Lists, names for typecast and nulls are left as given.
+        let mut f = json!({"Project": ["recAAAAAAAAAAAAAA", "recBBBBBBBBBBBBBB"],
+                           "Tags": "Urgent", "Files": null})
+        .as_object()
+        .unwrap()
+        .clone();
+        let before = f.clone();
+        prepare_cells(&t, &mut f, "the record").unwrap();
+        assert_eq!(f, before);
+    }
+
+    #[test]
+    fn computed_and_unknown_fields_are_still_refused() {
+        let t = table();
+        let mut f = json!({"Project status": ["Active"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let e = prepare_cells(&t, &mut f, "records[0]").unwrap_err();
+        assert!(e.to_string().contains("computed"), "{e}");
+        let mut f = json!({"Projet": "recAAAAAAAAAAAAAA"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let e = prepare_cells(&t, &mut f, "records[0]").unwrap_err();
+        assert!(e.to_string().contains("Project"), "{e}");
+    }
 }

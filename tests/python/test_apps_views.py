@@ -213,6 +213,9 @@ async def records_grid(host: Host) -> None:
     assert due[0].startswith(("Jan ", "Feb ", "Mar ")) and "2026" in due[0], due[0]
     project = await column(host, "Project")
     assert project[0] and not project[0].startswith("rec"), project[0]
+    # Project prefers a single linked record: its one link is {id, name} itself, not a list.
+    cells = [r[sc["columns"].index("Project")] for r in sc["rows"]]
+    assert all(isinstance(c, dict) for c in cells), cells[:3]
     assert await f.locator("#grid tbody .clamp").count() > 0
     assert await f.locator("#grid tbody .chip.file").count() > 0
 
@@ -277,6 +280,11 @@ async def search_grid(host: Host) -> None:
     f = host.frame()
     assert "review" in await f.locator("#title").inner_text()
     names = await column(host, "Name")
+    # Without expand_links a single-record link is a bare ID: still a link chip.
+    j = sc["columns"].index("Project")
+    assert all(isinstance(r[j], str) for r in sc["rows"] if len(r) > j), sc["rows"]
+    links = await texts(f.locator(f"#grid tbody tr td:nth-child({(await headers(host)).index('Project') + 1}) .chip.link"))
+    assert links and all(x.startswith("rec") for x in links), links
     ids = [r[0] for r in sc["rows"]]
     assert [await f.locator("#grid tbody tr").nth(i).get_attribute("data-id") for i in range(5)] == ids
     assert all(n for n in names)
@@ -285,6 +293,44 @@ async def search_grid(host: Host) -> None:
     await wait_rows(host, 10)
     last = [p for m, p in host.proxied if m == "tools/call"][-1]
     assert last["name"] == "search_records" and last["arguments"]["max_records"] == 10
+
+
+async def image_grid(host: Host) -> None:
+    """Image attachments in list cells: the `thumbnail` URL when Airtable made thumbnails (the
+    sandbox makes none, so the result gets one as Airtable would send it), else the file."""
+    args = {"base_id": DEMO, "table_id": "People", "max_records": 8, "fields": ["Name", "Photo"]}
+    result = dump(await host.client.call_tool("get_records", args))
+    sc = result["structuredContent"]
+    j = sc["columns"].index("Photo")
+    photos = [r[j][0] for r in sc["rows"] if len(r) > j]
+    assert photos and all(set(a) == {"id", "filename", "type", "url"} for a in photos), photos
+    html, meta = await host.view(RECORDS_URI)
+
+    async def srcs_become(want: list[str]) -> None:
+        imgs = host.frame().locator("#grid tbody img.thumb")
+        got: list[str] = []
+        for _ in range(200):
+            got = sorted([await imgs.nth(i).get_attribute("src") or "" for i in range(await imgs.count())])
+            if got == sorted(want):
+                return
+            await asyncio.sleep(0.05)
+        assert got == sorted(want)
+
+    await host.page.evaluate(
+        "([h, m, c, i, r, x]) => window.startView(h, m, c, i, r, x)",
+        [html, meta, LIGHT, args, result, [DEMO_IMAGE_HOST]],
+    )
+    await wait_rows(host, len(sc["rows"]))
+    await srcs_become([a["url"] for a in photos])
+    for a in photos:
+        a["thumbnail"] = f"{DEMO_IMAGE_HOST}/thumbs/small/{a['filename']}"
+    result["content"] = [{"type": "text", "text": json.dumps(sc)}]
+    await host.page.evaluate(
+        "([h, m, c, i, r, x]) => window.startView(h, m, c, i, r, x)",
+        [html, meta, LIGHT, args, result, [DEMO_IMAGE_HOST]],
+    )
+    await wait_rows(host, len(sc["rows"]))
+    await srcs_become([a["thumbnail"] for a in photos])
 
 
 async def single_record(host: Host) -> None:
@@ -393,6 +439,7 @@ async def run() -> None:
                 await host.setup()
                 await records_grid(host)
                 await search_grid(host)
+                await image_grid(host)
                 await single_record(host)
                 await chart(host)
                 assert not errors, errors

@@ -285,7 +285,8 @@ async def run_everything(mode: str, tmp: Path) -> None:
              "fields": ["Name", "Project"], "expand_links": True},
         )
         lrows = [dict(zip(linked["columns"], row)) for row in linked["rows"]]
-        project = next(r["Project"][0] for r in lrows if r.get("Project"))
+        # Project prefers a single linked record: one link is its {id, name} itself, not a list.
+        project = next(r["Project"] for r in lrows if r.get("Project"))
         assert project["id"].startswith("rec") and project["name"], linked
         cands = await s.call(
             "find_link_candidates",

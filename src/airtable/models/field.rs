@@ -165,6 +165,36 @@ pub struct Field {
     pub options: Option<Value>,
 }
 
+impl Field {
+    /// A string option (`options.<key>`), when set.
+    fn option_str(&self, key: &str) -> Option<&str> {
+        self.options.as_ref()?.get(key)?.as_str()
+    }
+
+    /// A link field (`multipleRecordLinks`) whose `options.prefersSingleRecordLink` is true:
+    /// Airtable's UI lets it hold one linked record (the API still accepts more).
+    pub fn prefers_single_record_link(&self) -> bool {
+        self.field_type == FieldType::MultipleRecordLinks
+            && self
+                .options
+                .as_ref()
+                .and_then(|o| o.get("prefersSingleRecordLink"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+    }
+
+    /// The link field a lookup, rollup or count goes through (`options.recordLinkFieldId`:
+    /// a field ID of the same table).
+    pub fn record_link_field_id(&self) -> Option<&str> {
+        self.option_str("recordLinkFieldId")
+    }
+
+    /// The table a link field links to (`options.linkedTableId`).
+    pub fn linked_table_id(&self) -> Option<&str> {
+        self.option_str("linkedTableId")
+    }
+}
+
 /// A field to create: name, type, options (the body of create field, and each field of create table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -224,5 +254,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.options, None);
+        assert!(!f.prefers_single_record_link());
+        assert_eq!(f.record_link_field_id(), None);
+    }
+
+    #[test]
+    fn link_options() {
+        let link: Field = serde_json::from_value(serde_json::json!({
+            "id": "fldLink0000000001", "name": "Project", "type": "multipleRecordLinks",
+            "options": {"linkedTableId": "tblProjects000001", "prefersSingleRecordLink": true}
+        }))
+        .unwrap();
+        assert!(link.prefers_single_record_link());
+        assert_eq!(link.linked_table_id(), Some("tblProjects000001"));
+        let mut multi = link.clone();
+        multi.options = Some(serde_json::json!({"linkedTableId": "tblProjects000001"}));
+        assert!(!multi.prefers_single_record_link());
+        let lookup: Field = serde_json::from_value(serde_json::json!({
+            "id": "fldLookup00000001", "name": "Project status", "type": "multipleLookupValues",
+            "options": {"recordLinkFieldId": "fldLink0000000001", "prefersSingleRecordLink": true}
+        }))
+        .unwrap();
+        assert_eq!(lookup.record_link_field_id(), Some("fldLink0000000001"));
+        assert!(
+            !lookup.prefers_single_record_link(),
+            "only link fields are links"
+        );
     }
 }
