@@ -948,6 +948,9 @@ pub fn parse_date(s: &str, typecast: bool) -> Option<NaiveDate> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.date_naive());
     }
+    if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%#z") {
+        return Some(d.date_naive());
+    }
     if let Some(d) = parse_iso(s) {
         return Some(d.date_naive());
     }
@@ -977,6 +980,10 @@ pub fn parse_date(s: &str, typecast: bool) -> Option<NaiveDate> {
 pub fn parse_datetime(s: &str, tz: &str, typecast: bool) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    // ISO 8601 at minute precision with an offset (`2026-01-02T12:51Z`), as Airtable takes it.
+    if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%#z") {
         return Some(d.with_timezone(&Utc));
     }
     let mut formats = vec![
@@ -1344,5 +1351,29 @@ fn json_string(field: &FieldMeta, v: &Value, sf: &StrFmt) -> String {
             .join(", "),
         (_, Value::String(s)) => s.clone(),
         (_, other) => fx_to_text(&json_to_fx(Some(other))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod minute_precision_tests {
+    use super::*;
+
+    #[test]
+    fn minute_precision_instants_are_the_same_instant() {
+        let full = parse_datetime("2026-01-02T12:51:00.000Z", "utc", false).unwrap();
+        assert_eq!(
+            parse_datetime("2026-01-02T12:51Z", "utc", false),
+            Some(full)
+        );
+        assert_eq!(
+            parse_datetime("2026-01-02T14:51+02:00", "utc", false),
+            Some(full)
+        );
+        assert_eq!(
+            parse_date("2026-01-02T12:51Z", false),
+            NaiveDate::from_ymd_opt(2026, 1, 2)
+        );
+        assert_eq!(parse_datetime("2026-01-02T12Z", "utc", false), None);
     }
 }

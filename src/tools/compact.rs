@@ -21,7 +21,10 @@
 //!   decided per column from the table's schema ([`CellRule`]):
 //!   - a number with no fraction is written as an integer (`7`, not `7.0`, as Airtable's own
 //!     JSON does); in timestamp fields (created/modified time, date-time) a zero millisecond
-//!     part is left out (`...T12:51:00Z`, the same instant). Both lossless.
+//!     part is left out (`...T12:51:07Z`), and so are zero seconds (`...T12:51Z`: ISO 8601's
+//!     minute precision, the same instant; Airtable's date-time fields hold whole minutes
+//!     unless written with seconds through the API). Both lossless; writes accept the short
+//!     form.
 //!   - single-valued lists: in a link field whose options say `prefersSingleRecordLink` (the
 //!     UI allows one linked record), and in a lookup through such a link, a cell holding
 //!     exactly one item is written as that item: `"recX"`, not `["recX"]` (`{"id","name"}`
@@ -211,7 +214,8 @@ fn slim_attachments(v: Value) -> Value {
     )
 }
 
-/// The lossless shortenings: integral numbers as integers, zero milliseconds of instants.
+/// The lossless shortenings: integral numbers as integers, zero milliseconds and then zero
+/// seconds of instants (`2026-01-02T12:51:00.000Z` → `2026-01-02T12:51Z`).
 fn shorten(v: Value, instant: bool) -> Value {
     match v {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
@@ -222,7 +226,8 @@ fn shorten(v: Value, instant: bool) -> Value {
             _ => Value::Number(n),
         },
         Value::String(mut s) if instant && s.len() == 24 && s.ends_with(".000Z") => {
-            s.truncate(19);
+            let whole_minute = s.get(16..19) == Some(":00");
+            s.truncate(if whole_minute { 16 } else { 19 });
             s.push('Z');
             Value::String(s)
         }
@@ -347,23 +352,35 @@ mod tests {
     #[test]
     fn ties_keep_schema_order_and_shortenings_are_lossless() {
         let a = cells(json!({"B": 7.0, "A": 7.5, "At": "2026-01-02T12:51:00.000Z",
-                             "Text": "2026-01-02T12:51:00.000Z", "Big": 1e300}));
+                             "Text": "2026-01-02T12:51:00.000Z", "Big": 1e300,
+                             "Sec": "2026-01-02T12:51:07.000Z", "Ms": "2026-01-02T12:51:00.250Z"}));
+        let instant = CellRule {
+            instant: true,
+            ..CellRule::default()
+        };
         let out = compact_records(
-            &["A", "B", "At", "Text", "Big"],
-            &HashMap::from([(
-                "At",
-                CellRule {
-                    instant: true,
-                    ..CellRule::default()
-                },
-            )]),
+            &["A", "B", "At", "Text", "Big", "Sec", "Ms"],
+            &HashMap::from([("At", instant), ("Sec", instant), ("Ms", instant)]),
             own([("r1", &a)]),
         );
-        assert_eq!(out.columns, ["id", "A", "B", "At", "Text", "Big"]);
+        assert_eq!(
+            out.columns,
+            ["id", "A", "B", "At", "Text", "Big", "Sec", "Ms"]
+        );
         assert_eq!(
             serde_json::to_string(&out.rows[0]).unwrap(),
-            r#"["r1",7.5,7,"2026-01-02T12:51:00Z","2026-01-02T12:51:00.000Z",1e+300]"#
+            r#"["r1",7.5,7,"2026-01-02T12:51Z","2026-01-02T12:51:00.000Z",1e+300,"2026-01-02T12:51:07Z","2026-01-02T12:51:00.250Z"]"#
         );
+        // The same instants.
+        for (short, long) in [
+            ("2026-01-02T12:51Z", "2026-01-02T12:51:00.000Z"),
+            ("2026-01-02T12:51:07Z", "2026-01-02T12:51:07.000Z"),
+        ] {
+            let parsed = chrono::DateTime::parse_from_str(short, "%Y-%m-%dT%H:%M%#z")
+                .or_else(|_| chrono::DateTime::parse_from_rfc3339(short))
+                .unwrap();
+            assert_eq!(parsed, chrono::DateTime::parse_from_rfc3339(long).unwrap());
+        }
     }
 
     #[test]

@@ -310,10 +310,32 @@ pub(crate) fn prepare_cells(
                     }
                 }
             }
+            FieldType::DateTime => {
+                if let Value::String(s) = value
+                    && let Some(full) = full_instant(s)
+                {
+                    *s = full;
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A UTC instant at minute precision as compact reads give it (`2026-01-02T12:51Z`), in the
+/// RFC 3339 form Airtable documents (`2026-01-02T12:51:00.000Z`); `None` for anything else.
+fn full_instant(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 17
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 => *c == b':',
+            16 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    shape.then(|| format!("{}:00.000Z", s.get(..16).unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -332,6 +354,8 @@ mod tests {
                 {"id": "fldTags0000000001", "name": "Tags", "type": "multipleRecordLinks",
                  "options": {"linkedTableId": "tblTags0000000001", "prefersSingleRecordLink": false}},
                 {"id": "fldFiles000000001", "name": "Files", "type": "multipleAttachments"},
+                {"id": "fldWhen0000000001", "name": "When", "type": "dateTime",
+                 "options": {"timeZone": "utc"}},
                 {"id": "fldStatus00000001", "name": "Project status", "type": "multipleLookupValues",
                  "options": {"recordLinkFieldId": "fldProject0000001"}}
             ],
@@ -348,7 +372,8 @@ mod tests {
             "Project": "recAAAAAAAAAAAAAA",
             "fldTags0000000001": {"id": "recBBBBBBBBBBBBBB", "name": "Urgent"},
             "Files": [{"id": "att1", "filename": "a.png", "type": "image/png",
-                       "url": "https://u.example/a", "thumbnail": "https://t.example/a"}]
+                       "url": "https://u.example/a", "thumbnail": "https://t.example/a"}],
+            "When": "2026-01-02T12:51Z"
         })
         .as_object()
         .unwrap()
@@ -362,12 +387,13 @@ mod tests {
                 "Project": ["recAAAAAAAAAAAAAA"],
                 "fldTags0000000001": [{"id": "recBBBBBBBBBBBBBB", "name": "Urgent"}],
                 "Files": [{"id": "att1", "filename": "a.png", "type": "image/png",
-                           "url": "https://u.example/a"}]
+                           "url": "https://u.example/a"}],
+                "When": "2026-01-02T12:51:00.000Z"
             })
         );
-        // Lists, names for typecast and nulls are left as given.
+        // Lists, names for typecast, nulls and other date-time forms are left as given.
         let mut f = json!({"Project": ["recAAAAAAAAAAAAAA", "recBBBBBBBBBBBBBB"],
-                           "Tags": "Urgent", "Files": null})
+                           "Tags": "Urgent", "Files": null, "When": "2026-01-02T12:51+02:00"})
         .as_object()
         .unwrap()
         .clone();
