@@ -271,13 +271,14 @@ pub(crate) struct RecordsOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
     /// Column names: "id" (the record ID) first, then each field that has a value in at least
-    /// one row, in schema order.
+    /// one row, the fullest first (ties in schema order).
     pub(crate) columns: Vec<String>,
     /// One array per record, aligned to `columns`: the record ID, then the cell values. null
     /// is an empty cell; trailing empty cells are left out, so a row may be shorter than
     /// `columns`. A single-record link (or a lookup through one) holding one value is that
     /// value ("rec..."), not a list. Attachments: id, filename, type, url, and thumbnail for
-    /// images (size and all thumbnails: get_attachments).
+    /// images (size and all thumbnails: get_attachments). Date-times without zero
+    /// milliseconds or seconds ("2026-01-02T12:51Z").
     pub(crate) rows: Vec<Vec<Value>>,
 }
 
