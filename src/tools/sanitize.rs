@@ -33,10 +33,19 @@ pub(crate) fn is_hidden(c: char) -> bool {
         | '\u{e0000}'..='\u{e007f}')
 }
 
+/// Whether `s` may hold a hidden character: every one of them is a control byte or outside
+/// ASCII, so text of printable ASCII (most cell text) is cleared by one byte scan, without
+/// decoding characters.
+fn may_hold_hidden(s: &str) -> bool {
+    s.bytes()
+        .any(|b| b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')))
+        && s.chars().any(is_hidden)
+}
+
 /// Strip hidden characters from `s` in place; returns how many were removed (no allocation
 /// when there are none).
 pub(crate) fn strip(s: &mut String) -> usize {
-    if !s.chars().any(is_hidden) {
+    if !may_hold_hidden(s) {
         return 0;
     }
     let before = s.chars().count();
@@ -52,7 +61,7 @@ pub(crate) fn strip_value(v: &mut Value) -> usize {
         Value::Array(items) => items.iter_mut().map(strip_value).sum(),
         Value::Object(map) => {
             let mut n: usize = map.values_mut().map(strip_value).sum();
-            if map.keys().any(|k| k.chars().any(is_hidden)) {
+            if map.keys().any(|k| may_hold_hidden(k)) {
                 let old = std::mem::take(map);
                 let mut clean = Map::with_capacity(old.len());
                 for (mut k, val) in old {
@@ -76,7 +85,7 @@ fn may_hold_escapes(text: &str) -> bool {
 /// Strip hidden characters from a text block: a JSON text is parsed, cleaned and serialized
 /// again (compact, as rmcp renders structured results); any other text is cleaned as is.
 fn strip_text(text: &mut String) -> usize {
-    let raw = text.chars().any(is_hidden);
+    let raw = may_hold_hidden(text);
     if !raw && !may_hold_escapes(text) {
         return 0;
     }
