@@ -7,6 +7,8 @@
 //! toolsets and read-only filtering, and the 14 PyAirtable tools with their parameter names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod mcp_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -584,4 +586,64 @@ fn tools_list_size_budget() {
         sizes.len()
     );
     assert!(average <= 1_200, "average {average} bytes a tool > 1,200");
+}
+
+/// The run-time router is the embedded catalogue plus one handler per tool (tools::catalogue):
+/// calls through it reach the tool's own handler. Two real reads against the sandbox, then every
+/// tool without its arguments: each is refused by its own handler for a field the served
+/// schema requires (or runs, when it requires none).
+#[tokio::test]
+async fn calls_through_the_run_time_router_reach_their_handlers() {
+    use mcp_support::{DEMO, call, harness, ok, text};
+    let h = harness().await;
+    let c = &h.client;
+    let bases = ok(c, "list_bases", serde_json::json!({})).await;
+    assert!(
+        bases["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == DEMO),
+        "{bases}"
+    );
+    let records = ok(
+        c,
+        "get_records",
+        serde_json::json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 2}),
+    )
+    .await;
+    assert_eq!(records["columns"][0], "id", "{records}");
+    assert_eq!(records["count"], 2, "{records}");
+
+    let served = c.list_all_tools().await.unwrap();
+    assert_eq!(served.len(), CATALOG.len());
+    for t in &served {
+        let required: Vec<&str> = t
+            .input_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let r = call(c, &t.name, serde_json::json!({})).await;
+        let message = text(&r);
+        if required.is_empty() {
+            assert!(
+                !message.contains("missing field"),
+                "{}: {message}",
+                t.name
+            );
+            continue;
+        }
+        assert_eq!(r.is_error, Some(true), "{}: {message}", t.name);
+        let missing = message
+            .split("missing field `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or_else(|| panic!("{}: {message}", t.name));
+        assert!(
+            required.contains(&missing),
+            "{}: its handler wants {missing}, its schema requires {required:?}",
+            t.name
+        );
+    }
 }
