@@ -627,11 +627,7 @@ async fn calls_through_the_run_time_router_reach_their_handlers() {
         let r = call(c, &t.name, serde_json::json!({})).await;
         let message = text(&r);
         if required.is_empty() {
-            assert!(
-                !message.contains("missing field"),
-                "{}: {message}",
-                t.name
-            );
+            assert!(!message.contains("missing field"), "{}: {message}", t.name);
             continue;
         }
         assert_eq!(r.is_error, Some(true), "{}: {message}", t.name);

@@ -14,6 +14,7 @@
 //! holds the same tools, attribute for attribute. If the embedded file cannot be used (it can,
 //! when the tests pass), a warning is logged and the macro-built router serves.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
@@ -32,12 +33,12 @@ macro_rules! routes {
         /// The names of the tools with a run-time route.
         pub(crate) const ROUTES: &[&str] = &[$(stringify!($name)),*];
 
-        /// The route of a tool described in the catalogue file, or the tool back when no
-        /// handler has its name.
-        fn route(tool: Tool) -> Result<ToolRoute<AirtableServer>, Tool> {
+        /// The route of a tool described in the catalogue file, or its name when no handler
+        /// has it.
+        fn route(tool: Tool) -> Result<ToolRoute<AirtableServer>, Cow<'static, str>> {
             match tool.name.as_ref() {
                 $(stringify!($name) => Ok(ToolRoute::new(tool, AirtableServer::$name)),)*
-                _ => Err(tool),
+                _ => Err(tool.name),
             }
         }
     };
@@ -137,8 +138,8 @@ fn embedded_router(text: &str) -> Option<ToolRouter<AirtableServer>> {
                 return None;
             }
             Ok(r) => router.add_route(r),
-            Err(t) => {
-                unusable(&format_args!("{} has no handler", t.name));
+            Err(name) => {
+                unusable(&format_args!("{name} has no handler"));
                 return None;
             }
         }
