@@ -1,10 +1,13 @@
-//! The tool surface is a contract: one JSON file per tool in `schemas/` and the reference in
-//! docs/tools.md are generated from the live router, and this test fails when they drift.
+//! The tool surface is a contract: one JSON file per tool in `schemas/`, the reference in
+//! docs/tools.md and the catalogue embedded in the binary (`src/tools/catalogue.json`) are
+//! generated from the `#[tool_router]` definitions, and this test fails when they drift.
 //! `UPDATE_SCHEMAS=1 cargo test --test schemas` rewrites them.
 //!
 //! Also the catalogue-wide invariants: names, descriptions, annotations, portable schemas,
 //! toolsets and read-only filtering, and the 14 PyAirtable tools with their parameter names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod mcp_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -167,7 +170,8 @@ arguments and the resource templates' variables; at most 100 values.
 
 #[test]
 fn schemas_and_docs_match_the_router() {
-    let tools = tools::all_tools();
+    // The tool definitions are the source; the embedded catalogue is generated from them.
+    let tools = tools::macro_built_tools();
     let dir = root().join("schemas");
     std::fs::create_dir_all(&dir).unwrap();
     let mut drift = Vec::new();
@@ -196,6 +200,16 @@ fn schemas_and_docs_match_the_router() {
             }
         }
     }
+    // The catalogue the binary embeds and serves (tools::catalogue).
+    let catalogue = root().join("src/tools/catalogue.json");
+    let want = tools::catalogue_file(&tools).unwrap();
+    if std::fs::read_to_string(&catalogue).unwrap_or_default() != want {
+        if updating() {
+            std::fs::write(&catalogue, &want).unwrap();
+        } else {
+            drift.push("src/tools/catalogue.json".into());
+        }
+    }
     let docs = root().join("docs/tools.md");
     let want = render_docs(&tools);
     if std::fs::read_to_string(&docs).unwrap_or_default() != want {
@@ -209,9 +223,17 @@ fn schemas_and_docs_match_the_router() {
         drift.is_empty(),
         "tool schemas drifted from the code: {drift:?}\nRun `UPDATE_SCHEMAS=1 cargo test --test schemas` and commit the result."
     );
-    // `tools schema` prints the same objects.
-    let all = catalogue_json(&tools);
-    assert_eq!(all.as_array().unwrap().len(), tools.len());
+    // `tools schema` prints the same objects: the run-time router (the embedded catalogue,
+    // compiled in before this run rewrote it) serves exactly the tools the definitions describe.
+    if !updating() {
+        let served = tools::all_tools();
+        assert_eq!(
+            catalogue_json(&served),
+            catalogue_json(&tools),
+            "the served catalogue differs from the tool definitions"
+        );
+        assert_eq!(served, tools);
+    }
 }
 
 fn is_snake_case(s: &str) -> bool {
@@ -564,4 +586,60 @@ fn tools_list_size_budget() {
         sizes.len()
     );
     assert!(average <= 1_200, "average {average} bytes a tool > 1,200");
+}
+
+/// The run-time router is the embedded catalogue plus one handler per tool (tools::catalogue):
+/// calls through it reach the tool's own handler. Two real reads against the sandbox, then every
+/// tool without its arguments: each is refused by its own handler for a field the served
+/// schema requires (or runs, when it requires none).
+#[tokio::test]
+async fn calls_through_the_run_time_router_reach_their_handlers() {
+    use mcp_support::{DEMO, call, harness, ok, text};
+    let h = harness().await;
+    let c = &h.client;
+    let bases = ok(c, "list_bases", serde_json::json!({})).await;
+    assert!(
+        bases["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == DEMO),
+        "{bases}"
+    );
+    let records = ok(
+        c,
+        "get_records",
+        serde_json::json!({"base_id": DEMO, "table_id": "Tasks", "max_records": 2}),
+    )
+    .await;
+    assert_eq!(records["columns"][0], "id", "{records}");
+    assert_eq!(records["count"], 2, "{records}");
+
+    let served = c.list_all_tools().await.unwrap();
+    assert_eq!(served.len(), CATALOG.len());
+    for t in &served {
+        let required: Vec<&str> = t
+            .input_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let r = call(c, &t.name, serde_json::json!({})).await;
+        let message = text(&r);
+        if required.is_empty() {
+            assert!(!message.contains("missing field"), "{}: {message}", t.name);
+            continue;
+        }
+        assert_eq!(r.is_error, Some(true), "{}: {message}", t.name);
+        let missing = message
+            .split("missing field `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or_else(|| panic!("{}: {message}", t.name));
+        assert!(
+            required.contains(&missing),
+            "{}: its handler wants {missing}, its schema requires {required:?}",
+            t.name
+        );
+    }
 }

@@ -3,16 +3,19 @@
 //!
 //! Each group file (`bases.rs`, `schema.rs`, `records.rs`, `comments.rs`, ...) holds one
 //! `#[tool_router(router = <group>_router, vis = "pub(crate)")] impl AirtableServer` block.
-//! [`router`] merges them; [`CATALOG`] says, for every tool, which toolset it belongs to and
-//! whether it writes. The server filters the merged router with the catalogue (toolsets first,
-//! read-only last), and the catalogue tests check that router and catalogue agree.
+//! `catalogue::macro_router` merges them; at run time [`router`] is the same tools read from the
+//! catalogue embedded at build time (`catalogue`: no schema generation at start). [`CATALOG`]
+//! says, for every tool, which toolset it belongs to and whether it writes. The server filters
+//! the router with it (toolsets first, read-only last), and the catalogue tests check that
+//! router and catalogue agree.
 //!
-//! Adding a tool: write it in its group file, add one line to [`CATALOG`], and (for a new group)
-//! add the group's router to [`router`]. Then `UPDATE_SCHEMAS=1 cargo test --test schemas`.
+//! Adding a tool: write it in its group file, add one line to [`CATALOG`] and its name to
+//! `catalogue::routes!`, and (for a new group) add the group's router to
+//! `catalogue::macro_router`.
+//! Then `UPDATE_SCHEMAS=1 cargo test --test schemas` (regenerates `schemas/`, docs/tools.md and
+//! the embedded catalogue `src/tools/catalogue.json`).
 
 #![warn(unreachable_pub)]
-
-use std::sync::LazyLock;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use serde::{Deserialize, Serialize};
@@ -25,6 +28,7 @@ mod attachments;
 mod bases;
 mod batch;
 mod cache;
+mod catalogue;
 mod cells;
 mod comments;
 mod compact;
@@ -180,34 +184,31 @@ pub fn find_spec(name: &str) -> Option<&'static ToolSpec> {
     CATALOG.iter().find(|s| s.name == name)
 }
 
-/// Every tool implemented, unfiltered, with portable schemas (see [`schema_cleanup`]).
+/// Every tool implemented, unfiltered, with portable schemas (see [`schema_cleanup`]): built
+/// once per process from the catalogue embedded at build time ([`catalogue`]).
 pub(crate) fn router() -> ToolRouter<AirtableServer> {
-    // Built once per process (schemas generated and rewritten portable once); each server
-    // state clones it (the tools' schemas are shared `Arc`s).
-    static CATALOGUE: LazyLock<ToolRouter<AirtableServer>> = LazyLock::new(|| {
-        let raw = AirtableServer::bases_router()
-            + AirtableServer::schema_router()
-            + AirtableServer::records_router()
-            + AirtableServer::comments_router()
-            + AirtableServer::attachments_router()
-            + AirtableServer::analysis_router()
-            + AirtableServer::aggregate_router()
-            + AirtableServer::search_router()
-            + AirtableServer::transfer_router()
-            + AirtableServer::import_router()
-            + AirtableServer::undo_router()
-            + AirtableServer::links_router()
-            + AirtableServer::views_router()
-            + AirtableServer::watch_router();
-        schema_cleanup::portable_router(raw)
-    });
-    CATALOGUE.clone()
+    catalogue::router()
 }
 
 /// The MCP description (name, title, description, annotations, schemas) of every implemented
 /// tool, sorted by name, unfiltered. Used by `tools schema` and the schema snapshot test.
 pub fn all_tools() -> Vec<rmcp::model::Tool> {
     router().list_all()
+}
+
+/// What [`all_tools`] is generated from: the tools as the `#[tool_router]` blocks describe them
+/// (schemars, then [`schema_cleanup`]), sorted by name. For the schemas test, which writes
+/// and checks the embedded catalogue with it; slow (what the embedded catalogue avoids).
+#[doc(hidden)]
+pub fn macro_built_tools() -> Vec<rmcp::model::Tool> {
+    catalogue::macro_router().list_all()
+}
+
+/// The text of the embedded catalogue file (`src/tools/catalogue.json`) for `tools`, sorted by
+/// name: a JSON array of MCP tools, one a line. For the schemas test.
+#[doc(hidden)]
+pub fn catalogue_file(tools: &[rmcp::model::Tool]) -> Result<String, serde_json::Error> {
+    catalogue::file_text(tools)
 }
 
 /// The JSON description of tools (what `schemas/` holds, as one array).

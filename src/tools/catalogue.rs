@@ -1,0 +1,250 @@
+//! The tool catalogue at run time, generated at build time.
+//!
+//! Every tool's MCP description (name, title, description, annotations, portable input and
+//! output schemas, `_meta`) is what the `#[tool_router]` blocks of the group files produce,
+//! rewritten by [`schema_cleanup::portable_router`]. Producing it runs schemars for every
+//! argument and result type and then rewrites every schema: about half of the CPU time of a cold
+//! start. So it is produced once, by `UPDATE_SCHEMAS=1 cargo test --test schemas`, into
+//! `src/tools/catalogue.json` (compact JSON, one tool a line, sorted by name), which is
+//! embedded in the binary. At run time the router is that file plus the handlers ([`ROUTES`]):
+//! no schemars, no rewriting.
+//!
+//! The macro-built router ([`macro_router`]) stays the single source of truth: the schemas test
+//! fails when the file differs from it, and the unit tests below check that the run-time router
+//! holds the same tools, attribute for attribute. If the embedded file cannot be used (it can,
+//! when the tests pass), a warning is logged and the macro-built router serves.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
+use rmcp::model::Tool;
+
+use crate::tools::handler::AirtableServer;
+use crate::tools::schema_cleanup;
+
+/// The catalogue file (see the module docs).
+const EMBEDDED: &str = include_str!("catalogue.json");
+
+/// The tools' handlers, by tool name: one `AirtableServer` method per tool, named like the tool.
+/// Adding a tool: add its name here too (the unit tests fail until it is).
+macro_rules! routes {
+    ($($name:ident),* $(,)?) => {
+        /// The names of the tools with a run-time route.
+        pub(crate) const ROUTES: &[&str] = &[$(stringify!($name)),*];
+
+        /// The route of a tool described in the catalogue file, or its name when no handler
+        /// has it.
+        fn route(tool: Tool) -> Result<ToolRoute<AirtableServer>, Cow<'static, str>> {
+            match tool.name.as_ref() {
+                $(stringify!($name) => Ok(ToolRoute::new(tool, AirtableServer::$name)),)*
+                _ => Err(tool.name),
+            }
+        }
+    };
+}
+
+routes! {
+    aggregate_records,
+    analyze_table_data,
+    batch_create_records,
+    batch_delete_records,
+    batch_update_records,
+    batch_upsert_records,
+    count_records,
+    create_comment,
+    create_field,
+    create_metadata_table,
+    create_record,
+    create_table,
+    delete_record,
+    export_table_csv,
+    find_duplicates,
+    find_link_candidates,
+    get_attachments,
+    get_field_info,
+    get_record,
+    get_records,
+    import_records,
+    list_bases,
+    list_comments,
+    list_recent_writes,
+    list_table_changes,
+    list_tables,
+    list_views,
+    list_watches,
+    search_records,
+    sync_tables,
+    undo_write,
+    unwatch_table,
+    update_field,
+    update_record,
+    update_table,
+    upload_attachment,
+    watch_table,
+}
+
+/// Every tool implemented, unfiltered, with portable schemas: built once per process from the
+/// embedded catalogue (or, if it is unusable, from the tool definitions); each server state
+/// clones it (the schemas are shared `Arc`s).
+pub(crate) fn router() -> ToolRouter<AirtableServer> {
+    static ROUTER: LazyLock<ToolRouter<AirtableServer>> =
+        LazyLock::new(|| embedded_router(EMBEDDED).unwrap_or_else(macro_router));
+    ROUTER.clone()
+}
+
+/// The router the `#[tool_router]` blocks build, with portable schemas (what the catalogue file
+/// is generated from).
+pub(crate) fn macro_router() -> ToolRouter<AirtableServer> {
+    let raw = AirtableServer::bases_router()
+        + AirtableServer::schema_router()
+        + AirtableServer::records_router()
+        + AirtableServer::comments_router()
+        + AirtableServer::attachments_router()
+        + AirtableServer::analysis_router()
+        + AirtableServer::aggregate_router()
+        + AirtableServer::search_router()
+        + AirtableServer::transfer_router()
+        + AirtableServer::import_router()
+        + AirtableServer::undo_router()
+        + AirtableServer::links_router()
+        + AirtableServer::views_router()
+        + AirtableServer::watch_router();
+    schema_cleanup::portable_router(raw)
+}
+
+/// The router of a catalogue file: every tool it describes with its handler. `None` (with a
+/// warning) when the text is not a list of tools, names a tool without a handler, or leaves a
+/// handler without its tool. Never panics.
+fn embedded_router(text: &str) -> Option<ToolRouter<AirtableServer>> {
+    fn unusable(reason: &dyn std::fmt::Display) {
+        tracing::warn!(
+            %reason,
+            "the embedded tool catalogue is unusable; building it from the tool definitions"
+        );
+    }
+    let tools: Vec<Tool> = match serde_json::from_str(text) {
+        Ok(tools) => tools,
+        Err(e) => {
+            unusable(&e);
+            return None;
+        }
+    };
+    let mut router = ToolRouter::new();
+    for tool in tools {
+        match route(tool) {
+            Ok(r) if router.has_route(r.name()) => {
+                unusable(&format_args!("{} is described twice", r.name()));
+                return None;
+            }
+            Ok(r) => router.add_route(r),
+            Err(name) => {
+                unusable(&format_args!("{name} has no handler"));
+                return None;
+            }
+        }
+    }
+    if router.map.len() != ROUTES.len() {
+        unusable(&"a handler has no description");
+        return None;
+    }
+    Some(router)
+}
+
+/// The catalogue file's text for `tools` (sorted by name): a JSON array, one tool a line.
+pub(crate) fn file_text(tools: &[Tool]) -> Result<String, serde_json::Error> {
+    let mut out = String::from("[\n");
+    for (i, t) in tools.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        out.push_str(&serde_json::to_string(t)?);
+    }
+    out.push_str("\n]\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::tools::CATALOG;
+
+    fn sorted(router: ToolRouter<AirtableServer>) -> Vec<Tool> {
+        router.list_all()
+    }
+
+    #[test]
+    fn the_run_time_router_is_the_embedded_catalogue_and_equals_the_macro_built_one() {
+        let embedded = embedded_router(EMBEDDED).expect(
+            "src/tools/catalogue.json is unusable: run `UPDATE_SCHEMAS=1 cargo test --test schemas`",
+        );
+        let from_file = sorted(embedded);
+        let from_macros = sorted(macro_router());
+        let names = |tools: &[Tool]| tools.iter().map(|t| t.name.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&from_file),
+            names(&from_macros),
+            "the embedded catalogue and the tool definitions name different tools: run \
+             `UPDATE_SCHEMAS=1 cargo test --test schemas`, and list new tools in tools::catalogue::routes!"
+        );
+        for (a, b) in from_file.iter().zip(&from_macros) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(a.title, b.title, "{}: title", a.name);
+            assert_eq!(a.description, b.description, "{}: description", a.name);
+            assert_eq!(a.input_schema, b.input_schema, "{}: inputSchema", a.name);
+            assert_eq!(a.output_schema, b.output_schema, "{}: outputSchema", a.name);
+            assert_eq!(a.annotations, b.annotations, "{}: annotations", a.name);
+            assert_eq!(a.icons, b.icons, "{}: icons", a.name);
+            assert_eq!(a.meta, b.meta, "{}: _meta", a.name);
+            // Whatever field rmcp adds later: the whole value, and its wire form.
+            assert_eq!(a, b, "{}", a.name);
+            assert_eq!(
+                serde_json::to_string(a).unwrap(),
+                serde_json::to_string(b).unwrap()
+            );
+        }
+        // The process-wide router is this one.
+        assert_eq!(sorted(router()), from_file);
+    }
+
+    #[test]
+    fn every_tool_of_the_catalogue_has_a_route() {
+        let routes: BTreeSet<&str> = ROUTES.iter().copied().collect();
+        assert_eq!(routes.len(), ROUTES.len(), "a route is listed twice");
+        let catalog: BTreeSet<&str> = CATALOG.iter().map(|s| s.name).collect();
+        assert_eq!(routes, catalog, "tools::CATALOG and routes! disagree");
+    }
+
+    #[test]
+    fn an_unusable_file_gives_no_router_and_no_panic() {
+        let first = EMBEDDED.lines().nth(1).unwrap().trim_end_matches(',');
+        let bad = [
+            String::new(),
+            "[]".to_owned(),
+            "{}".to_owned(),
+            "null".to_owned(),
+            "[{}]".to_owned(),
+            "[1, 2]".to_owned(),
+            format!("[{first}]"),
+            format!("[{first},{first}]"),
+            EMBEDDED.replacen("\"list_bases\"", "\"no_such_tool\"", 1),
+            EMBEDDED.replace("\"name\":\"list_bases\"", "\"name\":\"list_tables\""),
+            "\u{feff}[".to_owned(),
+            "[{\"name\": \"list_bases\", \"inputSchema\": 3}]".to_owned(),
+        ];
+        for text in &bad {
+            assert!(embedded_router(text).is_none(), "{text:.80}");
+        }
+        // Every prefix of the file (a truncated embedding) is refused; none panics.
+        let mut cut = 0;
+        while cut < EMBEDDED.len() - 2 {
+            if EMBEDDED.is_char_boundary(cut) {
+                assert!(embedded_router(&EMBEDDED[..cut]).is_none(), "prefix {cut}");
+            }
+            cut += 997;
+        }
+        assert!(embedded_router(EMBEDDED).is_some());
+    }
+}
