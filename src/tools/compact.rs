@@ -77,7 +77,7 @@ pub(crate) fn is_empty_cell(v: &Value) -> bool {
 /// field's schema by the caller. The default writes cells as sent (integral numbers shortened).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CellRule {
-    /// A timestamp field: a zero millisecond part is left out.
+    /// A timestamp field: a zero millisecond part is left out, then zero seconds.
     pub instant: bool,
     /// A single-valued list (a single-record link, a lookup through one): a one-item list is
     /// written as its item.

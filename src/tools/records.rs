@@ -422,7 +422,7 @@ pub(crate) fn cell_rules(table: &Table) -> HashMap<&str, CellRule> {
                     && f.record_link_field_id()
                         .is_some_and(|id| single_links.contains(id))),
             attachments: f.field_type == FieldType::MultipleAttachments
-                || (lookup && lookup_result_type(f) == Some("multipleAttachments")),
+                || (lookup && f.result_type() == Some("multipleAttachments")),
         };
         if rule != CellRule::default() {
             rules.insert(f.name.as_str(), rule);
@@ -434,11 +434,6 @@ pub(crate) fn cell_rules(table: &Table) -> HashMap<&str, CellRule> {
         }
     }
     rules
-}
-
-/// A lookup's result type (`options.result.type`), when the schema says.
-fn lookup_result_type(f: &crate::airtable::Field) -> Option<&str> {
-    f.options.as_ref()?.get("result")?.get("type")?.as_str()
 }
 
 /// The records in the order of `ids` (each ID once).

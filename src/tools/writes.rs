@@ -326,16 +326,9 @@ pub(crate) fn prepare_cells(
 /// A UTC instant at minute precision as compact reads give it (`2026-01-02T12:51Z`), in the
 /// RFC 3339 form Airtable documents (`2026-01-02T12:51:00.000Z`); `None` for anything else.
 fn full_instant(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let shape = b.len() == 17
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 => *c == b':',
-            16 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    shape.then(|| format!("{}:00.000Z", s.get(..16).unwrap_or_default()))
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%MZ")
+        .ok()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:00.000Z").to_string())
 }
 
 #[cfg(test)]

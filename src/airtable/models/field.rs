@@ -193,6 +193,12 @@ impl Field {
     pub fn linked_table_id(&self) -> Option<&str> {
         self.option_str("linkedTableId")
     }
+
+    /// The type of a computed field's values (`options.result.type`: a lookup's, a formula's),
+    /// when the schema says.
+    pub fn result_type(&self) -> Option<&str> {
+        self.options.as_ref()?.get("result")?.get("type")?.as_str()
+    }
 }
 
 /// A field to create: name, type, options (the body of create field, and each field of create table).
@@ -276,6 +282,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(lookup.record_link_field_id(), Some("fldLink0000000001"));
+        assert_eq!(lookup.result_type(), None);
         assert!(
             !lookup.prefers_single_record_link(),
             "only link fields are links"
