@@ -13,6 +13,16 @@ cd "$(dirname "$0")/.."
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --locked --bin airtable-mcp --example bench_server --example bench_bulk_create
 fi
+bin="${AIRTABLE_MCP_BIN:-target/release/airtable-mcp}"
+# The code layout (build.rs): how much of tools/symbol-order.txt this binary still matches. Names
+# change with the code; when the share falls, tools/symbol-order.sh writes the list afresh.
+if command -v nm >/dev/null && [ -f tools/symbol-order.txt ]; then
+  listed=$(grep -c . tools/symbol-order.txt)
+  found=$(nm --defined-only "$bin" 2>/dev/null |
+    awk 'NR == FNR { want[$1] = 1; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' \
+      tools/symbol-order.txt -)
+  echo "code layout: $found of $listed functions of tools/symbol-order.txt are in $bin"
+fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 target/release/examples/bench_server | tee "$out"

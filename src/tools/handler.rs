@@ -244,7 +244,7 @@ impl ServerState {
         for route in tools::router() {
             let exposed = tools::find_spec(route.name()).is_some_and(|s| options.exposes(s));
             if exposed {
-                router.add_route(route);
+                tools::catalogue::insert_route(&mut router, route);
             }
         }
         let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
