@@ -942,6 +942,9 @@ async fn record_lists_are_compact_and_lossless() {
     let out = r.structured_content.clone().unwrap();
     let t = text(&r);
     assert_eq!(serde_json::from_str::<Value>(&t).unwrap(), out);
+    // Byte for byte the compact JSON of the structured content (the rows' text is rendered
+    // while they are fitted to the budget, and the rest put around it).
+    assert_eq!(t, serde_json::to_string(&out).unwrap());
     assert_eq!(out["count"], 100);
     assert!(out.get("truncated").is_none(), "truncated only when true");
     // Old keyed form: 31,071 B; the peer: 43,589 B; issue 12's goal: <= 21,794 B (half the

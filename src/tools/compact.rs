@@ -44,7 +44,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -93,6 +93,9 @@ const ATTACHMENT_KEYS: [&str; 4] = ["id", "filename", "type", "url"];
 /// table's field names in schema order; fields not in it follow in the order first seen.
 /// `rules` says, by field key (name or ID), how a column's cells are written; fields not in it
 /// are written as sent. The cells are moved into the rows, never copied.
+///
+/// One pass over the cells gives each field name a slot (a hash lookup per cell, with foldhash)
+/// and keeps each record's non-empty cells by slot, so the rows are filled without hashing.
 pub(crate) fn compact_records<I>(
     schema_order: &[&str],
     rules: &HashMap<&str, CellRule>,
@@ -101,62 +104,63 @@ pub(crate) fn compact_records<I>(
 where
     I: IntoIterator<Item = (String, Map<String, Value>)>,
 {
-    let records: Vec<(String, Map<String, Value>)> = records.into_iter().collect();
-    // Non-empty cells per field; fields in the order first seen.
-    let mut filled: HashMap<&str, usize> = HashMap::new();
-    let mut used: Vec<&str> = Vec::new();
-    for (_, cells) in &records {
-        for (name, v) in cells {
-            if !is_empty_cell(v) {
-                let n = filled.entry(name.as_str()).or_insert(0);
-                if *n == 0 {
-                    used.push(name.as_str());
-                }
-                *n += 1;
-            }
-        }
-    }
-    let mut order: Vec<&str> = Vec::with_capacity(used.len());
-    let mut placed: HashSet<&str> = HashSet::with_capacity(used.len());
-    for name in schema_order.iter().copied().chain(used.iter().copied()) {
-        if filled.contains_key(name) && placed.insert(name) {
-            order.push(name);
-        }
-    }
-    // Densest first; the sort is stable, so ties keep the schema order.
-    order.sort_by_key(|n| std::cmp::Reverse(filled.get(n).copied().unwrap_or(0)));
-    let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
-    columns.push(ID_COLUMN.to_owned());
-    columns.extend(order.iter().map(|n| (*n).to_owned()));
-    let column_rules: Vec<CellRule> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            if i == 0 {
-                CellRule::default()
-            } else {
-                rules.get(n.as_str()).copied().unwrap_or_default()
-            }
-        })
-        .collect();
-    // Column position by field name (skipping the ID column, which a field may also be named).
-    let position: HashMap<&str, usize> = columns
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let mut rows = Vec::with_capacity(records.len());
+    // Slots in the order first seen: the field's name and how many records have it non-empty.
+    let mut slots: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
+    let mut names: Vec<String> = Vec::new();
+    let mut filled: Vec<usize> = Vec::new();
+    let mut kept: Vec<(String, Vec<(usize, Value)>)> = Vec::new();
     for (id, cells) in records {
-        let mut row = vec![Value::Null; columns.len()];
-        row[0] = Value::String(id);
+        let mut by_slot = Vec::with_capacity(cells.len());
         for (name, v) in cells {
             if is_empty_cell(&v) {
                 continue;
             }
-            if let Some(&i) = position.get(name.as_str()) {
-                row[i] = write_cell(v, column_rules[i]);
-            }
+            let slot = match slots.get(name.as_str()) {
+                Some(&slot) => slot,
+                None => {
+                    let slot = names.len();
+                    names.push(name.clone());
+                    filled.push(0);
+                    slots.insert(name, slot);
+                    slot
+                }
+            };
+            filled[slot] += 1;
+            by_slot.push((slot, v));
+        }
+        kept.push((id, by_slot));
+    }
+    // Schema order first, then the others as first seen; densest first (a stable sort, so ties
+    // keep that order).
+    let mut order: Vec<usize> = Vec::with_capacity(names.len());
+    let mut placed = vec![false; names.len()];
+    let schema_slots = schema_order.iter().filter_map(|n| slots.get(*n).copied());
+    for slot in schema_slots.chain(0..names.len()) {
+        if !placed[slot] {
+            placed[slot] = true;
+            order.push(slot);
+        }
+    }
+    order.sort_by_key(|&slot| std::cmp::Reverse(filled[slot]));
+    // Column of each slot (column 0 is the record ID, which a field may also be named).
+    let mut column_of = vec![0usize; names.len()];
+    let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
+    let mut column_rules: Vec<CellRule> = Vec::with_capacity(order.len() + 1);
+    columns.push(ID_COLUMN.to_owned());
+    column_rules.push(CellRule::default());
+    for &slot in &order {
+        column_of[slot] = columns.len();
+        column_rules.push(rules.get(names[slot].as_str()).copied().unwrap_or_default());
+        columns.push(std::mem::take(&mut names[slot]));
+    }
+    let mut rows = Vec::with_capacity(kept.len());
+    for (id, cells) in kept {
+        let mut row = Vec::with_capacity(columns.len());
+        row.push(Value::String(id));
+        row.resize_with(columns.len(), || Value::Null);
+        for (slot, v) in cells {
+            let i = column_of[slot];
+            row[i] = write_cell(v, column_rules[i]);
         }
         trim_trailing_empties(&mut row);
         rows.push(row);

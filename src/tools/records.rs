@@ -33,7 +33,7 @@ use crate::tools::params::{
     lenient_object, lenient_opt_strings, lenient_strings, lenient_u32, opt_nonempty,
 };
 use crate::tools::progress::Progress;
-use crate::tools::result::{OutRecord, fit_to_budget, json_len, scope, truncation_note};
+use crate::tools::result::{OutRecord, fit_to_budget_rendered, json_len, scope, truncation_note};
 use crate::tools::validation::{check_field_names, find_field};
 use crate::tools::views::check_view;
 use crate::tools::writes::{
@@ -280,6 +280,11 @@ pub(crate) struct RecordsOutput {
     /// images (size and all thumbnails: get_attachments). Date-times without zero
     /// milliseconds or seconds ("2026-01-02T12:51Z").
     pub(crate) rows: Vec<Vec<Value>>,
+    /// `rows` as JSON, rendered while fitting them to the budget (the text is then written
+    /// without serialising the rows a second time). None when the rows changed after.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) rows_json: Option<String>,
 }
 
 impl RecordsOutput {
@@ -310,8 +315,35 @@ impl RecordsOutput {
     }
 
     /// As a tool result: the structured content and its compact JSON text.
-    fn into_result(self) -> CallToolResult {
-        CallToolResult::structured(self.into_value())
+    fn into_result(mut self) -> CallToolResult {
+        let Some(rows_json) = self.rows_json.take() else {
+            return crate::tools::result::structured_result(self.into_value());
+        };
+        let mut value = self.into_value();
+        // The text: everything but the rows (a handful of keys), then the rows as rendered.
+        // `rows` is the last key, so it is put back where it was.
+        let head = match &mut value {
+            Value::Object(m) => m.shift_remove("rows").map(|rows| {
+                let head = serde_json::to_string(&*m);
+                m.insert("rows".to_owned(), rows);
+                head
+            }),
+            _ => None,
+        };
+        match head {
+            Some(Ok(head)) if head.ends_with('}') && head.len() > 2 => {
+                let mut text = String::with_capacity(head.len() + rows_json.len() + 9);
+                text.push_str(&head[..head.len() - 1]);
+                text.push_str(",\"rows\":");
+                text.push_str(&rows_json);
+                text.push('}');
+                let mut result = CallToolResult::structured(Value::Null);
+                result.content = vec![rmcp::model::ContentBlock::text(text)];
+                result.structured_content = Some(value);
+                result
+            }
+            _ => crate::tools::result::structured_result(value),
+        }
     }
 }
 
@@ -380,11 +412,14 @@ impl AirtableServer {
         );
         let budget = self.ctx.budget();
         let rows_budget = budget.saturating_sub(json_len(&compact.columns));
-        let (rows, cut) = fit_to_budget(std::mem::take(&mut compact.rows), rows_budget);
+        let rows = std::mem::take(&mut compact.rows);
+        let (rows, cut, mut rows_json) = fit_to_budget_rendered(rows, rows_budget);
         compact.rows = rows;
         let truncated = cut > 0;
         if truncated {
+            // Columns left empty by the cut go, and the rows with them: rendered again later.
             compact.retain_used_columns();
+            rows_json = None;
         }
         let note = truncated.then(|| truncation_note(compact.rows.len(), cut, budget, how));
         RecordsOutput {
@@ -395,6 +430,7 @@ impl AirtableServer {
             note,
             columns: compact.columns,
             rows: compact.rows,
+            rows_json,
         }
     }
 }
@@ -1815,6 +1851,7 @@ mod tests {
                 note: note.clone(),
                 columns: vec!["id".into(), "Name".into()],
                 rows: vec![vec![json!("rec1"), json!("a")], vec![json!("rec2")]],
+                rows_json: None,
             };
             let want = serde_json::to_string(&out()).unwrap();
             assert_eq!(serde_json::to_string(&out().into_value()).unwrap(), want);

@@ -7,7 +7,7 @@
 //! - Failures are [`ToolError`]s, rendered as `isError` results whose text names the cause and
 //!   the fix. Only bugs become protocol errors.
 
-use rmcp::model::{ContentBlock, IntoContents};
+use rmcp::model::{CallToolResult, ContentBlock, IntoContents};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -39,6 +39,17 @@ impl OutRecord {
             fields: r.fields,
         }
     }
+}
+
+/// A structured tool result with its compact JSON text, as `CallToolResult::structured` makes
+/// it, but serialised straight into a byte buffer: rmcp's `Value::to_string` goes through
+/// `fmt::Display`, a formatter call for every token (twice the work on a 100-record list).
+pub(crate) fn structured_result(value: Value) -> CallToolResult {
+    let text = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
+    let mut result = CallToolResult::structured(Value::Null);
+    result.content = vec![ContentBlock::text(text)];
+    result.structured_content = Some(value);
+    result
 }
 
 /// Counts the bytes written to it (measures JSON without building it).
@@ -81,6 +92,49 @@ pub(crate) fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (
     let cut = items.len() - keep;
     items.truncate(keep);
     (items, cut)
+}
+
+/// [`fit_to_budget`] that also renders the kept items, as the JSON array they make: each item
+/// is serialised once, into the text that is measured (rather than measured, then serialised
+/// again for the result's text). The text is None if an item cannot be serialised (not
+/// expected of JSON values); the items are then measured as `fit_to_budget` does.
+pub(crate) fn fit_to_budget_rendered<T: Serialize>(
+    mut items: Vec<T>,
+    budget: usize,
+) -> (Vec<T>, usize, Option<String>) {
+    let mut text = Vec::with_capacity(budget.min(1 << 16));
+    text.push(b'[');
+    let mut used = 0usize;
+    let mut keep = items.len();
+    let mut failed = false;
+    for (i, item) in items.iter().enumerate() {
+        let mark = text.len();
+        if i > 0 {
+            text.push(b',');
+        }
+        let start = text.len();
+        if serde_json::to_writer(&mut text, item).is_err() {
+            failed = true;
+            break;
+        }
+        // The same measure as fit_to_budget: the item's JSON and one separator.
+        let size = text.len() - start + 1;
+        if i > 0 && used + size > budget {
+            text.truncate(mark);
+            keep = i;
+            break;
+        }
+        used += size;
+    }
+    if failed {
+        let (items, cut) = fit_to_budget(items, budget);
+        return (items, cut, None);
+    }
+    text.push(b']');
+    let cut = items.len() - keep;
+    items.truncate(keep);
+    // serde_json writes UTF-8 only.
+    (items, cut, String::from_utf8(text).ok())
 }
 
 /// The note attached to a result cut for size.
@@ -313,6 +367,36 @@ mod too_large_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rendered_fit_keeps_what_fit_to_budget_keeps_and_renders_it() {
+        let items: Vec<Value> = (0..50)
+            .map(|i| serde_json::json!(["rec", i, "x".repeat(i * 7), {"a": [1.5, null]}]))
+            .collect();
+        for budget in [0, 1, 40, 200, 1_000, 5_000, 1_000_000] {
+            let (want, want_cut) = fit_to_budget(items.clone(), budget);
+            let (kept, cut, text) = fit_to_budget_rendered(items.clone(), budget);
+            assert_eq!((&kept, cut), (&want, want_cut), "budget {budget}");
+            assert_eq!(
+                text.unwrap(),
+                serde_json::to_string(&kept).unwrap(),
+                "budget {budget}"
+            );
+        }
+        let (kept, cut, text) = fit_to_budget_rendered(Vec::<Value>::new(), 10);
+        assert_eq!((kept.len(), cut, text.as_deref()), (0, 0, Some("[]")));
+    }
+
+    #[test]
+    fn structured_result_is_rmcps_structured_result() {
+        let value = serde_json::json!({
+            "count": 2, "has_more": false, "note": "q\"uote \u{1} é 🙂 \u{2028}",
+            "columns": ["id", "Name", "Score"], "rows": [["rec1", "a", 1.5], ["rec2", null, -3]],
+        });
+        let ours = serde_json::to_value(structured_result(value.clone())).unwrap();
+        let rmcps = serde_json::to_value(CallToolResult::structured(value)).unwrap();
+        assert_eq!(ours, rmcps);
+    }
 
     fn api(status: u16, kind: &str) -> airtable::Error {
         airtable::Error::Api {

@@ -521,7 +521,7 @@ impl AirtableServer {
             m.insert("scores".into(), serde_json::json!(scores));
             m.insert("matched".into(), serde_json::json!(matched));
         }
-        Ok(CallToolResult::structured(v))
+        Ok(crate::tools::result::structured_result(v))
     }
 }
 
