@@ -22,6 +22,9 @@ if command -v nm >/dev/null && [ -f tools/symbol-order.txt ]; then
     awk 'NR == FNR { want[$1] = 1; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' \
       tools/symbol-order.txt -)
   echo "code layout: $found of $listed functions of tools/symbol-order.txt are in $bin"
+  if [ "$found" -lt $((listed * 9 / 10)) ]; then
+    echo "  (under 90%: the list is stale and peak RSS and cold start suffer; run tools/symbol-order.sh)"
+  fi
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
