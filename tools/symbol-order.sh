@@ -6,8 +6,8 @@
 # and lld skips the names it does not have. A profile is read through its symbol table, so it
 # must keep one (release does; dist strips it).
 #
-# Function names carry hashes that cargo derives from the package (its source, dependencies and
-# code): a new dependency renames most of them, an edit a few. Run this after such changes and
+# Function names carry hashes derived from the compiler version and the package (its source,
+# dependencies and code): a new dependency renames most of them, an edit a few. Run this after such changes and
 # before measuring or tagging a release; `tools/bench.sh` prints how much of the list the binary
 # still matches. Needs valgrind and the test venv (tools/setup-test-env.sh).
 set -euo pipefail
