@@ -7,9 +7,9 @@
 # must keep one (release does; dist strips it).
 #
 # Function names carry hashes derived from the compiler version and the package (its source,
-# dependencies and code): a new dependency renames most of them, an edit a few. Run this after such changes and
-# before measuring or tagging a release; `tools/bench.sh` prints how much of the list the binary
-# still matches. Needs valgrind and the test venv (tools/setup-test-env.sh).
+# dependencies and code): a new dependency renames most of them, an edit a few. Run this after
+# such changes and before measuring or tagging a release; `tools/bench.sh` prints how much of the
+# list the binary still matches. Needs valgrind and the test venv (tools/setup-test-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profiles=("$@")

@@ -337,10 +337,7 @@ impl RecordsOutput {
                 text.push_str(",\"rows\":");
                 text.push_str(&rows_json);
                 text.push('}');
-                let mut result = CallToolResult::structured(Value::Null);
-                result.content = vec![rmcp::model::ContentBlock::text(text)];
-                result.structured_content = Some(value);
-                result
+                crate::tools::result::structured_result_with_text(value, text)
             }
             _ => crate::tools::result::structured_result(value),
         }

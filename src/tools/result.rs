@@ -43,9 +43,14 @@ impl OutRecord {
 
 /// A structured tool result with its compact JSON text, as `CallToolResult::structured` makes
 /// it, but serialised straight into a byte buffer: rmcp's `Value::to_string` goes through
-/// `fmt::Display`, a formatter call for every token (twice the work on a 100-record list).
+/// `fmt::Display`, a formatter call for every token.
 pub(crate) fn structured_result(value: Value) -> CallToolResult {
     let text = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
+    structured_result_with_text(value, text)
+}
+
+/// A structured tool result whose text, the compact JSON of `value`, the caller already has.
+pub(crate) fn structured_result_with_text(value: Value, text: String) -> CallToolResult {
     let mut result = CallToolResult::structured(Value::Null);
     result.content = vec![ContentBlock::text(text)];
     result.structured_content = Some(value);
@@ -75,20 +80,27 @@ pub(crate) fn json_len<T: Serialize + ?Sized>(v: &T) -> usize {
     }
 }
 
+/// How many of `items` fit in `budget`: the longest prefix whose sizes (`size` measures the
+/// item at an index) add up to at most `budget`, and at least one item so that progress is
+/// possible. `size` is called in order, and not past the first item that does not fit.
+fn fitting<T>(items: &[T], budget: usize, mut size: impl FnMut(usize, &T) -> usize) -> usize {
+    let mut used = 0usize;
+    for (i, item) in items.iter().enumerate() {
+        let s = size(i, item);
+        if i > 0 && used + s > budget {
+            return i;
+        }
+        used += s;
+    }
+    items.len()
+}
+
 /// Keep the longest prefix of `items` whose compact JSON fits in `budget` bytes (at least one
 /// item is always kept so that progress is possible). Returns the kept items and how many were
 /// cut.
 pub(crate) fn fit_to_budget<T: Serialize>(mut items: Vec<T>, budget: usize) -> (Vec<T>, usize) {
-    let mut used = 0usize;
-    let mut keep = items.len();
-    for (i, item) in items.iter().enumerate() {
-        let size = json_len(item) + 1;
-        if i > 0 && used + size > budget {
-            keep = i;
-            break;
-        }
-        used += size;
-    }
+    // Each item's JSON and one separator.
+    let keep = fitting(&items, budget, |_, item| json_len(item) + 1);
     let cut = items.len() - keep;
     items.truncate(keep);
     (items, cut)
@@ -104,31 +116,26 @@ pub(crate) fn fit_to_budget_rendered<T: Serialize>(
 ) -> (Vec<T>, usize, Option<String>) {
     let mut text = Vec::with_capacity(budget.min(1 << 16));
     text.push(b'[');
-    let mut used = 0usize;
-    let mut keep = items.len();
+    // Where the last item measured starts (its separator included).
+    let mut mark = text.len();
     let mut failed = false;
-    for (i, item) in items.iter().enumerate() {
-        let mark = text.len();
+    let keep = fitting(&items, budget, |i, item| {
+        mark = text.len();
         if i > 0 {
             text.push(b',');
         }
         let start = text.len();
-        if serde_json::to_writer(&mut text, item).is_err() {
-            failed = true;
-            break;
-        }
+        failed |= serde_json::to_writer(&mut text, item).is_err();
         // The same measure as fit_to_budget: the item's JSON and one separator.
-        let size = text.len() - start + 1;
-        if i > 0 && used + size > budget {
-            text.truncate(mark);
-            keep = i;
-            break;
-        }
-        used += size;
-    }
+        text.len() - start + 1
+    });
     if failed {
         let (items, cut) = fit_to_budget(items, budget);
         return (items, cut, None);
+    }
+    if keep < items.len() {
+        // The first item that did not fit was the last one written.
+        text.truncate(mark);
     }
     text.push(b']');
     let cut = items.len() - keep;
