@@ -1088,9 +1088,9 @@ fn date(f: Func, args: &[Value], ctx: &dyn EvalContext) -> R {
     })
 }
 
-fn tz_arg(args: &[Value], i: usize) -> Result<chrono_tz::Tz, Value> {
+fn tz_arg(args: &[Value], i: usize) -> Result<super::zone::Zone, Value> {
     let tz = text_arg(args, i)?;
-    tz.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+    tz.trim().parse::<super::zone::Zone>().map_err(|_| {
         Value::error(format!(
             "SET_TIMEZONE: unknown time zone '{tz}' (use an IANA name such as 'Europe/Paris')"
         ))

@@ -100,6 +100,7 @@ mod functions;
 mod lexer;
 mod parser;
 pub mod value;
+pub mod zone;
 
 #[cfg(test)]
 mod tests;

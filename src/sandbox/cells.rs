@@ -1005,7 +1005,7 @@ pub fn parse_datetime(s: &str, tz: &str, typecast: bool) -> Option<DateTime<Utc>
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .or_else(|| parse_date(s, typecast).and_then(|d| d.and_hms_opt(0, 0, 0)))?;
-    match tz.parse::<chrono_tz::Tz>() {
+    match tz.parse::<crate::formula::zone::Zone>() {
         Ok(zone) if tz != "utc" && tz != "client" => zone
             .from_local_datetime(&naive)
             .earliest()
@@ -1167,7 +1167,7 @@ impl fx::Ctx for ValuesCtx<'_> {
 /// `cellFormat=string`: how values are shown to a user, in a time zone and locale.
 #[derive(Debug, Clone)]
 pub struct StrFmt {
-    pub tz: chrono_tz::Tz,
+    pub tz: crate::formula::zone::Zone,
     /// US-style local dates (M/D/YYYY) for `en-us`/`en` locales; ISO otherwise.
     pub us: bool,
 }
@@ -1181,9 +1181,9 @@ impl StrFmt {
             ));
         };
         let tz = if tz.eq_ignore_ascii_case("utc") {
-            chrono_tz::UTC
+            crate::formula::zone::Zone::UTC
         } else {
-            tz.parse::<chrono_tz::Tz>().map_err(|_| {
+            tz.parse::<crate::formula::zone::Zone>().map_err(|_| {
                 ApiError::invalid_request(format!("Invalid request: unknown timeZone \"{tz}\""))
             })?
         };

@@ -363,7 +363,7 @@ pub fn new_field(
                 .get("timeZone")
                 .and_then(Value::as_str)
                 .unwrap_or("utc");
-            if tz != "utc" && tz != "client" && tz.parse::<chrono_tz::Tz>().is_err() {
+            if tz != "utc" && tz != "client" && tz.parse::<crate::formula::zone::Zone>().is_err() {
                 return Err(bad_options(
                     name,
                     "timeZone must be utc, client or an IANA zone",

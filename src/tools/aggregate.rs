@@ -7,8 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::formula::zone::Zone;
 use chrono::{DateTime, Datelike, NaiveDate};
-use chrono_tz::Tz;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
@@ -237,7 +237,7 @@ impl Metric {
 pub(crate) struct Plan {
     pub(crate) group_by: Vec<GroupField>,
     pub(crate) bucket: Bucket,
-    pub(crate) tz: Tz,
+    pub(crate) tz: Zone,
     pub(crate) metrics: Vec<Metric>,
 }
 
@@ -378,13 +378,13 @@ impl Acc {
 }
 
 /// The date bucket of an Airtable date ("2024-05-01") or date-time (converted to `tz`).
-pub(crate) fn bucket_of(s: &str, b: Bucket, tz: Tz) -> Option<String> {
+pub(crate) fn bucket_of(s: &str, b: Bucket, tz: &Zone) -> Option<String> {
     let d: NaiveDate = if s.len() == 10 {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?
     } else {
         DateTime::parse_from_rfc3339(s)
             .ok()?
-            .with_timezone(&tz)
+            .with_timezone(tz)
             .date_naive()
     };
     Some(match b {
@@ -407,7 +407,7 @@ fn keys_of(f: &GroupField, v: Option<&Value>, plan: &Plan) -> Vec<Option<String>
     let one = |v: &Value| -> String {
         let s = render(v);
         if f.kind == Kind::Date {
-            bucket_of(&s, plan.bucket, plan.tz).unwrap_or(s)
+            bucket_of(&s, plan.bucket, &plan.tz).unwrap_or(s)
         } else {
             s
         }
@@ -583,8 +583,8 @@ impl AirtableServer {
     ) -> Result<Json<AggregateOutput>, ToolError> {
         let base = self.ctx.base(&p.base_id)?;
         let max = check_scan(p.max_scan)?;
-        let tz: Tz = match p.time_zone.as_deref().map(str::trim) {
-            None => chrono_tz::UTC,
+        let tz: Zone = match p.time_zone.as_deref().map(str::trim) {
+            None => Zone::UTC,
             Some(s) => s.parse().map_err(|_| {
                 ToolError::Invalid(format!(
                     "time_zone {s:?} is not an IANA time zone (e.g. \"Europe/Paris\", \"America/New_York\", \"UTC\")."
@@ -842,7 +842,7 @@ mod tests {
 
     #[test]
     fn buckets() {
-        let utc = chrono_tz::UTC;
+        let utc = &Zone::UTC;
         assert_eq!(
             bucket_of("2024-05-01", Bucket::Quarter, utc).unwrap(),
             "2024-Q2"
@@ -853,7 +853,7 @@ mod tests {
         );
         assert_eq!(bucket_of("2024-05-01", Bucket::Year, utc).unwrap(), "2024");
         // 23:30 UTC on April 30 is May 1 in Paris.
-        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let paris: &Zone = &"Europe/Paris".parse().unwrap();
         assert_eq!(
             bucket_of("2024-04-30T23:30:00.000Z", Bucket::Month, paris).unwrap(),
             "2024-05"
@@ -869,7 +869,7 @@ mod tests {
         let plan = Plan {
             group_by: vec![gf("Tags", Kind::MultiSelect)],
             bucket: Bucket::Month,
-            tz: chrono_tz::UTC,
+            tz: Zone::UTC,
             metrics: vec![
                 Metric {
                     op: Op::Sum,

@@ -289,7 +289,7 @@ pub(crate) fn compile(filters: &Filters, table: &Table) -> Result<String, ToolEr
     let tz = match filters.time_zone.as_deref().map(str::trim) {
         None | Some("") => "UTC".to_owned(),
         Some(z) => {
-            if z.parse::<chrono_tz::Tz>().is_err() {
+            if z.parse::<crate::formula::zone::Zone>().is_err() {
                 return Err(invalid(format!(
                     "unknown time_zone {z:?}; use an IANA name such as \"Europe/Paris\""
                 )));

@@ -263,7 +263,7 @@ pub(crate) fn parse_datetime(s: &str, european: bool, tz: &str) -> Option<DateTi
         };
         d.and_time(t)
     };
-    let utc = match tz.parse::<chrono_tz::Tz>() {
+    let utc = match tz.parse::<crate::formula::zone::Zone>() {
         Ok(zone) => zone
             .from_local_datetime(&naive)
             .earliest()?
