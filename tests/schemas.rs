@@ -380,6 +380,7 @@ fn read_only_leaves_no_write_tool_and_toolsets_filter() {
     );
     let names = ro.tool_names();
     assert!(!names.is_empty());
+    assert_eq!(ro.exposed_tool_count(), names.len());
     for n in &names {
         let spec = tools::find_spec(n).unwrap();
         assert_eq!(
@@ -425,6 +426,9 @@ fn read_only_leaves_no_write_tool_and_toolsets_filter() {
             "list_tables".to_owned()
         ]
     );
+    // The count the server logs at start (from the specs, not the router) is the router's.
+    assert_eq!(only_comments.exposed_tool_count(), 4);
+    assert_eq!(ro_comments.exposed_tool_count(), 3);
 }
 
 /// The 14 tools of the original PyAirtable server, with their parameter names (required ones

@@ -184,6 +184,12 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     })
 }
 
+/// Parse the tool catalogue on a thread of its own, now: `serve` calls this first, so that the
+/// first `tools/list` finds it ready (otherwise it is parsed on first use).
+pub fn parse_catalogue_in_background() {
+    crate::tools::catalogue::parse_in_background();
+}
+
 /// `airtable-mcp serve`.
 /// `cfg` is `Config::load(&args, ..)`, loaded once by the caller (which also picks the runtime
 /// from it).
@@ -196,7 +202,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let prepared = prepare(&cfg).await?;
         tracing::info!(
-            tools = prepared.state.tool_names().len(),
+            tools = prepared.state.exposed_tool_count(),
             read_only = prepared.state.options().read_only,
             "serving MCP over HTTP"
         );
@@ -208,7 +214,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let prepared = prepare(&cfg).await?;
     let server = AirtableServer::new(prepared.state.clone());
     tracing::info!(
-        tools = prepared.state.tool_names().len(),
+        tools = prepared.state.exposed_tool_count(),
         read_only = prepared.state.options().read_only,
         "serving MCP over stdio"
     );

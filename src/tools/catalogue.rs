@@ -15,6 +15,7 @@
 //! when the tests pass), a warning is logged and the macro-built router serves.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
@@ -84,13 +85,83 @@ routes! {
     watch_table,
 }
 
+/// The parsed catalogue: every tool's route, and the text of each tool's line of the file (its
+/// compact JSON, which is what serialising the tool writes: a unit test checks it).
+struct Catalogue {
+    router: ToolRouter<AirtableServer>,
+    /// Tool name -> its line of the file (empty when the macro-built router serves).
+    texts: HashMap<String, &'static str>,
+}
+
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| match embedded_router(EMBEDDED) {
+    Some(router) => Catalogue {
+        texts: embedded_texts(EMBEDDED, &router),
+        router,
+    },
+    None => Catalogue {
+        router: macro_router(),
+        texts: HashMap::new(),
+    },
+});
+
 /// Every tool implemented, unfiltered, with portable schemas: built once per process from the
 /// embedded catalogue (or, if it is unusable, from the tool definitions); each server state
 /// clones it (the schemas are shared `Arc`s).
 pub(crate) fn router() -> ToolRouter<AirtableServer> {
-    static ROUTER: LazyLock<ToolRouter<AirtableServer>> =
-        LazyLock::new(|| embedded_router(EMBEDDED).unwrap_or_else(macro_router));
-    ROUTER.clone()
+    CATALOGUE.router.clone()
+}
+
+/// Parse the catalogue on a thread of its own, now, so that a server's first `tools/list` or
+/// tool call finds it ready: parsing it is about half of the work of a cold start, and it runs
+/// beside the runtime's start and the `initialize` exchange instead of before them. Without a
+/// thread (the spawn failed) it is parsed on first use, as before.
+pub(crate) fn parse_in_background() {
+    let spawned = std::thread::Builder::new()
+        .name("catalogue".to_owned())
+        .spawn(|| {
+            LazyLock::force(&CATALOGUE);
+        });
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "cannot start the catalogue thread; parsing on first use");
+    }
+}
+
+/// The compact JSON of `tool` as the catalogue file holds it, when `tool` is exactly the
+/// catalogue's tool of that name (then it is also exactly `serde_json::to_string(tool)`): a
+/// `tools/list` answer can copy this text instead of serialising the tool. `None` for any other
+/// tool. Cheap: the schemas are compared by pointer first (they are the catalogue's `Arc`s).
+pub(crate) fn rendered(tool: &Tool) -> Option<&'static str> {
+    let catalogue = LazyLock::force(&CATALOGUE);
+    let text = catalogue.texts.get(tool.name.as_ref())?;
+    (catalogue.router.get(&tool.name)? == tool).then_some(*text)
+}
+
+/// Each tool's line of a catalogue file whose router is `router`: the lines between the `[` and
+/// the `]`, without their `,`, in the order of the tools (the file is one JSON array, one tool a
+/// line). Empty when the lines do not match the tools one for one.
+fn embedded_texts(
+    text: &'static str,
+    router: &ToolRouter<AirtableServer>,
+) -> HashMap<String, &'static str> {
+    let lines: Vec<&'static str> = text
+        .lines()
+        .filter(|l| !matches!(*l, "[" | "]" | ""))
+        .map(|l| l.strip_suffix(',').unwrap_or(l))
+        .collect();
+    let mut names: Vec<&str> = router.map.keys().map(|n| n.as_ref()).collect();
+    names.sort_unstable();
+    if lines.len() != names.len() {
+        return HashMap::new();
+    }
+    // The file is sorted by name; a line belongs to a tool when it starts with its name.
+    let mut texts = HashMap::with_capacity(lines.len());
+    for (name, line) in names.into_iter().zip(lines) {
+        if !line.starts_with(&format!("{{\"name\":\"{name}\",")) {
+            return HashMap::new();
+        }
+        texts.insert(name.to_owned(), line);
+    }
+    texts
 }
 
 /// The router the `#[tool_router]` blocks build, with portable schemas (what the catalogue file
@@ -217,6 +288,36 @@ mod tests {
         }
         // The process-wide router is this one.
         assert_eq!(sorted(router()), from_file);
+    }
+
+    #[test]
+    fn each_tool_is_rendered_as_its_line_which_is_its_serialisation() {
+        let tools = router().list_all();
+        assert_eq!(tools.len(), ROUTES.len());
+        for t in &tools {
+            assert_eq!(
+                rendered(t),
+                Some(serde_json::to_string(t).unwrap().as_str()),
+                "{}",
+                t.name
+            );
+        }
+        // Another tool of the same name (here a changed description) is not the catalogue's.
+        let mut changed = tools[0].clone();
+        changed.description = Some("something else".into());
+        assert_eq!(rendered(&changed), None);
+        let mut unknown = tools[0].clone();
+        unknown.name = "no_such_tool".into();
+        assert_eq!(rendered(&unknown), None);
+        // Lines that do not match the tools one for one give no texts (and no panic).
+        let embedded = embedded_router(EMBEDDED).unwrap();
+        assert_eq!(embedded_texts(EMBEDDED, &embedded).len(), ROUTES.len());
+        let dropped: &'static str = Box::leak(
+            EMBEDDED
+                .replacen("\n{\"name\":\"list_bases\"", "\n", 1)
+                .into_boxed_str(),
+        );
+        assert!(embedded_texts(dropped, &embedded).is_empty());
     }
 
     #[test]

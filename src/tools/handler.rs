@@ -11,7 +11,7 @@
 //! Transports (stdio, HTTP) live in the `server` module and only wire this handler.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -218,7 +218,9 @@ pub struct ServerState {
     pool: Option<Client>,
     options: Arc<ServerOptions>,
     cache: Arc<SchemaCache>,
-    router: ToolRouter<AirtableServer>,
+    /// The exposed tools' routes: filtered from the catalogue on first use (see
+    /// [`ServerState::router`]).
+    router: OnceLock<ToolRouter<AirtableServer>>,
     /// The write journal (None = `--no-journal`), or why it could not be opened.
     journal: JournalSlot,
     /// Sessions subscribed to schema resources (every session of this process).
@@ -238,15 +240,10 @@ impl std::fmt::Debug for ServerState {
 }
 
 impl ServerState {
-    /// Build the state: the router is filtered here, once.
+    /// Build the state. The router is filtered from the catalogue once, on first use: the
+    /// `initialize` answer never waits for the catalogue (see
+    /// [`tools::catalogue::parse_in_background`]).
     pub fn new(client: Result<Client, TokenProblem>, options: ServerOptions) -> Arc<Self> {
-        let mut router = ToolRouter::new();
-        for route in tools::router() {
-            let exposed = tools::find_spec(route.name()).is_some_and(|s| options.exposes(s));
-            if exposed {
-                tools::catalogue::insert_route(&mut router, route);
-            }
-        }
         let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
         // Watches live in the journal's store; with --no-journal in memory for the process.
         let watchers: Arc<Watchers> = Arc::default();
@@ -260,7 +257,7 @@ impl ServerState {
             journal,
             cache: Arc::new(SchemaCache::new(options.schema_ttl)),
             options: Arc::new(options),
-            router,
+            router: OnceLock::new(),
             watchers,
         })
     }
@@ -306,13 +303,34 @@ impl ServerState {
         self.client.as_ref()
     }
 
+    /// The routes of the tools exposed under the options (toolsets, read-only).
+    pub(crate) fn router(&self) -> &ToolRouter<AirtableServer> {
+        self.router.get_or_init(|| {
+            let mut router = ToolRouter::new();
+            for route in tools::router() {
+                if tools::find_spec(route.name()).is_some_and(|s| self.options.exposes(s)) {
+                    tools::catalogue::insert_route(&mut router, route);
+                }
+            }
+            router
+        })
+    }
+
     /// Names of the tools exposed, sorted.
     pub fn tool_names(&self) -> Vec<String> {
-        self.router
+        self.router()
             .list_all()
             .into_iter()
             .map(|t| t.name.into_owned())
             .collect()
+    }
+
+    /// How many tools are exposed, from the tool specs (without waiting for the catalogue).
+    pub fn exposed_tool_count(&self) -> usize {
+        tools::CATALOG
+            .iter()
+            .filter(|s| self.options.exposes(s))
+            .count()
     }
 }
 
@@ -415,7 +433,7 @@ impl AirtableServer {
     }
 }
 
-#[tool_handler(router = self.state.router)]
+#[tool_handler(router = self.state.router())]
 impl ServerHandler for AirtableServer {
     fn get_info(&self) -> ServerConfig {
         let mut caps = ServerCapabilities::builder()
@@ -446,17 +464,17 @@ impl ServerHandler for AirtableServer {
         // `input_required` result (tools::confirm).
         let pending = tools::confirm::CallInput::attach(&request, &mut context);
         let name = request.name.to_string();
-        let exposed = self.state.router.has_route(&name);
+        let exposed = self.state.router().has_route(&name);
         let label = if exposed { name.as_str() } else { "unknown" };
         let guard = self.observer.as_ref().map(|o| o.started(label));
         let span = call_span(label, &request, &context);
-        let unknown = (self.state.router.get(&name))
+        let unknown = (self.state.router().get(&name))
             .and_then(|t| tools::arguments::check(t, request.arguments.as_ref()).err());
         let mut result = if let Some(e) = unknown {
             Ok(CallToolResult::error(vec![ContentBlock::text(e.text())]).into())
         } else if exposed {
             let tcc = ToolCallContext::new(self, request, context);
-            self.state.router.call(tcc).instrument(span.clone()).await
+            self.state.router().call(tcc).instrument(span.clone()).await
         } else if let Some(refusal) = self.refusal(&name) {
             Ok(CallToolResult::error(vec![ContentBlock::text(refusal.text())]).into())
         } else {

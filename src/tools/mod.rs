@@ -28,7 +28,7 @@ mod attachments;
 mod bases;
 mod batch;
 mod cache;
-mod catalogue;
+pub(crate) mod catalogue;
 mod cells;
 mod comments;
 mod compact;
