@@ -7,7 +7,8 @@
 //! 2. text bytes: the text content of a 100-record get_records result;
 //! 3. overhead: get_records of 100 records over MCP stdio minus the same list-records request
 //!    sent directly with reqwest, calls 250 ms apart (so that neither path meets a limiter);
-//!    the median of the paired differences;
+//!    the median of the paired differences. Beside it, the floor: a `ping` round trip after
+//!    the same pause (the server process waking, reading and writing a line, no tool work);
 //! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median);
 //! 5. peak RSS: VmHWM of the server process (from /proc) at the end of each session (median).
 //!
@@ -269,6 +270,7 @@ async fn main() -> Result<()> {
     let mut diffs = Vec::new();
     let mut t_mcp = Vec::new();
     let mut t_direct = Vec::new();
+    let mut t_ping = Vec::new();
     let mut rss = Vec::new();
     let mut rss_parts = String::new();
     let mut text_bytes = 0usize;
@@ -343,6 +345,10 @@ async fn main() -> Result<()> {
             t_mcp.push(m);
             t_direct.push(d);
             diffs.push(m.as_secs_f64() - d.as_secs_f64());
+            let t0 = Instant::now();
+            peer.request("ping", json!({})).await?;
+            t_ping.push(t0.elapsed());
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
         // 5. Peak RSS over the session, and what the resident memory is made of at its end.
@@ -382,6 +388,10 @@ async fn main() -> Result<()> {
         ms(median(t_direct)),
     );
     println!(
+        "   floor: a ping round trip after the same pause: median {} (the process waking and one line each way; no tool work)",
+        ms(median(t_ping.clone())),
+    );
+    println!(
         "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {})",
         ms(m_start),
         ms(*t_start.iter().min().unwrap_or(&Duration::ZERO)),
@@ -403,6 +413,10 @@ async fn main() -> Result<()> {
     println!("FIGURE rate_limited {rate_limited}");
     println!("FIGURE text_bytes {text_bytes}");
     println!("FIGURE overhead_ms {:.3}", overhead * 1000.0);
+    println!(
+        "FIGURE ping_ms {:.3}",
+        median(t_ping).as_secs_f64() * 1000.0
+    );
     println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
     println!("FIGURE peak_rss_mb {:.1}", m_rss as f64 / 1e6);
     Ok(())
