@@ -79,3 +79,73 @@ async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// `tools/list` over stdio is written from the catalogue's lines (stand-ins in the handler,
+/// copied text in the writer): what arrives is every exposed tool, whole, as the tool
+/// definitions serialise it, with and without --read-only.
+#[tokio::test]
+async fn tools_list_over_stdio_is_every_exposed_tool_whole() {
+    let all: Vec<Value> = airtable_mcp::tools::all_tools()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap())
+        .collect();
+    for read_only in [false, true] {
+        let home = tempfile::tempdir().unwrap();
+        let mut args = vec!["serve"];
+        if read_only {
+            args.push("--read-only");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
+            .env_clear()
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AIRTABLE_MCP_KEYRING", "none")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "list-test", "version": "0"}}});
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+        stdin
+            .write_all(format!("{init}\n{initialized}\n{list}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+        let listed = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
+                .await
+                .expect("the server stopped answering")
+                .unwrap()
+                .expect("the server exited");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == 2 {
+                break v;
+            }
+        };
+        let tools = listed["result"]["tools"].as_array().expect("tools").clone();
+        let expected: Vec<Value> = all
+            .iter()
+            .filter(|t| {
+                let spec = airtable_mcp::tools::find_spec(t["name"].as_str().unwrap()).unwrap();
+                !read_only || spec.access == airtable_mcp::tools::Access::Read
+            })
+            .cloned()
+            .collect();
+        assert!(expected.len() > 10, "{}", expected.len());
+        assert_eq!(tools.len(), expected.len(), "read_only={read_only}");
+        for (got, want) in tools.iter().zip(&expected) {
+            assert_eq!(got, want, "read_only={read_only}");
+        }
+        drop(stdin);
+        let _ = child.wait().await;
+    }
+}

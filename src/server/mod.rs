@@ -212,7 +212,8 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let prepared = prepare(&cfg).await?;
-    let server = AirtableServer::new(prepared.state.clone());
+    // The stdio writer (stdio::encode) copies catalogue lines: tools/list needs no parse.
+    let server = AirtableServer::new(prepared.state.clone()).listing_by_lines();
     tracing::info!(
         tools = prepared.state.exposed_tool_count(),
         read_only = prepared.state.options().read_only,

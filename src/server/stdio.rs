@@ -452,6 +452,23 @@ mod tests {
         );
         assert_eq!(empty_tools_end(br#"{"a":{"tools":[]},"tools":[]}"#), None);
         assert_eq!(empty_tools_end(br#"{"tools":[1]}"#), None);
+        // Stand-ins are written as the tools they stand for.
+        let names: Vec<&str> = all.iter().map(|t| t.name.as_ref()).collect();
+        let stand_ins = crate::tools::catalogue::placeholders(names).unwrap();
+        for id in &ids {
+            let msg = |tools| {
+                ServerJsonRpcMessage::response(
+                    ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools)),
+                    id.clone(),
+                )
+            };
+            let mut expected = serde_json::to_vec(&msg(all.clone())).unwrap();
+            expected.push(b'\n');
+            assert_eq!(
+                String::from_utf8(encode(msg(stand_ins.clone())).unwrap()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
         for tools in [all.clone(), mixed, vec![all[0].clone()], vec![]] {
             for id in &ids {
                 let mut result = ListToolsResult::with_all_items(tools.clone());

@@ -16,10 +16,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
-use rmcp::model::Tool;
+use rmcp::model::{JsonObject, Tool};
 
 use crate::tools::handler::AirtableServer;
 use crate::tools::schema_cleanup;
@@ -85,24 +85,31 @@ routes! {
     watch_table,
 }
 
-/// The parsed catalogue: every tool's route, and the text of each tool's line of the file (its
-/// compact JSON, which is what serialising the tool writes: a unit test checks it).
+/// The parsed catalogue: every tool's route.
 struct Catalogue {
     router: ToolRouter<AirtableServer>,
-    /// Tool name -> its line of the file (empty when the macro-built router serves).
-    texts: HashMap<String, &'static str>,
+    /// The router is the embedded file's (not the macro-built fallback).
+    embedded: bool,
 }
 
 static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| match embedded_router(EMBEDDED) {
     Some(router) => Catalogue {
-        texts: embedded_texts(EMBEDDED, &router),
         router,
+        embedded: true,
     },
     None => Catalogue {
         router: macro_router(),
-        texts: HashMap::new(),
+        embedded: false,
     },
 });
+
+/// Each tool's line of the embedded file (its compact JSON, which is what serialising the tool
+/// writes: a unit test checks it), by tool name. Found by the lines' `{"name":"…"` start, without
+/// parsing them.
+static LINES: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| lines_of(EMBEDDED));
+
+/// The input schema of the stand-ins of [`placeholders`], told apart by its address.
+static PLACEHOLDER_SCHEMA: LazyLock<Arc<JsonObject>> = LazyLock::new(Arc::default);
 
 /// Every tool implemented, unfiltered, with portable schemas: built once per process from the
 /// embedded catalogue (or, if it is unusable, from the tool definitions); each server state
@@ -126,42 +133,49 @@ pub(crate) fn parse_in_background() {
     }
 }
 
-/// The compact JSON of `tool` as the catalogue file holds it, when `tool` is exactly the
-/// catalogue's tool of that name (then it is also exactly `serde_json::to_string(tool)`): a
-/// `tools/list` answer can copy this text instead of serialising the tool. `None` for any other
-/// tool. Cheap: the schemas are compared by pointer first (they are the catalogue's `Arc`s).
+/// The compact JSON a `tools/list` answer may copy for `tool` instead of serialising it:
+/// - for a stand-in of [`placeholders`], the line of the catalogue tool it stands for;
+/// - for exactly the catalogue's tool of that name, its line (then also exactly
+///   `serde_json::to_string(tool)`). Cheap: the schemas are compared by pointer first (they are
+///   the catalogue's `Arc`s).
+///
+/// `None` for any other tool.
 pub(crate) fn rendered(tool: &Tool) -> Option<&'static str> {
+    let line = LINES.get(tool.name.as_ref())?;
+    if Arc::ptr_eq(&tool.input_schema, &PLACEHOLDER_SCHEMA) {
+        return Some(line);
+    }
     let catalogue = LazyLock::force(&CATALOGUE);
-    let text = catalogue.texts.get(tool.name.as_ref())?;
-    (catalogue.router.get(&tool.name)? == tool).then_some(*text)
+    (catalogue.embedded && catalogue.router.get(&tool.name)? == tool).then_some(*line)
 }
 
-/// Each tool's line of a catalogue file whose router is `router`: the lines between the `[` and
-/// the `]`, without their `,`, in the order of the tools (the file is one JSON array, one tool a
-/// line). Empty when the lines do not match the tools one for one.
-fn embedded_texts(
-    text: &'static str,
-    router: &ToolRouter<AirtableServer>,
-) -> HashMap<String, &'static str> {
-    let lines: Vec<&'static str> = text
-        .lines()
-        .filter(|l| !matches!(*l, "[" | "]" | ""))
-        .map(|l| l.strip_suffix(',').unwrap_or(l))
-        .collect();
-    let mut names: Vec<&str> = router.map.keys().map(|n| n.as_ref()).collect();
-    names.sort_unstable();
-    if lines.len() != names.len() {
-        return HashMap::new();
-    }
-    // The file is sorted by name; a line belongs to a tool when it starts with its name.
-    let mut texts = HashMap::with_capacity(lines.len());
-    for (name, line) in names.into_iter().zip(lines) {
-        if !line.starts_with(&format!("{{\"name\":\"{name}\",")) {
-            return HashMap::new();
+/// Stand-ins for the catalogue tools `names` (name only, and a schema [`rendered`] knows), for a
+/// `tools/list` answer whose writer copies each tool's line with [`rendered`]: it then needs
+/// neither the parsed catalogue nor a serialisation. `None` when a name has no line. A stand-in
+/// serialised by anything else is not the tool: only a writer that renders them may get them.
+pub(crate) fn placeholders<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Vec<Tool>> {
+    names
+        .into_iter()
+        .map(|name| {
+            let (name, _) = LINES.get_key_value(name)?;
+            Some(Tool::new(*name, "", PLACEHOLDER_SCHEMA.clone()))
+        })
+        .collect()
+}
+
+/// Each tool's line of a catalogue file, by the name it starts with (`{"name":"…",`), without its
+/// trailing `,`. Lines that do not start so (the `[` and `]`) are skipped.
+fn lines_of(text: &'static str) -> HashMap<&'static str, &'static str> {
+    let mut lines = HashMap::new();
+    for line in text.lines() {
+        let line = line.strip_suffix(',').unwrap_or(line);
+        if let Some(rest) = line.strip_prefix("{\"name\":\"")
+            && let Some(name) = rest.find('"').and_then(|end| rest.get(..end))
+        {
+            lines.insert(name, line);
         }
-        texts.insert(name.to_owned(), line);
     }
-    texts
+    lines
 }
 
 /// The router the `#[tool_router]` blocks build, with portable schemas (what the catalogue file
@@ -309,15 +323,25 @@ mod tests {
         let mut unknown = tools[0].clone();
         unknown.name = "no_such_tool".into();
         assert_eq!(rendered(&unknown), None);
-        // Lines that do not match the tools one for one give no texts (and no panic).
-        let embedded = embedded_router(EMBEDDED).unwrap();
-        assert_eq!(embedded_texts(EMBEDDED, &embedded).len(), ROUTES.len());
-        let dropped: &'static str = Box::leak(
-            EMBEDDED
-                .replacen("\n{\"name\":\"list_bases\"", "\n", 1)
-                .into_boxed_str(),
-        );
-        assert!(embedded_texts(dropped, &embedded).is_empty());
+        // Every tool has its line, found without parsing; nothing else is a line.
+        assert_eq!(lines_of(EMBEDDED).len(), ROUTES.len());
+        assert!(lines_of("[\n{\"title\":\"x\"},\n{\"name\":\"unterminated\n]").is_empty());
+        // A stand-in renders as the tool it stands for; an unknown name has none.
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        let stand_ins = placeholders(names.iter().copied()).unwrap();
+        assert_eq!(stand_ins.len(), tools.len());
+        for (s, t) in stand_ins.iter().zip(&tools) {
+            assert_eq!(s.name, t.name);
+            assert_eq!(
+                rendered(s),
+                Some(serde_json::to_string(t).unwrap().as_str())
+            );
+        }
+        assert!(placeholders(["list_bases", "no_such_tool"]).is_none());
+        // A tool that merely looks like a stand-in (an empty schema of its own) is not one.
+        let mut look_alike = stand_ins[0].clone();
+        look_alike.input_schema = Arc::default();
+        assert_eq!(rendered(&look_alike), None);
     }
 
     #[test]

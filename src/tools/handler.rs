@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::service::SubscriptionContext;
@@ -327,10 +328,19 @@ impl ServerState {
 
     /// How many tools are exposed, from the tool specs (without waiting for the catalogue).
     pub fn exposed_tool_count(&self) -> usize {
-        tools::CATALOG
+        self.exposed_names().len()
+    }
+
+    /// The names of the tools exposed, sorted, from the tool specs (without waiting for the
+    /// catalogue; `tool_names` is the router's, and a test checks that they agree).
+    pub(crate) fn exposed_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = tools::CATALOG
             .iter()
             .filter(|s| self.options.exposes(s))
-            .count()
+            .map(|s| s.name)
+            .collect();
+        names.sort_unstable();
+        names
     }
 }
 
@@ -344,6 +354,8 @@ pub struct AirtableServer {
     header_token: bool,
     /// The transport's watcher of tool calls, if any.
     observer: Option<Arc<dyn CallObserver>>,
+    /// `tools/list` answers with catalogue stand-ins (see [`AirtableServer::listing_by_lines`]).
+    listing_by_lines: bool,
 }
 
 impl std::fmt::Debug for AirtableServer {
@@ -371,6 +383,7 @@ impl AirtableServer {
             state,
             header_token: false,
             observer: None,
+            listing_by_lines: false,
         };
         // Stored watches (a restart) are kept alive and polled from the start.
         tools::watch::resume_on_start(&server.ctx);
@@ -396,11 +409,22 @@ impl AirtableServer {
             state,
             header_token: true,
             observer: None,
+            listing_by_lines: false,
         }
     }
 
     /// This handler with `observer` watching its tool calls (what a transport installs for
     /// metrics and graceful shutdown).
+    /// Answer `tools/list` with stand-ins of the exposed catalogue tools
+    /// ([`tools::catalogue::placeholders`]) instead of the parsed tools, for a transport whose
+    /// writer copies each one's catalogue line (`tools::catalogue::rendered`): the answer then
+    /// waits neither for the catalogue's parse nor for a serialisation. Only such a transport may
+    /// ask for this: a stand-in serialised as it is would be an empty tool.
+    pub fn listing_by_lines(mut self) -> Self {
+        self.listing_by_lines = true;
+        self
+    }
+
     pub fn observed(mut self, observer: Arc<dyn CallObserver>) -> Self {
         self.observer = Some(observer);
         self
@@ -452,6 +476,30 @@ impl ServerHandler for AirtableServer {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// As rmcp's `#[tool_handler]` writes it (the cache hints of the 2026 protocol included),
+    /// with stand-ins for the tools when [`AirtableServer::listing_by_lines`] asked for them.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let stand_ins = self
+            .listing_by_lines
+            .then(|| tools::catalogue::placeholders(self.state.exposed_names()))
+            .flatten();
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: stand_ins.unwrap_or_else(|| self.state.router().list_all()),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: supports_cache_hints.then_some(0),
+            cache_scope: supports_cache_hints.then_some(CacheScope::Public),
+        })
     }
 
     async fn call_tool(
