@@ -576,6 +576,13 @@ impl Client {
         &self.token.token
     }
 
+    /// Build the pooled HTTP client now, if it is not built yet (blocking: it loads the system's
+    /// root certificates). A server calls this on a thread of its own at start, so that its first
+    /// request does not wait for it. A failure is kept and reported by that first request.
+    pub fn build_http_now(&self) {
+        let _ = self.http();
+    }
+
     /// The pooled HTTP client, built on first use.
     pub(crate) fn http(&self) -> Result<&reqwest::Client, Error> {
         let cfg = &self.shared.cfg;

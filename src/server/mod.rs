@@ -190,6 +190,24 @@ pub fn parse_catalogue_in_background() {
     crate::tools::catalogue::parse_in_background();
 }
 
+/// Build the state's HTTP client (root certificates) on a thread of its own, after the catalogue
+/// parse (so that the two take turns on one core rather than crowding the main thread): a
+/// session's first tool call then finds both ready.
+fn build_http_in_background(state: &ServerState) {
+    let client = state.client().ok().cloned();
+    let spawned = std::thread::Builder::new()
+        .name("warm-up".to_owned())
+        .spawn(move || {
+            crate::tools::catalogue::wait_parsed();
+            if let Some(client) = client {
+                client.build_http_now();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "cannot start the warm-up thread; building on first use");
+    }
+}
+
 /// `airtable-mcp serve`.
 /// `cfg` is `Config::load(&args, ..)`, loaded once by the caller (which also picks the runtime
 /// from it).
@@ -201,6 +219,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
             o.api_url = cfg.api_url.clone();
         }
         let prepared = prepare(&cfg).await?;
+        build_http_in_background(&prepared.state);
         tracing::info!(
             tools = prepared.state.exposed_tool_count(),
             read_only = prepared.state.options().read_only,
@@ -212,6 +231,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let prepared = prepare(&cfg).await?;
+    build_http_in_background(&prepared.state);
     // The stdio writer (stdio::encode) copies catalogue lines: tools/list needs no parse.
     let server = AirtableServer::new(prepared.state.clone()).listing_by_lines();
     tracing::info!(

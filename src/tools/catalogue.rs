@@ -133,6 +133,11 @@ pub(crate) fn parse_in_background() {
     }
 }
 
+/// Wait until the catalogue is parsed (parse it here if no thread has started to).
+pub(crate) fn wait_parsed() {
+    LazyLock::force(&CATALOGUE);
+}
+
 /// The compact JSON a `tools/list` answer may copy for `tool` instead of serialising it:
 /// - for a stand-in of [`placeholders`], the line of the catalogue tool it stands for;
 /// - for exactly the catalogue's tool of that name, its line (then also exactly

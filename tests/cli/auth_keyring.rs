@@ -26,8 +26,10 @@ fn bin() -> Command {
         c.env_remove(v.0);
     }
     // Never read the user's config file: point at an empty one.
-    let empty =
-        std::env::temp_dir().join(format!("airtable-mcp-empty-{}.toml", std::process::id()));
+    // In cargo's scratch directory for integration tests (under target/), not in /tmp, where
+    // one file per test run used to be left behind.
+    let empty = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("airtable-mcp-empty-{}.toml", std::process::id()));
     std::fs::write(&empty, "").unwrap();
     c.env("AIRTABLE_MCP_CONFIG", &empty);
     c
