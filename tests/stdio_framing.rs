@@ -10,22 +10,28 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-#[tokio::test]
-async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
-    let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
+/// The binary with `args`, piped stdin and stdout, in a clean environment under `home` (no
+/// token, no keyring, no user config).
+fn serve(home: &std::path::Path, args: &[&str]) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
         .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AIRTABLE_MCP_KEYRING", "none")
-        .args(["serve", "--sandbox"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = serve(home.path(), &["serve", "--sandbox"]);
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
 
@@ -95,19 +101,7 @@ async fn tools_list_over_stdio_is_every_exposed_tool_whole() {
         if read_only {
             args.push("--read-only");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_airtable-mcp"))
-            .env_clear()
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AIRTABLE_MCP_KEYRING", "none")
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = serve(home.path(), &args);
         let mut stdin = child.stdin.take().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
