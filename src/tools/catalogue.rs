@@ -4,7 +4,7 @@
 //! output schemas, `_meta`) is what the `#[tool_router]` blocks of the group files produce,
 //! rewritten by [`schema_cleanup::portable_router`]. Producing it runs schemars for every
 //! argument and result type and then rewrites every schema: about half of the CPU time of a cold
-//! start. So it is produced once, by `UPDATE_SCHEMAS=1 cargo test --test schemas`, into
+//! start. So it is produced once, by `UPDATE_SCHEMAS=1 cargo test --test integration schemas::`, into
 //! `src/tools/catalogue.json` (compact JSON, one tool a line, sorted by name), which is
 //! embedded in the binary. At run time the router is that file plus the handlers ([`ROUTES`]):
 //! no schemars, no rewriting.
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn the_run_time_router_is_the_embedded_catalogue_and_equals_the_macro_built_one() {
         let embedded = embedded_router(EMBEDDED).expect(
-            "src/tools/catalogue.json is unusable: run `UPDATE_SCHEMAS=1 cargo test --test schemas`",
+            "src/tools/catalogue.json is unusable: run `UPDATE_SCHEMAS=1 cargo test --test integration schemas::`",
         );
         let from_file = sorted(embedded);
         let from_macros = sorted(macro_router());
@@ -287,7 +287,7 @@ mod tests {
             names(&from_file),
             names(&from_macros),
             "the embedded catalogue and the tool definitions name different tools: run \
-             `UPDATE_SCHEMAS=1 cargo test --test schemas`, and list new tools in tools::catalogue::routes!"
+             `UPDATE_SCHEMAS=1 cargo test --test integration schemas::`, and list new tools in tools::catalogue::routes!"
         );
         for (a, b) in from_file.iter().zip(&from_macros) {
             assert_eq!(a.name, b.name);

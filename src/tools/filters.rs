@@ -10,7 +10,7 @@
 //! - [`read_formula`]: what every read sends for `filters` + `filter_by_formula`: both checked
 //!   against the table, then AND-ed (the one place the reads combine them).
 //!
-//! Semantics (the sandbox evaluates the same formulas; tests/filters.rs checks them):
+//! Semantics (the sandbox evaluates the same formulas; tests/integration/filters.rs checks them):
 //! - `=`/`!=` on text and selects are exact; `contains`/`does_not_contain` are case-insensitive.
 //! - Number and date comparisons never match an empty cell (`!=` does).
 //! - Dates compare by day ("YYYY-MM-DD"); date-time fields are read in `time_zone` (default UTC).

@@ -12,7 +12,7 @@
 //! Adding a tool: write it in its group file, add one line to [`CATALOG`] and its name to
 //! `catalogue::routes!`, and (for a new group) add the group's router to
 //! `catalogue::macro_router`.
-//! Then `UPDATE_SCHEMAS=1 cargo test --test schemas` (regenerates `schemas/`, docs/tools.md and
+//! Then `UPDATE_SCHEMAS=1 cargo test --test integration schemas::` (regenerates `schemas/`, docs/tools.md and
 //! the embedded catalogue `src/tools/catalogue.json`).
 
 #![warn(unreachable_pub)]
