@@ -11,7 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --release --locked --bin airtable-mcp --example bench_server --example bench_bulk_create
+  # Two commands: built together with the examples, the binary's dependencies would take the
+  # features of the dev-dependencies too, their function names would change and the code layout
+  # (tools/symbol-order.txt, written from a binary built alone) would no longer match.
+  cargo build --release --locked --bin airtable-mcp
+  cargo build --release --locked --example bench_server --example bench_bulk_create
 fi
 bin="${AIRTABLE_MCP_BIN:-target/release/airtable-mcp}"
 # The code layout (build.rs): how much of tools/symbol-order.txt this binary still matches. Names
