@@ -34,12 +34,41 @@ pub(crate) fn is_hidden(c: char) -> bool {
 }
 
 /// Whether `s` may hold a hidden character: every one of them is a control byte or outside
-/// ASCII, so text of printable ASCII (most cell text) is cleared by one byte scan, without
-/// decoding characters.
+/// ASCII, so text of printable ASCII (most cell text) is cleared by one scan of its bytes,
+/// without decoding characters.
 fn may_hold_hidden(s: &str) -> bool {
-    s.bytes()
-        .any(|b| b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')))
-        && s.chars().any(is_hidden)
+    has_suspect_byte(s.as_bytes()) && s.chars().any(is_hidden)
+}
+
+/// A byte that may belong to a hidden character: a control byte other than tab, line feed and
+/// carriage return, DEL, or any byte outside ASCII.
+fn is_suspect_byte(b: u8) -> bool {
+    b >= 0x7f || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+}
+
+/// Whether `bytes` holds a suspect byte ([`is_suspect_byte`]). Eight bytes at a time: a word
+/// with no byte at or above 0x80, none below 0x20 and no DEL is passed over with a few
+/// arithmetic operations; a word that may have one (the bit tricks can flag a byte next to a
+/// real match) is checked byte by byte. Every result and tool text goes through this scan.
+fn has_suspect_byte(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        // A byte below 0x20 borrows in `x - 0x20..`, setting its high bit (ASCII bytes only:
+        // a byte with its high bit set is flagged by `x & HIGH` anyway).
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        // DEL: a zero byte of `x ^ 0x7f..`.
+        let del = x ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del & HIGH;
+        if ((x & HIGH) | below_space | del) != 0 && word.iter().any(|&b| is_suspect_byte(b)) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| is_suspect_byte(b))
 }
 
 /// Strip hidden characters from `s` in place; returns how many were removed (no allocation
@@ -133,6 +162,34 @@ mod tests {
 
     /// "hi" followed by the tag characters spelling "ok".
     const TAGGED: &str = "hi\u{e006f}\u{e006b}";
+
+    /// The word-at-a-time scan says what a byte-by-byte scan says: every byte value at every
+    /// position of buffers around the word size, among printable ASCII and next to tab, line
+    /// feed and carriage return (which are not suspect).
+    #[test]
+    fn the_word_scan_agrees_with_the_byte_scan() {
+        for len in 0..=19 {
+            for pos in 0..len {
+                for fill in [b'a', b'\t', b'\n', b'\r', b' ', b'~'] {
+                    for b in 0..=u8::MAX {
+                        let mut buf = vec![fill; len];
+                        buf[pos] = b;
+                        assert_eq!(
+                            has_suspect_byte(&buf),
+                            buf.iter().any(|&b| is_suspect_byte(b)),
+                            "byte {b:#04x} at {pos} of {len} among {fill:#04x}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!has_suspect_byte(b""));
+        assert!(!has_suspect_byte(
+            b"printable ASCII text, long enough for words: {}[]~"
+        ));
+        assert!(has_suspect_byte("caf\u{e9} is not ASCII".as_bytes()));
+        assert!(has_suspect_byte(b"0123456789abcdef\x7f"));
+    }
 
     #[test]
     fn hidden_characters_go_visible_ones_stay() {
