@@ -22,8 +22,7 @@ trap 'rm -f "$log"' EXIT
 # cargo-nextest runs each test in its own process, the tests of all binaries side by side
 # (.config/nextest.toml: threads, order, the time limit per test).
 dbus-run-session -- tools/with-secret-service.sh \
-  cargo nextest run --locked --all-targets --no-fail-fast \
-  ${AIRTABLE_MCP_TEST_THREADS:+--test-threads "$AIRTABLE_MCP_TEST_THREADS"} 2>&1 | tee "$log"
+  cargo nextest run --locked --all-targets --no-fail-fast 2>&1 | tee "$log"
 # nextest does not run doctests: the examples in the docs are tests too.
 cargo test --locked --doc 2>&1 | tee -a "$log"
 # End-to-end: the binary under the official MCP Python SDK over stdio, in its legacy and

@@ -53,11 +53,9 @@ fn is_suspect_byte(b: u8) -> bool {
 fn has_suspect_byte(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight);
+    let (words, rest) = bytes.as_chunks::<8>();
+    for word in words {
+        let x = u64::from_le_bytes(*word);
         // A byte below 0x20 borrows in `x - 0x20..`, setting its high bit (ASCII bytes only:
         // a byte with its high bit set is flagged by `x & HIGH` anyway).
         let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
@@ -68,7 +66,7 @@ fn has_suspect_byte(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    words.remainder().iter().any(|&b| is_suspect_byte(b))
+    rest.iter().any(|&b| is_suspect_byte(b))
 }
 
 /// Strip hidden characters from `s` in place; returns how many were removed (no allocation
