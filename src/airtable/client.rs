@@ -650,20 +650,24 @@ impl Client {
             Ok(text) => serde_json::from_str::<T>(text),
             Err(_) => serde_json::from_slice::<T>(&body),
         };
-        decoded.map_err(|e| {
-            let err = Error::Decode {
-                status,
-                detail: e.to_string(),
-                snippet: snippet(&body),
-            };
-            if class == RetryClass::Create {
-                Error::Ambiguous {
-                    source: Box::new(err),
-                }
-            } else {
-                err
+        decoded.map_err(|e| decode_error(class, status, &body, &e))
+    }
+
+    /// Send and return the status and body text of a 2xx answer (a body that is not UTF-8 is
+    /// a decode error, as it is for [`Client::send`]).
+    pub(crate) async fn send_text(&self, req: ApiRequest<'_>) -> Result<(u16, String), Error> {
+        let class = req.class;
+        let (status, body) = self.send_raw(req).await?;
+        match String::from_utf8(Vec::from(body)) {
+            Ok(text) => Ok((status, text)),
+            Err(e) => {
+                let body = e.into_bytes();
+                let err = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+                    .err()
+                    .unwrap_or_else(|| serde::de::Error::custom("the body is not UTF-8"));
+                Err(decode_error(class, status, &body, &err))
             }
-        })
+        }
     }
 
     /// Send with rate limiting and retries; returns the status and body of a 2xx answer.
@@ -897,6 +901,27 @@ impl Client {
                 Attempt::BrokenBody { status, error }
             }
         }
+    }
+}
+
+/// A 2xx body that does not read as expected. After a create, whether it was made is unknown.
+pub(crate) fn decode_error(
+    class: RetryClass,
+    status: u16,
+    body: &[u8],
+    e: &serde_json::Error,
+) -> Error {
+    let err = Error::Decode {
+        status,
+        detail: e.to_string(),
+        snippet: snippet(body),
+    };
+    if class == RetryClass::Create {
+        Error::Ambiguous {
+            source: Box::new(err),
+        }
+    } else {
+        err
     }
 }
 

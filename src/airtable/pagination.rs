@@ -4,10 +4,10 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::client::{ApiRequest, Client, MAX_URL_LEN, encode_segment};
+use super::client::{ApiRequest, Client, MAX_URL_LEN, decode_error, encode_segment};
 use super::error::Error;
 use super::ids::BaseId;
-use super::models::{Record, RecordPage};
+use super::models::{RawRecordPage, Record, RecordPage};
 use reqwest::Method;
 
 /// Sort direction.
@@ -274,6 +274,30 @@ struct RawPage {
 }
 
 impl Client {
+    /// The request for one page of records: GET, or POST `…/listRecords` when the GET URL
+    /// would be too long.
+    fn list_request<'a>(
+        &self,
+        base: &'a BaseId,
+        table: &str,
+        q: &ListQuery,
+    ) -> Result<ApiRequest<'a>, Error> {
+        if table.is_empty() {
+            return Err(Error::Config("the table name or ID is empty".into()));
+        }
+        let path = records_path(base, table);
+        let query = q.to_query();
+        Ok(if self.url_for(&path, &query).len() < MAX_URL_LEN {
+            ApiRequest::new(Method::GET, path, Some(base)).query(query)
+        } else {
+            tracing::debug!("URL too long for GET; using POST listRecords");
+            ApiRequest::new(Method::POST, format!("{path}/listRecords"), Some(base))
+                .query(q.locale_params())
+                .class(super::retry::RetryClass::Idempotent)
+                .json(&q.to_post_body())?
+        })
+    }
+
     /// One page of records: GET, or POST `…/listRecords` when the GET URL would reach
     /// 16,000 characters (`timeZone` and `userLocale` stay in the query).
     pub async fn list_records_page(
@@ -282,25 +306,27 @@ impl Client {
         table: &str,
         q: &ListQuery,
     ) -> Result<RecordPage, Error> {
-        if table.is_empty() {
-            return Err(Error::Config("the table name or ID is empty".into()));
-        }
-        let path = records_path(base, table);
-        let query = q.to_query();
-        let req = if self.url_for(&path, &query).len() < MAX_URL_LEN {
-            ApiRequest::new(Method::GET, path, Some(base)).query(query)
-        } else {
-            tracing::debug!("URL too long for GET; using POST listRecords");
-            ApiRequest::new(Method::POST, format!("{path}/listRecords"), Some(base))
-                .query(q.locale_params())
-                .class(super::retry::RetryClass::Idempotent)
-                .json(&q.to_post_body())?
-        };
+        let req = self.list_request(base, table, q)?;
         let raw: RawPage = self.send(req).await?;
         Ok(RecordPage {
             records: raw.records,
             offset: raw.offset.filter(|o| !o.is_empty()),
         })
+    }
+
+    /// [`Client::list_records_page`] with the cells left as the JSON text Airtable sent
+    /// ([`RawRecordPage`]): for a reader that only copies cells into its output.
+    pub async fn list_records_page_raw(
+        &self,
+        base: &BaseId,
+        table: &str,
+        q: &ListQuery,
+    ) -> Result<RawRecordPage, Error> {
+        let req = self.list_request(base, table, q)?;
+        let class = req.class;
+        let (status, text) = self.send_text(req).await?;
+        RawRecordPage::parse(text)
+            .map_err(|(e, text)| decode_error(class, status, text.as_bytes(), &e))
     }
 
     /// Every page as a stream; stops after the last page or at `q.max_records`.

@@ -6,6 +6,7 @@
 mod base;
 mod comment;
 mod field;
+mod raw_page;
 mod record;
 mod webhook;
 
@@ -14,6 +15,7 @@ pub use base::{
 };
 pub use comment::{Comment, CommentAuthor, CommentPage};
 pub use field::{CreateField, Field, FieldSpec, FieldType, UpdateField};
+pub use raw_page::{RawCell, RawRecord, RawRecordPage};
 pub use record::{DeletedRecord, Fields, Record, RecordPage};
 pub use webhook::{
     CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,
