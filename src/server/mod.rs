@@ -232,8 +232,11 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let prepared = prepare(&cfg).await?;
     build_http_in_background(&prepared.state);
-    // The stdio writer (stdio::encode) copies catalogue lines: tools/list needs no parse.
-    let server = AirtableServer::new(prepared.state.clone()).listing_by_lines();
+    // The stdio writer (stdio::encode) copies catalogue lines (tools/list needs no parse) and
+    // the JSON text of record lists in place of their structured content (built only once).
+    let server = AirtableServer::new(prepared.state.clone())
+        .listing_by_lines()
+        .structured_by_text();
     tracing::info!(
         tools = prepared.state.exposed_tool_count(),
         read_only = prepared.state.options().read_only,

@@ -26,7 +26,7 @@ use rmcp::transport::Transport;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
-use crate::tools::catalogue;
+use crate::tools::{self, catalogue};
 
 /// Largest message accepted on stdin (16 MiB, as rmcp's default and the HTTP side).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -221,9 +221,63 @@ pub fn encode(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
             list.tools = tools;
         }
     }
+    if let JsonRpcMessage::Response(JsonRpcResponse {
+        result: ServerResult::CallToolResult(result),
+        ..
+    }) = &mut msg
+        && tools::structured_text(result).is_some()
+    {
+        return encode_structured_by_text(msg);
+    }
     let mut bytes = serde_json::to_vec(&msg)?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// The line of a tool result whose structured content is a stand-in for its JSON text
+/// (`tools::structured_text`): serialised with the stand-in, which is then replaced by the
+/// text, copied as it is. The stand-in's bytes can only be the key and its object (inside a
+/// JSON string its quotes would be escaped); unless they occur exactly once, the structured
+/// content is parsed from the text and serialised.
+fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
+    let head = serde_json::to_vec(&msg)?;
+    let stand_in = tools::structured_stand_in_json().as_bytes();
+    if let JsonRpcMessage::Response(JsonRpcResponse {
+        result: ServerResult::CallToolResult(result),
+        ..
+    }) = &msg
+        && let Some(text) = tools::structured_text(result)
+        && let Some(at) = only_occurrence(&head, stand_in)
+        && let (Some(before), Some(after)) = (head.get(..at), head.get(at + stand_in.len()..))
+    {
+        const KEY: &[u8] = b"\"structuredContent\":";
+        let mut out = Vec::with_capacity(head.len() + text.len() + 1);
+        out.extend_from_slice(before);
+        out.extend_from_slice(KEY);
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(after);
+        out.push(b'\n');
+        return Ok(out);
+    }
+    if let JsonRpcMessage::Response(JsonRpcResponse {
+        result: ServerResult::CallToolResult(result),
+        ..
+    }) = &mut msg
+    {
+        tools::fill_structured_content(result);
+    }
+    let mut bytes = serde_json::to_vec(&msg)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Where `needle` starts in `hay`, when it occurs exactly once.
+fn only_occurrence(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut at = memchr::memmem::find_iter(hay, needle);
+    match (at.next(), at.next()) {
+        (Some(i), None) => Some(i),
+        _ => None,
+    }
 }
 
 /// Where the `]` of the one `"tools":[]` of `head` is. `"tools":[]` can only be a key and its
@@ -485,6 +539,62 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A result known by its JSON text is written with that text as its structured content,
+    /// whatever the text holds; the same message as one whose structured content is the text
+    /// parsed.
+    #[test]
+    fn a_result_known_by_its_text_carries_it_as_structured_content() {
+        let stand_in = crate::tools::structured_stand_in_json();
+        let texts = [
+            json!({"count": 0, "rows": []}).to_string(),
+            json!({"a": "x\"y\\", "b": [1, 2.5, null], "c": {"d": "\u{e9}\n"}}).to_string(),
+            // The stand-in's own bytes as data: inside strings they are escaped.
+            json!({"note": stand_in, "k": {"structuredContent": {"x": true}}}).to_string(),
+        ];
+        let meta_with_stand_in: rmcp::model::MetaObject =
+            serde_json::from_value(json!({"x": {"structuredContent": {
+                "airtable-mcp:structured-content-is-the-text": true}}}))
+            .unwrap();
+        for text in &texts {
+            for id in [RequestId::Number(3), RequestId::String(stand_in.into())] {
+                for meta in [None, Some(meta_with_stand_in.clone())] {
+                    let mut result = crate::tools::text_structured_result(text.clone());
+                    result.meta = meta.clone();
+                    assert_eq!(crate::tools::structured_text(&result), Some(text.as_str()));
+                    let msg = |r| {
+                        ServerJsonRpcMessage::response(ServerResult::CallToolResult(r), id.clone())
+                    };
+                    let line = encode(msg(result.clone())).unwrap();
+                    assert_eq!(line.last(), Some(&b'\n'));
+                    let got: Value = serde_json::from_slice(&line).unwrap();
+                    let mut filled = result;
+                    crate::tools::fill_structured_content(&mut filled);
+                    let want = serde_json::to_value(msg(filled)).unwrap();
+                    assert_eq!(got, want, "{text}");
+                    let structured: Value = serde_json::from_str(text).unwrap();
+                    assert_eq!(got["result"]["structuredContent"], structured);
+                    assert_eq!(got["result"]["content"][0]["text"], json!(text));
+                    if meta.is_none() {
+                        // Spliced: the text itself, byte for byte.
+                        let needle = format!("\"structuredContent\":{text}");
+                        assert!(String::from_utf8(line).unwrap().contains(&needle));
+                    }
+                }
+            }
+        }
+        // Anything else is written as it is.
+        let plain = rmcp::model::CallToolResult::structured(json!({
+            "airtable-mcp:structured-content-is-the-text": false}));
+        assert_eq!(crate::tools::structured_text(&plain), None);
+        let msg = ServerJsonRpcMessage::response(
+            ServerResult::CallToolResult(plain),
+            RequestId::Number(1),
+        );
+        let mut expected = serde_json::to_vec(&msg).unwrap();
+        expected.push(b'\n');
+        assert_eq!(encode(msg).unwrap(), expected);
     }
 
     /// A transport over in-memory pipes: (transport, client's writer, client's line reader).

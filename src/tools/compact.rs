@@ -130,29 +130,11 @@ where
         }
         kept.push((id, by_slot));
     }
-    // Schema order first, then the others as first seen; densest first (a stable sort, so ties
-    // keep that order).
-    let mut order: Vec<usize> = Vec::with_capacity(names.len());
-    let mut placed = vec![false; names.len()];
-    let schema_slots = schema_order.iter().filter_map(|n| slots.get(*n).copied());
-    for slot in schema_slots.chain(0..names.len()) {
-        if !placed[slot] {
-            placed[slot] = true;
-            order.push(slot);
-        }
-    }
-    order.sort_by_key(|&slot| std::cmp::Reverse(filled[slot]));
-    // Column of each slot (column 0 is the record ID, which a field may also be named).
-    let mut column_of = vec![0usize; names.len()];
-    let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
-    let mut column_rules: Vec<CellRule> = Vec::with_capacity(order.len() + 1);
-    columns.push(ID_COLUMN.to_owned());
-    column_rules.push(CellRule::default());
-    for &slot in &order {
-        column_of[slot] = columns.len();
-        column_rules.push(rules.get(names[slot].as_str()).copied().unwrap_or_default());
-        columns.push(std::mem::take(&mut names[slot]));
-    }
+    let Columns {
+        columns,
+        column_of,
+        rules: column_rules,
+    } = Columns::new(schema_order, rules, &slots, names, &filled);
     let mut rows = Vec::with_capacity(kept.len());
     for (id, cells) in kept {
         let mut row = Vec::with_capacity(columns.len());
@@ -166,6 +148,393 @@ where
         rows.push(row);
     }
     CompactRecords { columns, rows }
+}
+
+/// The columns of a compact list, from the fields seen (by slot: the order first seen).
+struct Columns {
+    /// "id", then the field names.
+    columns: Vec<String>,
+    /// The column of each slot.
+    column_of: Vec<usize>,
+    /// Each column's rule.
+    rules: Vec<CellRule>,
+}
+
+impl Columns {
+    /// Schema order first, then the others as first seen; densest first (a stable sort, so
+    /// ties keep that order). `slots` gives a name's slot, `filled` each slot's non-empty cells.
+    fn new<K: std::borrow::Borrow<str> + std::hash::Hash + Eq>(
+        schema_order: &[&str],
+        rules: &HashMap<&str, CellRule>,
+        slots: &foldhash::HashMap<K, usize>,
+        mut names: Vec<String>,
+        filled: &[usize],
+    ) -> Columns {
+        let mut order: Vec<usize> = Vec::with_capacity(names.len());
+        let mut placed = vec![false; names.len()];
+        let schema_slots = schema_order.iter().filter_map(|n| slots.get(*n).copied());
+        for slot in schema_slots.chain(0..names.len()) {
+            if !placed[slot] {
+                placed[slot] = true;
+                order.push(slot);
+            }
+        }
+        order.sort_by_key(|&slot| std::cmp::Reverse(filled[slot]));
+        // Column of each slot (column 0 is the record ID, which a field may also be named).
+        let mut column_of = vec![0usize; names.len()];
+        let mut columns: Vec<String> = Vec::with_capacity(order.len() + 1);
+        let mut column_rules: Vec<CellRule> = Vec::with_capacity(order.len() + 1);
+        columns.push(ID_COLUMN.to_owned());
+        column_rules.push(CellRule::default());
+        for &slot in &order {
+            column_of[slot] = columns.len();
+            column_rules.push(rules.get(names[slot].as_str()).copied().unwrap_or_default());
+            columns.push(std::mem::take(&mut names[slot]));
+        }
+        Columns {
+            columns,
+            column_of,
+            rules: column_rules,
+        }
+    }
+}
+
+/// Records given as JSON text ([`compact_records`] on records not parsed), rendered: the
+/// columns, and the rows as the JSON array they make, cut to the longest prefix of rows that
+/// fits in `budget` bytes less the columns' JSON (at least one row), as
+/// `tools::result::fit_to_budget_rendered` cuts them. Columns left empty by the cut go.
+pub(crate) struct RenderedRows {
+    /// As [`CompactRecords::columns`].
+    pub columns: Vec<String>,
+    /// The kept rows, as a JSON array.
+    pub rows_json: String,
+    /// How many rows were kept.
+    pub kept: usize,
+    /// How many were cut to fit the budget.
+    pub cut: usize,
+}
+
+/// [`compact_records`] for records whose cells are JSON text (a record: its ID and its
+/// non-null cells as (field key, text)), rendered straight into rows' JSON with no tree of
+/// values built. The same columns as [`compact_records`] and the same values in the rows;
+/// cells are copied as sent apart from the shortenings of the module documentation (and
+/// whitespace outside strings), so a cell's string escapes and non-integral number spellings
+/// are Airtable's. Each cell's text must be one JSON value (what a JSON parser took it from).
+pub(crate) fn render_text_records<'a, I, C>(
+    schema_order: &[&str],
+    rules: &HashMap<&str, CellRule>,
+    records: I,
+    budget: usize,
+) -> RenderedRows
+where
+    I: IntoIterator<Item = (&'a str, C)>,
+    C: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut slots: foldhash::HashMap<&'a str, usize> = foldhash::HashMap::default();
+    let mut names: Vec<String> = Vec::new();
+    let mut filled: Vec<usize> = Vec::new();
+    let mut kept: Vec<(&'a str, Vec<(usize, &'a str)>)> = Vec::new();
+    for (id, cells) in records {
+        let cells = cells.into_iter();
+        let mut by_slot = Vec::with_capacity(cells.size_hint().0);
+        for (name, text) in cells {
+            let text = text.trim_ascii();
+            if is_empty_text(text) {
+                continue;
+            }
+            let slot = *slots.entry(name).or_insert_with(|| {
+                names.push(name.to_owned());
+                filled.push(0);
+                names.len() - 1
+            });
+            filled[slot] += 1;
+            by_slot.push((slot, text));
+        }
+        kept.push((id, by_slot));
+    }
+    let Columns {
+        mut columns,
+        mut column_of,
+        rules: mut column_rules,
+    } = Columns::new(schema_order, rules, &slots, names, &filled);
+    let rows_budget = budget.saturating_sub(crate::tools::result::json_len(&columns));
+    let mut r = RowWriter::new(columns.len());
+    let (mut rows_json, keep, used) = r.render(&kept, &column_of, &column_rules, Some(rows_budget));
+    let cut = kept.len() - keep;
+    if cut > 0 && used.iter().any(|u| !u) {
+        // Columns left empty by the cut go, and the rows are written again without them.
+        // A column that goes has no cell left to write (none in the kept rows but cells that
+        // write as null): its slots get no column.
+        let mut new_index = vec![usize::MAX; columns.len()];
+        let mut next = 0;
+        for (i, u) in used.iter().enumerate() {
+            if *u {
+                new_index[i] = next;
+                next += 1;
+            }
+        }
+        for c in &mut column_of {
+            *c = new_index[*c];
+        }
+        let mut keep_column = used.iter();
+        columns.retain(|_| keep_column.next().copied().unwrap_or(true));
+        let mut keep_rule = used.iter();
+        column_rules.retain(|_| keep_rule.next().copied().unwrap_or(true));
+        r = RowWriter::new(columns.len());
+        rows_json = r.render(&kept[..keep], &column_of, &column_rules, None).0;
+    }
+    RenderedRows {
+        columns,
+        rows_json,
+        kept: keep,
+        cut,
+    }
+}
+
+/// Writes rows of cells given as text.
+struct RowWriter {
+    /// The cells of the row being written, one after another.
+    scratch: Vec<u8>,
+    /// Where each column's cell is in `scratch` (None: empty).
+    at: Vec<Option<(usize, usize)>>,
+}
+
+impl RowWriter {
+    fn new(columns: usize) -> Self {
+        RowWriter {
+            scratch: Vec::with_capacity(256),
+            at: vec![None; columns],
+        }
+    }
+
+    /// The rows as a JSON array, how many were written (all, or the prefix that fits in
+    /// `budget` as `fitting` measures it: each row's JSON and one separator, at least one
+    /// row), and which columns have a value in a written row (the first, the ID, always).
+    fn render(
+        &mut self,
+        records: &[(&str, Vec<(usize, &str)>)],
+        column_of: &[usize],
+        rules: &[CellRule],
+        budget: Option<usize>,
+    ) -> (String, usize, Vec<bool>) {
+        let mut out: Vec<u8> = Vec::with_capacity(budget.unwrap_or(0).min(1 << 16) + 2);
+        let mut used = vec![false; self.at.len()];
+        if let Some(first) = used.first_mut() {
+            *first = true;
+        }
+        out.push(b'[');
+        let mut spent = 0usize;
+        let mut written = 0usize;
+        for (i, (id, cells)) in records.iter().enumerate() {
+            let mark = out.len();
+            if i > 0 {
+                out.push(b',');
+            }
+            let start = out.len();
+            self.row(&mut out, id, cells, column_of, rules);
+            let size = out.len() - start + 1;
+            if let Some(budget) = budget
+                && i > 0
+                && spent + size > budget
+            {
+                out.truncate(mark);
+                break;
+            }
+            spent += size;
+            written += 1;
+            for (u, at) in used.iter_mut().zip(&self.at) {
+                *u |= at.is_some();
+            }
+        }
+        out.push(b']');
+        // Cells are copied from JSON text (UTF-8) and written by serde_json.
+        let text = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        (text, written, used)
+    }
+
+    /// One row: `["<id>",cell,...]`, trailing empty cells left out.
+    fn row(
+        &mut self,
+        out: &mut Vec<u8>,
+        id: &str,
+        cells: &[(usize, &str)],
+        column_of: &[usize],
+        rules: &[CellRule],
+    ) {
+        self.scratch.clear();
+        self.at.fill(None);
+        for &(slot, text) in cells {
+            let Some((col, &rule)) = column_of
+                .get(slot)
+                .and_then(|&col| Some((col, rules.get(col)?)))
+            else {
+                continue;
+            };
+            let start = self.scratch.len();
+            write_text_cell(&mut self.scratch, text, rule);
+            if self.scratch[start..] == *b"null" {
+                // An item that unwraps to null: an empty cell, as in `compact_records`.
+                self.scratch.truncate(start);
+            } else if let Some(at) = self.at.get_mut(col) {
+                *at = Some((start, self.scratch.len()));
+            }
+        }
+        out.push(b'[');
+        write_json_string(out, id);
+        let last = self.at.iter().rposition(Option::is_some).unwrap_or(0);
+        for at in self.at.iter().take(last + 1).skip(1) {
+            out.push(b',');
+            match at {
+                Some((start, end)) => out.extend_from_slice(&self.scratch[*start..*end]),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b']');
+    }
+}
+
+/// `s` as a JSON string.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing a string to a Vec does not fail.
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
+/// Whether a cell's JSON text is an empty cell ([`is_empty_cell`]): null, "" or [].
+fn is_empty_text(text: &str) -> bool {
+    match text {
+        "null" | "\"\"" | "[]" => true,
+        t => t.starts_with('[') && t.ends_with(']') && t[1..t.len() - 1].trim_ascii().is_empty(),
+    }
+}
+
+/// A cell given as JSON text, written as [`write_cell`] writes it parsed.
+fn write_text_cell(out: &mut Vec<u8>, text: &str, rule: CellRule) {
+    if rule.attachments {
+        return write_parsed_cell(out, text, rule);
+    }
+    if rule.single && text.starts_with('[') {
+        let one = CellRule {
+            single: false,
+            ..rule
+        };
+        // The common single item, one string with no escapes (`["recX"]`): no parse.
+        if let Some(item) = lone_plain_string(text) {
+            return write_text_cell(out, item, one);
+        }
+        if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text)
+            && let [item] = items.as_slice()
+            && !item.get().starts_with('[')
+        {
+            return write_text_cell(out, item.get(), one);
+        }
+    }
+    match text.as_bytes().first() {
+        Some(b'"') if rule.instant => match short_instant_text(text) {
+            Some((head, tail)) => {
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(tail.as_bytes());
+            }
+            // Escapes: decoded, it may still be an instant to shorten.
+            None if text.contains('\\') => write_parsed_cell(out, text, rule),
+            None => out.extend_from_slice(text.as_bytes()),
+        },
+        Some(b'"') => out.extend_from_slice(text.as_bytes()),
+        Some(b'-' | b'0'..=b'9') => {
+            if plain_number(text) {
+                out.extend_from_slice(text.as_bytes());
+            } else {
+                write_parsed_cell(out, text, rule);
+            }
+        }
+        _ => copy_minified(out, text),
+    }
+}
+
+/// The item of a one-item list holding a string without escapes (`["recX"]` → `"recX"`).
+fn lone_plain_string(text: &str) -> Option<&str> {
+    let item = text.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = item.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['"', '\\'])).then_some(item)
+}
+
+/// Whether a number's text is what serde_json writes back for it once read, so that it is
+/// copied: an integer under 2^53 (not "-0"), or a decimal fraction without exponent whose
+/// fraction is not all zeros (those are shortened to integers). A fraction is copied as
+/// spelled: what Airtable sends is already its shortest spelling.
+fn plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if text.starts_with("-0") && !text.starts_with("-0.") {
+        return false;
+    }
+    match digits.split_once('.') {
+        None => digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()),
+        Some((int, frac)) => {
+            text.len() <= 17
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().any(|b| b != b'0')
+                && !frac.ends_with('0')
+        }
+    }
+}
+
+/// The shortened text of an instant (`"2026-01-02T12:51:00.000Z"` → `"2026-01-02T12:51Z"`),
+/// as two pieces, when [`shorten`] would shorten it.
+fn short_instant_text(text: &str) -> Option<(&str, &str)> {
+    if text.len() != 26 || !text.ends_with(".000Z\"") || text.contains('\\') {
+        return None;
+    }
+    let whole_minute = text.get(17..20) == Some(":00");
+    Some((text.get(..if whole_minute { 17 } else { 20 })?, "Z\""))
+}
+
+/// Parse, write as [`write_cell`] does, serialise (cells that need more than a copy).
+fn write_parsed_cell(out: &mut Vec<u8>, text: &str, rule: CellRule) {
+    let start = out.len();
+    let written = serde_json::from_str::<Value>(text)
+        .map_err(|_| ())
+        .and_then(|v| serde_json::to_writer(&mut *out, &write_cell(v, rule)).map_err(|_| ()));
+    if written.is_err() {
+        out.truncate(start);
+        copy_minified(out, text);
+    }
+}
+
+/// Copy JSON text without the whitespace outside its strings.
+fn copy_minified(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            continue;
+        }
+        out.push(b);
+    }
 }
 
 /// A cell as written in a row: slim attachments, unwrap a single item, then shorten.
@@ -615,5 +984,179 @@ mod tests {
         let props = schema["properties"].as_object().unwrap();
         assert!(props.contains_key("columns") && props.contains_key("rows"));
         assert_eq!(schema["required"], json!(["columns", "rows"]));
+    }
+
+    // ---- Records given as text: the same rows as parsed records ----
+
+    use proptest::prelude::*;
+
+    /// What `records_output` makes of parsed records: the columns, the kept rows' JSON, how
+    /// many rows were kept and cut.
+    fn from_parsed(
+        order: &[&str],
+        rules: &HashMap<&str, CellRule>,
+        records: &[(String, Map<String, Value>)],
+        budget: usize,
+    ) -> (Vec<String>, String, usize, usize) {
+        let mut c = compact_records(order, rules, records.iter().cloned());
+        let rows_budget = budget.saturating_sub(crate::tools::result::json_len(&c.columns));
+        let rows = std::mem::take(&mut c.rows);
+        let (rows, cut, rows_json) =
+            crate::tools::result::fit_to_budget_rendered(rows, rows_budget);
+        c.rows = rows;
+        let mut rows_json = rows_json.unwrap();
+        if cut > 0 {
+            c.retain_used_columns();
+            rows_json = serde_json::to_string(&c.rows).unwrap();
+        }
+        (c.columns, rows_json, c.rows.len(), cut)
+    }
+
+    /// The same records given as text, each cell written by `write`.
+    fn from_text(
+        order: &[&str],
+        rules: &HashMap<&str, CellRule>,
+        records: &[(String, Map<String, Value>)],
+        budget: usize,
+        write: fn(&Value) -> String,
+    ) -> (Vec<String>, String, usize, usize) {
+        let texts: Vec<(String, Vec<(String, String)>)> = records
+            .iter()
+            .map(|(id, cells)| {
+                let cells = cells.iter().map(|(k, v)| (k.clone(), write(v))).collect();
+                (id.clone(), cells)
+            })
+            .collect();
+        let r = render_text_records(
+            order,
+            rules,
+            texts.iter().map(|(id, cells)| {
+                (
+                    id.as_str(),
+                    cells.iter().map(|(k, t)| (k.as_str(), t.as_str())),
+                )
+            }),
+            budget,
+        );
+        (r.columns, r.rows_json, r.kept, r.cut)
+    }
+
+    const NAMES: [&str; 7] = ["Name", "id", "Due", "Links", "Files", "Say \"hi\"", "Zoë"];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!("")),
+            Just(json!([])),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            prop::sample::select(vec![3.0, -0.0, 0.0, 1e20, 2.5e-7, 9007199254740993.0])
+                .prop_map(Value::from),
+            "[a-z\"\\\\/\u{e9}\u{200b}\n\t\u{1}]{0,6}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "2026-01-02T12:51:00.000Z",
+                "2026-01-02T12:51:07.000Z",
+                "2026-01-02T12:51:07.120Z",
+                "2026-01-02",
+                "\u{1}026-01-02T12:51:00.000Z",
+            ])
+            .prop_map(Value::from),
+            "rec[A-Za-z0-9]{3}".prop_map(Value::from),
+        ]
+    }
+
+    fn attachment() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec!["image/png", "application/pdf"]),
+            any::<bool>(),
+        )
+            .prop_map(|(t, thumbs)| {
+                let mut a = json!({"id": "att1", "url": "https://x/a", "filename": "a",
+                    "size": 3, "type": t, "width": 2});
+                if thumbs {
+                    a["thumbnails"] = json!({"small": {"url": "https://x/s", "width": 1}});
+                }
+                a
+            })
+    }
+
+    fn cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            4 => leaf(),
+            1 => prop::collection::vec(leaf(), 0..3).prop_map(Value::from),
+            1 => leaf().prop_map(|v| json!([v])),
+            1 => leaf().prop_map(|v| json!([[v]])),
+            1 => prop::collection::vec(attachment(), 0..3).prop_map(Value::from),
+            1 => (leaf(), leaf()).prop_map(|(a, b)| json!({"id": a, "name": b})),
+        ]
+    }
+
+    fn records() -> impl Strategy<Value = Vec<(String, Map<String, Value>)>> {
+        prop::collection::vec(
+            prop::collection::vec((prop::sample::select(NAMES.to_vec()), cell()), 0..6),
+            0..8,
+        )
+        .prop_map(|recs| {
+            recs.into_iter()
+                .enumerate()
+                .map(|(i, cells)| {
+                    let cells = cells.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    (format!("rec{i:014}"), cells)
+                })
+                .collect()
+        })
+    }
+
+    fn rules() -> impl Strategy<Value = HashMap<&'static str, CellRule>> {
+        prop::collection::vec((any::<bool>(), any::<bool>(), any::<bool>()), NAMES.len()).prop_map(
+            |flags| {
+                NAMES
+                    .iter()
+                    .zip(flags)
+                    .map(|(n, (instant, single, attachments))| {
+                        (
+                            *n,
+                            CellRule {
+                                instant,
+                                single,
+                                attachments,
+                            },
+                        )
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Cells sent as compact JSON: the text path writes the very bytes the parsed path
+        /// writes, cut included.
+        #[test]
+        fn text_records_write_what_parsed_records_write(
+            records in records(),
+            rules in rules(),
+            budget in prop_oneof![0usize..400, Just(100_000usize)],
+            schema in prop::sample::subsequence(NAMES.to_vec(), 0..NAMES.len()),
+        ) {
+            let want = from_parsed(&schema, &rules, &records, budget);
+            let got = from_text(&schema, &rules, &records, budget, |v| serde_json::to_string(v).unwrap());
+            prop_assert_eq!(got, want);
+        }
+
+        /// Cells sent pretty-printed: the same rows once read (whitespace goes).
+        #[test]
+        fn whitespace_in_cells_goes(records in records(), rules in rules()) {
+            let want = from_parsed(&NAMES, &rules, &records, 100_000);
+            let got = from_text(&NAMES, &rules, &records, 100_000, |v| serde_json::to_string_pretty(v).unwrap());
+            prop_assert_eq!(&got.0, &want.0);
+            let got_rows: Value = serde_json::from_str(&got.1).unwrap();
+            let want_rows: Value = serde_json::from_str(&want.1).unwrap();
+            prop_assert_eq!(got_rows, want_rows);
+            prop_assert!(!got.1.contains('\n') || want.1.contains('\n'), "{}", got.1);
+        }
     }
 }

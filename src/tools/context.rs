@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::airtable::{BaseId, BaseSchema, Client, ListQuery, Record, Table};
+use crate::airtable::{
+    self, BaseId, BaseSchema, Client, ListQuery, RawRecordPage, Record, RecordPage, Table,
+};
 use crate::tools::ToolError;
 use crate::tools::cache::SchemaCache;
 use crate::tools::handler::{JournalSlot, ServerOptions, TokenProblem};
@@ -230,44 +232,130 @@ impl ToolContext {
         &self,
         base: &BaseId,
         table: &str,
-        mut query: ListQuery,
+        query: ListQuery,
         max: usize,
         report: PageReport<'_>,
     ) -> Result<RecordsRead, ToolError> {
+        let (pages, next) = self
+            .read_pages::<RecordPage>(base, table, query, max, report)
+            .await?;
+        let records = pages.into_iter().flat_map(|p| p.records).collect();
+        Ok(RecordsRead { records, next })
+    }
+
+    /// [`ToolContext::read_records`] with each page's cells left as the JSON text Airtable
+    /// sent, for a reader that only copies cells into its output (get_records).
+    pub(crate) async fn read_raw_records(
+        &self,
+        base: &BaseId,
+        table: &str,
+        query: ListQuery,
+        max: usize,
+        report: PageReport<'_>,
+    ) -> Result<RawRecordsRead, ToolError> {
+        let (pages, next) = self
+            .read_pages::<RawRecordPage>(base, table, query, max, report)
+            .await?;
+        Ok(RawRecordsRead { pages, next })
+    }
+
+    async fn read_pages<P: Page>(
+        &self,
+        base: &BaseId,
+        table: &str,
+        mut query: ListQuery,
+        max: usize,
+        report: PageReport<'_>,
+    ) -> Result<(Vec<P>, Option<String>), ToolError> {
         let PageReport {
             progress,
             what,
             every_page,
         } = report;
         let client = self.client()?;
-        let mut records: Vec<Record> = Vec::new();
+        let mut pages: Vec<P> = Vec::new();
+        let mut read = 0usize;
         loop {
-            let remaining = max.saturating_sub(records.len()).max(1);
+            let remaining = max.saturating_sub(read).max(1);
             query.page_size = Some(remaining.min(100) as u32);
-            let page = client
-                .list_records_page(base, table, &query)
-                .await
-                .map_err(|e| {
-                    ToolError::api("list records", base.as_ref(), scope::RECORDS_READ, e)
-                })?;
-            records.extend(page.records);
-            let next = page.offset;
-            let done = next.is_none() || records.len() >= max;
+            let mut page = P::fetch(client, base, table, &query).await.map_err(|e| {
+                ToolError::api("list records", base.as_ref(), scope::RECORDS_READ, e)
+            })?;
+            read += page.len();
+            let next = page.take_offset();
+            pages.push(page);
+            let done = next.is_none() || read >= max;
             if !done || every_page {
                 progress
                     .report(
-                        records.len().min(max),
+                        read.min(max),
                         max,
-                        format!("{what}: {} records read", records.len().min(max)),
+                        format!("{what}: {} records read", read.min(max)),
                     )
                     .await;
             }
             if done {
-                return Ok(RecordsRead { records, next });
+                return Ok((pages, next));
             }
             query.offset = next;
         }
     }
+}
+
+/// A page of records as [`ToolContext::read_pages`] reads it.
+trait Page: Sized + Send {
+    fn fetch<'a>(
+        client: &'a Client,
+        base: &'a BaseId,
+        table: &'a str,
+        query: &'a ListQuery,
+    ) -> impl Future<Output = Result<Self, airtable::Error>> + Send + 'a;
+    /// How many records it holds.
+    fn len(&self) -> usize;
+    /// The cursor to the next page.
+    fn take_offset(&mut self) -> Option<String>;
+}
+
+impl Page for RecordPage {
+    fn fetch<'a>(
+        client: &'a Client,
+        base: &'a BaseId,
+        table: &'a str,
+        query: &'a ListQuery,
+    ) -> impl Future<Output = Result<Self, airtable::Error>> + Send + 'a {
+        client.list_records_page(base, table, query)
+    }
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    fn take_offset(&mut self) -> Option<String> {
+        self.offset.take()
+    }
+}
+
+impl Page for RawRecordPage {
+    fn fetch<'a>(
+        client: &'a Client,
+        base: &'a BaseId,
+        table: &'a str,
+        query: &'a ListQuery,
+    ) -> impl Future<Output = Result<Self, airtable::Error>> + Send + 'a {
+        client.list_records_page_raw(base, table, query)
+    }
+    fn len(&self) -> usize {
+        self.records().len()
+    }
+    fn take_offset(&mut self) -> Option<String> {
+        self.offset.take()
+    }
+}
+
+/// What [`ToolContext::read_raw_records`] read.
+pub(crate) struct RawRecordsRead {
+    /// The pages, in Airtable's order.
+    pub(crate) pages: Vec<RawRecordPage>,
+    /// Airtable's cursor for the next record, when more exist.
+    pub(crate) next: Option<String>,
 }
 
 /// How [`ToolContext::read_records`] reports progress.

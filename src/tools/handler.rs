@@ -356,6 +356,9 @@ pub struct AirtableServer {
     observer: Option<Arc<dyn CallObserver>>,
     /// `tools/list` answers with catalogue stand-ins (see [`AirtableServer::listing_by_lines`]).
     listing_by_lines: bool,
+    /// Results known by their text keep a stand-in structured content (see
+    /// [`AirtableServer::structured_by_text`]).
+    structured_by_text: bool,
 }
 
 impl std::fmt::Debug for AirtableServer {
@@ -384,6 +387,7 @@ impl AirtableServer {
             header_token: false,
             observer: None,
             listing_by_lines: false,
+            structured_by_text: false,
         };
         // Stored watches (a restart) are kept alive and polled from the start.
         tools::watch::resume_on_start(&server.ctx);
@@ -410,6 +414,7 @@ impl AirtableServer {
             header_token: true,
             observer: None,
             listing_by_lines: false,
+            structured_by_text: false,
         }
     }
 
@@ -422,6 +427,16 @@ impl AirtableServer {
     /// ask for this: a stand-in serialised as it is would be an empty tool.
     pub fn listing_by_lines(mut self) -> Self {
         self.listing_by_lines = true;
+        self
+    }
+
+    /// Leave the stand-in structured content of results known by their JSON text
+    /// (`tools::result::text_structured_result`: record lists) as it is, for a transport whose
+    /// writer copies the text in its place (`tools::structured_text`): such a result is then
+    /// serialised once and never built as a JSON tree. Without this, `call_tool` fills the
+    /// structured content in. Only such a transport may ask for this.
+    pub fn structured_by_text(mut self) -> Self {
+        self.structured_by_text = true;
         self
     }
 
@@ -533,6 +548,11 @@ impl ServerHandler for AirtableServer {
         };
         if let Some(input_required) = pending.take() {
             result = Ok(input_required.into());
+        }
+        if !self.structured_by_text
+            && let Ok(CallToolResponse::Complete(r)) = &mut result
+        {
+            tools::result::fill_structured_content(r);
         }
         if self.header_token
             && let Ok(CallToolResponse::Complete(r)) = &mut result

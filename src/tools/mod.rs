@@ -64,7 +64,10 @@ pub use handler::{
 };
 pub use import::ImportError;
 pub use journal::JournalError;
-pub use result::ToolError;
+pub use result::{
+    ToolError, fill_structured_content, structured_stand_in_json, structured_text,
+    text_structured_result,
+};
 
 /// Toolsets are configuration values: defined (and parsed) once, in [`crate::config`].
 pub use crate::config::{Toolset, UnknownToolset};

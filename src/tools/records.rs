@@ -21,9 +21,9 @@ use crate::tools::bases::primary_name;
 use crate::tools::batch::{
     BatchWrite, BatchWriteOutput, JournalPlan, batch_schema, id_list, pick, preview_of, sample,
 };
-use crate::tools::compact::{CellRule, compact_records};
+use crate::tools::compact::{CellRule, compact_records, render_text_records};
 use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
-use crate::tools::context::{PageReport, RecordsRead, TableCtx, field_name};
+use crate::tools::context::{PageReport, RawRecordsRead, RecordsRead, TableCtx, field_name};
 use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
@@ -314,32 +314,39 @@ impl RecordsOutput {
         Value::Object(m)
     }
 
-    /// As a tool result: the structured content and its compact JSON text.
+    /// As a tool result known by its compact JSON text
+    /// ([`crate::tools::result::text_structured_result`]): the
+    /// structured content is that text parsed, built only where a transport needs the tree.
     fn into_result(mut self) -> CallToolResult {
-        let Some(rows_json) = self.rows_json.take() else {
-            return crate::tools::result::structured_result(self.into_value());
-        };
-        let mut value = self.into_value();
-        // The text: everything but the rows (a handful of keys), then the rows as rendered.
-        // `rows` is the last key, so it is put back where it was.
-        let head = match &mut value {
-            Value::Object(m) => m.shift_remove("rows").map(|rows| {
-                let head = serde_json::to_string(&*m);
-                m.insert("rows".to_owned(), rows);
-                head
-            }),
-            _ => None,
-        };
-        match head {
-            Some(Ok(head)) if head.ends_with('}') && head.len() > 2 => {
-                let mut text = String::with_capacity(head.len() + rows_json.len() + 9);
-                text.push_str(&head[..head.len() - 1]);
-                text.push_str(",\"rows\":");
-                text.push_str(&rows_json);
-                text.push('}');
-                crate::tools::result::structured_result_with_text(value, text)
+        let rows_json = self.rows_json.take();
+        let text = match rows_json {
+            // Everything but the rows (a handful of keys), then the rows as rendered: `rows`
+            // is the last key, serialised here as `[]}`.
+            Some(rows_json) => {
+                self.rows = Vec::new();
+                match serde_json::to_string(&self) {
+                    Ok(head) if head.ends_with("[]}") => {
+                        let mut text = String::with_capacity(head.len() + rows_json.len());
+                        text.push_str(&head[..head.len() - 3]);
+                        text.push_str(&rows_json);
+                        text.push('}');
+                        Ok(text)
+                    }
+                    Ok(_) => serde_json::from_str::<Vec<Vec<Value>>>(&rows_json).and_then(|rows| {
+                        self.rows = rows;
+                        serde_json::to_string(&self)
+                    }),
+                    Err(e) => Err(e),
+                }
             }
-            _ => crate::tools::result::structured_result(value),
+            None => serde_json::to_string(&self),
+        };
+        match text {
+            Ok(text) => crate::tools::result::text_structured_result(text),
+            // Serialising plain JSON values does not fail; if it ever did, say so.
+            Err(e) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+                "the result could not be written as JSON: {e}"
+            ))]),
         }
     }
 }
@@ -430,7 +437,47 @@ impl AirtableServer {
             rows_json,
         }
     }
+
+    /// [`AirtableServer::records_output`] for pages read as text
+    /// ([`crate::tools::context::ToolContext::read_raw_records`]): the rows are written from the
+    /// cells' text, with no record or value parsed but the cells a rule rewrites.
+    pub(crate) fn records_text_output(
+        &self,
+        read: RawRecordsRead,
+        table: Option<&Table>,
+        how: &str,
+    ) -> RecordsOutput {
+        let fields = table.map(|t| t.fields.as_slice()).unwrap_or_default();
+        let order: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        let rules = table.map(cell_rules).unwrap_or_default();
+        let records = read.pages.iter().flat_map(|page| {
+            page.records().iter().map(move |r| {
+                let cells = r.cells().iter().map(move |c| {
+                    let name = page.names().get(c.name).map_or("", String::as_str);
+                    (name, page.text(*c))
+                });
+                (r.id.as_str(), cells)
+            })
+        });
+        let budget = self.ctx.budget();
+        let rendered = render_text_records(&order, &rules, records, budget);
+        let truncated = rendered.cut > 0;
+        let note = truncated.then(|| truncation_note(rendered.kept, rendered.cut, budget, how));
+        RecordsOutput {
+            count: rendered.kept,
+            has_more: truncated || read.next.is_some(),
+            offset: if truncated { None } else { read.next },
+            truncated,
+            note,
+            columns: rendered.columns,
+            rows: Vec::new(),
+            rows_json: Some(rendered.rows_json),
+        }
+    }
 }
+
+/// How get_records says to read what a cut left out.
+const GET_RECORDS_CUT: &str = "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.";
 
 /// How each field's cells are written in compact rows, by field name and by field ID (records
 /// keyed by IDs with return_fields_by_field_id): timestamps, single-record links and lookups
@@ -936,15 +983,19 @@ impl AirtableServer {
             query
         };
         let progress = Progress::new(&rctx);
+        let report = PageReport::between_pages(&progress, "get_records");
+        if !p.expand_links && ids.is_empty() {
+            // Cells copied from the pages' text into the rows: no record is parsed.
+            let read = (self.ctx)
+                .read_raw_records(&ctx.base, &ctx.table_ref, query, max as usize, report)
+                .await?;
+            return Ok(self
+                .records_text_output(read, ctx.table(), GET_RECORDS_CUT)
+                .into_result());
+        }
         let mut read = self
             .ctx
-            .read_records(
-                &ctx.base,
-                &ctx.table_ref,
-                query,
-                max as usize,
-                PageReport::between_pages(&progress, "get_records"),
-            )
+            .read_records(&ctx.base, &ctx.table_ref, query, max as usize, report)
             .await?;
         let links = links::expand(&self.ctx, &ctx, p.expand_links, &mut read.records).await?;
         let read = if ids.is_empty() {
@@ -961,12 +1012,9 @@ impl AirtableServer {
                 .map(String::as_str)
                 .collect()
         };
-        let mut out = self.records_output(
-            read,
-            ctx.table(),
-            "To read everything, ask for fewer fields (fields=[...]) or a smaller max_records and page with offset.",
-        )
-        .with_note(links);
+        let mut out = self
+            .records_output(read, ctx.table(), GET_RECORDS_CUT)
+            .with_note(links);
         if !missing.is_empty() {
             let msg = format!(
                 "record_ids not found (or filtered out): {}",

@@ -57,6 +57,60 @@ pub(crate) fn structured_result_with_text(value: Value, text: String) -> CallToo
     result
 }
 
+/// The one key of the stand-in structured content of a result whose structured content is its
+/// text parsed ([`text_structured_result`]).
+const STRUCTURED_IS_TEXT: &str = "airtable-mcp:structured-content-is-the-text";
+
+/// A structured tool result known by its compact JSON text only (a JSON object): the
+/// structured content is a stand-in, `{"airtable-mcp:structured-content-is-the-text":true}`
+/// (an object, so that rmcp keeps it for every protocol era), until it is written:
+/// - the stdio writer copies the text in its place, so that the result is serialised once and
+///   no JSON tree of it is ever built (`server::stdio::encode`);
+/// - every other way out fills it in first ([`fill_structured_content`], in
+///   `AirtableServer::call_tool`, unless the transport asked for the stand-in).
+pub fn text_structured_result(text: String) -> CallToolResult {
+    let mut stand_in = Map::with_capacity(1);
+    stand_in.insert(STRUCTURED_IS_TEXT.to_owned(), Value::Bool(true));
+    structured_result_with_text(Value::Object(stand_in), text)
+}
+
+/// The JSON text a result's structured content stands for: `Some` when the structured content
+/// is the stand-in of [`text_structured_result`] and the first content block is text.
+pub fn structured_text(result: &CallToolResult) -> Option<&str> {
+    let Some(Value::Object(m)) = &result.structured_content else {
+        return None;
+    };
+    if m.len() != 1 || m.get(STRUCTURED_IS_TEXT) != Some(&Value::Bool(true)) {
+        return None;
+    }
+    match result.content.first() {
+        Some(ContentBlock::Text(t)) => Some(t.text.as_str()),
+        _ => None,
+    }
+}
+
+/// The bytes the stand-in structured content serialises to, key included, as found in a
+/// serialised result (`"structuredContent":{...}`).
+pub fn structured_stand_in_json() -> &'static str {
+    "\"structuredContent\":{\"airtable-mcp:structured-content-is-the-text\":true}"
+}
+
+/// Replace a stand-in structured content ([`text_structured_result`]) by its text parsed.
+/// Anything else is left as it is. Text that does not parse (which the tools never write)
+/// leaves no structured content rather than a wrong one.
+pub fn fill_structured_content(result: &mut CallToolResult) {
+    let Some(text) = structured_text(result) else {
+        return;
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => result.structured_content = Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, "a tool's JSON text does not parse; structured content left out");
+            result.structured_content = None;
+        }
+    }
+}
+
 /// Counts the bytes written to it (measures JSON without building it).
 struct ByteCount(usize);
 

@@ -1,6 +1,7 @@
 //! The stdio server (`airtable-mcp serve --sandbox`) answers every unusable line: a message over
 //! 16 MiB gets a JSON-RPC error with its id (the client no longer waits forever), text that is
-//! not JSON a parse error, and the session goes on.
+//! not JSON a parse error, and the session goes on. Also what stdio writes its own way: tools/list
+//! from the catalogue's lines, and record lists with their JSON text as structured content.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Stdio;
@@ -138,6 +139,64 @@ async fn tools_list_over_stdio_is_every_exposed_tool_whole() {
         assert_eq!(tools.len(), expected.len(), "read_only={read_only}");
         for (got, want) in tools.iter().zip(&expected) {
             assert_eq!(got, want, "read_only={read_only}");
+        }
+        drop(stdin);
+        let _ = child.wait().await;
+    }
+}
+
+/// A record list over stdio carries its JSON text as its structured content (written once, not
+/// serialised from a tree): the same value as the text, in both protocol eras, all 100 rows.
+#[tokio::test]
+async fn record_lists_over_stdio_carry_their_text_as_structured_content() {
+    for version in ["2025-06-18", "2026-07-28"] {
+        let home = tempfile::tempdir().unwrap();
+        let mut child = serve(home.path(), &["serve", "--sandbox"]);
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "list-test", "version": "0"}}});
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let call = |id: u64, max: u64, fields: Value| {
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "get_records", "arguments": {"base_id": "appDemoTracker001",
+                "table_id": "Tasks", "max_records": max, "fields": fields}}})
+        };
+        let calls = [
+            call(2, 100, json!(null)),
+            call(3, 3, json!(["Name", "Created", "Project", "Attachments"])),
+        ];
+        stdin
+            .write_all(format!("{init}\n{initialized}\n{}\n{}\n", calls[0], calls[1]).as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+        let mut answers = std::collections::BTreeMap::new();
+        while answers.len() < 2 {
+            let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
+                .await
+                .expect("the server stopped answering")
+                .unwrap()
+                .expect("the server exited");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == 2 || v["id"] == 3 {
+                answers.insert(v["id"].as_u64().unwrap(), v);
+            }
+        }
+        for (id, rows) in [(2, 100), (3, 3)] {
+            let result = &answers[&id]["result"];
+            assert_eq!(
+                result.get("isError"),
+                Some(&json!(false)),
+                "{version} {result}"
+            );
+            let text: Value =
+                serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+            assert_eq!(result["structuredContent"], text, "{version}");
+            assert_eq!(text["count"], rows, "{version}");
+            assert_eq!(text["rows"].as_array().unwrap().len(), rows, "{version}");
+            assert_eq!(text["columns"][0], "id", "{version}");
         }
         drop(stdin);
         let _ = child.wait().await;
