@@ -236,28 +236,29 @@ pub fn encode(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
 
 /// The line of a tool result whose structured content is a stand-in for its JSON text
 /// (`tools::structured_text`): serialised with the stand-in, which is then replaced by the
-/// text, copied as it is. The stand-in's bytes can only be the key and its object (inside a
-/// JSON string its quotes would be escaped); unless they occur exactly once, the structured
-/// content is parsed from the text and serialised.
+/// text, copied as it is (in place: only the few bytes after it move). The stand-in's bytes can
+/// only be the key and its object (inside a JSON string its quotes would be escaped); unless
+/// they occur exactly once, the structured content is parsed from the text and serialised.
 fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
-    let head = serde_json::to_vec(&msg)?;
+    const KEY: &[u8] = b"\"structuredContent\":";
     let stand_in = tools::structured_stand_in_json().as_bytes();
     if let JsonRpcMessage::Response(JsonRpcResponse {
         result: ServerResult::CallToolResult(result),
         ..
     }) = &msg
         && let Some(text) = tools::structured_text(result)
-        && let Some(at) = only_occurrence(&head, stand_in)
-        && let (Some(before), Some(after)) = (head.get(..at), head.get(at + stand_in.len()..))
     {
-        const KEY: &[u8] = b"\"structuredContent\":";
-        let mut out = Vec::with_capacity(head.len() + text.len() + 1);
-        out.extend_from_slice(before);
-        out.extend_from_slice(KEY);
-        out.extend_from_slice(text.as_bytes());
-        out.extend_from_slice(after);
-        out.push(b'\n');
-        return Ok(out);
+        // The text twice (once escaped) and the rest of the message.
+        let mut line = Vec::with_capacity(2 * text.len() + text.len() / 8 + 256);
+        serde_json::to_writer(&mut line, &msg)?;
+        if let Some(at) = only_occurrence(&line, stand_in)
+            && stand_in.starts_with(KEY)
+        {
+            let object = at + KEY.len()..at + stand_in.len();
+            line.splice(object, text.bytes());
+            line.push(b'\n');
+            return Ok(line);
+        }
     }
     if let JsonRpcMessage::Response(JsonRpcResponse {
         result: ServerResult::CallToolResult(result),
