@@ -34,8 +34,8 @@ pub use error::{ApiErrorKind, Error};
 pub use ids::{BaseId, CommentId, FieldId, IdError, RecordId, TableId, UserId, ViewId};
 pub use models::{
     BaseSchema, BaseSummary, Comment, CommentAuthor, CommentPage, CreateField, CreateTable,
-    DeletedRecord, Field, FieldSpec, FieldType, Fields, PermissionLevel, RawCell, RawRecord,
-    RawRecordPage, Record, RecordPage, Table, UpdateField, UpdateTable, View, WhoAmI,
+    DeletedRecord, Field, FieldSpec, FieldType, Fields, PermissionLevel, RawCell, RawObject,
+    RawRecord, RawRecordPage, Record, RecordPage, Table, UpdateField, UpdateTable, View, WhoAmI,
 };
 pub use models::{
     CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,

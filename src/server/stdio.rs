@@ -236,7 +236,7 @@ pub fn encode(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
 
 /// The line of a tool result whose structured content is a stand-in for its JSON text
 /// (`tools::structured_text`): serialised with the stand-in, which is then replaced by the
-/// text, copied as it is (in place: only the few bytes after it move). The stand-in's bytes can
+/// text, copied as it is (in place: only the few bytes after it are copied again). The stand-in's bytes can
 /// only be the key and its object (inside a JSON string its quotes would be escaped); unless
 /// they occur exactly once, the structured content is parsed from the text and serialised.
 fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
@@ -254,8 +254,10 @@ fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Resul
         if let Some(at) = only_occurrence(&line, stand_in)
             && stand_in.starts_with(KEY)
         {
-            let object = at + KEY.len()..at + stand_in.len();
-            line.splice(object, text.bytes());
+            let tail = line.split_off(at + stand_in.len());
+            line.truncate(at + KEY.len());
+            line.extend_from_slice(text.as_bytes());
+            line.extend_from_slice(&tail);
             line.push(b'\n');
             return Ok(line);
         }

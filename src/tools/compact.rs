@@ -40,13 +40,16 @@
 //! - Trailing empty cells are dropped, so a row may be shorter than `columns`: a missing
 //!   position is an empty cell.
 //!
-//! Pure: no MCP, no HTTP, no dependency on the client's types.
+//! Pure: no MCP, no HTTP; of the client it uses only its reader of JSON objects as text
+//! (`airtable::RawObject`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+
+use crate::airtable::RawObject;
 
 /// The name of the first column (the record ID).
 pub(crate) const ID_COLUMN: &str = "id";
@@ -417,7 +420,10 @@ fn is_empty_text(text: &str) -> bool {
 /// A cell given as JSON text, written as [`write_cell`] writes it parsed.
 fn write_text_cell(out: &mut Vec<u8>, text: &str, rule: CellRule) {
     if rule.attachments {
-        return write_parsed_cell(out, text, rule);
+        if !write_attachments_text(out, text, rule) {
+            write_parsed_cell(out, text, rule);
+        }
+        return;
     }
     if rule.single && text.starts_with('[') {
         let one = CellRule {
@@ -455,6 +461,74 @@ fn write_text_cell(out: &mut Vec<u8>, text: &str, rule: CellRule) {
         }
         _ => copy_minified(out, text),
     }
+}
+
+/// An attachments cell given as JSON text, written as [`write_cell`] writes it parsed
+/// ([`slim_attachments`], then the single-item rule): each attachment object's kept members
+/// are copied. False, with nothing written, when the text is not a list (it is then written as
+/// parsed).
+fn write_attachments_text(out: &mut Vec<u8>, text: &str, rule: CellRule) -> bool {
+    let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text) else {
+        return false;
+    };
+    let start = out.len();
+    let unwrap = rule.single && items.len() == 1 && !items[0].get().starts_with('[');
+    if !unwrap {
+        out.push(b'[');
+    }
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let item = item.get();
+        if !item.starts_with('{') {
+            if unwrap {
+                // The one item, not an attachment: shortened as a cell is.
+                let plain = CellRule {
+                    single: false,
+                    attachments: false,
+                    ..rule
+                };
+                write_text_cell(out, item, plain);
+            } else {
+                copy_minified(out, item);
+            }
+            continue;
+        }
+        let Ok(a) = RawObject::parse(item) else {
+            out.truncate(start);
+            return false;
+        };
+        let is_image = a
+            .get("type")
+            .and_then(|t| serde_json::from_str::<String>(t).ok())
+            .is_some_and(|t| t.starts_with("image/"));
+        let thumbnail = is_image
+            .then(|| {
+                let small = RawObject::parse(a.get("thumbnails")?).ok()?.get("small")?;
+                RawObject::parse(small).ok()?.get("url")
+            })
+            .flatten()
+            .filter(|u| u.starts_with('"'));
+        out.push(b'{');
+        let mut first = true;
+        let kept = ATTACHMENT_KEYS.iter().filter_map(|k| Some((*k, a.get(k)?)));
+        for (key, value) in kept.chain(thumbnail.map(|t| ("thumbnail", t))) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            copy_minified(out, value);
+        }
+        out.push(b'}');
+    }
+    if !unwrap {
+        out.push(b']');
+    }
+    true
 }
 
 /// The item of a one-item list holding a string without escapes (`["recX"]` → `"recX"`).

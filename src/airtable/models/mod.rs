@@ -15,7 +15,7 @@ pub use base::{
 };
 pub use comment::{Comment, CommentAuthor, CommentPage};
 pub use field::{CreateField, Field, FieldSpec, FieldType, UpdateField};
-pub use raw_page::{RawCell, RawRecord, RawRecordPage};
+pub use raw_page::{RawCell, RawObject, RawRecord, RawRecordPage};
 pub use record::{DeletedRecord, Fields, Record, RecordPage};
 pub use webhook::{
     CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,

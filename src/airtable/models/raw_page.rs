@@ -137,30 +137,47 @@ struct PageText<'a> {
 struct RecordText<'a> {
     id: RecordId,
     #[serde(default, borrow)]
-    fields: CellsText<'a>,
+    fields: RawObject<'a>,
 }
 
-/// A record's cells: names (borrowed unless escaped) and their text.
-#[derive(Default)]
-struct CellsText<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// A JSON object read as its members: each name (borrowed from the text unless it has escapes)
+/// and its value's text, in the order written, repeats included.
+#[derive(Debug, Default)]
+pub struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for CellsText<'a> {
+impl<'a> RawObject<'a> {
+    /// Read `text`, which must be one JSON object.
+    pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The text of the value of `name` (the last one, as a map reads a repeated name).
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.get())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Cells;
-        impl<'de> Visitor<'de> for Cells {
-            type Value = CellsText<'de>;
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = RawObject<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of cell values")
+                f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut cells = Vec::with_capacity(a.size_hint().unwrap_or(16).min(256));
+                let mut members = Vec::with_capacity(a.size_hint().unwrap_or(16).min(256));
                 while let Some((Name(name), raw)) = a.next_entry::<Name<'de>, &'de RawValue>()? {
-                    cells.push((name, raw));
+                    members.push((name, raw));
                 }
-                Ok(CellsText(cells))
+                Ok(RawObject(members))
             }
         }
-        d.deserialize_map(Cells)
+        d.deserialize_map(Members)
     }
 }
 
