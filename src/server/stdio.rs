@@ -235,31 +235,48 @@ pub fn encode(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
 }
 
 /// The line of a tool result whose structured content is a stand-in for its JSON text
-/// (`tools::structured_text`): serialised with the stand-in, which is then replaced by the
-/// text, copied as it is (in place: only the few bytes after it are copied again). The stand-in's bytes can
-/// only be the key and its object (inside a JSON string its quotes would be escaped); unless
-/// they occur exactly once, the structured content is parsed from the text and serialised.
+/// (`tools::structured_text`). The message is serialised with an empty text and the
+/// stand-in; the text is then written into the first (as a JSON string, [`write_json_string`])
+/// and copied as it is in place of the second. Either's bytes (`"text":""`, the stand-in) can only
+/// be a key and its value (inside a JSON string their quotes would be escaped); unless each
+/// occurs exactly once, the structured content is parsed from the text and serialised.
 fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
     const KEY: &[u8] = b"\"structuredContent\":";
+    const EMPTY_TEXT: &[u8] = b"\"text\":\"\"";
     let stand_in = tools::structured_stand_in_json().as_bytes();
     if let JsonRpcMessage::Response(JsonRpcResponse {
         result: ServerResult::CallToolResult(result),
         ..
-    }) = &msg
-        && let Some(text) = tools::structured_text(result)
+    }) = &mut msg
+        && tools::structured_text(result).is_some()
+        && let Some(rmcp::model::ContentBlock::Text(block)) = result.content.first_mut()
     {
-        // The text twice (once escaped) and the rest of the message.
-        let mut line = Vec::with_capacity(2 * text.len() + text.len() / 8 + 256);
-        serde_json::to_writer(&mut line, &msg)?;
-        if let Some(at) = only_occurrence(&line, stand_in)
+        let text = std::mem::take(&mut block.text);
+        let head = serde_json::to_vec(&msg)?;
+        if let (Some(text_at), Some(stand_in_at)) = (
+            only_occurrence(&head, EMPTY_TEXT),
+            only_occurrence(&head, stand_in),
+        ) && text_at < stand_in_at
             && stand_in.starts_with(KEY)
         {
-            let tail = line.split_off(at + stand_in.len());
-            line.truncate(at + KEY.len());
+            // The empty string `""` ends the text member.
+            let empty = text_at + EMPTY_TEXT.len() - 2;
+            let mut line = Vec::with_capacity(head.len() + 2 * text.len() + text.len() / 4 + 1);
+            line.extend_from_slice(&head[..empty]);
+            write_json_string(&mut line, &text);
+            line.extend_from_slice(&head[empty + 2..stand_in_at + KEY.len()]);
             line.extend_from_slice(text.as_bytes());
-            line.extend_from_slice(&tail);
+            line.extend_from_slice(&head[stand_in_at + stand_in.len()..]);
             line.push(b'\n');
             return Ok(line);
+        }
+        if let JsonRpcMessage::Response(JsonRpcResponse {
+            result: ServerResult::CallToolResult(result),
+            ..
+        }) = &mut msg
+            && let Some(rmcp::model::ContentBlock::Text(block)) = result.content.first_mut()
+        {
+            block.text = text;
         }
     }
     if let JsonRpcMessage::Response(JsonRpcResponse {
@@ -272,6 +289,41 @@ fn encode_structured_by_text(mut msg: ServerJsonRpcMessage) -> serde_json::Resul
     let mut bytes = serde_json::to_vec(&msg)?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// `s` as a JSON string, byte for byte as serde_json writes it (`\"`, `\\`, `\b \f \n \r \t`,
+/// other control characters as `\u00xx`), the runs between escapes copied whole: a record
+/// list's text is mostly short strings, a quote every few bytes.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        out.extend_from_slice(escape);
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
 }
 
 /// Where `needle` starts in `hay`, when it occurs exactly once.
@@ -560,9 +612,16 @@ mod tests {
             serde_json::from_value(json!({"x": {"structuredContent": {
                 "airtable-mcp:structured-content-is-the-text": true}}}))
             .unwrap();
+        // An empty text member elsewhere: the text's place is no longer known.
+        let meta_with_empty_text: rmcp::model::MetaObject =
+            serde_json::from_value(json!({"y": {"type": "text", "text": ""}})).unwrap();
         for text in &texts {
             for id in [RequestId::Number(3), RequestId::String(stand_in.into())] {
-                for meta in [None, Some(meta_with_stand_in.clone())] {
+                for meta in [
+                    None,
+                    Some(meta_with_stand_in.clone()),
+                    Some(meta_with_empty_text.clone()),
+                ] {
                     let mut result = crate::tools::text_structured_result(text.clone());
                     result.meta = meta.clone();
                     assert_eq!(crate::tools::structured_text(&result), Some(text.as_str()));
@@ -722,6 +781,17 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The JSON string writer writes what serde_json writes, for any text.
+        #[test]
+        fn json_strings_are_written_as_serde_json_writes_them(s in "(?s).{0,64}", bytes in proptest::collection::vec(0u8..0x80, 0..64)) {
+            let ascii = String::from_utf8(bytes).unwrap();
+            for text in [s.as_str(), ascii.as_str()] {
+                let mut out = Vec::new();
+                write_json_string(&mut out, text);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(text).unwrap());
+            }
+        }
 
         /// Random bytes never panic the scanner.
         #[test]
