@@ -236,37 +236,24 @@ impl ToolContext {
         max: usize,
         report: PageReport<'_>,
     ) -> Result<RecordsRead, ToolError> {
-        let (pages, next) = self
+        let PagesRead { pages, next } = self
             .read_pages::<RecordPage>(base, table, query, max, report)
             .await?;
         let records = pages.into_iter().flat_map(|p| p.records).collect();
         Ok(RecordsRead { records, next })
     }
 
-    /// [`ToolContext::read_records`] with each page's cells left as the JSON text Airtable
-    /// sent, for a reader that only copies cells into its output (get_records).
-    pub(crate) async fn read_raw_records(
-        &self,
-        base: &BaseId,
-        table: &str,
-        query: ListQuery,
-        max: usize,
-        report: PageReport<'_>,
-    ) -> Result<RawRecordsRead, ToolError> {
-        let (pages, next) = self
-            .read_pages::<RawRecordPage>(base, table, query, max, report)
-            .await?;
-        Ok(RawRecordsRead { pages, next })
-    }
-
-    async fn read_pages<P: Page>(
+    /// [`ToolContext::read_records`], page by page as `P` reads them: `RawRecordPage` leaves
+    /// each cell the JSON text Airtable sent, for a reader that only copies cells into its
+    /// output (get_records).
+    pub(crate) async fn read_pages<P: Page>(
         &self,
         base: &BaseId,
         table: &str,
         mut query: ListQuery,
         max: usize,
         report: PageReport<'_>,
-    ) -> Result<(Vec<P>, Option<String>), ToolError> {
+    ) -> Result<PagesRead<P>, ToolError> {
         let PageReport {
             progress,
             what,
@@ -295,7 +282,7 @@ impl ToolContext {
                     .await;
             }
             if done {
-                return Ok((pages, next));
+                return Ok(PagesRead { pages, next });
             }
             query.offset = next;
         }
@@ -303,7 +290,7 @@ impl ToolContext {
 }
 
 /// A page of records as [`ToolContext::read_pages`] reads it.
-trait Page: Sized + Send {
+pub(crate) trait Page: Sized + Send {
     fn fetch<'a>(
         client: &'a Client,
         base: &'a BaseId,
@@ -350,10 +337,10 @@ impl Page for RawRecordPage {
     }
 }
 
-/// What [`ToolContext::read_raw_records`] read.
-pub(crate) struct RawRecordsRead {
+/// What [`ToolContext::read_pages`] read.
+pub(crate) struct PagesRead<P> {
     /// The pages, in Airtable's order.
-    pub(crate) pages: Vec<RawRecordPage>,
+    pub(crate) pages: Vec<P>,
     /// Airtable's cursor for the next record, when more exist.
     pub(crate) next: Option<String>,
 }

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
 use crate::airtable::{
-    CellFormat, FieldType, Fields, GetOptions, ListQuery, Record, RecordId, RecordUpdate, Sort,
-    SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
+    CellFormat, FieldType, Fields, GetOptions, ListQuery, RawRecordPage, Record, RecordId,
+    RecordUpdate, Sort, SortDirection, Table, UpdateMode, UpsertRecord, WriteOptions,
 };
 use crate::formula;
 use crate::tools::ToolError;
@@ -23,7 +23,7 @@ use crate::tools::batch::{
 };
 use crate::tools::compact::{CellRule, compact_records, render_text_records};
 use crate::tools::confirm::{ConfirmAsk, ConfirmReason};
-use crate::tools::context::{PageReport, RawRecordsRead, RecordsRead, TableCtx, field_name};
+use crate::tools::context::{PageReport, PagesRead, RecordsRead, TableCtx, field_name};
 use crate::tools::filters::{self, Filters};
 use crate::tools::handler::AirtableServer;
 use crate::tools::journal::{Change, NewWrite};
@@ -439,11 +439,11 @@ impl AirtableServer {
     }
 
     /// [`AirtableServer::records_output`] for pages read as text
-    /// ([`crate::tools::context::ToolContext::read_raw_records`]): the rows are written from the
+    /// ([`crate::tools::context::ToolContext::read_pages`] of `RawRecordPage`s): the rows are written from the
     /// cells' text, with no record or value parsed but the cells a rule rewrites.
     pub(crate) fn records_text_output(
         &self,
-        read: RawRecordsRead,
+        read: PagesRead<RawRecordPage>,
         table: Option<&Table>,
         how: &str,
     ) -> RecordsOutput {
@@ -987,7 +987,7 @@ impl AirtableServer {
         if !p.expand_links && ids.is_empty() {
             // Cells copied from the pages' text into the rows: no record is parsed.
             let read = (self.ctx)
-                .read_raw_records(&ctx.base, &ctx.table_ref, query, max as usize, report)
+                .read_pages::<RawRecordPage>(&ctx.base, &ctx.table_ref, query, max as usize, report)
                 .await?;
             return Ok(self
                 .records_text_output(read, ctx.table(), GET_RECORDS_CUT)

@@ -29,6 +29,19 @@ fn serve(home: &std::path::Path, args: &[&str]) -> tokio::process::Child {
         .unwrap()
 }
 
+/// The next line the server writes, as JSON, within `secs` seconds.
+async fn next_message(
+    out: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    secs: u64,
+) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(secs), out.next_line())
+        .await
+        .expect("the server stopped answering")
+        .unwrap()
+        .expect("the server exited");
+    serde_json::from_str(&line).unwrap()
+}
+
 #[tokio::test]
 async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
     let home = tempfile::tempdir().unwrap();
@@ -53,12 +66,7 @@ async fn oversized_and_malformed_lines_get_errors_with_their_ids() {
     let mut by_id = std::collections::HashMap::new();
     let mut without_id = Vec::new();
     while !(by_id.contains_key(&99) && by_id.contains_key(&100) && !without_id.is_empty()) {
-        let line = tokio::time::timeout(Duration::from_secs(120), out.next_line())
-            .await
-            .expect("the server stopped answering")
-            .unwrap()
-            .expect("the server exited");
-        let v: Value = serde_json::from_str(&line).unwrap();
+        let v = next_message(&mut out, 120).await;
         match v.get("id").and_then(Value::as_i64) {
             Some(id) => {
                 by_id.insert(id, v);
@@ -116,12 +124,7 @@ async fn tools_list_over_stdio_is_every_exposed_tool_whole() {
             .unwrap();
         stdin.flush().await.unwrap();
         let listed = loop {
-            let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
-                .await
-                .expect("the server stopped answering")
-                .unwrap()
-                .expect("the server exited");
-            let v: Value = serde_json::from_str(&line).unwrap();
+            let v = next_message(&mut out, 60).await;
             if v["id"] == 2 {
                 break v;
             }
@@ -174,12 +177,7 @@ async fn record_lists_over_stdio_carry_their_text_as_structured_content() {
         stdin.flush().await.unwrap();
         let mut answers = std::collections::BTreeMap::new();
         while answers.len() < 2 {
-            let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
-                .await
-                .expect("the server stopped answering")
-                .unwrap()
-                .expect("the server exited");
-            let v: Value = serde_json::from_str(&line).unwrap();
+            let v = next_message(&mut out, 60).await;
             if v["id"] == 2 || v["id"] == 3 {
                 answers.insert(v["id"].as_u64().unwrap(), v);
             }
