@@ -11,11 +11,6 @@ fn main() -> ExitCode {
     let mut cli = Cli::parse_with_env();
     // The kernel keyring is per-thread credential state: join it before any thread exists.
     auth::prepare_process();
-    // A server's tool catalogue is parsed on a thread of its own from here on (after the line
-    // above: no thread before it), beside the start-up below and the `initialize` exchange.
-    if matches!(cli.command, Command::Serve(_)) {
-        airtable_mcp::server::parse_catalogue_in_background();
-    }
     // Log level/format from the config file when neither flag nor env gives them.
     airtable_mcp::config::apply_file_logging(&mut cli.global);
     // `serve` loads its configuration once, here: it also picks the runtime and the trace

@@ -184,16 +184,11 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
     })
 }
 
-/// Parse the tool catalogue on a thread of its own, now: `serve` calls this first, so that the
-/// first `tools/list` finds it ready (otherwise it is parsed on first use).
-pub fn parse_catalogue_in_background() {
-    crate::tools::catalogue::parse_in_background();
-}
-
-/// Build the state's HTTP client (root certificates) on a thread of its own, after the catalogue
-/// parse (so that the two take turns on one core rather than crowding the main thread): a
-/// session's first tool call then finds both ready.
-fn build_http_in_background(state: &ServerState) {
+/// Warm up, on a thread of its own, what a session's first tool call needs and no answer of the
+/// start-up exchange does: parse the tool catalogue (argument checks, routing), then build the
+/// state's HTTP client (it reads the system's root certificates). Together they cost several
+/// times the CPU of the rest of the start; whatever is not ready at the first call is done then.
+fn warm_up_in_background(state: &ServerState) {
     let client = state.client().ok().cloned();
     let spawned = std::thread::Builder::new()
         .name("warm-up".to_owned())
@@ -219,7 +214,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
             o.api_url = cfg.api_url.clone();
         }
         let prepared = prepare(&cfg).await?;
-        build_http_in_background(&prepared.state);
+        warm_up_in_background(&prepared.state);
         tracing::info!(
             tools = prepared.state.exposed_tool_count(),
             read_only = prepared.state.options().read_only,
@@ -231,7 +226,6 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let prepared = prepare(&cfg).await?;
-    build_http_in_background(&prepared.state);
     // The stdio writer (stdio::encode) copies catalogue lines (tools/list needs no parse) and
     // the JSON text of record lists in place of their structured content (built only once).
     let server = AirtableServer::new(prepared.state.clone())
@@ -245,8 +239,13 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Non-blocking pipes on the IO reactor (no blocking-pool hand-off per message), framed by our
     // own line transport (size cap, JSON-RPC errors for bad input).
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    // The warm-up waits until the host's start-up exchange (initialize, tools/list) is answered:
+    // on a small machine it would otherwise take the CPU the answers and the host itself need.
+    let state = prepared.state.clone();
+    let transport = stdio::StdioTransport::new(stdin, stdout)
+        .after_start_up(move || warm_up_in_background(&state));
     let service = server
-        .serve(stdio::StdioTransport::new(stdin, stdout))
+        .serve(transport)
         .await
         .map_err(|e| ServerError::Transport(Box::new(e)))?;
     // SIGTERM/SIGINT end the session like a closed stdin: `serve` returns, and main flushes the

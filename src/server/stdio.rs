@@ -43,7 +43,13 @@ pub struct StdioTransport<R, W> {
     /// The start of an oversized line, kept while the rest of it is skipped.
     oversized: Option<Vec<u8>>,
     write: Arc<Mutex<Option<W>>>,
+    /// Run once, after the first message that follows the `initialize` answer is written
+    /// ([`StdioTransport::after_start_up`]).
+    after_start_up: Arc<std::sync::Mutex<Option<StartUpHook>>>,
 }
+
+/// What [`StdioTransport::after_start_up`] runs.
+pub type StartUpHook = Box<dyn FnOnce() + Send>;
 
 enum LineRead {
     Line,
@@ -76,7 +82,20 @@ where
             max,
             oversized: None,
             write: Arc::new(Mutex::new(Some(write))),
+            after_start_up: Arc::default(),
         }
+    }
+
+    /// Run `hook` once, on the runtime, right after the first message that follows the
+    /// `initialize` answer has been written: a host's start-up exchange (`initialize`, then
+    /// `tools/list`) is then over, and the client has what it needs. Work that no answer of that
+    /// exchange needs (warming caches up) can start there instead of competing with it for the
+    /// CPU. A client that sends nothing after `initialize` never triggers it.
+    pub fn after_start_up(self, hook: impl FnOnce() + Send + 'static) -> Self {
+        if let Ok(mut slot) = self.after_start_up.lock() {
+            *slot = Some(Box::new(hook));
+        }
+        self
     }
 
     /// One `\n`-terminated line into `self.line`, never buffering more than the cap.
@@ -351,6 +370,16 @@ fn empty_tools_end(head: &[u8]) -> Option<usize> {
     }
 }
 
+fn is_initialize_answer(msg: &ServerJsonRpcMessage) -> bool {
+    matches!(
+        msg,
+        JsonRpcMessage::Response(JsonRpcResponse {
+            result: ServerResult::InitializeResult(_),
+            ..
+        })
+    )
+}
+
 async fn write_message<W: AsyncWrite + Unpin>(
     write: &Mutex<Option<W>>,
     msg: ServerJsonRpcMessage,
@@ -379,7 +408,16 @@ where
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = self.write.clone();
-        async move { write_message(&write, item).await }
+        let hook = (!is_initialize_answer(&item)).then(|| self.after_start_up.clone());
+        async move {
+            write_message(&write, item).await?;
+            if let Some(slot) = hook
+                && let Some(run) = slot.lock().ok().and_then(|mut s| s.take())
+            {
+                run();
+            }
+            Ok(())
+        }
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {

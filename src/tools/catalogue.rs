@@ -118,22 +118,9 @@ pub(crate) fn router() -> ToolRouter<AirtableServer> {
     CATALOGUE.router.clone()
 }
 
-/// Parse the catalogue on a thread of its own, now, so that a server's first `tools/list` or
-/// tool call finds it ready: parsing it is about half of the work of a cold start, and it runs
-/// beside the runtime's start and the `initialize` exchange instead of before them. Without a
-/// thread (the spawn failed) it is parsed on first use, as before.
-pub(crate) fn parse_in_background() {
-    let spawned = std::thread::Builder::new()
-        .name("catalogue".to_owned())
-        .spawn(|| {
-            LazyLock::force(&CATALOGUE);
-        });
-    if let Err(e) = spawned {
-        tracing::debug!(error = %e, "cannot start the catalogue thread; parsing on first use");
-    }
-}
-
-/// Wait until the catalogue is parsed (parse it here if no thread has started to).
+/// Wait until the catalogue is parsed (parse it here if no other thread has started to): the
+/// server's warm-up thread calls this once the host's start-up exchange is answered, so that
+/// the first tool call finds it ready.
 pub(crate) fn wait_parsed() {
     LazyLock::force(&CATALOGUE);
 }

@@ -242,8 +242,7 @@ impl std::fmt::Debug for ServerState {
 
 impl ServerState {
     /// Build the state. The router is filtered from the catalogue once, on first use: the
-    /// `initialize` answer never waits for the catalogue (see
-    /// [`tools::catalogue::parse_in_background`]).
+    /// `initialize` answer never waits for the catalogue (see [`tools::catalogue::wait_parsed`]).
     pub fn new(client: Result<Client, TokenProblem>, options: ServerOptions) -> Arc<Self> {
         let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
         // Watches live in the journal's store; with --no-journal in memory for the process.

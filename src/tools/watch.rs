@@ -270,8 +270,14 @@ pub(crate) fn ensure_poller(ctx: &ToolContext) {
     runtime.spawn(poll_loop(weak, read_only));
 }
 
+/// How long after a server's start [`resume_on_start`] looks at the store: after the host's
+/// start-up exchange, which its store read (a blocking-pool thread, a SQLite query) would only
+/// slow down; the poller's first round is minutes away anyway.
+const RESUME_AFTER: Duration = Duration::from_secs(1);
+
 /// At a server's start: when the store holds watches of `ctx`'s principal (a restart), start
-/// the poller so that they are kept alive and announced without waiting for a tool call.
+/// the poller ([`RESUME_AFTER`] later) so that they are kept alive and announced without waiting
+/// for a tool call.
 pub(crate) fn resume_on_start(ctx: &ToolContext) {
     let feed = ctx.watchers().feed();
     if feed.started.load(Ordering::SeqCst) || ctx.client().is_err() {
@@ -290,6 +296,7 @@ pub(crate) fn resume_on_start(ctx: &ToolContext) {
     }
     let ctx = ctx.clone();
     runtime.spawn(async move {
+        tokio::time::sleep(RESUME_AFTER).await;
         let Ok(store) = ctx.watchers().feed().store() else {
             return;
         };
