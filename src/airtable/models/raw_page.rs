@@ -51,22 +51,29 @@ impl RawRecord {
 impl RawRecordPage {
     /// Read a page's body. The same records and cells as [`super::RecordPage`]'s reading of
     /// it, the cells left as text. On error, the body comes back with the error.
+    ///
+    /// A page as Airtable writes it is read by [`scan`], one pass over the text that checks it
+    /// as serde_json does; what [`scan`] does not take (bad JSON, a key of the page or of a
+    /// record written with escapes or given twice) is read by serde_json, which gives the error
+    /// or, for the rare valid case, the same page.
     pub fn parse(body: String) -> Result<Self, (serde_json::Error, String)> {
         let (names, records, offset) = {
             let text = body.as_str();
-            let page: PageText<'_> = match serde_json::from_str(text) {
-                Ok(page) => page,
-                Err(e) => return Err((e, body)),
+            let page = match scan::page(text) {
+                Some(page) => page,
+                None => match read_with_serde(text) {
+                    Ok(page) => page,
+                    Err(e) => return Err((e, body)),
+                },
             };
-            let base = text.as_ptr() as usize;
             let mut names: Vec<String> = Vec::new();
             let mut index: foldhash::HashMap<Cow<'_, str>, usize> = Default::default();
             // Per name, the last record (1-based) that had it, and its position there.
             let mut seen: Vec<(usize, usize)> = Vec::new();
             let mut records = Vec::with_capacity(page.records.len());
             for (n, rec) in page.records.into_iter().enumerate() {
-                let mut cells: Vec<RawCell> = Vec::with_capacity(rec.fields.0.len());
-                for (name, raw) in rec.fields.0 {
+                let mut cells: Vec<RawCell> = Vec::with_capacity(rec.fields.len());
+                for (name, start, end) in rec.fields {
                     let slot = match index.get(&name) {
                         Some(&slot) => slot,
                         None => {
@@ -77,12 +84,10 @@ impl RawRecordPage {
                             slot
                         }
                     };
-                    let cell_text = raw.get();
-                    let start = (cell_text.as_ptr() as usize).wrapping_sub(base);
                     let cell = RawCell {
                         name: slot,
                         start,
-                        end: start + cell_text.len(),
+                        end,
                     };
                     match seen.get_mut(slot) {
                         Some((rec_no, at)) if *rec_no == n + 1 => {
@@ -123,6 +128,42 @@ impl RawRecordPage {
     pub fn text(&self, cell: RawCell) -> &str {
         self.body.get(cell.start..cell.end).unwrap_or_default()
     }
+}
+
+/// A page as read: per record its ID and, per member of its `fields` object in the order
+/// written (repeats included), the name and where the value's text is in the body.
+struct ReadPage<'a> {
+    records: Vec<ReadRecord<'a>>,
+    offset: Option<String>,
+}
+
+struct ReadRecord<'a> {
+    id: RecordId,
+    fields: Vec<(Cow<'a, str>, usize, usize)>,
+}
+
+/// The page read by serde_json (the cells as borrowed [`RawValue`]s).
+fn read_with_serde(text: &str) -> Result<ReadPage<'_>, serde_json::Error> {
+    let page: PageText<'_> = serde_json::from_str(text)?;
+    let base = text.as_ptr() as usize;
+    let records = page
+        .records
+        .into_iter()
+        .map(|rec| ReadRecord {
+            id: rec.id,
+            fields: (rec.fields.0.into_iter())
+                .map(|(name, raw)| {
+                    let cell = raw.get();
+                    let start = (cell.as_ptr() as usize).wrapping_sub(base);
+                    (name, start, start + cell.len())
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(ReadPage {
+        records,
+        offset: page.offset,
+    })
 }
 
 #[derive(Deserialize)]
@@ -206,11 +247,374 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
+/// A single pass over a page's text: its records, and where each cell's text is.
+///
+/// What it takes, it checks as serde_json reads the page: strict JSON (RFC 8259: no trailing
+/// commas, no leading zeros, escapes and control characters checked, nothing after the page),
+/// values of any depth (no recursion), an `id` that is a record ID, an `offset` that is a string
+/// or null, `records` an array of objects and `fields` an object. It gives up (`None`, and
+/// serde_json reads the page) on anything else, and on what it does not mean to copy of serde's
+/// reading: a key of the page or of a record written with escapes, or given twice.
+mod scan {
+    use std::borrow::Cow;
+
+    use super::{ReadPage, ReadRecord};
+    use crate::airtable::ids::RecordId;
+
+    /// The page's records and offset, or `None` (see the module docs).
+    pub(super) fn page(text: &str) -> Option<ReadPage<'_>> {
+        let mut c = Cursor {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+            stack: Vec::new(),
+            last_fields: 0,
+        };
+        let mut records: Option<Vec<ReadRecord<'_>>> = None;
+        let mut offset: Option<Option<String>> = None;
+        c.ws();
+        c.eat(b'{')?;
+        c.ws();
+        if c.eat(b'}').is_none() {
+            loop {
+                let key = c.key()?;
+                c.ws();
+                match key.plain(&c)? {
+                    b"records" if records.is_none() => records = Some(c.records()?),
+                    b"offset" if offset.is_none() => {
+                        let start = c.i;
+                        c.value()?;
+                        offset = Some(serde_json::from_str(c.since(start)?).ok()?);
+                    }
+                    b"records" | b"offset" => return None,
+                    _ => c.value()?,
+                }
+                if c.next_member(b'}')? {
+                    break;
+                }
+            }
+        }
+        c.ws();
+        (c.i == c.b.len()).then_some(())?;
+        Some(ReadPage {
+            records: records.unwrap_or_default(),
+            offset: offset.flatten(),
+        })
+    }
+
+    /// The bytes a string holds as they are: not `"`, `\\` or a control character.
+    const PLAIN: [bool; 256] = {
+        let mut table = [true; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            table[b] = false;
+            b += 1;
+        }
+        table[b'"' as usize] = false;
+        table[b'\\' as usize] = false;
+        table
+    };
+
+    /// Whether none of the eight bytes of `word` is `"`, `\\` or a control character (the
+    /// classic word-at-a-time tests: a byte is below `n` when subtracting `n` borrows into its
+    /// top bit while that bit was clear; a byte equals `c` when it is zero after `^ c`).
+    fn plain_word(word: u64) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const TOPS: u64 = 0x8080_8080_8080_8080;
+        let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & TOPS;
+        let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+        let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+        (quote | backslash | below(word, 0x20)) == 0
+    }
+
+    /// A string's text between its quotes, and whether it has escapes.
+    struct Key {
+        start: usize,
+        end: usize,
+        escaped: bool,
+    }
+
+    struct Cursor<'a> {
+        text: &'a str,
+        b: &'a [u8],
+        i: usize,
+        /// The closing brackets of the containers a value being skipped is in.
+        stack: Vec<u8>,
+        /// How many fields the last record had (room for the next one's).
+        last_fields: usize,
+    }
+
+    impl Key {
+        /// Not escaped: the key's bytes. `None` otherwise.
+        fn plain<'a>(&self, c: &Cursor<'a>) -> Option<&'a [u8]> {
+            if self.escaped {
+                return None;
+            }
+            c.b.get(self.start..self.end)
+        }
+    }
+
+    impl<'a> Cursor<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        fn eat(&mut self, byte: u8) -> Option<()> {
+            (self.peek() == Some(byte)).then(|| self.i += 1)
+        }
+
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+                self.i += 1;
+            }
+        }
+
+        fn since(&self, start: usize) -> Option<&'a str> {
+            self.text.get(start..self.i)
+        }
+
+        /// After a member or an element: `,` (then `false`) or the container's `close` (then
+        /// `true`), whitespace skipped on both sides.
+        fn next_member(&mut self, close: u8) -> Option<bool> {
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                    Some(false)
+                }
+                b if b == close => {
+                    self.i += 1;
+                    Some(true)
+                }
+                _ => None,
+            }
+        }
+
+        /// A string at the cursor.
+        fn string(&mut self) -> Option<Key> {
+            let b = self.b;
+            let mut i = self.i;
+            (b.get(i) == Some(&b'"')).then_some(())?;
+            i += 1;
+            let start = i;
+            let mut escaped = false;
+            loop {
+                // Eight bytes at a time while none of them ends the run, then byte by byte.
+                while let Some(word) = b.get(i..i + 8)
+                    && let Ok(word) = <[u8; 8]>::try_from(word)
+                    && plain_word(u64::from_le_bytes(word))
+                {
+                    i += 8;
+                }
+                let mut byte = *b.get(i)?;
+                while PLAIN[usize::from(byte)] {
+                    i += 1;
+                    byte = *b.get(i)?;
+                }
+                match byte {
+                    b'"' => {
+                        self.i = i + 1;
+                        return Some(Key {
+                            start,
+                            end: i,
+                            escaped,
+                        });
+                    }
+                    b'\\' => {
+                        escaped = true;
+                        match *b.get(i + 1)? {
+                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                            b'u' => {
+                                let hex = b.get(i + 2..i + 6)?;
+                                hex.iter().all(u8::is_ascii_hexdigit).then_some(())?;
+                                i += 6;
+                            }
+                            _ => return None,
+                        }
+                    }
+                    // A control character: it must be escaped (serde_json refuses it too).
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A member's name and its `:`.
+        fn key(&mut self) -> Option<Key> {
+            let key = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            Some(key)
+        }
+
+        /// One or more digits.
+        fn digits(&mut self) -> Option<()> {
+            let start = self.i;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+            (self.i > start).then_some(())
+        }
+
+        fn number(&mut self) -> Option<()> {
+            let _minus = self.eat(b'-');
+            match self.peek()? {
+                b'0' => {
+                    self.i += 1;
+                    if self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                }
+                b'1'..=b'9' => self.digits()?,
+                _ => return None,
+            }
+            if self.eat(b'.').is_some() {
+                self.digits()?;
+            }
+            if let Some(b'e' | b'E') = self.peek() {
+                self.i += 1;
+                if let Some(b'+' | b'-') = self.peek() {
+                    self.i += 1;
+                }
+                self.digits()?;
+            }
+            Some(())
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            (self.b.get(self.i..self.i + word.len())? == word).then_some(())?;
+            self.i += word.len();
+            Some(())
+        }
+
+        /// Skip one value (whitespace before it included), however deep, without recursion.
+        fn value(&mut self) -> Option<()> {
+            self.stack.clear();
+            loop {
+                self.ws();
+                match self.peek()? {
+                    b'"' => {
+                        self.string()?;
+                    }
+                    b't' => self.literal(b"true")?,
+                    b'f' => self.literal(b"false")?,
+                    b'n' => self.literal(b"null")?,
+                    open @ (b'[' | b'{') => {
+                        self.i += 1;
+                        self.ws();
+                        let close = if open == b'[' { b']' } else { b'}' };
+                        if self.eat(close).is_none() {
+                            self.stack.push(close);
+                            if close == b'}' {
+                                self.key()?;
+                            }
+                            continue;
+                        }
+                    }
+                    _ => self.number()?,
+                }
+                // A value ended: close what it ends, or go on to the next element or member.
+                loop {
+                    let Some(&close) = self.stack.last() else {
+                        return Some(());
+                    };
+                    if self.next_member(close)? {
+                        self.stack.pop();
+                    } else {
+                        if close == b'}' {
+                            self.key()?;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+
+        /// The `records` array.
+        fn records(&mut self) -> Option<Vec<ReadRecord<'a>>> {
+            self.eat(b'[')?;
+            self.ws();
+            let mut records = Vec::new();
+            if self.eat(b']').is_some() {
+                return Some(records);
+            }
+            loop {
+                records.push(self.record()?);
+                if self.next_member(b']')? {
+                    return Some(records);
+                }
+            }
+        }
+
+        fn record(&mut self) -> Option<ReadRecord<'a>> {
+            self.eat(b'{')?;
+            self.ws();
+            let mut id: Option<RecordId> = None;
+            let mut fields = None;
+            if self.eat(b'}').is_none() {
+                loop {
+                    let key = self.key()?;
+                    self.ws();
+                    match key.plain(self)? {
+                        b"id" if id.is_none() => {
+                            let start = self.i;
+                            let text = self.string()?;
+                            id = Some(if text.escaped {
+                                serde_json::from_str(self.since(start)?).ok()?
+                            } else {
+                                RecordId::new(self.text.get(text.start..text.end)?).ok()?
+                            });
+                        }
+                        b"fields" if fields.is_none() => fields = Some(self.fields()?),
+                        b"id" | b"fields" => return None,
+                        _ => self.value()?,
+                    }
+                    if self.next_member(b'}')? {
+                        break;
+                    }
+                }
+            }
+            Some(ReadRecord {
+                id: id?,
+                fields: fields.unwrap_or_default(),
+            })
+        }
+
+        /// A record's `fields` object: each member's name and its value's place.
+        fn fields(&mut self) -> Option<Vec<(Cow<'a, str>, usize, usize)>> {
+            self.eat(b'{')?;
+            self.ws();
+            let mut fields = Vec::with_capacity(self.last_fields);
+            if self.eat(b'}').is_some() {
+                return Some(fields);
+            }
+            loop {
+                let key = self.key()?;
+                let name = if key.escaped {
+                    let quoted = self.text.get(key.start.checked_sub(1)?..key.end + 1)?;
+                    Cow::Owned(serde_json::from_str::<String>(quoted).ok()?)
+                } else {
+                    Cow::Borrowed(self.text.get(key.start..key.end)?)
+                };
+                self.ws();
+                let start = self.i;
+                self.value()?;
+                fields.push((name, start, self.i));
+                if self.next_member(b'}')? {
+                    self.last_fields = fields.len();
+                    return Some(fields);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::airtable::RecordPage;
+    use proptest::prelude::*;
     use serde_json::Value;
 
     /// The cells of every record as (name, value), read from the raw page.
@@ -278,5 +682,171 @@ mod tests {
         ] {
             assert!(RawRecordPage::parse(body.to_owned()).is_err(), "{body}");
         }
+    }
+
+    /// A page read, flattened for comparing: per record its ID and cells (name, start, end);
+    /// the offset.
+    type Flat = (Vec<(String, Vec<(String, usize, usize)>)>, Option<String>);
+
+    fn flat(page: ReadPage<'_>) -> Flat {
+        let records = page
+            .records
+            .into_iter()
+            .map(|r| {
+                let cells = r
+                    .fields
+                    .into_iter()
+                    .map(|(n, s, e)| (n.into_owned(), s, e))
+                    .collect();
+                (r.id.to_string(), cells)
+            })
+            .collect();
+        (records, page.offset)
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,8}|[\"\\\\\\n\\u{1}/é😀 ]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-z\"\\\\]{0,3}", inner), 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A page's text as Airtable could send it: valid, its own keys plain and once each.
+    fn page_text() -> impl Strategy<Value = String> {
+        let id = prop_oneof![
+            4 => "rec[A-Za-z0-9]{14}",
+            1 => "[a-z]{0,5}",
+        ];
+        let name = "[A-Za-z (\"\\\\é\\u{7}]{1,6}";
+        let record = (
+            id,
+            prop::collection::vec((name, json_value()), 0..5),
+            any::<bool>(),
+        );
+        (
+            prop::collection::vec(record, 0..4),
+            prop::option::of("[a-z0-9/]{0,8}"),
+            any::<bool>(),
+        )
+            .prop_map(|(records, offset, pretty)| {
+                let list: Vec<String> = records
+                    .into_iter()
+                    .map(|(id, cells, extra)| {
+                        // Field names may repeat: written by hand, not through a map.
+                        let fields: Vec<String> = cells
+                            .iter()
+                            .map(|(n, v)| format!("{}:{}", Value::from(n.as_str()), v))
+                            .collect();
+                        let mut rec = format!(
+                            "{{\"id\":{},\"fields\":{{{}}}",
+                            Value::from(id),
+                            fields.join(",")
+                        );
+                        if extra {
+                            rec.push_str(
+                                ",\"createdTime\":\"2026-01-02T12:51:00.000Z\",\"x\":[{},[]]",
+                            );
+                        }
+                        rec.push('}');
+                        rec
+                    })
+                    .collect();
+                let mut text = format!("{{\"records\":[{}]", list.join(","));
+                if let Some(o) = offset {
+                    text.push_str(&format!(",\"offset\":{}", Value::from(o)));
+                }
+                text.push('}');
+                if pretty {
+                    // Whitespace wherever JSON allows it, cells included.
+                    text = text
+                        .replace(",\"", " ,\n \"")
+                        .replace("\":", "\" :\t")
+                        .replace('[', "[ ")
+                        .replace('}', "\r\n}");
+                }
+                text
+            })
+    }
+
+    proptest! {
+        /// Every page Airtable could send is read by the scan, with the cells serde_json finds.
+        #[test]
+        fn the_scan_reads_pages_as_serde_json_does(text in page_text()) {
+            let by_serde = read_with_serde(&text).map(flat);
+            match scan::page(&text).map(flat) {
+                Some(scanned) => prop_assert_eq!(Ok(scanned), by_serde.map_err(|e| e.to_string())),
+                // Only an invalid record ID makes it give up on such a page.
+                None => prop_assert!(by_serde.is_err(), "the scan gave up on {}", text),
+            }
+        }
+
+        /// Whatever the scan takes of a damaged page, serde_json reads the same.
+        #[test]
+        fn what_the_scan_takes_serde_json_reads_the_same(
+            text in page_text(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
+                b"\"{}[],:\\ 0123456789.eE+-tfnrul\n\x01\xe9".to_vec()
+            )), 1..4),
+        ) {
+            let mut bytes = text.into_bytes();
+            for (at, op, b) in edits {
+                let i = at.index(bytes.len() + 1);
+                match op {
+                    0 if i < bytes.len() => { bytes.remove(i); }
+                    1 if i < bytes.len() => bytes[i] = b,
+                    _ => bytes.insert(i, b),
+                }
+            }
+            let Ok(text) = String::from_utf8(bytes) else { return Ok(()) };
+            if let Some(scanned) = scan::page(&text).map(flat) {
+                let by_serde = read_with_serde(&text).map(flat).map_err(|e| e.to_string());
+                prop_assert_eq!(Ok(scanned), by_serde, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_scan_takes_deep_cells_and_leaves_odd_pages_to_serde_json() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let text =
+            format!(r#"{{"records":[{{"id":"recAAAAAAAAAAAAAA","fields":{{"A":{deep}}}}}]}}"#);
+        let page = RawRecordPage::parse(text.clone())
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert_eq!(page.text(page.records()[0].cells()[0]), deep);
+        assert!(scan::page(&text).is_some());
+        // Escaped or repeated keys of the page: serde_json's reading (the same page, or its error).
+        for odd in [
+            r#"{"rec\u006frds":[{"id":"recAAAAAAAAAAAAAA","fields":{"A":1}}]}"#,
+            r#"{"records":[{"\u0069d":"recAAAAAAAAAAAAAA","fields":{"A":1}}]}"#,
+            r#"{"records":[],"records":[]}"#,
+            r#"{"records":[{"id":"recAAAAAAAAAAAAAA","id":"recBBBBBBBBBBBBBB"}]}"#,
+        ] {
+            assert!(scan::page(odd).is_none(), "{odd}");
+            let by_page = RawRecordPage::parse(odd.to_owned()).map(|p| p.records().len());
+            let by_serde = read_with_serde(odd).map(|p| p.records.len());
+            assert_eq!(by_page.is_ok(), by_serde.is_ok(), "{odd}");
+        }
+        let page = RawRecordPage::parse(
+            r#"{"rec\u006frds":[{"id":"recAAAAAAAAAAAAAA","fields":{"A":1}}]}"#.to_owned(),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+        assert_eq!(page.records().len(), 1);
+        // Bad JSON keeps serde_json's error.
+        let (e, body) = RawRecordPage::parse(r#"{"records":[1,]}"#.to_owned()).unwrap_err();
+        assert_eq!(body, r#"{"records":[1,]}"#);
+        assert!(e.to_string().contains("line 1"), "{e}");
     }
 }
