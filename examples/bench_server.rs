@@ -12,6 +12,12 @@
 //! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median);
 //! 5. peak RSS: VmHWM of the server process (from /proc) at the end of each session (median).
 //!
+//! A time ends when the client holds the answer parsed into a JSON tree, as a client uses it.
+//! Figures 3 and 4 also give the time to the answer's last byte, the client's parse left out:
+//! the two parses differ (the API's page of records, objects with keys, parses slower than the
+//! MCP answer, rows as arrays and the same rows as one text string), so the first overhead
+//! figure credits the server with the client's cheaper parse, and the second does not.
+//!
 //! `tools/bench.sh` builds release, runs this, then `bench_bulk_create --runs 3`, and prints
 //! one table. Env: AIRTABLE_MCP_BIN (default target/release/airtable-mcp), BENCH_SESSIONS
 //! (default 3), BENCH_PARALLEL_RUNS (per session, default 3), BENCH_CALLS (per session,
@@ -36,6 +42,8 @@ struct StdioPeer {
     lines: Lines<BufReader<ChildStdout>>,
     next_id: u64,
     last_line_len: usize,
+    /// When the answer to the last [`StdioPeer::request`] had been read (before it was parsed).
+    answered: Option<Instant>,
 }
 
 impl StdioPeer {
@@ -66,6 +74,7 @@ impl StdioPeer {
             lines: BufReader::new(stdout).lines(),
             next_id: 1,
             last_line_len: 0,
+            answered: None,
         })
     }
 
@@ -142,15 +151,26 @@ impl StdioPeer {
                 .await
                 .context("no response within 60 s")??
                 .context("server closed stdout")?;
-            let msg: Value = serde_json::from_str(&line)?;
+            let read_at = Instant::now();
+            let mut msg: Value = serde_json::from_str(&line)?;
             if msg.get("id").and_then(Value::as_u64) == Some(id) {
                 if let Some(err) = msg.get("error") {
                     bail!("{method} failed: {err}");
                 }
                 self.last_line_len = line.len();
-                return Ok(msg.get("result").cloned().unwrap_or(Value::Null));
+                self.answered = Some(read_at);
+                return Ok(msg
+                    .get_mut("result")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null));
             }
         }
+    }
+
+    /// How long after `t0` the last request's answer had been read.
+    fn answered_since(&self, t0: Instant) -> Duration {
+        self.answered
+            .map_or(Duration::ZERO, |at| at.duration_since(t0))
     }
 
     async fn initialize(&mut self) -> Result<()> {
@@ -205,12 +225,17 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn cold_start(bin: &PathBuf, args: &[&str], env: &[(&str, String)]) -> Result<Duration> {
+/// The start's time with the client's parse of the tool list, and to the list's last byte.
+async fn cold_start(
+    bin: &PathBuf,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Result<(Duration, Duration)> {
     let t0 = Instant::now();
     let mut peer = StdioPeer::spawn(bin, args, env)?;
     peer.initialize().await?;
     let tools = peer.request("tools/list", json!({})).await?;
-    let elapsed = t0.elapsed();
+    let elapsed = (t0.elapsed(), peer.answered_since(t0));
     if tools["tools"].as_array().is_none_or(|t| t.is_empty()) {
         bail!("tools/list returned no tools");
     }
@@ -261,15 +286,21 @@ async fn main() -> Result<()> {
 
     // 4. Cold start (first: the sandbox sees no request from it).
     let mut t_start = Vec::new();
+    let mut t_start_read = Vec::new();
     for _ in 0..starts {
-        t_start.push(cold_start(&bin, &serve_args, &env).await?);
+        let (parsed, read) = cold_start(&bin, &serve_args, &env).await?;
+        t_start.push(parsed);
+        t_start_read.push(read);
     }
 
     let http = reqwest::Client::new();
     let mut t_parallel = Vec::new();
     let mut diffs = Vec::new();
+    let mut diffs_read = Vec::new();
     let mut t_mcp = Vec::new();
     let mut t_direct = Vec::new();
+    let mut t_mcp_read = Vec::new();
+    let mut t_direct_read = Vec::new();
     let mut t_ping = Vec::new();
     let mut rss = Vec::new();
     let mut rss_parts = String::new();
@@ -312,8 +343,9 @@ async fn main() -> Result<()> {
                 .await?
                 .error_for_status()?;
             let bytes = r.bytes().await?;
+            let read_at = Instant::now();
             let v: Value = serde_json::from_slice(&bytes)?;
-            anyhow::Ok(v)
+            anyhow::Ok((v, read_at))
         };
 
         // 2. Text bytes (also warms the schema cache and the connection).
@@ -337,17 +369,22 @@ async fn main() -> Result<()> {
             let t0 = Instant::now();
             peer.call("get_records", args.clone()).await?;
             let m = t0.elapsed();
+            let m_read = peer.answered_since(t0);
             tokio::time::sleep(Duration::from_millis(250)).await;
             let t0 = Instant::now();
-            direct_once().await?;
+            let (_, read_at) = direct_once().await?;
             let d = t0.elapsed();
+            let d_read = read_at.duration_since(t0);
+            t_mcp_read.push(m_read);
+            t_direct_read.push(d_read);
+            diffs_read.push(m_read.as_secs_f64() - d_read.as_secs_f64());
             tokio::time::sleep(Duration::from_millis(250)).await;
             t_mcp.push(m);
             t_direct.push(d);
             diffs.push(m.as_secs_f64() - d.as_secs_f64());
             let t0 = Instant::now();
             peer.request("ping", json!({})).await?;
-            t_ping.push(t0.elapsed());
+            t_ping.push(peer.answered_since(t0));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
@@ -366,6 +403,8 @@ async fn main() -> Result<()> {
     let m_parallel = median(t_parallel.clone());
     diffs.sort_by(f64::total_cmp);
     let overhead = diffs[diffs.len() / 2];
+    diffs_read.sort_by(f64::total_cmp);
+    let overhead_read = diffs_read[diffs_read.len() / 2];
     rss.sort();
     let m_rss = rss[rss.len() / 2];
     let m_start = median(t_start.clone());
@@ -388,14 +427,21 @@ async fn main() -> Result<()> {
         ms(median(t_direct)),
     );
     println!(
+        "   to the answer's last byte (the client's parse left out): median {:.3} ms (MCP median {}, direct median {})",
+        overhead_read * 1000.0,
+        ms(median(t_mcp_read)),
+        ms(median(t_direct_read)),
+    );
+    println!(
         "   floor: a ping round trip after the same pause: median {} (the process waking and one line each way; no tool work)",
         ms(median(t_ping.clone())),
     );
     println!(
-        "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {})",
+        "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {}); to the list's last byte: median {}",
         ms(m_start),
         ms(*t_start.iter().min().unwrap_or(&Duration::ZERO)),
         ms(*t_start.iter().max().unwrap_or(&Duration::ZERO)),
+        ms(median(t_start_read)),
     );
     println!(
         "5. peak RSS of the server (VmHWM) over a session: median {:.1} MB of {} sessions ({}); {rss_parts}",
@@ -413,6 +459,7 @@ async fn main() -> Result<()> {
     println!("FIGURE rate_limited {rate_limited}");
     println!("FIGURE text_bytes {text_bytes}");
     println!("FIGURE overhead_ms {:.3}", overhead * 1000.0);
+    println!("FIGURE overhead_read_ms {:.3}", overhead_read * 1000.0);
     println!(
         "FIGURE ping_ms {:.3}",
         median(t_ping).as_secs_f64() * 1000.0
