@@ -44,8 +44,8 @@ pub struct StdioTransport<R, W> {
     oversized: Option<Vec<u8>>,
     write: Arc<Mutex<Option<W>>>,
     /// Run once, after the first message that follows the `initialize` answer is written
-    /// ([`StdioTransport::after_start_up`]).
-    after_start_up: Arc<std::sync::Mutex<Option<StartUpHook>>>,
+    /// ([`StdioTransport::after_start_up`]); taken by the `send` of that message.
+    after_start_up: Option<StartUpHook>,
 }
 
 /// What [`StdioTransport::after_start_up`] runs.
@@ -82,7 +82,7 @@ where
             max,
             oversized: None,
             write: Arc::new(Mutex::new(Some(write))),
-            after_start_up: Arc::default(),
+            after_start_up: None,
         }
     }
 
@@ -91,10 +91,8 @@ where
     /// `tools/list`) is then over, and the client has what it needs. Work that no answer of that
     /// exchange needs (warming caches up) can start there instead of competing with it for the
     /// CPU. A client that sends nothing after `initialize` never triggers it.
-    pub fn after_start_up(self, hook: impl FnOnce() + Send + 'static) -> Self {
-        if let Ok(mut slot) = self.after_start_up.lock() {
-            *slot = Some(Box::new(hook));
-        }
+    pub fn after_start_up(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.after_start_up = Some(Box::new(hook));
         self
     }
 
@@ -418,12 +416,14 @@ where
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = self.write.clone();
-        let hook = (!is_initialize_answer(&item)).then(|| self.after_start_up.clone());
+        let hook = if is_initialize_answer(&item) {
+            None
+        } else {
+            self.after_start_up.take()
+        };
         async move {
             write_message(&write, item).await?;
-            if let Some(slot) = hook
-                && let Some(run) = slot.lock().ok().and_then(|mut s| s.take())
-            {
+            if let Some(run) = hook {
                 run();
             }
             Ok(())

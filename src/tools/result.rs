@@ -58,8 +58,14 @@ pub(crate) fn structured_result_with_text(value: Value, text: String) -> CallToo
 }
 
 /// The one key of the stand-in structured content of a result whose structured content is its
-/// text parsed ([`text_structured_result`]).
-const STRUCTURED_IS_TEXT: &str = "airtable-mcp:structured-content-is-the-text";
+/// text parsed ([`text_structured_result`]); a macro so that [`structured_stand_in_json`] is
+/// built from it.
+macro_rules! structured_is_text {
+    () => {
+        "airtable-mcp:structured-content-is-the-text"
+    };
+}
+const STRUCTURED_IS_TEXT: &str = structured_is_text!();
 
 /// A structured tool result known by its compact JSON text only (a JSON object): the
 /// structured content is a stand-in, `{"airtable-mcp:structured-content-is-the-text":true}`
@@ -92,7 +98,11 @@ pub fn structured_text(result: &CallToolResult) -> Option<&str> {
 /// The bytes the stand-in structured content serialises to, key included, as found in a
 /// serialised result (`"structuredContent":{...}`).
 pub fn structured_stand_in_json() -> &'static str {
-    "\"structuredContent\":{\"airtable-mcp:structured-content-is-the-text\":true}"
+    concat!(
+        "\"structuredContent\":{\"",
+        structured_is_text!(),
+        "\":true}"
+    )
 }
 
 /// Replace a stand-in structured content ([`text_structured_result`]) by its text parsed.

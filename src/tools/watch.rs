@@ -272,7 +272,7 @@ pub(crate) fn ensure_poller(ctx: &ToolContext) {
 
 /// How long after a server's start [`resume_on_start`] looks at the store: after the host's
 /// start-up exchange, which its store read (a blocking-pool thread, a SQLite query) would only
-/// slow down; the poller's first round is minutes away anyway.
+/// slow down; the poller's first round is a poll interval (30 s by default) away anyway.
 const RESUME_AFTER: Duration = Duration::from_secs(1);
 
 /// At a server's start: when the store holds watches of `ctx`'s principal (a restart), start
