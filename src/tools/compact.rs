@@ -217,43 +217,60 @@ pub(crate) struct RenderedRows {
     pub cut: usize,
 }
 
-/// [`compact_records`] for records whose cells are JSON text (a record: its ID and its
-/// non-null cells as (field key, text)), rendered straight into rows' JSON with no tree of
-/// values built. The same columns as [`compact_records`] and the same values in the rows;
-/// cells are copied as sent apart from the shortenings of the module documentation (and
+/// [`compact_records`] for records whose cells are JSON text, rendered straight into rows' JSON
+/// with no tree of values built. The records come in pages (as Airtable sends them): a page's
+/// field names (or IDs), then per record its ID and its non-null cells as (the index of the
+/// cell's name in the page's names, the cell's text). A page's names are looked up once per
+/// page, not once per cell. The same columns as [`compact_records`] and the same values in the
+/// rows; cells are copied as sent apart from the shortenings of the module documentation (and
 /// whitespace outside strings), so a cell's string escapes and non-integral number spellings
 /// are Airtable's. Each cell's text must be one JSON value (what a JSON parser took it from).
-pub(crate) fn render_text_records<'a, I, C>(
+pub(crate) fn render_text_records<'a, P, R, C>(
     schema_order: &[&str],
     rules: &HashMap<&str, CellRule>,
-    records: I,
+    pages: P,
     budget: usize,
 ) -> RenderedRows
 where
-    I: IntoIterator<Item = (&'a str, C)>,
-    C: IntoIterator<Item = (&'a str, &'a str)>,
+    P: IntoIterator<Item = (&'a [String], R)>,
+    R: IntoIterator<Item = (&'a str, C)>,
+    C: IntoIterator<Item = (usize, &'a str)>,
 {
+    /// A page name not looked up yet.
+    const UNSEEN: usize = usize::MAX;
     let mut slots: foldhash::HashMap<&'a str, usize> = foldhash::HashMap::default();
     let mut names: Vec<String> = Vec::new();
     let mut filled: Vec<usize> = Vec::new();
     let mut kept: Vec<(&'a str, Vec<(usize, &'a str)>)> = Vec::new();
-    for (id, cells) in records {
-        let cells = cells.into_iter();
-        let mut by_slot = Vec::with_capacity(cells.size_hint().0);
-        for (name, text) in cells {
-            let text = text.trim_ascii();
-            if is_empty_text(text) {
-                continue;
+    let mut slot_of: Vec<usize> = Vec::new();
+    for (page_names, records) in pages {
+        slot_of.clear();
+        slot_of.resize(page_names.len(), UNSEEN);
+        for (id, cells) in records {
+            let cells = cells.into_iter();
+            let mut by_slot = Vec::with_capacity(cells.size_hint().0);
+            for (name, text) in cells {
+                let text = text.trim_ascii();
+                if is_empty_text(text) {
+                    continue;
+                }
+                let (Some(known), Some(name)) = (slot_of.get_mut(name), page_names.get(name))
+                else {
+                    continue;
+                };
+                if *known == UNSEEN {
+                    *known = *slots.entry(name.as_str()).or_insert_with(|| {
+                        names.push(name.clone());
+                        filled.push(0);
+                        names.len() - 1
+                    });
+                }
+                let slot = *known;
+                filled[slot] += 1;
+                by_slot.push((slot, text));
             }
-            let slot = *slots.entry(name).or_insert_with(|| {
-                names.push(name.to_owned());
-                filled.push(0);
-                names.len() - 1
-            });
-            filled[slot] += 1;
-            by_slot.push((slot, text));
+            kept.push((id, by_slot));
         }
-        kept.push((id, by_slot));
     }
     let Columns {
         mut columns,
@@ -1094,20 +1111,40 @@ mod tests {
         budget: usize,
         write: fn(&Value) -> String,
     ) -> (Vec<String>, String, usize, usize) {
-        let texts: Vec<(String, Vec<(String, String)>)> = records
-            .iter()
-            .map(|(id, cells)| {
-                let cells = cells.iter().map(|(k, v)| (k.clone(), write(v))).collect();
-                (id.clone(), cells)
+        // Pages of up to three records, each naming its fields in the order it first has them.
+        type Page = (Vec<String>, Vec<(String, Vec<(usize, String)>)>);
+        let pages: Vec<Page> = records
+            .chunks(3)
+            .map(|chunk| {
+                let mut names: Vec<String> = Vec::new();
+                let records = chunk
+                    .iter()
+                    .map(|(id, cells)| {
+                        let cells = cells
+                            .iter()
+                            .map(|(k, v)| {
+                                let at = names.iter().position(|n| n == k).unwrap_or_else(|| {
+                                    names.push(k.clone());
+                                    names.len() - 1
+                                });
+                                (at, write(v))
+                            })
+                            .collect();
+                        (id.clone(), cells)
+                    })
+                    .collect();
+                (names, records)
             })
             .collect();
         let r = render_text_records(
             order,
             rules,
-            texts.iter().map(|(id, cells)| {
+            pages.iter().map(|(names, records)| {
                 (
-                    id.as_str(),
-                    cells.iter().map(|(k, t)| (k.as_str(), t.as_str())),
+                    names.as_slice(),
+                    records.iter().map(|(id, cells)| {
+                        (id.as_str(), cells.iter().map(|(at, t)| (*at, t.as_str())))
+                    }),
                 )
             }),
             budget,

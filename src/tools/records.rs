@@ -450,17 +450,15 @@ impl AirtableServer {
         let fields = table.map(|t| t.fields.as_slice()).unwrap_or_default();
         let order: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         let rules = table.map(cell_rules).unwrap_or_default();
-        let records = read.pages.iter().flat_map(|page| {
-            page.records().iter().map(move |r| {
-                let cells = r.cells().iter().map(move |c| {
-                    let name = page.names().get(c.name).map_or("", String::as_str);
-                    (name, page.text(*c))
-                });
+        let pages = read.pages.iter().map(|page| {
+            let records = page.records().iter().map(move |r| {
+                let cells = r.cells().iter().map(move |c| (c.name, page.text(*c)));
                 (r.id.as_str(), cells)
-            })
+            });
+            (page.names(), records)
         });
         let budget = self.ctx.budget();
-        let rendered = render_text_records(&order, &rules, records, budget);
+        let rendered = render_text_records(&order, &rules, pages, budget);
         let truncated = rendered.cut > 0;
         let note = truncated.then(|| truncation_note(rendered.kept, rendered.cut, budget, how));
         RecordsOutput {

@@ -106,7 +106,8 @@ pub(crate) fn strip_value(v: &mut Value) -> usize {
 
 /// Whether a JSON text may hold an escaped hidden character (`\u0001`, `\b`, `\f`).
 fn may_hold_escapes(text: &str) -> bool {
-    text.contains("\\u") || text.contains("\\b") || text.contains("\\f")
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'\\', bytes).any(|i| matches!(bytes.get(i + 1), Some(b'u' | b'b' | b'f')))
 }
 
 /// Strip hidden characters from a text block: a JSON text is parsed, cleaned and serialized

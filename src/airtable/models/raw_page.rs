@@ -315,16 +315,18 @@ mod scan {
         table
     };
 
-    /// Whether none of the eight bytes of `word` is `"`, `\\` or a control character (the
-    /// classic word-at-a-time tests: a byte is below `n` when subtracting `n` borrows into its
-    /// top bit while that bit was clear; a byte equals `c` when it is zero after `^ c`).
-    fn plain_word(word: u64) -> bool {
+    /// The top bit of each byte of `word` that is `"`, `\\` or a control character (the classic
+    /// word-at-a-time tests: a byte is below `n` when subtracting `n` borrows into its top bit
+    /// while that bit was clear; a byte equals `c` when it is zero after `^ c`). Zero when the
+    /// word is plain; otherwise exact for the lowest such byte (a borrow can only flag bytes
+    /// above it), so `trailing_zeros / 8` is the first byte that is not plain.
+    fn not_plain(word: u64) -> u64 {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const TOPS: u64 = 0x8080_8080_8080_8080;
         let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & TOPS;
         let quote = below(word ^ (ONES * u64::from(b'"')), 1);
         let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
-        (quote | backslash | below(word, 0x20)) == 0
+        quote | backslash | below(word, 0x20)
     }
 
     /// A string's text between its quotes, and whether it has escapes.
@@ -400,18 +402,26 @@ mod scan {
             let start = i;
             let mut escaped = false;
             loop {
-                // Eight bytes at a time while none of them ends the run, then byte by byte.
-                while let Some(word) = b.get(i..i + 8)
-                    && let Ok(word) = <[u8; 8]>::try_from(word)
-                    && plain_word(u64::from_le_bytes(word))
-                {
+                // Eight bytes at a time to the first byte that ends the run (near the end of
+                // the text, byte by byte).
+                loop {
+                    let Some(word) = b.get(i..i + 8) else {
+                        while PLAIN[usize::from(*b.get(i)?)] {
+                            i += 1;
+                        }
+                        break;
+                    };
+                    let Ok(word) = <[u8; 8]>::try_from(word) else {
+                        return None;
+                    };
+                    let mask = not_plain(u64::from_le_bytes(word));
+                    if mask != 0 {
+                        i += (mask.trailing_zeros() / 8) as usize;
+                        break;
+                    }
                     i += 8;
                 }
-                let mut byte = *b.get(i)?;
-                while PLAIN[usize::from(byte)] {
-                    i += 1;
-                    byte = *b.get(i)?;
-                }
+                let byte = *b.get(i)?;
                 match byte {
                     b'"' => {
                         self.i = i + 1;
