@@ -241,14 +241,16 @@ where
     let mut slots: foldhash::HashMap<&'a str, usize> = foldhash::HashMap::default();
     let mut names: Vec<String> = Vec::new();
     let mut filled: Vec<usize> = Vec::new();
-    let mut kept: Vec<(&'a str, Vec<(usize, &'a str)>)> = Vec::new();
+    // Per record its ID and its range of `cells`: (slot, text) of every record's non-empty
+    // cells, one record after another.
+    let mut kept: Vec<(&'a str, std::ops::Range<usize>)> = Vec::new();
+    let mut cells_of_all: Vec<(usize, &'a str)> = Vec::new();
     let mut slot_of: Vec<usize> = Vec::new();
     for (page_names, records) in pages {
         slot_of.clear();
         slot_of.resize(page_names.len(), UNSEEN);
         for (id, cells) in records {
-            let cells = cells.into_iter();
-            let mut by_slot = Vec::with_capacity(cells.size_hint().0);
+            let first = cells_of_all.len();
             for (name, text) in cells {
                 let text = text.trim_ascii();
                 if is_empty_text(text) {
@@ -267,9 +269,9 @@ where
                 }
                 let slot = *known;
                 filled[slot] += 1;
-                by_slot.push((slot, text));
+                cells_of_all.push((slot, text));
             }
-            kept.push((id, by_slot));
+            kept.push((id, first..cells_of_all.len()));
         }
     }
     let Columns {
@@ -279,7 +281,13 @@ where
     } = Columns::new(schema_order, rules, &slots, names, &filled);
     let rows_budget = budget.saturating_sub(crate::tools::result::json_len(&columns));
     let mut r = RowWriter::new(columns.len());
-    let (mut rows_json, keep, used) = r.render(&kept, &column_of, &column_rules, Some(rows_budget));
+    let (mut rows_json, keep, used) = r.render(
+        &kept,
+        &cells_of_all,
+        &column_of,
+        &column_rules,
+        Some(rows_budget),
+    );
     let cut = kept.len() - keep;
     if cut > 0 && used.iter().any(|u| !u) {
         // Columns left empty by the cut go, and the rows are written again without them.
@@ -301,7 +309,15 @@ where
         let mut keep_rule = used.iter();
         column_rules.retain(|_| keep_rule.next().copied().unwrap_or(true));
         r = RowWriter::new(columns.len());
-        rows_json = r.render(&kept[..keep], &column_of, &column_rules, None).0;
+        rows_json = r
+            .render(
+                &kept[..keep],
+                &cells_of_all,
+                &column_of,
+                &column_rules,
+                None,
+            )
+            .0;
     }
     RenderedRows {
         columns,
@@ -327,12 +343,14 @@ impl RowWriter {
         }
     }
 
-    /// The rows as a JSON array, how many were written (all, or the prefix that fits in
-    /// `budget` as `fitting` measures it: each row's JSON and one separator, at least one
-    /// row), and which columns have a value in a written row (the first, the ID, always).
+    /// The rows of `records` (each an ID and its range of `cells`) as a JSON array, how many
+    /// were written (all, or the prefix that fits in `budget` as `fitting` measures it: each
+    /// row's JSON and one separator, at least one row), and which columns have a value in a
+    /// written row (the first, the ID, always).
     fn render(
         &mut self,
-        records: &[(&str, Vec<(usize, &str)>)],
+        records: &[(&str, std::ops::Range<usize>)],
+        cells: &[(usize, &str)],
         column_of: &[usize],
         rules: &[CellRule],
         budget: Option<usize>,
@@ -345,7 +363,8 @@ impl RowWriter {
         out.push(b'[');
         let mut spent = 0usize;
         let mut written = 0usize;
-        for (i, (id, cells)) in records.iter().enumerate() {
+        for (i, (id, range)) in records.iter().enumerate() {
+            let cells = cells.get(range.clone()).unwrap_or_default();
             let mark = out.len();
             if i > 0 {
                 out.push(b',');

@@ -452,7 +452,7 @@ impl AirtableServer {
         let rules = table.map(cell_rules).unwrap_or_default();
         let pages = read.pages.iter().map(|page| {
             let records = page.records().iter().map(move |r| {
-                let cells = r.cells().iter().map(move |c| (c.name, page.text(*c)));
+                let cells = page.cells(r).iter().map(move |c| (c.name, page.text(*c)));
                 (r.id.as_str(), cells)
             });
             (page.names(), records)

@@ -3,7 +3,8 @@
 //! A list that only copies its cells into a result (get_records) has no use for a tree of
 //! values: parsing a 100-record page into per-record maps was the largest part of such a call
 //! (a map, a key and a value or more allocated per cell). This page keeps the body and, per
-//! record, where each cell's text is in it: a few allocations per record.
+//! record, where each cell's text is in it: the cells of all records in one list, each record
+//! an ID and its range of that list.
 
 use std::borrow::Cow;
 
@@ -19,6 +20,8 @@ pub struct RawRecordPage {
     body: String,
     names: Vec<String>,
     records: Vec<RawRecord>,
+    /// The cells of every record, one record after another.
+    cells: Vec<RawCell>,
     /// Cursor for the next page; `None` on the last page.
     pub offset: Option<String>,
 }
@@ -28,7 +31,8 @@ pub struct RawRecordPage {
 pub struct RawRecord {
     /// Record ID.
     pub id: RecordId,
-    cells: Vec<RawCell>,
+    /// Its cells' range of [`RawRecordPage::cells`].
+    cells: std::ops::Range<usize>,
 }
 
 /// Where one cell is: the field's index in [`RawRecordPage::names`] and the cell's text.
@@ -40,14 +44,6 @@ pub struct RawCell {
     end: usize,
 }
 
-impl RawRecord {
-    /// The record's cells, in the order sent; a name sent twice has its first position and
-    /// its last value (as a map reads it).
-    pub fn cells(&self) -> &[RawCell] {
-        &self.cells
-    }
-}
-
 impl RawRecordPage {
     /// Read a page's body. The same records and cells as [`super::RecordPage`]'s reading of
     /// it, the cells left as text. On error, the body comes back with the error.
@@ -57,7 +53,7 @@ impl RawRecordPage {
     /// record written with escapes or given twice) is read by serde_json, which gives the error
     /// or, for the rare valid case, the same page.
     pub fn parse(body: String) -> Result<Self, (serde_json::Error, String)> {
-        let (names, records, offset) = {
+        let (names, records, cells, offset) = {
             let text = body.as_str();
             let page = match scan::page(text) {
                 Some(page) => page,
@@ -67,27 +63,42 @@ impl RawRecordPage {
                 },
             };
             let mut names: Vec<String> = Vec::new();
-            let mut index: foldhash::HashMap<Cow<'_, str>, usize> = Default::default();
-            // Per name, the last record (1-based) that had it, and its position there.
+            let mut index: foldhash::HashMap<&str, usize> = Default::default();
+            // Per name, the last record (1-based) that had it, and its place in `cells`.
             let mut seen: Vec<(usize, usize)> = Vec::new();
+            // The slot that came first in the last record (`follow[0]`), and after each slot
+            // (`follow[slot + 1]`): records list their fields in much the same order, so a
+            // name is most often checked against the guess rather than looked up.
+            let mut follow: Vec<usize> = vec![usize::MAX];
             let mut records = Vec::with_capacity(page.records.len());
+            let mut cells: Vec<RawCell> = Vec::with_capacity(page.fields.len());
+            let mut from = 0;
             for (n, rec) in page.records.into_iter().enumerate() {
-                let mut cells: Vec<RawCell> = Vec::with_capacity(rec.fields.len());
-                for (name, start, end) in rec.fields {
-                    let slot = match index.get(&name) {
-                        Some(&slot) => slot,
-                        None => {
-                            let slot = names.len();
-                            names.push(name.clone().into_owned());
-                            seen.push((0, 0));
-                            index.insert(name, slot);
-                            slot
-                        }
+                let first = cells.len();
+                let mut before = 0;
+                for (name, start, end) in page.fields.get(from..rec.end).unwrap_or_default() {
+                    let name: &str = name;
+                    let guess = follow.get(before).copied().unwrap_or(usize::MAX);
+                    let slot = if names.get(guess).is_some_and(|n| n == name) {
+                        guess
+                    } else if let Some(&slot) = index.get(name) {
+                        slot
+                    } else {
+                        let slot = names.len();
+                        names.push(name.to_owned());
+                        seen.push((0, 0));
+                        follow.push(usize::MAX);
+                        index.insert(name, slot);
+                        slot
                     };
+                    if let Some(f) = follow.get_mut(before) {
+                        *f = slot;
+                    }
+                    before = slot + 1;
                     let cell = RawCell {
                         name: slot,
-                        start,
-                        end,
+                        start: *start,
+                        end: *end,
                     };
                     match seen.get_mut(slot) {
                         Some((rec_no, at)) if *rec_no == n + 1 => {
@@ -102,14 +113,19 @@ impl RawRecordPage {
                         None => cells.push(cell),
                     }
                 }
-                records.push(RawRecord { id: rec.id, cells });
+                from = rec.end;
+                records.push(RawRecord {
+                    id: rec.id,
+                    cells: first..cells.len(),
+                });
             }
-            (names, records, page.offset.filter(|o| !o.is_empty()))
+            (names, records, cells, page.offset.filter(|o| !o.is_empty()))
         };
         Ok(RawRecordPage {
             body,
             names,
             records,
+            cells,
             offset,
         })
     }
@@ -124,44 +140,56 @@ impl RawRecordPage {
         &self.records
     }
 
+    /// A record's cells, in the order sent; a name sent twice has its first position and its
+    /// last value (as a map reads it).
+    pub fn cells(&self, record: &RawRecord) -> &[RawCell] {
+        self.cells.get(record.cells.clone()).unwrap_or_default()
+    }
+
     /// The JSON text of a cell of this page (empty for a cell of another page).
     pub fn text(&self, cell: RawCell) -> &str {
         self.body.get(cell.start..cell.end).unwrap_or_default()
     }
 }
 
-/// A page as read: per record its ID and, per member of its `fields` object in the order
-/// written (repeats included), the name and where the value's text is in the body.
+/// A page as read: per member of each record's `fields` object in the order written (repeats
+/// included), the name and where the value's text is in the body, one record after another;
+/// and per record its ID and where its members end in that list.
 struct ReadPage<'a> {
-    records: Vec<ReadRecord<'a>>,
+    records: Vec<ReadRecord>,
+    fields: Vec<(Cow<'a, str>, usize, usize)>,
     offset: Option<String>,
 }
 
-struct ReadRecord<'a> {
+struct ReadRecord {
     id: RecordId,
-    fields: Vec<(Cow<'a, str>, usize, usize)>,
+    /// The end of its members in [`ReadPage::fields`] (they start where the last record's end).
+    end: usize,
 }
 
 /// The page read by serde_json (the cells as borrowed [`RawValue`]s).
 fn read_with_serde(text: &str) -> Result<ReadPage<'_>, serde_json::Error> {
     let page: PageText<'_> = serde_json::from_str(text)?;
     let base = text.as_ptr() as usize;
+    let mut fields = Vec::new();
     let records = page
         .records
         .into_iter()
-        .map(|rec| ReadRecord {
-            id: rec.id,
-            fields: (rec.fields.0.into_iter())
-                .map(|(name, raw)| {
-                    let cell = raw.get();
-                    let start = (cell.as_ptr() as usize).wrapping_sub(base);
-                    (name, start, start + cell.len())
-                })
-                .collect(),
+        .map(|rec| {
+            fields.extend(rec.fields.0.into_iter().map(|(name, raw)| {
+                let cell = raw.get();
+                let start = (cell.as_ptr() as usize).wrapping_sub(base);
+                (name, start, start + cell.len())
+            }));
+            ReadRecord {
+                id: rec.id,
+                end: fields.len(),
+            }
         })
         .collect();
     Ok(ReadPage {
         records,
+        fields,
         offset: page.offset,
     })
 }
@@ -268,9 +296,9 @@ mod scan {
             b: text.as_bytes(),
             i: 0,
             stack: Vec::new(),
-            last_fields: 0,
+            fields: Vec::with_capacity(text.len() / 32),
         };
-        let mut records: Option<Vec<ReadRecord<'_>>> = None;
+        let mut records: Option<Vec<ReadRecord>> = None;
         let mut offset: Option<Option<String>> = None;
         c.ws();
         c.eat(b'{')?;
@@ -298,6 +326,7 @@ mod scan {
         (c.i == c.b.len()).then_some(())?;
         Some(ReadPage {
             records: records.unwrap_or_default(),
+            fields: c.fields,
             offset: offset.flatten(),
         })
     }
@@ -342,8 +371,8 @@ mod scan {
         i: usize,
         /// The closing brackets of the containers a value being skipped is in.
         stack: Vec<u8>,
-        /// How many fields the last record had (room for the next one's).
-        last_fields: usize,
+        /// The members of the records' `fields` objects read so far ([`ReadPage::fields`]).
+        fields: Vec<(Cow<'a, str>, usize, usize)>,
     }
 
     impl Key {
@@ -541,7 +570,7 @@ mod scan {
         }
 
         /// The `records` array.
-        fn records(&mut self) -> Option<Vec<ReadRecord<'a>>> {
+        fn records(&mut self) -> Option<Vec<ReadRecord>> {
             self.eat(b'[')?;
             self.ws();
             let mut records = Vec::new();
@@ -556,11 +585,11 @@ mod scan {
             }
         }
 
-        fn record(&mut self) -> Option<ReadRecord<'a>> {
+        fn record(&mut self) -> Option<ReadRecord> {
             self.eat(b'{')?;
             self.ws();
             let mut id: Option<RecordId> = None;
-            let mut fields = None;
+            let mut fields = false;
             if self.eat(b'}').is_none() {
                 loop {
                     let key = self.key()?;
@@ -575,7 +604,10 @@ mod scan {
                                 RecordId::new(self.text.get(text.start..text.end)?).ok()?
                             });
                         }
-                        b"fields" if fields.is_none() => fields = Some(self.fields()?),
+                        b"fields" if !fields => {
+                            self.fields()?;
+                            fields = true;
+                        }
                         b"id" | b"fields" => return None,
                         _ => self.value()?,
                     }
@@ -586,17 +618,17 @@ mod scan {
             }
             Some(ReadRecord {
                 id: id?,
-                fields: fields.unwrap_or_default(),
+                end: self.fields.len(),
             })
         }
 
-        /// A record's `fields` object: each member's name and its value's place.
-        fn fields(&mut self) -> Option<Vec<(Cow<'a, str>, usize, usize)>> {
+        /// A record's `fields` object: each member's name and its value's place, added to
+        /// [`Cursor::fields`].
+        fn fields(&mut self) -> Option<()> {
             self.eat(b'{')?;
             self.ws();
-            let mut fields = Vec::with_capacity(self.last_fields);
             if self.eat(b'}').is_some() {
-                return Some(fields);
+                return Some(());
             }
             loop {
                 let key = self.key()?;
@@ -609,10 +641,9 @@ mod scan {
                 self.ws();
                 let start = self.i;
                 self.value()?;
-                fields.push((name, start, self.i));
+                self.fields.push((name, start, self.i));
                 if self.next_member(b'}')? {
-                    self.last_fields = fields.len();
-                    return Some(fields);
+                    return Some(());
                 }
             }
         }
@@ -632,8 +663,8 @@ mod tests {
         page.records()
             .iter()
             .map(|r| {
-                let cells = r
-                    .cells()
+                let cells = page
+                    .cells(r)
                     .iter()
                     .map(|c| {
                         (
@@ -699,15 +730,16 @@ mod tests {
     type Flat = (Vec<(String, Vec<(String, usize, usize)>)>, Option<String>);
 
     fn flat(page: ReadPage<'_>) -> Flat {
+        let mut from = 0;
         let records = page
             .records
             .into_iter()
             .map(|r| {
-                let cells = r
-                    .fields
-                    .into_iter()
-                    .map(|(n, s, e)| (n.into_owned(), s, e))
+                let cells = page.fields[from..r.end]
+                    .iter()
+                    .map(|(n, s, e)| (n.to_string(), *s, *e))
                     .collect();
+                from = r.end;
                 (r.id.to_string(), cells)
             })
             .collect();
@@ -790,6 +822,26 @@ mod tests {
     }
 
     proptest! {
+        /// The page's records and cells (each name once: its first position, its last value)
+        /// are those of the page parsed into maps, whatever the order of the records' fields.
+        #[test]
+        fn the_page_holds_the_cells_of_the_parsed_page(text in page_text()) {
+            let Ok(parsed) = serde_json::from_str::<RecordPage>(&text) else {
+                prop_assert!(RawRecordPage::parse(text.clone()).is_err(), "{}", text);
+                return Ok(());
+            };
+            let raw = RawRecordPage::parse(text.clone()).map_err(|(e, _)| e).unwrap();
+            let want: Vec<(String, Vec<(String, Value)>)> = parsed
+                .records
+                .iter()
+                .map(|r| {
+                    let cells = r.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    (r.id.to_string(), cells)
+                })
+                .collect();
+            prop_assert_eq!(cells_of(&raw), want);
+        }
+
         /// Every page Airtable could send is read by the scan, with the cells serde_json finds.
         #[test]
         fn the_scan_reads_pages_as_serde_json_does(text in page_text()) {
@@ -834,7 +886,7 @@ mod tests {
         let page = RawRecordPage::parse(text.clone())
             .map_err(|(e, _)| e)
             .unwrap();
-        assert_eq!(page.text(page.records()[0].cells()[0]), deep);
+        assert_eq!(page.text(page.cells(&page.records()[0])[0]), deep);
         assert!(scan::page(&text).is_some());
         // Escaped or repeated keys of the page: serde_json's reading (the same page, or its error).
         for odd in [
