@@ -245,6 +245,7 @@ where
     // cells, one record after another.
     let mut kept: Vec<(&'a str, std::ops::Range<usize>)> = Vec::new();
     let mut cells_of_all: Vec<(usize, &'a str)> = Vec::new();
+    let mut text_bytes = 0usize;
     let mut slot_of: Vec<usize> = Vec::new();
     for (page_names, records) in pages {
         slot_of.clear();
@@ -270,6 +271,7 @@ where
                 let slot = *known;
                 filled[slot] += 1;
                 cells_of_all.push((slot, text));
+                text_bytes += text.len();
             }
             kept.push((id, first..cells_of_all.len()));
         }
@@ -280,7 +282,10 @@ where
         rules: mut column_rules,
     } = Columns::new(schema_order, rules, &slots, names, &filled);
     let rows_budget = budget.saturating_sub(crate::tools::result::json_len(&columns));
-    let mut r = RowWriter::new(columns.len());
+    // Room for the rows: their cells' text (which the rows shorten, if anything), each row's
+    // ID and punctuation, and a comma or a null per column.
+    let room = text_bytes + kept.len() * (24 + 5 * columns.len());
+    let mut r = RowWriter::new(columns.len(), room);
     let (mut rows_json, keep, used) = r.render(
         &kept,
         &cells_of_all,
@@ -308,7 +313,7 @@ where
         columns.retain(|_| keep_column.next().copied().unwrap_or(true));
         let mut keep_rule = used.iter();
         column_rules.retain(|_| keep_rule.next().copied().unwrap_or(true));
-        r = RowWriter::new(columns.len());
+        r = RowWriter::new(columns.len(), room);
         rows_json = r
             .render(
                 &kept[..keep],
@@ -333,11 +338,15 @@ struct RowWriter {
     scratch: Vec<u8>,
     /// Where each column's cell is in `scratch` (None: empty).
     at: Vec<Option<(usize, usize)>>,
+    /// About how many bytes the rows take.
+    room: usize,
 }
 
 impl RowWriter {
-    fn new(columns: usize) -> Self {
+    /// A writer for rows of `columns` columns, about `room` bytes of them.
+    fn new(columns: usize, room: usize) -> Self {
         RowWriter {
+            room,
             scratch: Vec::with_capacity(256),
             at: vec![None; columns],
         }
@@ -355,7 +364,7 @@ impl RowWriter {
         rules: &[CellRule],
         budget: Option<usize>,
     ) -> (String, usize, Vec<bool>) {
-        let mut out: Vec<u8> = Vec::with_capacity(budget.unwrap_or(0).min(1 << 16) + 2);
+        let mut out: Vec<u8> = Vec::with_capacity(self.room.min(budget.unwrap_or(usize::MAX)) + 2);
         let mut used = vec![false; self.at.len()];
         if let Some(first) = used.first_mut() {
             *first = true;

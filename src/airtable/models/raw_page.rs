@@ -62,64 +62,9 @@ impl RawRecordPage {
                     Err(e) => return Err((e, body)),
                 },
             };
-            let mut names: Vec<String> = Vec::new();
-            let mut index: foldhash::HashMap<&str, usize> = Default::default();
-            // Per name, the last record (1-based) that had it, and its place in `cells`.
-            let mut seen: Vec<(usize, usize)> = Vec::new();
-            // The slot that came first in the last record (`follow[0]`), and after each slot
-            // (`follow[slot + 1]`): records list their fields in much the same order, so a
-            // name is most often checked against the guess rather than looked up.
-            let mut follow: Vec<usize> = vec![usize::MAX];
-            let mut records = Vec::with_capacity(page.records.len());
-            let mut cells: Vec<RawCell> = Vec::with_capacity(page.fields.len());
-            let mut from = 0;
-            for (n, rec) in page.records.into_iter().enumerate() {
-                let first = cells.len();
-                let mut before = 0;
-                for (name, start, end) in page.fields.get(from..rec.end).unwrap_or_default() {
-                    let name: &str = name;
-                    let guess = follow.get(before).copied().unwrap_or(usize::MAX);
-                    let slot = if names.get(guess).is_some_and(|n| n == name) {
-                        guess
-                    } else if let Some(&slot) = index.get(name) {
-                        slot
-                    } else {
-                        let slot = names.len();
-                        names.push(name.to_owned());
-                        seen.push((0, 0));
-                        follow.push(usize::MAX);
-                        index.insert(name, slot);
-                        slot
-                    };
-                    if let Some(f) = follow.get_mut(before) {
-                        *f = slot;
-                    }
-                    before = slot + 1;
-                    let cell = RawCell {
-                        name: slot,
-                        start: *start,
-                        end: *end,
-                    };
-                    match seen.get_mut(slot) {
-                        Some((rec_no, at)) if *rec_no == n + 1 => {
-                            if let Some(c) = cells.get_mut(*at) {
-                                *c = cell;
-                            }
-                        }
-                        Some(entry) => {
-                            *entry = (n + 1, cells.len());
-                            cells.push(cell);
-                        }
-                        None => cells.push(cell),
-                    }
-                }
-                from = rec.end;
-                records.push(RawRecord {
-                    id: rec.id,
-                    cells: first..cells.len(),
-                });
-            }
-            (names, records, cells, page.offset.filter(|o| !o.is_empty()))
+            let offset = page.offset.filter(|o| !o.is_empty());
+            let b = page.builder;
+            (b.names, b.records, b.cells, offset)
         };
         Ok(RawRecordPage {
             body,
@@ -152,44 +97,113 @@ impl RawRecordPage {
     }
 }
 
-/// A page as read: per member of each record's `fields` object in the order written (repeats
-/// included), the name and where the value's text is in the body, one record after another;
-/// and per record its ID and where its members end in that list.
+/// A page as read: its records, and its offset.
 struct ReadPage<'a> {
-    records: Vec<ReadRecord>,
-    fields: Vec<(Cow<'a, str>, usize, usize)>,
+    builder: PageBuilder<'a>,
     offset: Option<String>,
 }
 
-struct ReadRecord {
-    id: RecordId,
-    /// The end of its members in [`ReadPage::fields`] (they start where the last record's end).
-    end: usize,
+/// The records of a page as they are read: each record's cells added in the order written
+/// ([`PageBuilder::cell`]), then its ID ([`PageBuilder::end_record`]). Names are numbered as
+/// first seen; a name given twice in a record keeps its first position and its last value (as
+/// a map reads it). All cells go in one list for the page.
+struct PageBuilder<'a> {
+    names: Vec<String>,
+    index: foldhash::HashMap<Cow<'a, str>, usize>,
+    records: Vec<RawRecord>,
+    cells: Vec<RawCell>,
+    /// Per name, the last record (1-based) that had it, and its place in `cells`.
+    seen: Vec<(usize, usize)>,
+    /// The slot that came first in the last record (`follow[0]`), and after each slot
+    /// (`follow[slot + 1]`): records list their fields in much the same order, so a name is
+    /// most often checked against the guess rather than looked up.
+    follow: Vec<usize>,
+    /// Where the last cell's slot leads in `follow` (0 at a record's start).
+    before: usize,
+    /// Where the record being read starts in `cells`.
+    first: usize,
+}
+
+impl<'a> PageBuilder<'a> {
+    /// A builder with room for about `cells` cells.
+    fn new(cells: usize) -> Self {
+        PageBuilder {
+            names: Vec::new(),
+            index: Default::default(),
+            records: Vec::new(),
+            cells: Vec::with_capacity(cells),
+            seen: Vec::new(),
+            follow: vec![usize::MAX],
+            before: 0,
+            first: 0,
+        }
+    }
+
+    /// A cell of the record being read: its name, and where its text is.
+    fn cell(&mut self, name: Cow<'a, str>, start: usize, end: usize) {
+        let guess = self.follow.get(self.before).copied().unwrap_or(usize::MAX);
+        let slot = if self.names.get(guess).is_some_and(|n| *n == *name) {
+            guess
+        } else if let Some(&slot) = self.index.get(name.as_ref()) {
+            slot
+        } else {
+            let slot = self.names.len();
+            self.names.push(name.as_ref().to_owned());
+            self.seen.push((0, 0));
+            self.follow.push(usize::MAX);
+            self.index.insert(name, slot);
+            slot
+        };
+        if let Some(f) = self.follow.get_mut(self.before) {
+            *f = slot;
+        }
+        self.before = slot + 1;
+        let cell = RawCell {
+            name: slot,
+            start,
+            end,
+        };
+        let record_no = self.records.len() + 1;
+        match self.seen.get_mut(slot) {
+            Some((no, at)) if *no == record_no => {
+                if let Some(c) = self.cells.get_mut(*at) {
+                    *c = cell;
+                }
+            }
+            Some(entry) => {
+                *entry = (record_no, self.cells.len());
+                self.cells.push(cell);
+            }
+            None => self.cells.push(cell),
+        }
+    }
+
+    /// The record being read ends: its ID.
+    fn end_record(&mut self, id: RecordId) {
+        self.records.push(RawRecord {
+            id,
+            cells: self.first..self.cells.len(),
+        });
+        self.first = self.cells.len();
+        self.before = 0;
+    }
 }
 
 /// The page read by serde_json (the cells as borrowed [`RawValue`]s).
 fn read_with_serde(text: &str) -> Result<ReadPage<'_>, serde_json::Error> {
     let page: PageText<'_> = serde_json::from_str(text)?;
     let base = text.as_ptr() as usize;
-    let mut fields = Vec::new();
-    let records = page
-        .records
-        .into_iter()
-        .map(|rec| {
-            fields.extend(rec.fields.0.into_iter().map(|(name, raw)| {
-                let cell = raw.get();
-                let start = (cell.as_ptr() as usize).wrapping_sub(base);
-                (name, start, start + cell.len())
-            }));
-            ReadRecord {
-                id: rec.id,
-                end: fields.len(),
-            }
-        })
-        .collect();
+    let mut builder = PageBuilder::new(0);
+    for rec in page.records {
+        for (name, raw) in rec.fields.0 {
+            let cell = raw.get();
+            let start = (cell.as_ptr() as usize).wrapping_sub(base);
+            builder.cell(name, start, start + cell.len());
+        }
+        builder.end_record(rec.id);
+    }
     Ok(ReadPage {
-        records,
-        fields,
+        builder,
         offset: page.offset,
     })
 }
@@ -286,7 +300,7 @@ impl<'de> Deserialize<'de> for Name<'de> {
 mod scan {
     use std::borrow::Cow;
 
-    use super::{ReadPage, ReadRecord};
+    use super::{PageBuilder, ReadPage};
     use crate::airtable::ids::RecordId;
 
     /// The page's records and offset, or `None` (see the module docs).
@@ -296,9 +310,9 @@ mod scan {
             b: text.as_bytes(),
             i: 0,
             stack: Vec::new(),
-            fields: Vec::with_capacity(text.len() / 32),
+            page: PageBuilder::new(text.len() / 32),
         };
-        let mut records: Option<Vec<ReadRecord>> = None;
+        let mut records = false;
         let mut offset: Option<Option<String>> = None;
         c.ws();
         c.eat(b'{')?;
@@ -308,7 +322,10 @@ mod scan {
                 let key = c.key()?;
                 c.ws();
                 match key.plain(&c)? {
-                    b"records" if records.is_none() => records = Some(c.records()?),
+                    b"records" if !records => {
+                        c.records()?;
+                        records = true;
+                    }
                     b"offset" if offset.is_none() => {
                         let start = c.i;
                         c.value()?;
@@ -325,8 +342,7 @@ mod scan {
         c.ws();
         (c.i == c.b.len()).then_some(())?;
         Some(ReadPage {
-            records: records.unwrap_or_default(),
-            fields: c.fields,
+            builder: c.page,
             offset: offset.flatten(),
         })
     }
@@ -371,8 +387,8 @@ mod scan {
         i: usize,
         /// The closing brackets of the containers a value being skipped is in.
         stack: Vec<u8>,
-        /// The members of the records' `fields` objects read so far ([`ReadPage::fields`]).
-        fields: Vec<(Cow<'a, str>, usize, usize)>,
+        /// The records read so far.
+        page: PageBuilder<'a>,
     }
 
     impl Key {
@@ -570,22 +586,22 @@ mod scan {
         }
 
         /// The `records` array.
-        fn records(&mut self) -> Option<Vec<ReadRecord>> {
+        fn records(&mut self) -> Option<()> {
             self.eat(b'[')?;
             self.ws();
-            let mut records = Vec::new();
             if self.eat(b']').is_some() {
-                return Some(records);
+                return Some(());
             }
             loop {
-                records.push(self.record()?);
+                self.record()?;
                 if self.next_member(b']')? {
-                    return Some(records);
+                    return Some(());
                 }
             }
         }
 
-        fn record(&mut self) -> Option<ReadRecord> {
+        /// A record, added to [`Cursor::page`].
+        fn record(&mut self) -> Option<()> {
             self.eat(b'{')?;
             self.ws();
             let mut id: Option<RecordId> = None;
@@ -616,14 +632,12 @@ mod scan {
                     }
                 }
             }
-            Some(ReadRecord {
-                id: id?,
-                end: self.fields.len(),
-            })
+            self.page.end_record(id?);
+            Some(())
         }
 
         /// A record's `fields` object: each member's name and its value's place, added to
-        /// [`Cursor::fields`].
+        /// [`Cursor::page`].
         fn fields(&mut self) -> Option<()> {
             self.eat(b'{')?;
             self.ws();
@@ -641,7 +655,7 @@ mod scan {
                 self.ws();
                 let start = self.i;
                 self.value()?;
-                self.fields.push((name, start, self.i));
+                self.page.cell(name, start, self.i);
                 if self.next_member(b'}')? {
                     return Some(());
                 }
@@ -730,16 +744,15 @@ mod tests {
     type Flat = (Vec<(String, Vec<(String, usize, usize)>)>, Option<String>);
 
     fn flat(page: ReadPage<'_>) -> Flat {
-        let mut from = 0;
-        let records = page
+        let b = &page.builder;
+        let records = b
             .records
-            .into_iter()
+            .iter()
             .map(|r| {
-                let cells = page.fields[from..r.end]
+                let cells = b.cells[r.cells.clone()]
                     .iter()
-                    .map(|(n, s, e)| (n.to_string(), *s, *e))
+                    .map(|c| (b.names[c.name].clone(), c.start, c.end))
                     .collect();
-                from = r.end;
                 (r.id.to_string(), cells)
             })
             .collect();
@@ -897,7 +910,7 @@ mod tests {
         ] {
             assert!(scan::page(odd).is_none(), "{odd}");
             let by_page = RawRecordPage::parse(odd.to_owned()).map(|p| p.records().len());
-            let by_serde = read_with_serde(odd).map(|p| p.records.len());
+            let by_serde = read_with_serde(odd).map(|p| p.builder.records.len());
             assert_eq!(by_page.is_ok(), by_serde.is_ok(), "{odd}");
         }
         let page = RawRecordPage::parse(
