@@ -32,6 +32,7 @@ pub use client::{
 };
 pub use error::{ApiErrorKind, Error};
 pub use ids::{BaseId, CommentId, FieldId, IdError, RecordId, TableId, UserId, ViewId};
+pub(crate) use models::not_plain;
 pub use models::{
     BaseSchema, BaseSummary, Comment, CommentAuthor, CommentPage, CreateField, CreateTable,
     DeletedRecord, Field, FieldSpec, FieldType, Fields, PermissionLevel, RawCell, RawObject,

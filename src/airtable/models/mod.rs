@@ -15,6 +15,7 @@ pub use base::{
 };
 pub use comment::{Comment, CommentAuthor, CommentPage};
 pub use field::{CreateField, Field, FieldSpec, FieldType, UpdateField};
+pub(crate) use raw_page::not_plain;
 pub use raw_page::{RawCell, RawObject, RawRecord, RawRecordPage};
 pub use record::{DeletedRecord, Fields, Record, RecordPage};
 pub use webhook::{

@@ -289,6 +289,20 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
+/// The top bit of each byte of `word` that is `"`, `\\` or a control character (the classic
+/// word-at-a-time tests: a byte is below `n` when subtracting `n` borrows into its top bit
+/// while that bit was clear; a byte equals `c` when it is zero after `^ c`). Zero when the
+/// word is plain; otherwise exact for the lowest such byte (a borrow can only flag bytes
+/// above it), so `trailing_zeros / 8` is the first byte that is not plain.
+pub(crate) fn not_plain(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & TOPS;
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    quote | backslash | below(word, 0x20)
+}
+
 /// A single pass over a page's text: its records, and where each cell's text is.
 ///
 /// What it takes, it checks as serde_json reads the page: strict JSON (RFC 8259: no trailing
@@ -300,7 +314,7 @@ impl<'de> Deserialize<'de> for Name<'de> {
 mod scan {
     use std::borrow::Cow;
 
-    use super::{PageBuilder, ReadPage};
+    use super::{PageBuilder, ReadPage, not_plain};
     use crate::airtable::ids::RecordId;
 
     /// The page's records and offset, or `None` (see the module docs).
@@ -359,20 +373,6 @@ mod scan {
         table[b'\\' as usize] = false;
         table
     };
-
-    /// The top bit of each byte of `word` that is `"`, `\\` or a control character (the classic
-    /// word-at-a-time tests: a byte is below `n` when subtracting `n` borrows into its top bit
-    /// while that bit was clear; a byte equals `c` when it is zero after `^ c`). Zero when the
-    /// word is plain; otherwise exact for the lowest such byte (a borrow can only flag bytes
-    /// above it), so `trailing_zeros / 8` is the first byte that is not plain.
-    fn not_plain(word: u64) -> u64 {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const TOPS: u64 = 0x8080_8080_8080_8080;
-        let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & TOPS;
-        let quote = below(word ^ (ONES * u64::from(b'"')), 1);
-        let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
-        quote | backslash | below(word, 0x20)
-    }
 
     /// A string's text between its quotes, and whether it has escapes.
     struct Key {
