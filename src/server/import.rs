@@ -31,6 +31,9 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     let client = Client::new(client_config(&cfg, cfg.api_url.clone(), token))
         .map_err(ServerError::Client)?;
     let state = ServerState::new(Ok(client), ServerOptions::from_config(&cfg));
+    if let Some(problem) = state.journal_problem() {
+        return Err(ServerError::Journal(problem).into());
+    }
     let server = AirtableServer::new(state);
     let v = server
         .import_file(

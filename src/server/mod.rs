@@ -123,10 +123,22 @@ pub struct Prepared {
 }
 
 /// Build the state: options, token, client. With `sandbox`, spawn the demo sandbox in-process,
-/// point the client at it and print its URL and demo base ID on stderr.
+/// point the client at it and print its URL and demo base ID on stderr. Fails when the write
+/// journal cannot be used (it is opened here).
 pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
     let prepared = prepare_state(cfg).await?;
     if let Some(problem) = prepared.state.journal_problem() {
+        return Err(ServerError::Journal(problem));
+    }
+    Ok(prepared)
+}
+
+/// [`prepare`] for the stdio server: fails when the journal's file cannot be created, and leaves
+/// the rest of its opening to the warm-up, after the start-up exchange (write tools refuse,
+/// naming the reason, if it then fails).
+async fn prepare_stdio(cfg: &Config) -> Result<Prepared, ServerError> {
+    let prepared = prepare_state(cfg).await?;
+    if let Some(problem) = prepared.state.journal_problem_known() {
         return Err(ServerError::Journal(problem));
     }
     Ok(prepared)
@@ -188,17 +200,20 @@ async fn prepare_state(cfg: &Config) -> Result<Prepared, ServerError> {
 /// start-up exchange does: parse the tool catalogue (argument checks, routing), then build the
 /// state's HTTP client (it reads the system's root certificates). Together they cost several
 /// times the CPU of the rest of the start; whatever is not ready at the first call is done then.
-/// It also raises the allocator's thresholds ([`keep_freed_heap`]).
-fn warm_up_in_background(state: &ServerState) {
-    let client = state.client().ok().cloned();
+/// Then it opens the write journal (SQLite), which only writes need. It also raises the
+/// allocator's thresholds ([`keep_freed_heap`]).
+fn warm_up_in_background(state: &Arc<ServerState>) {
+    let state = state.clone();
     let spawned = std::thread::Builder::new()
         .name("warm-up".to_owned())
         .spawn(move || {
             keep_freed_heap();
             crate::tools::catalogue::wait_parsed();
-            if let Some(client) = client {
+            if let Ok(client) = state.client() {
                 client.build_http_now();
             }
+            // Last: only writes need it (the stdio server leaves its opening to here).
+            state.open_journal();
         });
     if let Err(e) = spawned {
         tracing::debug!(error = %e, "cannot start the warm-up thread; building on first use");
@@ -245,7 +260,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         http::run(prepared.state, opts, shutdown).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let prepared = prepare(&cfg).await?;
+    let prepared = prepare_stdio(&cfg).await?;
     // The stdio writer (stdio::encode) copies catalogue lines (tools/list needs no parse) and
     // the JSON text of record lists in place of their structured content (built only once).
     let server = AirtableServer::new(prepared.state.clone())

@@ -12,8 +12,8 @@ use crate::airtable::{
 };
 use crate::tools::ToolError;
 use crate::tools::cache::SchemaCache;
-use crate::tools::handler::{JournalSlot, ServerOptions, TokenProblem};
-use crate::tools::journal::{Journal, JournalError, principal_of};
+use crate::tools::handler::{ServerOptions, TokenProblem};
+use crate::tools::journal::{Journal, JournalError, JournalSlot, principal_of};
 use crate::tools::progress::Progress;
 use crate::tools::resources::Watchers;
 use crate::tools::result::scope;
@@ -95,11 +95,9 @@ impl ToolContext {
     }
 
     /// The write journal: `Ok(None)` when off (`--no-journal`), `Err` when it failed to open.
+    /// Opened on first use (see [`JournalSlot`]).
     pub(crate) fn journal(&self) -> Result<Option<&Arc<Journal>>, &JournalError> {
-        match &self.journal {
-            Ok(j) => Ok(j.as_ref()),
-            Err(e) => Err(e),
-        }
+        self.journal.get()
     }
 
     /// The principal (token fingerprint) this context journals writes for.

@@ -34,7 +34,7 @@ use crate::airtable::Client;
 use crate::config::{Config, ConfirmMode, JournalLocation};
 use crate::tools::cache::SchemaCache;
 use crate::tools::context::ToolContext;
-use crate::tools::journal::{Journal, JournalError};
+pub(crate) use crate::tools::journal::JournalSlot;
 use crate::tools::prompts;
 use crate::tools::resources::{self, Watchers};
 use crate::tools::{self, Access, ToolError, Toolset};
@@ -228,9 +228,6 @@ pub struct ServerState {
     watchers: Arc<Watchers>,
 }
 
-/// The process's write journal: open (or off), or the reason it could not be opened.
-pub(crate) type JournalSlot = Result<Option<Arc<Journal>>, Arc<JournalError>>;
-
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerState")
@@ -244,13 +241,13 @@ impl ServerState {
     /// Build the state. The router is filtered from the catalogue once, on first use: the
     /// `initialize` answer never waits for the catalogue (see [`tools::catalogue::wait_parsed`]).
     pub fn new(client: Result<Client, TokenProblem>, options: ServerOptions) -> Arc<Self> {
-        let journal = Journal::open(&options.journal, options.journal_retention).map_err(Arc::new);
+        // The file is created now; SQLite opens it on first use (see JournalSlot).
+        let journal = JournalSlot::new(options.journal.clone(), options.journal_retention);
         // Watches live in the journal's store; with --no-journal in memory for the process.
         let watchers: Arc<Watchers> = Arc::default();
-        let shared = journal.as_ref().ok().and_then(|j| j.clone());
         watchers
             .feed()
-            .configure(shared, options.watch_poll_interval);
+            .configure(journal.clone(), options.watch_poll_interval);
         Arc::new(ServerState {
             client,
             pool: None,
@@ -281,9 +278,27 @@ impl ServerState {
         &self.options
     }
 
-    /// Why the write journal could not be opened (`serve` refuses to start then).
+    /// Why the write journal cannot be used (`serve` over HTTP and the CLI commands refuse to
+    /// start then). Opens the journal if nobody has yet: it waits for SQLite.
     pub fn journal_problem(&self) -> Option<String> {
-        self.journal.as_ref().err().map(|e| e.to_string())
+        self.journal.get().err().map(|e| e.to_string())
+    }
+
+    /// Why the write journal cannot be used, as far as known without opening it (its file
+    /// could not be created): what the stdio server checks before it serves, leaving the open
+    /// to [`ServerState::open_journal`].
+    pub fn journal_problem_known(&self) -> Option<String> {
+        self.journal.known_problem().map(|e| e.to_string())
+    }
+
+    /// Open the write journal now, if nobody has (the warm-up); says on the log why it cannot be
+    /// used (every write tool then refuses, naming the reason).
+    pub fn open_journal(&self) {
+        if let Err(e) = self.journal.get() {
+            tracing::error!(
+                "{e}: write tools are refused until the server restarts with a usable --journal FILE (or --no-journal)"
+            );
+        }
     }
 
     /// A journaled write of this state's token as JSON (tests and diagnostics; the shape is
@@ -291,7 +306,7 @@ impl ServerState {
     #[doc(hidden)]
     pub async fn journaled_write(&self, write_id: &str) -> Option<serde_json::Value> {
         use secrecy::ExposeSecret;
-        let journal = self.journal.as_ref().ok()?.as_ref()?;
+        let journal = self.journal.get().ok()??;
         let token = self.client.as_ref().ok()?.config().token.expose_secret();
         let principal = crate::tools::journal::principal_of(token);
         let entry = journal.get(&principal, write_id).await.ok()??;
@@ -454,6 +469,20 @@ impl AirtableServer {
         &self.state.options
     }
 
+    /// A write tool's refusal while the write journal cannot be used: no write goes unjournaled.
+    /// (Over HTTP and in the CLI the server does not start then; over stdio the journal is
+    /// opened after the start-up exchange, see `JournalSlot`.)
+    fn journal_refusal(&self, name: &str) -> Option<ToolError> {
+        let spec = tools::find_spec(name)?;
+        if spec.access != Access::Write {
+            return None;
+        }
+        let problem = self.ctx.journal().err()?;
+        Some(ToolError::Unavailable(format!(
+            "{problem}. Write tools are refused so that no write goes unjournaled (it could not be listed or undone): restart the server with a usable --journal FILE, or with --no-journal to write without a journal."
+        )))
+    }
+
     fn refusal(&self, name: &str) -> Option<ToolError> {
         let spec = tools::find_spec(name)?;
         if self.state.options.read_only && spec.access == Access::Write {
@@ -533,6 +562,8 @@ impl ServerHandler for AirtableServer {
         let unknown = (self.state.router().get(&name))
             .and_then(|t| tools::arguments::check(t, request.arguments.as_ref()).err());
         let mut result = if let Some(e) = unknown {
+            Ok(CallToolResult::error(vec![ContentBlock::text(e.text())]).into())
+        } else if let Some(e) = exposed.then(|| self.journal_refusal(&name)).flatten() {
             Ok(CallToolResult::error(vec![ContentBlock::text(e.text())]).into())
         } else if exposed {
             let tcc = ToolCallContext::new(self, request, context);

@@ -4,8 +4,8 @@
 //!
 //! Entries belong to a *principal*: the fingerprint of the Airtable token that made the write
 //! ([`principal_of`]). A client sees and undoes only its own writes: an entry of another
-//! principal is "not found". Entries older than the retention are dropped (on open, and at
-//! most once an hour while writing) and never shown.
+//! principal is "not found". Entries older than the retention are dropped (on open, the first
+//! use of its [`JournalSlot`], and at most once an hour while writing) and never shown.
 //!
 //! API used by the write tools (see `tools::writes`): [`Journal::append`] after a write was
 //! sent (complete or not: a partial batch journals what was written). For crash safety a
@@ -19,7 +19,7 @@
 //! the async runtime. The schema is versioned with `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -253,6 +253,84 @@ impl std::fmt::Debug for Journal {
             .field("location", &self.location)
             .field("retention", &self.retention)
             .finish_non_exhaustive()
+    }
+}
+
+/// The process's write journal, opened on first use: inside, `None` when journaling is off
+/// (`--no-journal`), or why it cannot be used.
+///
+/// Making the slot creates the journal's file (and directory) when missing, so that a path that
+/// cannot hold it is known at once (`serve` refuses to start). The rest of [`Journal::open`]
+/// (SQLite, WAL, the schema upgrade, the prune, about half a millisecond with a small journal,
+/// more with a large one) runs on the first [`JournalSlot::get`]: the stdio server's warm-up
+/// thread, after the host's start-up exchange, so that no answer of that exchange waits on it.
+/// A caller that comes first opens it itself; one that comes meanwhile waits for it.
+#[derive(Clone)]
+pub(crate) struct JournalSlot(Arc<SlotInner>);
+
+struct SlotInner {
+    location: JournalLocation,
+    retention: Duration,
+    opened: OnceLock<Result<Option<Arc<Journal>>, Arc<JournalError>>>,
+}
+
+impl std::fmt::Debug for JournalSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalSlot")
+            .field("location", &self.0.location)
+            .field("opened", &self.0.opened.get().is_some())
+            .finish()
+    }
+}
+
+impl JournalSlot {
+    /// The journal at `location`, its file created now and opened on first use.
+    pub(crate) fn new(location: JournalLocation, retention: Duration) -> Self {
+        let opened = OnceLock::new();
+        if let JournalLocation::File(path) = &location
+            && let Err(e) = create_file(path)
+        {
+            let _ = opened.set(Err(Arc::new(e)));
+        }
+        JournalSlot(Arc::new(SlotInner {
+            location,
+            retention,
+            opened,
+        }))
+    }
+
+    /// A slot holding an opened journal (or none, or an error) already.
+    #[cfg(test)]
+    pub(crate) fn ready(journal: Result<Option<Arc<Journal>>, Arc<JournalError>>) -> Self {
+        let opened = OnceLock::new();
+        let _ = opened.set(journal);
+        JournalSlot(Arc::new(SlotInner {
+            location: JournalLocation::Memory,
+            retention: Duration::from_secs(86_400),
+            opened,
+        }))
+    }
+
+    /// The journal (`None` when off), or why it cannot be used; opens it if nobody has yet
+    /// (blocking: SQLite reads the file), or waits while another thread does.
+    pub(crate) fn get(&self) -> Result<Option<&Arc<Journal>>, &JournalError> {
+        let inner = &self.0;
+        let opened = inner
+            .opened
+            .get_or_init(|| Journal::open(&inner.location, inner.retention).map_err(Arc::new));
+        match opened {
+            Ok(j) => Ok(j.as_ref()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why the journal cannot be used, as far as known without opening it: its file could not
+    /// be created, or an open already failed.
+    pub(crate) fn known_problem(&self) -> Option<&JournalError> {
+        match self.0.opened.get()? {
+            Ok(_) => None,
+            Err(e) => Some(e),
+        }
     }
 }
 
@@ -1223,6 +1301,52 @@ mod tests {
             assert_eq!(mode(&path), 0o600);
             assert_eq!(mode(path.parent().unwrap()), 0o700);
         }
+    }
+
+    #[test]
+    fn the_slot_creates_the_file_at_once_and_opens_it_on_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new").join("j.sqlite3");
+        let slot = JournalSlot::new(JournalLocation::File(path.clone()), DAY);
+        // Created empty (a path that cannot hold it fails here), not yet opened by SQLite.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(slot.known_problem().is_none());
+        assert!(!format!("{slot:?}").contains("opened: true"), "{slot:?}");
+        let journal = slot.get().unwrap().unwrap().clone();
+        assert!(format!("{slot:?}").contains("opened: true"), "{slot:?}");
+        // Every clone shares the one opened journal.
+        let other = slot.clone();
+        assert!(Arc::ptr_eq(other.get().unwrap().unwrap(), &journal));
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+
+        // A path under a file: known at once, without opening anything.
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "").unwrap();
+        let slot = JournalSlot::new(JournalLocation::File(blocker.join("j.sqlite3")), DAY);
+        assert!(matches!(
+            slot.known_problem(),
+            Some(JournalError::Create { .. })
+        ));
+        assert!(matches!(slot.get(), Err(JournalError::Create { .. })));
+
+        // Not a journal: found on first use; the file is left as it was.
+        let notes = dir.path().join("notes");
+        let text = "plain text, not SQLite\n".repeat(300);
+        std::fs::write(&notes, &text).unwrap();
+        let slot = JournalSlot::new(JournalLocation::File(notes.clone()), DAY);
+        assert!(slot.known_problem().is_none());
+        let err = slot.get().unwrap_err();
+        assert!(matches!(err, JournalError::Sqlite { .. }), "{err}");
+        assert!(slot.known_problem().is_some());
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), text);
+
+        // Off: nothing created, nothing to open.
+        assert!(
+            JournalSlot::new(JournalLocation::Off, DAY)
+                .get()
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

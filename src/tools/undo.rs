@@ -1561,8 +1561,11 @@ mod tests {
         let sb = sandbox::spawn(SandboxConfig::demo(), ([127, 0, 0, 1], 0).into())
             .await
             .unwrap();
-        let journal: JournalSlot =
-            Ok(Journal::open(&JournalLocation::Memory, Duration::from_secs(86_400)).unwrap());
+        let journal = JournalSlot::ready(Ok(Journal::open(
+            &JournalLocation::Memory,
+            Duration::from_secs(86_400),
+        )
+        .unwrap()));
         let c = client(&sb, sb.token());
         let ctx = ctx_for(c.clone(), &journal);
         let base: BaseId = sandbox::DEMO_BASE_ID.parse().unwrap();
@@ -2099,7 +2102,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_begun_but_never_finished_is_listed_pending_and_not_undone() {
         let fx = fx().await;
-        let j = fx.journal.as_ref().unwrap().as_ref().unwrap();
+        let j = fx.journal.get().unwrap().unwrap();
         let planned = NewWrite {
             tool: "batch_delete_records".into(),
             base_id: fx.base.to_string(),

@@ -46,7 +46,7 @@ use crate::airtable::{
 use crate::tools::ToolError;
 use crate::tools::context::ToolContext;
 use crate::tools::handler::AirtableServer;
-use crate::tools::journal::{Journal, JournalError};
+use crate::tools::journal::{Journal, JournalError, JournalSlot};
 use crate::tools::params::{lenient_bool, lenient_opt_strings};
 use crate::tools::resources::Watchers;
 use crate::tools::result::scope;
@@ -202,6 +202,8 @@ async fn store_delete(store: &Journal, principal: &str, id: &str) -> Result<bool
 /// stored, the clients the poller may use (one per principal seen), and the poller.
 #[derive(Default)]
 pub(crate) struct Feed {
+    /// The process's journal (see [`Feed::configure`]); the store is in its file when usable.
+    journal: OnceLock<JournalSlot>,
     store: OnceLock<Result<Arc<Journal>, Arc<JournalError>>>,
     interval: OnceLock<Duration>,
     clients: Mutex<HashMap<Arc<str>, Client>>,
@@ -218,19 +220,21 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Set the store (the journal, or None for a private in-memory one) and the poll interval;
-    /// the first call wins.
-    pub(crate) fn configure(&self, journal: Option<Arc<Journal>>, interval: Duration) {
-        if let Some(j) = journal {
-            let _ = self.store.set(Ok(j));
-        }
+    /// Set the journal (its store holds the watches when it is usable; otherwise a private
+    /// in-memory one does, chosen on first use) and the poll interval; the first call wins.
+    pub(crate) fn configure(&self, journal: JournalSlot, interval: Duration) {
+        let _ = self.journal.set(journal);
         let _ = self.interval.set(interval);
     }
 
     fn store(&self) -> Result<Arc<Journal>, ToolError> {
-        let slot = self
-            .store
-            .get_or_init(|| Journal::memory().map_err(Arc::new));
+        let slot = self.store.get_or_init(|| {
+            match self.journal.get().map(JournalSlot::get) {
+                Some(Ok(Some(j))) => Ok(j.clone()),
+                // Off, unusable, or never configured (tests): a private in-memory store.
+                _ => Journal::memory().map_err(Arc::new),
+            }
+        });
         match slot {
             Ok(j) => Ok(j.clone()),
             Err(e) => Err(ToolError::Invalid(format!(

@@ -445,3 +445,66 @@ async fn a_rerun_after_undoing_the_partial_write_starts_afresh() {
     assert_eq!(copies.len(), 35, "{copies:?}");
     assert!(copies.values().all(|c| c.len() == 1), "{copies:?}");
 }
+
+/// The stdio server opens its journal after the start-up exchange (no answer of it waits on
+/// SQLite). A file that is not a journal is then found: the session goes on, reads work, every
+/// write tool refuses naming the reason, and the file is left as it was.
+#[tokio::test]
+async fn a_stdio_server_with_a_file_that_is_not_a_journal_refuses_writes_and_serves_reads() {
+    let sb = sandbox_with(SandboxConfig::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    let text = "not a journal\n".repeat(500);
+    std::fs::write(&notes, &text).unwrap();
+    let mut s = start(&sb.addr(), sb.token(), &notes, dir.path()).await;
+    s.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await;
+    assert!(
+        s.answer(2).await["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 10
+    );
+    s.send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "list_tables", "arguments": {"base_id": DEMO}}}),
+    )
+    .await;
+    let read = s.answer(3).await;
+    assert_eq!(read["result"]["isError"], false, "{read}");
+    for (id, name, args) in [
+        (
+            4,
+            "create_record",
+            json!({"base_id": DEMO, "table_id": "Tasks", "fields": {"Name": "x"}}),
+        ),
+        (
+            5,
+            "batch_create_records",
+            json!({"base_id": DEMO, "table_id": "Tasks", "records": [{"Name": "y"}]}),
+        ),
+    ] {
+        s.send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": name, "arguments": args}}),
+        )
+        .await;
+        let v = s.answer(id).await;
+        assert_eq!(v["result"]["isError"], true, "{v}");
+        let said = v["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(said.contains("not a database"), "{said}");
+        assert!(said.contains("Write tools are refused"), "{said}");
+    }
+    s.child.kill().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), text);
+    let base: BaseId = DEMO.parse().unwrap();
+    let rows = client_for(&sb)
+        .list_all_records(&base, "Tasks", ListQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.fields.get("Name").and_then(Value::as_str) != Some("x"))
+    );
+}

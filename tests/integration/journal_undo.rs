@@ -286,7 +286,33 @@ async fn the_journal_file_outlives_the_server_and_a_bad_one_is_reported() {
         Ok(client_for(&sb)),
         file_options(&blocker.join("journal.sqlite3")),
     );
+    assert!(bad.journal_problem_known().unwrap().contains("journal"));
     assert!(bad.journal_problem().unwrap().contains("journal"));
+
+    // A file that is not a journal: its file exists, so the stdio server starts (SQLite opens
+    // it after the start-up exchange); then write tools refuse, reads work, the file is kept.
+    let garbage = dir.path().join("notes.txt");
+    let text = "not a journal: somebody's notes\n".repeat(200);
+    std::fs::write(&garbage, &text).unwrap();
+    let state = ServerState::new(Ok(client_for(&sb)), file_options(&garbage));
+    assert_eq!(state.journal_problem_known(), None);
+    let client = connect(AirtableServer::new(state.clone())).await;
+    ok(&client, "list_tables", json!({"base_id": DEMO})).await;
+    let r = call(
+        &client,
+        "update_record",
+        json!({"base_id": DEMO, "table_id": "Tasks", "record_id": a, "fields": {"Name": "unjournaled"}}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let said = serde_json::to_string(&r.content).unwrap();
+    assert!(said.contains("Write tools are refused"), "{said}");
+    assert!(said.contains("not a database"), "{said}");
+    assert_ne!(snapshot(&c, "Tasks").await[&a]["Name"], "unjournaled");
+    assert!(state.journal_problem_known().is_some());
+    assert!(state.journal_problem().unwrap().contains("not a database"));
+    client.cancel().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&garbage).unwrap(), text);
 }
 
 #[tokio::test]
