@@ -9,7 +9,9 @@
 //!    sent directly with reqwest, calls 250 ms apart (so that neither path meets a limiter);
 //!    the median of the paired differences. Beside it, the floor: a `ping` round trip after
 //!    the same pause (the server process waking, reading and writing a line, no tool work);
-//! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median);
+//! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median).
+//!    Beside it, the floor: the same exchange with `examples/stdio_floor.rs`, a minimal responder
+//!    giving the same answers (the process start, the pipes and the client's parse of the list);
 //! 5. peak RSS: VmHWM of the server process (from /proc) at the end of each session (median).
 //!
 //! A time ends when the client holds the answer parsed into a JSON tree, as a client uses it.
@@ -173,15 +175,18 @@ impl StdioPeer {
             .map_or(Duration::ZERO, |at| at.duration_since(t0))
     }
 
-    async fn initialize(&mut self) -> Result<()> {
-        self.request(
-            "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "bench_server", "version": "1"}}),
-        )
-        .await?;
+    /// The start-up handshake; returns the initialize result.
+    async fn initialize(&mut self) -> Result<Value> {
+        let result = self
+            .request(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "bench_server", "version": "1"}}),
+            )
+            .await?;
         self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await
+            .await?;
+        Ok(result)
     }
 
     async fn call(&mut self, tool: &str, args: Value) -> Result<Value> {
@@ -225,22 +230,29 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The start's time with the client's parse of the tool list, and to the list's last byte.
-async fn cold_start(
-    bin: &PathBuf,
-    args: &[&str],
-    env: &[(&str, String)],
-) -> Result<(Duration, Duration)> {
+/// One start: its time with the client's parse of the tool list, and to the list's last byte.
+struct Start {
+    parsed: Duration,
+    read: Duration,
+    /// The results of initialize and tools/list.
+    answers: (Value, Value),
+}
+
+async fn cold_start(bin: &PathBuf, args: &[&str], env: &[(&str, String)]) -> Result<Start> {
     let t0 = Instant::now();
     let mut peer = StdioPeer::spawn(bin, args, env)?;
-    peer.initialize().await?;
+    let init = peer.initialize().await?;
     let tools = peer.request("tools/list", json!({})).await?;
-    let elapsed = (t0.elapsed(), peer.answered_since(t0));
+    let (parsed, read) = (t0.elapsed(), peer.answered_since(t0));
     if tools["tools"].as_array().is_none_or(|t| t.is_empty()) {
         bail!("tools/list returned no tools");
     }
     peer.close().await;
-    Ok(elapsed)
+    Ok(Start {
+        parsed,
+        read,
+        answers: (init, tools),
+    })
 }
 
 #[tokio::main]
@@ -284,13 +296,46 @@ async fn main() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    // 4. Cold start (first: the sandbox sees no request from it).
+    // 4. Cold start (first: the sandbox sees no request from it). Each start is paired with one
+    // of the floor (examples/stdio_floor.rs: a minimal responder giving the same answers, captured
+    // from the first start), when it was built.
+    let floor_bin = bin.with_file_name("examples").join("stdio_floor");
+    let floor_bin = if floor_bin.exists() {
+        Some(floor_bin)
+    } else {
+        let beside = root.join("target/release/examples/stdio_floor");
+        beside.exists().then_some(beside)
+    };
+    let answers_dir = tempfile::tempdir()?;
+    let (init_file, list_file) = (
+        answers_dir.path().join("initialize.json"),
+        answers_dir.path().join("tools_list.json"),
+    );
     let mut t_start = Vec::new();
     let mut t_start_read = Vec::new();
-    for _ in 0..starts {
-        let (parsed, read) = cold_start(&bin, &serve_args, &env).await?;
-        t_start.push(parsed);
-        t_start_read.push(read);
+    let mut t_floor = Vec::new();
+    let mut t_floor_read = Vec::new();
+    for i in 0..starts {
+        let start = cold_start(&bin, &serve_args, &env).await?;
+        t_start.push(start.parsed);
+        t_start_read.push(start.read);
+        let Some(floor_bin) = &floor_bin else {
+            continue;
+        };
+        if i == 0 {
+            std::fs::write(&init_file, serde_json::to_vec(&start.answers.0)?)?;
+            std::fs::write(&list_file, serde_json::to_vec(&start.answers.1)?)?;
+        }
+        let files = [
+            init_file.to_string_lossy().into_owned(),
+            list_file.to_string_lossy().into_owned(),
+        ];
+        let floor = cold_start(floor_bin, &[&files[0], &files[1]], &env).await?;
+        if floor.answers.1 != start.answers.1 {
+            bail!("the floor's tools/list differs from the server's");
+        }
+        t_floor.push(floor.parsed);
+        t_floor_read.push(floor.read);
     }
 
     let http = reqwest::Client::new();
@@ -443,6 +488,16 @@ async fn main() -> Result<()> {
         ms(*t_start.iter().max().unwrap_or(&Duration::ZERO)),
         ms(median(t_start_read)),
     );
+    if t_floor.is_empty() {
+        println!("   floor: not measured (build it: cargo build --release --example stdio_floor)");
+    } else {
+        println!(
+            "   floor: the same exchange with a minimal responder giving the same answers (examples/stdio_floor.rs): median {} (min {}); to the list's last byte: median {} (the process start, the pipes and the client's parse)",
+            ms(median(t_floor.clone())),
+            ms(*t_floor.iter().min().unwrap_or(&Duration::ZERO)),
+            ms(median(t_floor_read)),
+        );
+    }
     println!(
         "5. peak RSS of the server (VmHWM) over a session: median {:.1} MB of {} sessions ({}); {rss_parts}",
         m_rss as f64 / 1e6,
@@ -465,6 +520,12 @@ async fn main() -> Result<()> {
         median(t_ping).as_secs_f64() * 1000.0
     );
     println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
+    if !t_floor.is_empty() {
+        println!(
+            "FIGURE cold_start_floor_ms {:.1}",
+            median(t_floor).as_secs_f64() * 1000.0
+        );
+    }
     println!("FIGURE peak_rss_mb {:.1}", m_rss as f64 / 1e6);
     Ok(())
 }

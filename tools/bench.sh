@@ -2,7 +2,8 @@
 # One benchmark command (issue 12): builds release, then prints every figure the closing note
 # and the README quote, from one run against the sandbox with its strict rate limit:
 #   1. 5 parallel reads after a quiet second (and the 429s), 2. text bytes of a 100-record
-#   get_records result, 3. overhead over the direct API call, 4. cold start, 5. peak RSS,
+#   get_records result, 3. overhead over the direct API call, 4. cold start (and its floor:
+#   examples/stdio_floor.rs), 5. peak RSS,
 #   6. bulk create of 1,000 records (median of 3) with its 429s.
 # Env: AIRTABLE_MCP_BIN (server binary to measure, default target/release/airtable-mcp),
 #      BENCH_SESSIONS, BENCH_PARALLEL_RUNS, BENCH_CALLS, BENCH_STARTS (see examples/bench_server.rs),
@@ -15,7 +16,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   # features of the dev-dependencies too, their function names would change and the code layout
   # (tools/symbol-order.txt, written from a binary built alone) would no longer match.
   cargo build --release --locked --bin airtable-mcp
-  cargo build --release --locked --example bench_server --example bench_bulk_create
+  cargo build --release --locked --example bench_server --example bench_bulk_create --example stdio_floor
 fi
 bin="${AIRTABLE_MCP_BIN:-target/release/airtable-mcp}"
 # The code layout (build.rs): how much of tools/symbol-order.txt this binary still matches. Names
@@ -46,5 +47,6 @@ echo "| overhead over the direct API call, 100 records, calls 250 ms apart (medi
 echo "| (the same pairs to the answer's last byte, the client's parse left out) | $(fig overhead_read_ms) ms | - |"
 echo "| (floor: a ping round trip after the same pause, median) | $(fig ping_ms) ms | - |"
 echo "| cold start, spawn -> tools/list answered (median) | $(fig cold_start_ms) ms | <= 5 ms |"
+echo "| (floor: the same exchange with a minimal responder, same answers, median) | $(fig cold_start_floor_ms) ms | - |"
 echo "| peak RSS over a session (VmHWM, median) | $(fig peak_rss_mb) MB | <= 14 MB |"
 echo "| bulk create, 1,000 records, strict 5/s + 30 s lockout (median) | $(fig bulk_s) s, $(fig bulk_429) x 429 | <= 21 s, 0 x 429 |"
