@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 
@@ -34,15 +34,10 @@ pub const BLANK_ENV_IS_UNSET: &[(&str, &str, &str)] = &[
 
 impl Cli {
     /// The clap command, without the environment bindings of the [`BLANK_ENV_IS_UNSET`]
-    /// variables that are set but empty in this process.
+    /// variables that are set but empty in this process (applied when `serve` is built, see
+    /// [`Lazy`]).
     pub fn command_for_env() -> clap::Command {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        for &(sub, id, var) in BLANK_ENV_IS_UNSET {
-            if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-                cmd = cmd.mut_subcommand(sub, |s| s.mut_arg(id, |a| a.env(None)));
-            }
-        }
-        cmd
+        <Cli as clap::CommandFactory>::command()
     }
 
     /// Parse the command line and the environment (see [`Cli::command_for_env`]); on an error
@@ -96,27 +91,143 @@ pub enum OnOff {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the MCP server (stdio by default, or HTTP with --http).
-    Serve(ServeArgs),
+    Serve(Lazy<ServeArgs>),
     /// Run the Airtable-compatible sandbox (the Web API on loopback, backed by SQLite).
-    Sandbox(SandboxArgs),
+    Sandbox(Lazy<SandboxArgs>),
     /// Store, inspect or remove the Airtable token in the OS keyring.
     #[command(subcommand)]
-    Auth(AuthCommand),
+    Auth(Lazy<AuthCommand>),
     /// Check the token, scopes, API, keyring and MCP client configs, with a fix for each failure.
-    Doctor(DoctorArgs),
+    Doctor(Lazy<DoctorArgs>),
     /// Add this server to an MCP client's config file (keeps everything else, writes a backup).
-    Setup(SetupArgs),
+    Setup(Lazy<SetupArgs>),
     /// Inspect the tool catalogue (names, schemas).
     #[command(subcommand)]
-    Tools(ToolsCommand),
+    Tools(Lazy<ToolsCommand>),
     /// List or undo the writes journaled for the token (the same journal as `serve`).
     #[command(subcommand)]
-    Writes(WritesCommand),
+    Writes(Lazy<WritesCommand>),
     /// Import a CSV, .xlsx or JSON file into a table (a dry run unless --apply).
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
     /// Probe a running HTTP server's /healthz (exit 0 when it answers 2xx): a container health
     /// check that needs no curl in the image.
-    Health(HealthArgs),
+    Health(Lazy<HealthArgs>),
+}
+
+/// A subcommand's arguments (or nested subcommands) that clap builds only when that subcommand
+/// is the one given, or for help ([`clap::Command::defer`]): parsing `serve` does not build the
+/// arguments of every other subcommand, which was most of the parse, itself a sixth of a cold
+/// start. The value is the parsed `T` (`Deref`, or `.0`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+/// How a [`Lazy`] subcommand's arguments are built when clap needs them.
+pub trait Deferred {
+    /// Add the arguments (or subcommands) to `cmd`.
+    fn build(cmd: clap::Command) -> clap::Command;
+}
+
+/// [`Deferred::build`], keeping the subcommand's own description: built eagerly, the
+/// arguments' type documents the subcommand first and the subcommand's doc comment then
+/// overrides it; deferred, the arguments come last and must not.
+fn build_keeping_about<T: Deferred>(cmd: clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = T::build(cmd);
+    let cmd = match about {
+        Some(a) => cmd.about(a),
+        None => cmd.about(None::<&'static str>),
+    };
+    match long_about {
+        Some(a) => cmd.long_about(a),
+        None => cmd.long_about(None::<&'static str>),
+    }
+}
+
+impl<T: Args + Deferred> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(build_keeping_about::<T>)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(build_keeping_about::<T>)
+    }
+}
+
+impl<T: Subcommand + Deferred> Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        cmd.defer(build_keeping_about::<T>)
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(build_keeping_about::<T>)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+macro_rules! deferred_args {
+    ($($t:ty),*) => {$(
+        impl Deferred for $t {
+            fn build(cmd: clap::Command) -> clap::Command {
+                <$t as Args>::augment_args(cmd)
+            }
+        }
+    )*};
+}
+deferred_args!(SandboxArgs, DoctorArgs, SetupArgs, ImportArgs, HealthArgs);
+
+macro_rules! deferred_subcommands {
+    ($($t:ty),*) => {$(
+        impl Deferred for $t {
+            fn build(cmd: clap::Command) -> clap::Command {
+                <$t as Subcommand>::augment_subcommands(cmd)
+            }
+        }
+    )*};
+}
+deferred_subcommands!(AuthCommand, ToolsCommand, WritesCommand);
+
+/// `serve`'s arguments, without the environment bindings of the [`BLANK_ENV_IS_UNSET`]
+/// variables that are set but empty in this process.
+impl Deferred for ServeArgs {
+    fn build(cmd: clap::Command) -> clap::Command {
+        let mut cmd = <ServeArgs as Args>::augment_args(cmd);
+        for &(_, id, var) in BLANK_ENV_IS_UNSET {
+            if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+                cmd = cmd.mut_arg(id, |a| a.env(None));
+            }
+        }
+        cmd
+    }
 }
 
 /// `airtable-mcp health`.
@@ -687,7 +798,8 @@ mod blank_env_tests {
 
     #[test]
     fn every_blank_env_setting_is_a_serve_argument_bound_to_its_variable() {
-        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.build();
         for &(sub, id, var) in BLANK_ENV_IS_UNSET {
             let serve = cmd.find_subcommand(sub);
             assert!(serve.is_some(), "no subcommand {sub}");

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use airtable_mcp::auth::{self, Settings};
-use airtable_mcp::cli::{ApiArgs, AuthCommand, Cli, Command, GlobalArgs};
+use airtable_mcp::cli::{ApiArgs, AuthCommand, Cli, Command, GlobalArgs, Lazy};
 use airtable_mcp::config::{Config, ConfigError};
 
 fn main() -> ExitCode {
@@ -66,22 +66,22 @@ fn main() -> ExitCode {
                     Some(cfg) => cfg,
                     None => Config::load(&args, &global)?,
                 };
-                airtable_mcp::server::run(cfg, args).await
+                airtable_mcp::server::run(cfg, args.0).await
             }
-            Command::Sandbox(args) => airtable_mcp::sandbox::run_cli(args).await,
-            Command::Auth(AuthCommand::HttpToken(cmd)) => auth::cli::http_token(cmd).await,
+            Command::Sandbox(args) => airtable_mcp::sandbox::run_cli(args.0).await,
+            Command::Auth(Lazy(AuthCommand::HttpToken(cmd))) => auth::cli::http_token(cmd).await,
             Command::Auth(cmd) => {
                 let settings = auth_settings(&cmd.api_args(), &global)?;
-                auth::run_cli(cmd, settings).await
+                auth::run_cli(cmd.0, settings).await
             }
             Command::Doctor(args) => {
                 auth::doctor::run(auth_settings(&args.api, &global).map_err(Into::into)).await
             }
-            Command::Setup(args) => auth::setup::run(args).await,
-            Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd).await,
-            Command::Writes(cmd) => airtable_mcp::server::writes::run(cmd, &global).await,
-            Command::Import(args) => airtable_mcp::server::import::run(args, &global).await,
-            Command::Health(args) => airtable_mcp::server::http::health(args).await,
+            Command::Setup(args) => auth::setup::run(args.0).await,
+            Command::Tools(cmd) => airtable_mcp::server::run_tools_command(cmd.0).await,
+            Command::Writes(cmd) => airtable_mcp::server::writes::run(cmd.0, &global).await,
+            Command::Import(args) => airtable_mcp::server::import::run(args.0, &global).await,
+            Command::Health(args) => airtable_mcp::server::http::health(args.0).await,
         }
     });
     match result {
