@@ -194,27 +194,18 @@ impl<T: Subcommand + Deferred> Subcommand for Lazy<T> {
     }
 }
 
-macro_rules! deferred_args {
-    ($($t:ty),*) => {$(
+/// `Deferred` for types whose clap-derived builder is `<T as $trait>::$build`.
+macro_rules! deferred {
+    ($trait:ident :: $build:ident for $($t:ty),*) => {$(
         impl Deferred for $t {
             fn build(cmd: clap::Command) -> clap::Command {
-                <$t as Args>::augment_args(cmd)
+                <$t as $trait>::$build(cmd)
             }
         }
     )*};
 }
-deferred_args!(SandboxArgs, DoctorArgs, SetupArgs, ImportArgs, HealthArgs);
-
-macro_rules! deferred_subcommands {
-    ($($t:ty),*) => {$(
-        impl Deferred for $t {
-            fn build(cmd: clap::Command) -> clap::Command {
-                <$t as Subcommand>::augment_subcommands(cmd)
-            }
-        }
-    )*};
-}
-deferred_subcommands!(AuthCommand, ToolsCommand, WritesCommand);
+deferred!(Args::augment_args for SandboxArgs, DoctorArgs, SetupArgs, ImportArgs, HealthArgs);
+deferred!(Subcommand::augment_subcommands for AuthCommand, ToolsCommand, WritesCommand);
 
 /// `serve`'s arguments, without the environment bindings of the [`BLANK_ENV_IS_UNSET`]
 /// variables that are set but empty in this process.
