@@ -324,14 +324,18 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     let base = out.len();
     // Every byte escaped (two bytes), the quotes, and eight bytes of slack for the last store.
     out.resize(base + 2 * n + 10, 0);
+    // The room above holds any text; were a slice below ever out of it, the text is written
+    // byte by byte instead (never cut short).
     let Some(dst) = out.get_mut(base..) else {
-        return;
+        out.truncate(base);
+        return write_json_string_bytewise(out, s);
     };
     dst[0] = b'"';
     let (mut i, mut j) = (0usize, 1usize);
     while let Some(word) = bytes.get(i..i + 8)
         && let Ok(word) = <[u8; 8]>::try_from(word)
     {
+        // (A break leaves i and j at the word's start: the loop below writes the rest.)
         let Some(to) = dst.get_mut(j..j + 8) else {
             break;
         };
@@ -364,7 +368,8 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
         }
         let escaped = matches!(b, b'"' | b'\\');
         let Some(to) = dst.get_mut(j..j + 1 + usize::from(escaped)) else {
-            break;
+            out.truncate(base);
+            return write_json_string_bytewise(out, s);
         };
         if escaped {
             to.copy_from_slice(&[b'\\', b]);
@@ -373,9 +378,11 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
         }
         j += to.len();
     }
-    if let Some(q) = dst.get_mut(j) {
-        *q = b'"';
-    }
+    let Some(q) = dst.get_mut(j) else {
+        out.truncate(base);
+        return write_json_string_bytewise(out, s);
+    };
+    *q = b'"';
     out.truncate(base + j + 1);
 }
 
