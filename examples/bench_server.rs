@@ -311,6 +311,10 @@ async fn main() -> Result<()> {
         answers_dir.path().join("initialize.json"),
         answers_dir.path().join("tools_list.json"),
     );
+    let floor_args = [
+        init_file.to_string_lossy().into_owned(),
+        list_file.to_string_lossy().into_owned(),
+    ];
     let mut t_start = Vec::new();
     let mut t_start_read = Vec::new();
     let mut t_floor = Vec::new();
@@ -326,11 +330,7 @@ async fn main() -> Result<()> {
             std::fs::write(&init_file, serde_json::to_vec(&start.answers.0)?)?;
             std::fs::write(&list_file, serde_json::to_vec(&start.answers.1)?)?;
         }
-        let files = [
-            init_file.to_string_lossy().into_owned(),
-            list_file.to_string_lossy().into_owned(),
-        ];
-        let floor = cold_start(floor_bin, &[&files[0], &files[1]], &env).await?;
+        let floor = cold_start(floor_bin, &[&floor_args[0], &floor_args[1]], &env).await?;
         if floor.answers.1 != start.answers.1 {
             bail!("the floor's tools/list differs from the server's");
         }

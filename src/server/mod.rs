@@ -126,19 +126,19 @@ pub struct Prepared {
 /// point the client at it and print its URL and demo base ID on stderr. Fails when the write
 /// journal cannot be used (it is opened here).
 pub async fn prepare(cfg: &Config) -> Result<Prepared, ServerError> {
-    let prepared = prepare_state(cfg).await?;
-    if let Some(problem) = prepared.state.journal_problem() {
-        return Err(ServerError::Journal(problem));
-    }
-    Ok(prepared)
+    prepare_checking(cfg, ServerState::journal_problem).await
 }
 
-/// [`prepare`] for the stdio server: fails when the journal's file cannot be created, and leaves
-/// the rest of its opening to the warm-up, after the start-up exchange (write tools refuse,
-/// naming the reason, if it then fails).
-async fn prepare_stdio(cfg: &Config) -> Result<Prepared, ServerError> {
+/// [`prepare`], failing when `journal_problem` finds one: the stdio server checks only
+/// [`ServerState::journal_problem_known`] (the file), and leaves the rest of the journal's
+/// opening to the warm-up, after the start-up exchange (write tools refuse, naming the reason,
+/// if it then fails).
+async fn prepare_checking(
+    cfg: &Config,
+    journal_problem: fn(&ServerState) -> Option<String>,
+) -> Result<Prepared, ServerError> {
     let prepared = prepare_state(cfg).await?;
-    if let Some(problem) = prepared.state.journal_problem_known() {
+    if let Some(problem) = journal_problem(&prepared.state) {
         return Err(ServerError::Journal(problem));
     }
     Ok(prepared)
@@ -260,7 +260,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         http::run(prepared.state, opts, shutdown).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let prepared = prepare_stdio(&cfg).await?;
+    let prepared = prepare_checking(&cfg, ServerState::journal_problem_known).await?;
     // The stdio writer (stdio::encode) copies catalogue lines (tools/list needs no parse) and
     // the JSON text of record lists in place of their structured content (built only once).
     let server = AirtableServer::new(prepared.state.clone())
