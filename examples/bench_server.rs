@@ -342,6 +342,8 @@ async fn main() -> Result<()> {
     let mut t_parallel = Vec::new();
     let mut diffs = Vec::new();
     let mut diffs_read = Vec::new();
+    let mut diffs_own = Vec::new();
+    let mut t_sandbox = Vec::new();
     let mut t_mcp = Vec::new();
     let mut t_direct = Vec::new();
     let mut t_mcp_read = Vec::new();
@@ -411,15 +413,26 @@ async fn main() -> Result<()> {
         // 3. Overhead, every request 250 ms apart.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         for _ in 0..calls {
+            let handled = sb.stats().handling_us;
             let t0 = Instant::now();
             peer.call("get_records", args.clone()).await?;
             let m = t0.elapsed();
             let m_read = peer.answered_since(t0);
+            let m_sandbox = sb.stats().handling_us - handled;
             tokio::time::sleep(Duration::from_millis(250)).await;
+            let handled = sb.stats().handling_us;
             let t0 = Instant::now();
             let (_, read_at) = direct_once().await?;
             let d = t0.elapsed();
             let d_read = read_at.duration_since(t0);
+            let d_sandbox = sb.stats().handling_us - handled;
+            // The same difference without the sandbox's own time on either request (the same
+            // work both times, and most of the noise of the raw difference).
+            diffs_own.push(
+                (m.as_secs_f64() - m_sandbox as f64 / 1e6)
+                    - (d.as_secs_f64() - d_sandbox as f64 / 1e6),
+            );
+            t_sandbox.push(Duration::from_micros(m_sandbox));
             t_mcp_read.push(m_read);
             t_direct_read.push(d_read);
             diffs_read.push(m_read.as_secs_f64() - d_read.as_secs_f64());
@@ -450,6 +463,8 @@ async fn main() -> Result<()> {
     let overhead = diffs[diffs.len() / 2];
     diffs_read.sort_by(f64::total_cmp);
     let overhead_read = diffs_read[diffs_read.len() / 2];
+    diffs_own.sort_by(f64::total_cmp);
+    let overhead_own = diffs_own[diffs_own.len() / 2];
     rss.sort();
     let m_rss = rss[rss.len() / 2];
     let m_start = median(t_start.clone());
@@ -476,6 +491,11 @@ async fn main() -> Result<()> {
         overhead_read * 1000.0,
         ms(median(t_mcp_read)),
         ms(median(t_direct_read)),
+    );
+    println!(
+        "   the sandbox's own time taken out of both (its handling of the request, the same work both times): median {:.3} ms (the sandbox's time on the MCP request: median {})",
+        overhead_own * 1000.0,
+        ms(median(t_sandbox)),
     );
     println!(
         "   floor: a ping round trip after the same pause: median {} (the process waking and one line each way; no tool work)",
@@ -515,6 +535,7 @@ async fn main() -> Result<()> {
     println!("FIGURE text_bytes {text_bytes}");
     println!("FIGURE overhead_ms {:.3}", overhead * 1000.0);
     println!("FIGURE overhead_read_ms {:.3}", overhead_read * 1000.0);
+    println!("FIGURE overhead_own_ms {:.3}", overhead_own * 1000.0);
     println!(
         "FIGURE ping_ms {:.3}",
         median(t_ping).as_secs_f64() * 1000.0

@@ -192,6 +192,10 @@ pub struct SandboxStats {
     pub over_budget: u64,
     /// Evaluations stopped because their request was dropped (the client left).
     pub cancelled: u64,
+    /// Microseconds spent on requests, from their arrival to their answer being ready (summed
+    /// over all requests: a benchmark takes the difference across one request to tell the
+    /// sandbox's own time from its client's).
+    pub handling_us: u64,
 }
 
 struct Inner {
@@ -517,7 +521,16 @@ async fn drop_connection(state: &SandboxState, kill: Option<ConnKill>) -> Respon
     }
 }
 
-async fn gate(State(state): State<SandboxState>, mut req: Request, next: Next) -> Response {
+/// [`gate_inner`], timed into [`SandboxStats::handling_us`].
+async fn gate(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let resp = gate_inner(&state, req, next).await;
+    let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state.bump(|s| s.handling_us = s.handling_us.saturating_add(us));
+    resp
+}
+
+async fn gate_inner(state: &SandboxState, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let write = !matches!(method, Method::GET | Method::HEAD)
         && !req.uri().path().ends_with("/listRecords");
@@ -530,7 +543,7 @@ async fn gate(State(state): State<SandboxState>, mut req: Request, next: Next) -
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    let Some(who) = identify(&req, &state) else {
+    let Some(who) = identify(&req, state) else {
         return ApiError::auth_required().into_response();
     };
     let path = req.uri().path().to_string();
@@ -566,11 +579,11 @@ async fn gate(State(state): State<SandboxState>, mut req: Request, next: Next) -
     ) && !path.ends_with("/listRecords");
     let kill = req.extensions().get::<ConnKill>().cloned();
     if write && roll(faults.drop_before_rate) {
-        return drop_connection(&state, kill).await;
+        return drop_connection(state, kill).await;
     }
     let resp = next.run(req).await;
     if write && resp.status().is_success() && roll(faults.drop_after_rate) {
-        return drop_connection(&state, kill).await;
+        return drop_connection(state, kill).await;
     }
     resp
 }
