@@ -32,7 +32,6 @@ pub use client::{
 };
 pub use error::{ApiErrorKind, Error};
 pub use ids::{BaseId, CommentId, FieldId, IdError, RecordId, TableId, UserId, ViewId};
-pub(crate) use models::not_plain;
 pub use models::{
     BaseSchema, BaseSummary, Comment, CommentAuthor, CommentPage, CreateField, CreateTable,
     DeletedRecord, Field, FieldSpec, FieldType, Fields, PermissionLevel, RawCell, RawObject,
@@ -42,4 +41,5 @@ pub use models::{
     CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,
     WebhookFilters, WebhookIncludes, WebhookList, WebhookOptions, WebhookPayload, WebhookSpec,
 };
+pub(crate) use models::{is_plain, not_plain};
 pub use pagination::{CellFormat, GetOptions, ListQuery, Sort, SortDirection};

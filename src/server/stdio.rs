@@ -324,27 +324,23 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// [`write_json_string`] eight bytes at a time: each word is stored whole, then the cursor moves
-/// to its first byte to escape (if any, by the string scan's word test), which is written over
-/// with its escape. `None`, with `out` to be cut back, for a text with a control character
-/// (and were a slice ever out of the room reserved, which holds any text).
+/// [`write_json_string`] eight bytes at a time: each word is appended whole, then cut back to
+/// its first byte to escape (if any, by the string scan's word test), which is appended with its
+/// escape. Room for every byte escaped is taken first, so no append moves the buffer. `None`,
+/// with `out` to be cut back, for a text with a control character.
 fn write_json_words(out: &mut Vec<u8>, s: &str) -> Option<()> {
     use crate::airtable::not_plain as to_escape;
     let bytes = s.as_bytes();
-    let base = out.len();
-    // Every byte escaped (two bytes), the quotes, and eight bytes of slack for the last store.
-    out.resize(base + 2 * bytes.len() + 10, 0);
-    let dst = out.get_mut(base..)?;
-    *dst.first_mut()? = b'"';
-    let (mut i, mut j) = (0usize, 1usize);
+    out.reserve(2 * bytes.len() + 2);
+    out.push(b'"');
+    let mut i = 0usize;
     while let Some(word) = bytes.get(i..i + 8)
         && let Ok(word) = <[u8; 8]>::try_from(word)
     {
-        dst.get_mut(j..j + 8)?.copy_from_slice(&word);
+        out.extend_from_slice(&word);
         let mask = to_escape(u64::from_le_bytes(word));
         if mask == 0 {
             i += 8;
-            j += 8;
             continue;
         }
         let k = (mask.trailing_zeros() / 8) as usize;
@@ -352,25 +348,20 @@ fn write_json_words(out: &mut Vec<u8>, s: &str) -> Option<()> {
         if b < 0x20 {
             return None;
         }
-        dst.get_mut(j + k..j + k + 2)?.copy_from_slice(&[b'\\', b]);
+        out.truncate(out.len() - (8 - k));
+        out.extend_from_slice(&[b'\\', b]);
         i += k + 1;
-        j += k + 2;
     }
     for &b in bytes.get(i..).unwrap_or_default() {
         if b < 0x20 {
             return None;
         }
-        let escaped = matches!(b, b'"' | b'\\');
-        let to = dst.get_mut(j..j + 1 + usize::from(escaped))?;
-        if escaped {
-            to.copy_from_slice(&[b'\\', b]);
-        } else {
-            to[0] = b;
+        if matches!(b, b'"' | b'\\') {
+            out.push(b'\\');
         }
-        j += to.len();
+        out.push(b);
     }
-    *dst.get_mut(j)? = b'"';
-    out.truncate(base + j + 1);
+    out.push(b'"');
     Some(())
 }
 

@@ -225,10 +225,12 @@ pub(crate) struct RenderedRows {
 /// rows; cells are copied as sent apart from the shortenings of the module documentation (and
 /// whitespace outside strings), so a cell's string escapes and non-integral number spellings
 /// are Airtable's. Each cell's text must be one JSON value (what a JSON parser took it from).
+/// `size` is about how many records and cells there are in all (room taken at once; 0 will do).
 pub(crate) fn render_text_records<'a, P, R, C>(
     schema_order: &[&str],
     rules: &HashMap<&str, CellRule>,
     pages: P,
+    size: (usize, usize),
     budget: usize,
 ) -> RenderedRows
 where
@@ -243,8 +245,8 @@ where
     let mut filled: Vec<usize> = Vec::new();
     // Per record its ID and its range of `cells`: (slot, text) of every record's non-empty
     // cells, one record after another.
-    let mut kept: Vec<(&'a str, std::ops::Range<usize>)> = Vec::new();
-    let mut cells_of_all: Vec<(usize, &'a str)> = Vec::new();
+    let mut kept: Vec<(&'a str, std::ops::Range<usize>)> = Vec::with_capacity(size.0);
+    let mut cells_of_all: Vec<(usize, &'a str)> = Vec::with_capacity(size.1);
     let mut text_bytes = 0usize;
     let mut slot_of: Vec<usize> = Vec::new();
     for (page_names, records) in pages {
@@ -580,7 +582,7 @@ fn write_attachments_text(out: &mut Vec<u8>, text: &str, rule: CellRule) -> bool
 fn lone_plain_string(text: &str) -> Option<&str> {
     let item = text.strip_prefix('[')?.strip_suffix(']')?;
     let inner = item.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains(['"', '\\'])).then_some(item)
+    crate::airtable::is_plain(inner.as_bytes()).then_some(item)
 }
 
 /// Whether a number's text is what serde_json writes back for it once read, so that it is
@@ -607,7 +609,10 @@ fn plain_number(text: &str) -> bool {
 /// The shortened text of an instant (`"2026-01-02T12:51:00.000Z"` → `"2026-01-02T12:51Z"`),
 /// as two pieces, when [`shorten`] would shorten it.
 fn short_instant_text(text: &str) -> Option<(&str, &str)> {
-    if text.len() != 26 || !text.ends_with(".000Z\"") || text.contains('\\') {
+    if text.len() != 26
+        || !text.ends_with(".000Z\"")
+        || !crate::airtable::is_plain(text.as_bytes().get(1..25)?)
+    {
         return None;
     }
     let whole_minute = text.get(17..20) == Some(":00");
@@ -1175,6 +1180,7 @@ mod tests {
                     }),
                 )
             }),
+            (0, 0),
             budget,
         );
         (r.columns, r.rows_json, r.kept, r.cut)

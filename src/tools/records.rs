@@ -457,8 +457,11 @@ impl AirtableServer {
             });
             (page.names(), records)
         });
+        let size = read.pages.iter().fold((0, 0), |(records, cells), page| {
+            (records + page.records().len(), cells + page.cell_count())
+        });
         let budget = self.ctx.budget();
-        let rendered = render_text_records(&order, &rules, pages, budget);
+        let rendered = render_text_records(&order, &rules, pages, size, budget);
         let truncated = rendered.cut > 0;
         let note = truncated.then(|| truncation_note(rendered.kept, rendered.cut, budget, how));
         RecordsOutput {

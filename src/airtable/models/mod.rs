@@ -15,8 +15,8 @@ pub use base::{
 };
 pub use comment::{Comment, CommentAuthor, CommentPage};
 pub use field::{CreateField, Field, FieldSpec, FieldType, UpdateField};
-pub(crate) use raw_page::not_plain;
 pub use raw_page::{RawCell, RawObject, RawRecord, RawRecordPage};
+pub(crate) use raw_page::{is_plain, not_plain};
 pub use record::{DeletedRecord, Fields, Record, RecordPage};
 pub use webhook::{
     CellValues, ChangedRecord, CreatedRecord, CreatedWebhook, PayloadPage, TableChanged, Webhook,

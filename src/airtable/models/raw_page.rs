@@ -91,6 +91,11 @@ impl RawRecordPage {
         self.cells.get(record.cells.clone()).unwrap_or_default()
     }
 
+    /// How many cells the page's records have in all.
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
     /// The JSON text of a cell of this page (empty for a cell of another page).
     pub fn text(&self, cell: RawCell) -> &str {
         self.body.get(cell.start..cell.end).unwrap_or_default()
@@ -109,6 +114,8 @@ struct ReadPage<'a> {
 /// a map reads it). All cells go in one list for the page.
 struct PageBuilder<'a> {
     names: Vec<String>,
+    /// Per name, whether its JSON text is the name between quotes (it was sent without escapes).
+    plain: Vec<bool>,
     index: foldhash::HashMap<Cow<'a, str>, usize>,
     records: Vec<RawRecord>,
     cells: Vec<RawCell>,
@@ -129,6 +136,7 @@ impl<'a> PageBuilder<'a> {
     fn new(cells: usize) -> Self {
         PageBuilder {
             names: Vec::new(),
+            plain: Vec::new(),
             index: Default::default(),
             records: Vec::new(),
             cells: Vec::with_capacity(cells),
@@ -139,7 +147,8 @@ impl<'a> PageBuilder<'a> {
         }
     }
 
-    /// A cell of the record being read: its name, and where its text is.
+    /// A cell of the record being read: its name (borrowed when sent without escapes), and
+    /// where its text is.
     fn cell(&mut self, name: Cow<'a, str>, start: usize, end: usize) {
         let guess = self.follow.get(self.before).copied().unwrap_or(usize::MAX);
         let slot = if self.names.get(guess).is_some_and(|n| *n == *name) {
@@ -149,11 +158,26 @@ impl<'a> PageBuilder<'a> {
         } else {
             let slot = self.names.len();
             self.names.push(name.as_ref().to_owned());
+            self.plain.push(matches!(name, Cow::Borrowed(_)));
             self.seen.push((0, 0));
             self.follow.push(usize::MAX);
             self.index.insert(name, slot);
             slot
         };
+        self.cell_in(slot, start, end);
+    }
+
+    /// The name the next cell most likely has (the one that followed the last cell's name in
+    /// the records before), when its JSON text is the name between quotes: its slot and text.
+    fn expected(&self) -> Option<(usize, &str)> {
+        let slot = *self.follow.get(self.before)?;
+        self.plain
+            .get(slot)?
+            .then(|| Some((slot, self.names.get(slot)?.as_str())))?
+    }
+
+    /// A cell whose name is known by its slot in `names`.
+    fn cell_in(&mut self, slot: usize, start: usize, end: usize) {
         if let Some(f) = self.follow.get_mut(self.before) {
             *f = slot;
         }
@@ -301,6 +325,16 @@ pub(crate) fn not_plain(word: u64) -> u64 {
     let quote = below(word ^ (ONES * u64::from(b'"')), 1);
     let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
     quote | backslash | below(word, 0x20)
+}
+
+/// Whether `bytes` hold no `"`, `\\` or control character ([`not_plain`], eight bytes at a time):
+/// the text of a JSON string that is its content as it is.
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    let (words, rest) = bytes.as_chunks::<8>();
+    words
+        .iter()
+        .all(|word| not_plain(u64::from_le_bytes(*word)) == 0)
+        && rest.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 /// A single pass over a page's text: its records, and where each cell's text is.
@@ -645,21 +679,52 @@ mod scan {
                 return Some(());
             }
             loop {
-                let key = self.key()?;
-                let name = if key.escaped {
-                    let quoted = self.text.get(key.start.checked_sub(1)?..key.end + 1)?;
-                    Cow::Owned(serde_json::from_str::<String>(quoted).ok()?)
+                // Records list their fields in much the same order: the name expected next is
+                // compared with the text as it is, with no scan of the key.
+                if let Some(slot) = self.expected_key() {
+                    self.ws();
+                    let start = self.i;
+                    self.value()?;
+                    self.page.cell_in(slot, start, self.i);
                 } else {
-                    Cow::Borrowed(self.text.get(key.start..key.end)?)
-                };
-                self.ws();
-                let start = self.i;
-                self.value()?;
-                self.page.cell(name, start, self.i);
+                    let key = self.key()?;
+                    let name = if key.escaped {
+                        let quoted = self.text.get(key.start.checked_sub(1)?..key.end + 1)?;
+                        Cow::Owned(serde_json::from_str::<String>(quoted).ok()?)
+                    } else {
+                        Cow::Borrowed(self.text.get(key.start..key.end)?)
+                    };
+                    self.ws();
+                    let start = self.i;
+                    self.value()?;
+                    self.page.cell(name, start, self.i);
+                }
                 if self.next_member(b'}')? {
                     return Some(());
                 }
             }
+        }
+
+        /// When the text at the cursor is the expected name ([`PageBuilder::expected`]) between
+        /// quotes, then `:`: its slot, the cursor after the `:`. Otherwise `None`, the cursor
+        /// where it was.
+        fn expected_key(&mut self) -> Option<usize> {
+            let (slot, name) = self.page.expected()?;
+            let (at, name) = (self.i, name.as_bytes());
+            let end = at + 1 + name.len();
+            let quoted = self.b.get(at) == Some(&b'"')
+                && self.b.get(at + 1..end) == Some(name)
+                && self.b.get(end) == Some(&b'"');
+            if !quoted {
+                return None;
+            }
+            self.i = end + 1;
+            self.ws();
+            if self.eat(b':').is_none() {
+                self.i = at;
+                return None;
+            }
+            Some(slot)
         }
     }
 }
