@@ -7,8 +7,12 @@
 //! 2. text bytes: the text content of a 100-record get_records result;
 //! 3. overhead: get_records of 100 records over MCP stdio minus the same list-records request
 //!    sent directly with reqwest, calls 250 ms apart (so that neither path meets a limiter);
-//!    the median of the paired differences. Beside it, the floor: a `ping` round trip after
-//!    the same pause (the server process waking, reading and writing a line, no tool work);
+//!    the median of the paired differences. Then the same pairs with the sandbox's own time on
+//!    each request taken out of both sides (`SandboxStats::handling_us`, arrival to answer
+//!    ready): the sandbox does the same work for either, and its time varies by milliseconds
+//!    from one request to the next, which is most of the noise of the raw difference. Beside
+//!    them, the floor: a `ping` round trip after the same pause (the server process waking,
+//!    reading and writing a line, no tool work);
 //! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median).
 //!    Beside it, the floor: the same exchange with `examples/stdio_floor.rs`, a minimal responder
 //!    giving the same answers (the process start, the pipes and the client's parse of the list);
@@ -23,7 +27,7 @@
 //! `tools/bench.sh` builds release, runs this, then `bench_bulk_create --runs 3`, and prints
 //! one table. Env: AIRTABLE_MCP_BIN (default target/release/airtable-mcp), BENCH_SESSIONS
 //! (default 3), BENCH_PARALLEL_RUNS (per session, default 3), BENCH_CALLS (per session,
-//! default 20), BENCH_STARTS (default 10). The last lines are `FIGURE <name> <value>` for
+//! default 40), BENCH_STARTS (default 10). The last lines are `FIGURE <name> <value>` for
 //! tools/bench.sh.
 
 use std::net::SocketAddr;
@@ -269,7 +273,7 @@ async fn main() -> Result<()> {
     }
     let sessions = env_usize("BENCH_SESSIONS", 3).max(1);
     let parallel_runs = env_usize("BENCH_PARALLEL_RUNS", 3).max(1);
-    let calls = env_usize("BENCH_CALLS", 20).max(1);
+    let calls = env_usize("BENCH_CALLS", 40).max(1);
     let starts = env_usize("BENCH_STARTS", 10).max(1);
 
     // The sandbox with the demo base and Airtable's strict limit: 5 requests in any sliding

@@ -45,6 +45,7 @@ echo "| 5 parallel reads after a quiet second (median) | $(fig parallel_reads_ms
 echo "| text bytes of a 100-record get_records result | $(fig text_bytes) B | <= 21,794 B |"
 echo "| overhead over the direct API call, 100 records, calls 250 ms apart (median) | $(fig overhead_ms) ms | <= 0.5 ms |"
 echo "| (the same pairs to the answer's last byte, the client's parse left out) | $(fig overhead_read_ms) ms | - |"
+echo "| (the same pairs, the sandbox's own time on each request taken out of both sides) | $(fig overhead_own_ms) ms | - |"
 echo "| (floor: a ping round trip after the same pause, median) | $(fig ping_ms) ms | - |"
 echo "| cold start, spawn -> tools/list answered (median) | $(fig cold_start_ms) ms | <= 5 ms |"
 echo "| (floor: the same exchange with a minimal responder, same answers, median) | $(fig cold_start_floor_ms) ms | - |"
