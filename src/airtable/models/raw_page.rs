@@ -114,7 +114,8 @@ struct ReadPage<'a> {
 /// a map reads it). All cells go in one list for the page.
 struct PageBuilder<'a> {
     names: Vec<String>,
-    /// Per name, whether its JSON text is the name between quotes (it was sent without escapes).
+    /// Per name, whether it holds no `"`, `\\` or control character ([`is_plain`]): then the
+    /// name between quotes is its JSON text, which [`PageBuilder::expected`] relies on.
     plain: Vec<bool>,
     index: foldhash::HashMap<Cow<'a, str>, usize>,
     records: Vec<RawRecord>,
@@ -147,8 +148,7 @@ impl<'a> PageBuilder<'a> {
         }
     }
 
-    /// A cell of the record being read: its name (borrowed when sent without escapes), and
-    /// where its text is.
+    /// A cell of the record being read: its name, and where its text is.
     fn cell(&mut self, name: Cow<'a, str>, start: usize, end: usize) {
         let guess = self.follow.get(self.before).copied().unwrap_or(usize::MAX);
         let slot = if self.names.get(guess).is_some_and(|n| *n == *name) {
@@ -158,7 +158,7 @@ impl<'a> PageBuilder<'a> {
         } else {
             let slot = self.names.len();
             self.names.push(name.as_ref().to_owned());
-            self.plain.push(matches!(name, Cow::Borrowed(_)));
+            self.plain.push(is_plain(name.as_bytes()));
             self.seen.push((0, 0));
             self.follow.push(usize::MAX);
             self.index.insert(name, slot);
@@ -334,8 +334,21 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
     words
         .iter()
         .all(|word| not_plain(u64::from_le_bytes(*word)) == 0)
-        && rest.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+        && rest.iter().all(|&b| PLAIN[usize::from(b)])
 }
+
+/// The bytes a string holds as they are: not `"`, `\\` or a control character.
+const PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = false;
+        b += 1;
+    }
+    table[b'"' as usize] = false;
+    table[b'\\' as usize] = false;
+    table
+};
 
 /// A single pass over a page's text: its records, and where each cell's text is.
 ///
@@ -348,7 +361,7 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
 mod scan {
     use std::borrow::Cow;
 
-    use super::{PageBuilder, ReadPage, not_plain};
+    use super::{PLAIN, PageBuilder, ReadPage, not_plain};
     use crate::airtable::ids::RecordId;
 
     /// The page's records and offset, or `None` (see the module docs).
@@ -394,19 +407,6 @@ mod scan {
             offset: offset.flatten(),
         })
     }
-
-    /// The bytes a string holds as they are: not `"`, `\\` or a control character.
-    const PLAIN: [bool; 256] = {
-        let mut table = [true; 256];
-        let mut b = 0;
-        while b < 0x20 {
-            table[b] = false;
-            b += 1;
-        }
-        table[b'"' as usize] = false;
-        table[b'\\' as usize] = false;
-        table
-    };
 
     /// A string's text between its quotes, and whether it has escapes.
     struct Key {
@@ -801,6 +801,34 @@ mod tests {
             r#"{"records":[{"id":"recAAAAAAAAAAAAAA","fields":{"A":}}]}"#,
         ] {
             assert!(RawRecordPage::parse(body.to_owned()).is_err(), "{body}");
+        }
+    }
+
+    /// The scan compares the name it expects next with the text as it is only when that name
+    /// holds no character JSON escapes: a name holding a quote or a backslash, seen first escaped,
+    /// is not taken from a later text that holds it unescaped (invalid JSON, or another name).
+    #[test]
+    fn the_expected_name_is_compared_only_when_it_needs_no_escapes() {
+        let rec = |id: char, fields: &str| {
+            format!(
+                r#"{{"id":"rec{}","fields":{{{fields}}}}}"#,
+                id.to_string().repeat(14)
+            )
+        };
+        let page = |a: &str, b: &str| format!(r#"{{"records":[{},{}]}}"#, rec('A', a), rec('B', b));
+        // `"a"b"` is not a key: the page is refused, as serde_json refuses it.
+        let bad = page(r#""a\"b":1"#, r#""a"b":2"#);
+        assert!(serde_json::from_str::<RecordPage>(&bad).is_err());
+        assert!(RawRecordPage::parse(bad.clone()).is_err(), "{bad}");
+        // `"a\b"` is a, backspace: another name than the first record's a, backslash, b.
+        // A name first sent escaped and then plain is the same name.
+        for body in [
+            page(r#""a\\b":1"#, r#""a\b":2"#),
+            page(r#""\u0041":1,"B":2"#, r#""A":3,"B":4"#),
+        ] {
+            assert!(RawRecordPage::parse(body.clone()).is_ok(), "{body}");
+            let by_serde = read_with_serde(&body).map(flat).unwrap();
+            assert_eq!(scan::page(&body).map(flat), Some(by_serde), "{body}");
         }
     }
 
