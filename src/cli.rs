@@ -32,22 +32,6 @@ pub const BLANK_ENV_IS_UNSET: &[(&str, &str, &str)] = &[
     ("serve", "export_dir", env::AIRTABLE_MCP_EXPORT_DIR),
 ];
 
-impl Cli {
-    /// The clap command, without the environment bindings of the [`BLANK_ENV_IS_UNSET`]
-    /// variables that are set but empty in this process (applied when `serve` is built, see
-    /// [`Lazy`]).
-    pub fn command_for_env() -> clap::Command {
-        <Cli as clap::CommandFactory>::command()
-    }
-
-    /// Parse the command line and the environment (see [`Cli::command_for_env`]); on an error
-    /// print it and exit, as `Cli::parse` does.
-    pub fn parse_with_env() -> Cli {
-        let matches = Cli::command_for_env().get_matches();
-        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
-    }
-}
-
 /// Flags accepted by every subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {

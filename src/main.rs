@@ -2,13 +2,16 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use airtable_mcp::auth::{self, Settings};
 use airtable_mcp::cli::{ApiArgs, AuthCommand, Cli, Command, GlobalArgs, Lazy};
 use airtable_mcp::config::{Config, ConfigError};
 
 fn main() -> ExitCode {
-    // Empty env values of optional settings count as unset (MCP hosts pass blanks that way).
-    let mut cli = Cli::parse_with_env();
+    // Empty env values of `serve`'s optional settings count as unset (MCP hosts pass blanks
+    // that way): its deferred builder drops their env bindings (cli::BLANK_ENV_IS_UNSET).
+    let mut cli = Cli::parse();
     // The kernel keyring is per-thread credential state: join it before any thread exists.
     auth::prepare_process();
     // Log level/format from the config file when neither flag nor env gives them.
