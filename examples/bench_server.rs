@@ -12,7 +12,9 @@
 //!    ready): the sandbox does the same work for either, and its time varies by milliseconds
 //!    from one request to the next, which is most of the noise of the raw difference. Beside
 //!    them, the floor: a `ping` round trip after the same pause (the server process waking,
-//!    reading and writing a line, no tool work);
+//!    reading and writing a line, no tool work), and the server's CPU time per call and per
+//!    ping (all its threads, user and kernel, from `/proc/<pid>/task/*/schedstat`): what the
+//!    server itself spends, a figure the sandbox's variance and the wake-ups do not reach;
 //! 4. cold start: spawn the binary until tools/list is answered over raw JSON-RPC (median).
 //!    Beside it, the floor: the same exchange with `examples/stdio_floor.rs`, a minimal responder
 //!    giving the same answers (the process start, the pipes and the client's parse of the list);
@@ -126,6 +128,29 @@ impl StdioPeer {
     /// Peak resident set size of the server process (VmHWM), in bytes.
     fn peak_rss(&self) -> Result<u64> {
         self.status_kb("VmHWM").map(|kb| kb * 1024)
+    }
+
+    /// CPU time the server process has used so far, all its threads, user and kernel
+    /// (`/proc/<pid>/task/<tid>/schedstat`, first field, in nanoseconds): read around a call,
+    /// what the call cost the server itself, free of the wake-ups and of the sandbox's time
+    /// that make wall-clock differences noisy.
+    fn cpu_ns(&self) -> Result<u64> {
+        let pid = self.child.id().context("server exited")?;
+        let mut total = 0u64;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let path = task?.path().join("schedstat");
+            // A thread that ended between the listing and the read has nothing left to count.
+            let Ok(stat) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let ns: u64 = stat
+                .split_whitespace()
+                .next()
+                .with_context(|| format!("{} is empty", path.display()))?
+                .parse()?;
+            total += ns;
+        }
+        Ok(total)
     }
 
     /// A `<key>: <n> kB` line of the server's /proc/<pid>/status.
@@ -353,6 +378,8 @@ async fn main() -> Result<()> {
     let mut t_mcp_read = Vec::new();
     let mut t_direct_read = Vec::new();
     let mut t_ping = Vec::new();
+    let mut cpu_call = Vec::new();
+    let mut cpu_ping = Vec::new();
     let mut rss = Vec::new();
     let mut rss_parts = String::new();
     let mut text_bytes = 0usize;
@@ -418,10 +445,12 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         for _ in 0..calls {
             let handled = sb.stats().handling_us;
+            let cpu = peer.cpu_ns()?;
             let t0 = Instant::now();
             peer.call("get_records", args.clone()).await?;
             let m = t0.elapsed();
             let m_read = peer.answered_since(t0);
+            cpu_call.push(Duration::from_nanos(peer.cpu_ns()?.saturating_sub(cpu)));
             let m_sandbox = sb.stats().handling_us - handled;
             tokio::time::sleep(Duration::from_millis(250)).await;
             let handled = sb.stats().handling_us;
@@ -444,9 +473,11 @@ async fn main() -> Result<()> {
             t_mcp.push(m);
             t_direct.push(d);
             diffs.push(m.as_secs_f64() - d.as_secs_f64());
+            let cpu = peer.cpu_ns()?;
             let t0 = Instant::now();
             peer.request("ping", json!({})).await?;
             t_ping.push(peer.answered_since(t0));
+            cpu_ping.push(Duration::from_nanos(peer.cpu_ns()?.saturating_sub(cpu)));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
@@ -506,6 +537,11 @@ async fn main() -> Result<()> {
         ms(median(t_ping.clone())),
     );
     println!(
+        "   the server's CPU time (all threads, user and kernel, /proc schedstat): median {:.0} us per get_records call, {:.0} us per ping",
+        median(cpu_call.clone()).as_secs_f64() * 1e6,
+        median(cpu_ping.clone()).as_secs_f64() * 1e6,
+    );
+    println!(
         "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {}); to the list's last byte: median {}",
         ms(m_start),
         ms(*t_start.iter().min().unwrap_or(&Duration::ZERO)),
@@ -543,6 +579,14 @@ async fn main() -> Result<()> {
     println!(
         "FIGURE ping_ms {:.3}",
         median(t_ping).as_secs_f64() * 1000.0
+    );
+    println!(
+        "FIGURE server_cpu_us {:.0}",
+        median(cpu_call).as_secs_f64() * 1e6
+    );
+    println!(
+        "FIGURE server_cpu_ping_us {:.0}",
+        median(cpu_ping).as_secs_f64() * 1e6
     );
     println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
     if !t_floor.is_empty() {

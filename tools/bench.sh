@@ -47,6 +47,7 @@ echo "| overhead over the direct API call, 100 records, calls 250 ms apart (medi
 echo "| (the same pairs to the answer's last byte, the client's parse left out) | $(fig overhead_read_ms) ms | - |"
 echo "| (the same pairs, the sandbox's own time on each request taken out of both sides) | $(fig overhead_own_ms) ms | - |"
 echo "| (floor: a ping round trip after the same pause, median) | $(fig ping_ms) ms | - |"
+echo "| (the server's CPU time per 100-record call, all threads, user + kernel; per ping) | $(fig server_cpu_us) us; $(fig server_cpu_ping_us) us | - |"
 echo "| cold start, spawn -> tools/list answered (median) | $(fig cold_start_ms) ms | <= 5 ms |"
 echo "| (floor: the same exchange with a minimal responder, same answers, median) | $(fig cold_start_floor_ms) ms | - |"
 echo "| peak RSS over a session (VmHWM, median) | $(fig peak_rss_mb) MB | <= 14 MB |"
