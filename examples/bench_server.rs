@@ -536,10 +536,10 @@ async fn main() -> Result<()> {
         "   floor: a ping round trip after the same pause: median {} (the process waking and one line each way; no tool work)",
         ms(median(t_ping.clone())),
     );
+    let cpu_call_us = median(cpu_call).as_secs_f64() * 1e6;
+    let cpu_ping_us = median(cpu_ping).as_secs_f64() * 1e6;
     println!(
-        "   the server's CPU time (all threads, user and kernel, /proc schedstat): median {:.0} us per get_records call, {:.0} us per ping",
-        median(cpu_call.clone()).as_secs_f64() * 1e6,
-        median(cpu_ping.clone()).as_secs_f64() * 1e6,
+        "   the server's CPU time (all threads, user and kernel, /proc schedstat): median {cpu_call_us:.0} us per get_records call, {cpu_ping_us:.0} us per ping",
     );
     println!(
         "4. cold start, spawn -> initialize -> tools/list answered: median {} of {starts} (min {}, max {}); to the list's last byte: median {}",
@@ -580,14 +580,8 @@ async fn main() -> Result<()> {
         "FIGURE ping_ms {:.3}",
         median(t_ping).as_secs_f64() * 1000.0
     );
-    println!(
-        "FIGURE server_cpu_us {:.0}",
-        median(cpu_call).as_secs_f64() * 1e6
-    );
-    println!(
-        "FIGURE server_cpu_ping_us {:.0}",
-        median(cpu_ping).as_secs_f64() * 1e6
-    );
+    println!("FIGURE server_cpu_us {cpu_call_us:.0}");
+    println!("FIGURE server_cpu_ping_us {cpu_ping_us:.0}");
     println!("FIGURE cold_start_ms {:.1}", m_start.as_secs_f64() * 1000.0);
     if !t_floor.is_empty() {
         println!(

@@ -69,78 +69,73 @@ class Sandbox:
         self.proc.wait()
 
 
-def read_session(binary: Path, sandbox: Sandbox, out: Path) -> None:
-    """Profile 1 over raw JSON-RPC on stdio."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(out.parent),
-        "AIRTABLE_API_URL": sandbox.url,
-        "AIRTABLE_API_KEY": "sandbox-token",
-        "AIRTABLE_MCP_LOG": "error",
-    }
-    cmd = CALLGRIND + [f"--callgrind-out-file={out}", str(binary), "serve"]
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    assert p.stdin is not None and p.stdout is not None
-    next_id = 0
+class Served:
+    """`airtable-mcp serve` under callgrind on `sandbox`, spoken to in raw JSON-RPC on stdio."""
 
-    def request(method: str, params: dict, notify: bool = False) -> dict:
-        nonlocal next_id
+    def __init__(self, binary: Path, sandbox: Sandbox, out: Path, *callgrind: str) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(out.parent),
+            "AIRTABLE_API_URL": sandbox.url,
+            "AIRTABLE_API_KEY": "sandbox-token",
+            "AIRTABLE_MCP_LOG": "error",
+        }
+        cmd = CALLGRIND + [*callgrind, f"--callgrind-out-file={out}", str(binary), "serve"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.next_id = 0
+
+    def request(self, method: str, params: dict, notify: bool = False) -> dict:
+        p = self.proc
+        assert p.stdin is not None and p.stdout is not None
         msg: dict = {"jsonrpc": "2.0", "method": method, "params": params}
         if not notify:
-            next_id += 1
-            msg["id"] = next_id
+            self.next_id += 1
+            msg["id"] = self.next_id
         p.stdin.write((json.dumps(msg) + "\n").encode())
         p.stdin.flush()
         while not notify:
             answer = json.loads(p.stdout.readline())
-            if answer.get("id") == next_id:
+            if answer.get("id") == self.next_id:
                 if "error" in answer or answer.get("result", {}).get("isError"):
                     raise SystemExit(f"{method} failed: {answer}")
                 return answer["result"]
         return {}
 
-    def call(name: str, args: dict) -> dict:
-        return request("tools/call", {"name": name, "arguments": args})["structuredContent"]
+    def call(self, name: str, args: dict) -> dict:
+        return self.request("tools/call", {"name": name, "arguments": args})["structuredContent"]
 
-    request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "symbol-order", "version": "1"}})
-    request("notifications/initialized", {}, notify=True)
-    request("tools/list", {})
-    base = call("list_bases", {})["bases"][0]["id"]
-    tables = call("list_tables", {"base_id": base})["tables"]
+    def start(self) -> None:
+        """The host's start-up exchange: initialize, initialized, tools/list."""
+        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "symbol-order", "version": "1"}})
+        self.request("notifications/initialized", {}, notify=True)
+        self.request("tools/list", {})
+
+    def close(self) -> None:
+        """End of stdin: the server stops, callgrind writes its profile."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def read_session(binary: Path, sandbox: Sandbox, out: Path) -> None:
+    """Profile 1 over raw JSON-RPC on stdio."""
+    s = Served(binary, sandbox, out)
+    s.start()
+    base = s.call("list_bases", {})["bases"][0]["id"]
+    tables = s.call("list_tables", {"base_id": base})["tables"]
     table = next(t for t in tables if t["name"] == "Tasks")["id"]
-    call("get_field_info", {"base_id": base, "table_id": table})
-    call("search_records", {"base_id": base, "table_id": table, "query": "design"})
+    s.call("get_field_info", {"base_id": base, "table_id": table})
+    s.call("search_records", {"base_id": base, "table_id": table, "query": "design"})
     for _ in range(3):
-        call("get_records", {"base_id": base, "table_id": table, "max_records": 100})
-    p.stdin.close()
-    p.wait()
+        s.call("get_records", {"base_id": base, "table_id": table, "max_records": 100})
+    s.close()
 
 
 def start_up(binary: Path, sandbox: Sandbox, out: Path) -> Path:
     """Profile 0: initialize, tools/list, end of stdin; returns the main thread's profile."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(out.parent),
-        "AIRTABLE_API_URL": sandbox.url,
-        "AIRTABLE_API_KEY": "sandbox-token",
-        "AIRTABLE_MCP_LOG": "error",
-    }
-    cmd = CALLGRIND + ["--separate-threads=yes", f"--callgrind-out-file={out}", str(binary), "serve"]
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    assert p.stdin is not None and p.stdout is not None
-    messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "symbol-order", "version": "1"}}},
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
-    ]
-    for msg in messages:
-        p.stdin.write((json.dumps(msg) + "\n").encode())
-        p.stdin.flush()
-        while "id" in msg and json.loads(p.stdout.readline()).get("id") != msg["id"]:
-            pass
-    p.stdin.close()
-    p.wait()
+    s = Served(binary, sandbox, out, "--separate-threads=yes")
+    s.start()
+    s.close()
     main_thread = Path(f"{out}-01")
     if not main_thread.exists():
         raise SystemExit(f"callgrind wrote no {main_thread}")
