@@ -328,13 +328,14 @@ async fn main() -> Result<()> {
     // 4. Cold start (first: the sandbox sees no request from it). Each start is paired with one
     // of the floor (examples/stdio_floor.rs: a minimal responder giving the same answers, captured
     // from the first start), when it was built.
-    let floor_bin = bin.with_file_name("examples").join("stdio_floor");
-    let floor_bin = if floor_bin.exists() {
-        Some(floor_bin)
-    } else {
-        let beside = root.join("target/release/examples/stdio_floor");
-        beside.exists().then_some(beside)
-    };
+    // The floor's binary: beside this benchmark's (both built by tools/bench.sh, profile
+    // bench-tools), else beside the measured binary's examples.
+    let floor_bin = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("stdio_floor"))
+        .into_iter()
+        .chain([bin.with_file_name("examples").join("stdio_floor")])
+        .find(|p| p.exists());
     let answers_dir = tempfile::tempdir()?;
     let (init_file, list_file) = (
         answers_dir.path().join("initialize.json"),
@@ -549,7 +550,9 @@ async fn main() -> Result<()> {
         ms(median(t_start_read)),
     );
     if t_floor.is_empty() {
-        println!("   floor: not measured (build it: cargo build --release --example stdio_floor)");
+        println!(
+            "   floor: not measured (build it: cargo build --profile bench-tools --example stdio_floor)"
+        );
     } else {
         println!(
             "   floor: the same exchange with a minimal responder giving the same answers (examples/stdio_floor.rs): median {} (min {}); to the list's last byte: median {} (the process start, the pipes and the client's parse)",

@@ -5,5 +5,7 @@
 # Env: see examples/bench_server.rs (BENCH_SESSIONS, BENCH_PARALLEL_RUNS, BENCH_CALLS, BENCH_STARTS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin airtable-mcp --example bench_server
-exec target/release/examples/bench_server
+# Two commands, as in tools/bench.sh: the binary built alone keeps the code layout's names.
+cargo build --release --locked --bin airtable-mcp
+cargo build --profile bench-tools --locked --example bench_server --example stdio_floor
+exec target/bench-tools/examples/bench_server

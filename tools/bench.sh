@@ -16,7 +16,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   # features of the dev-dependencies too, their function names would change and the code layout
   # (tools/symbol-order.txt, written from a binary built alone) would no longer match.
   cargo build --release --locked --bin airtable-mcp
-  cargo build --release --locked --example bench_server --example bench_bulk_create --example stdio_floor
+  # The benchmark's own programs: profile bench-tools (release without its whole-program step).
+  cargo build --profile bench-tools --locked --example bench_server --example bench_bulk_create --example stdio_floor
 fi
 bin="${AIRTABLE_MCP_BIN:-target/release/airtable-mcp}"
 # The code layout (build.rs): how much of tools/symbol-order.txt this binary still matches. Names
@@ -33,9 +34,9 @@ if command -v nm >/dev/null && [ -f tools/symbol-order.txt ]; then
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-target/release/examples/bench_server | tee "$out"
+target/bench-tools/examples/bench_server | tee "$out"
 echo
-"${BENCH_BULK_BIN:-target/release/examples/bench_bulk_create}" --runs "${BENCH_BULK_RUNS:-3}" | tee -a "$out"
+"${BENCH_BULK_BIN:-target/bench-tools/examples/bench_bulk_create}" --runs "${BENCH_BULK_RUNS:-3}" | tee -a "$out"
 
 fig() { awk -v k="$1" '$1 == "FIGURE" && $2 == k { print $3 }' "$out" | tail -1; }
 echo
