@@ -6,7 +6,7 @@
 //!   (`tools/symbol-order.txt`, written by `tools/symbol-order.sh` from profiled runs: start-up
 //!   and the read tools first, then the rest of a call of every tool). The kernel maps a
 //!   binary's code in blocks around each page a process touches, so scattered hot functions keep
-//!   most of the 25 MB of `.text` resident; packed, a read session touches a few MB of it.
+//!   most of the 23 MB of `.text` resident; packed, a read session touches a few MB of it.
 //! - **Packed relocations** (`-z pack-relative-relocs`, DT_RELR): the 80,000 relative
 //!   relocations of the position-independent binary take a few KB instead of 1.9 MB, which the
 //!   loader reads at every start. The loader must know DT_RELR (glibc 2.36 and later), so this
